@@ -1,0 +1,39 @@
+# Labelloop: `make run` starts the app, `make test` runs the tests. Both set up .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --quiet --disable-pip-version-check
+
+.PHONY: run test venv lint format bench-import clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch first and pinned: a CPU build on the dev machines, so nothing pulls the CUDA wheels.
+	$(PIP) install torch==2.13.0
+	$(PIP) install -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py ensure_admin
+	$(PY) manage.py load_demo
+	$(PY) manage.py run_local
+
+test: venv
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench-import: venv
+	$(PY) manage.py bench_import --rows 100000 --out var/bench-import.json
+
+clean:
+	rm -rf var/test-* .pytest_cache

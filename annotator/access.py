@@ -1,0 +1,68 @@
+"""Project-scoped access for pages and API views: 404 for non-members, 403 for a missing capability."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from rest_framework import exceptions
+from rest_framework.views import APIView
+
+from annotator.models import Project
+from annotator.permissions import Capability, role_can
+from annotator.selectors.projects import membership_role
+
+NOT_FOUND = "No such project, or you are not a member of it."
+
+
+def project_for(user, project_id: int, capability: Capability) -> tuple[Project, str]:
+    """The project and the user's role in it; Http404 for non-members, PermissionDenied if not allowed."""
+    project = Project.objects.filter(pk=project_id).first()
+    role = membership_role(user=user, project=project) if project else None
+    if role is None:
+        raise Http404(NOT_FOUND)
+    if not role_can(role, capability):
+        raise PermissionDenied(f"Your role in this project ({role}) cannot {capability.value.replace('_', ' ')}.")
+    return project, role
+
+
+def project_page(capability: Capability) -> Callable:
+    """Page decorator: the view receives `(request, project, ...)` and `request.project_role` is set."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @login_required
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, project_id: int, *args, **kwargs) -> HttpResponse:
+            project, role = project_for(request.user, project_id, capability)
+            request.project_role = role
+            return view(request, project, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+class ProjectAPIView(APIView):
+    """An API view inside a project; subclasses set `capability` (or `capabilities` per method)."""
+
+    capability: Capability = Capability.VIEW
+    capabilities: dict[str, Capability] = {}
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        # HEAD and OPTIONS read, so they need what GET needs.
+        method = "GET" if request.method in ("HEAD", "OPTIONS") else request.method
+        needed = self.capabilities.get(method, self.capability)
+        try:
+            self.project, self.role = project_for(request.user, kwargs["project_id"], needed)
+        except Http404:
+            raise exceptions.NotFound(NOT_FOUND) from None
+
+
+def get_project_object(queryset, project: Project, **lookup):
+    """An object that belongs to `project`, else 404 (ids from other projects are not found)."""
+    return get_object_or_404(queryset, project=project, **lookup)

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from annotator.access import ProjectAPIView
+from annotator.api.errors import validation_error_response
+from annotator.api.jobs import JobOutput
+from annotator.exporting.formats import EXPORT_FORMATS
+from annotator.importing.parsers import ImportOptions
+from annotator.models import Item, Split
+from annotator.permissions import Capability
+from annotator.selectors.exports import export_filename, export_stream
+from annotator.selectors.projects import project_items
+from annotator.services.imports import SPLIT_CHOICES, ImportRequest, import_start
+
+
+class ItemListApi(ProjectAPIView):
+    class ItemOutput(serializers.ModelSerializer):
+        labels = serializers.SerializerMethodField()
+
+        class Meta:
+            model = Item
+            fields = ["id", "text", "meta", "split", "labels", "created_at"]
+
+        def get_labels(self, item) -> list[str]:
+            return sorted({label.name for a in item.annotations.all() for label in a.labels.all()})
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("split", str, enum=Split.values),
+            OpenApiParameter("search", str, description="Only items whose text contains this."),
+        ],
+        responses=ItemOutput(many=True),
+    )
+    def get(self, request, project_id: int):
+        items = project_items(
+            project=self.project, split=request.query_params.get("split"), search=request.query_params.get("search")
+        )
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(items, request, view=self)
+        return paginator.get_paginated_response(self.ItemOutput(page, many=True).data)
+
+
+class ImportInputSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    format = serializers.ChoiceField(choices=["auto", "csv", "tsv", "jsonl", "txt"], default="auto")
+    text_column = serializers.CharField(default="text")
+    label_column = serializers.CharField(required=False, allow_blank=True, default="")
+    meta_columns = serializers.CharField(
+        required=False, allow_blank=True, default=None, allow_null=True,
+        help_text="Comma-separated CSV/TSV columns kept as meta; omit to keep every other column.",
+    )  # fmt: skip
+    split = serializers.ChoiceField(choices=SPLIT_CHOICES, default="auto")
+    background = serializers.BooleanField(default=False, help_text="Run as a job even for a small file.")
+
+    def import_request(self) -> ImportRequest:
+        data = self.validated_data
+        meta = data.get("meta_columns")
+        options = ImportOptions(
+            format=data["format"],
+            text_column=data["text_column"],
+            label_column=data.get("label_column") or None,
+            meta_columns=None if meta is None else [c.strip() for c in meta.split(",") if c.strip()],
+        )
+        return ImportRequest(filename=data["file"].name, options=options, split=data["split"])
+
+
+class ImportApi(ProjectAPIView):
+    capability = Capability.IMPORT
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": ImportInputSerializer},
+        responses={201: OpenApiTypes.OBJECT, 202: JobOutput},
+        description="Small files import at once (201, the report); large ones (or background=true) return the "
+        "import job (202) to follow at its URL.",
+    )
+    def post(self, request, project_id: int):
+        data = ImportInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            outcome = import_start(
+                project=self.project,
+                upload=data.validated_data["file"],
+                request=data.import_request(),
+                by=request.user,
+                background=data.validated_data["background"],
+            )
+        except ValidationError as error:
+            return validation_error_response(error)
+        if outcome.job is not None:
+            return Response(JobOutput(outcome.job).data, status=status.HTTP_202_ACCEPTED)
+        return Response(outcome.report.as_dict(), status=status.HTTP_201_CREATED)
+
+
+class ExportApi(ProjectAPIView):
+    capability = Capability.EXPORT
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=list(EXPORT_FORMATS), default="jsonl")],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    def get(self, request, project_id: int):
+        fmt = request.query_params.get("format", "jsonl")
+        return export_response(project=self.project, fmt=fmt)
+
+
+def export_response(*, project, fmt: str) -> StreamingHttpResponse:
+    """The export as a streamed download; a 400 for an unknown format."""
+    try:
+        chunks = export_stream(project=project, fmt=fmt)
+    except ValueError as error:
+        return validation_error_response(ValidationError(str(error)))
+    content_type = EXPORT_FORMATS[fmt][0]
+    response = StreamingHttpResponse(chunks, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{export_filename(project=project, fmt=fmt)}"'
+    return response

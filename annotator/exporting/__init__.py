@@ -1,0 +1,1 @@
+"""Writing labelled items out in the formats other tools read."""

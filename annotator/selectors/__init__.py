@@ -1,0 +1,1 @@
+"""Reads. Selectors return querysets or values and never write."""

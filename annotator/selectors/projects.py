@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, QuerySet
+
+from annotator.models import Item, Label, Membership, Project, Split
+
+
+def project_list_for(*, user: AbstractBaseUser) -> QuerySet[Project]:
+    """The projects `user` is a member of, with item counts."""
+    return Project.objects.filter(memberships__user=user).annotate(item_count=Count("items", distinct=True))
+
+
+def membership_role(*, user: AbstractBaseUser, project: Project) -> str | None:
+    """The user's role in the project, or None when they are not a member."""
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+
+
+def project_members(*, project: Project) -> QuerySet[Membership]:
+    return project.memberships.select_related("user").order_by("user__username")
+
+
+def project_labels(*, project: Project) -> QuerySet[Label]:
+    return project.labels.filter(active=True).select_related("parent")
+
+
+def label_paths(*, project: Project, separator: str) -> dict[int, str]:
+    """Each label's full path from the root, e.g. {7: "Sport > Football"}."""
+    rows = {pk: (name, parent) for pk, name, parent in project.labels.values_list("id", "name", "parent_id")}
+
+    def path(pk: int) -> str:
+        names = []
+        while pk is not None:
+            name, pk = rows[pk]
+            names.append(name)
+        return separator.join(reversed(names))
+
+    return {pk: path(pk) for pk in rows}
+
+
+def project_split_counts(*, project: Project) -> dict[str, int]:
+    counts = dict(project.items.values_list("split").annotate(n=Count("id")).values_list("split", "n"))
+    return {split: counts.get(split, 0) for split in Split.values}
+
+
+def project_items(*, project: Project, split: str | None = None, search: str | None = None) -> QuerySet[Item]:
+    items = project.items.all()
+    if split:
+        items = items.filter(split=split)
+    if search:
+        items = items.filter(text__icontains=search)
+    return items.prefetch_related("annotations__labels")

@@ -1,0 +1,1 @@
+"""Writes. Each service is `<entity>_<action>(*, keyword_only)` and owns its transaction."""

@@ -1,0 +1,288 @@
+"""Import items from CSV/TSV, JSONL or TXT: validate everything first, then write in one transaction.
+
+A failed import leaves the project exactly as it was. Duplicates (same normalised text, in the
+file or already in the project) are reported and skipped. Labels in the file become annotations
+with source `import`; a label path "Sport > Football" creates the nested labels it names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+
+from annotator.importing.parsers import ImportFileError, ImportOptions, Record, detect_format, iter_records
+from annotator.models import Annotation, AnnotationSource, Item, Job, Label, Project, Split, TaskType
+from annotator.models.projects import LABEL_PATH_SEPARATOR
+from annotator.services.jobs import job_start
+from mlcore.textnorm import content_hash
+
+Progress = Callable[[float, str], None]
+
+WRITE_BATCH_SIZE = 2000
+HASH_LOOKUP_BATCH_SIZE = 900  # below SQLite's bound-parameter limit
+DUPLICATE_EXAMPLES_SHOWN = 20
+# Share of the progress bar spent reading and validating; the write transaction follows.
+READ_PROGRESS_SHARE = 85.0
+SPLIT_CHOICES = ("auto", Split.POOL, Split.TRAIN, Split.TEST)
+LABEL_PATH_ERROR = "label {label!r} has an empty part in its path"
+SINGLE_LABEL_ERROR = "{count} labels given, but the project is single-label"
+
+
+def _no_progress(percent: float, message: str) -> None:
+    """Progress sink for imports that run inside a request."""
+
+
+@dataclasses.dataclass
+class ImportReport:
+    """What an import did; stored as the job's result and shown on the page."""
+
+    format: str
+    rows: int = 0
+    created: int = 0
+    duplicates_in_file: int = 0
+    duplicates_in_project: int = 0
+    annotations: int = 0
+    labels_created: list[str] = dataclasses.field(default_factory=list)
+    duplicate_examples: list[dict] = dataclasses.field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportRequest:
+    """Everything an import needs besides the file; also what a background job stores as params."""
+
+    filename: str
+    options: ImportOptions = dataclasses.field(default_factory=ImportOptions)
+    split: str = "auto"
+
+    def as_params(self) -> dict:
+        return {"filename": self.filename, "options": dataclasses.asdict(self.options), "split": self.split}
+
+    @classmethod
+    def from_params(cls, params: dict) -> ImportRequest:
+        return cls(filename=params["filename"], options=ImportOptions(**params["options"]), split=params["split"])
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportOutcome:
+    """Either the report of an import done in the request, or the job that will do it."""
+
+    report: ImportReport | None = None
+    job: Job | None = None
+
+
+def _file_error(err: ImportFileError) -> ValidationError:
+    return ValidationError(str(err), code="invalid_file", params={"line": err.line})
+
+
+def _check_size(size: int) -> None:
+    if size > settings.IMPORT_MAX_BYTES:
+        raise ValidationError(
+            f"The file is {size / 2**20:.1f} MB; the import limit is {settings.IMPORT_MAX_BYTES / 2**20:.0f} MB.",
+            code="too_large",
+        )
+
+
+def _check_request(request: ImportRequest) -> str:
+    if request.split not in SPLIT_CHOICES:
+        raise ValidationError(f"Unknown split {request.split!r}: choose one of {', '.join(SPLIT_CHOICES)}.")
+    try:
+        return detect_format(request.filename, request.options.format)
+    except ImportFileError as err:
+        raise _file_error(err) from None
+
+
+def import_start(
+    *, project: Project, upload: UploadedFile, request: ImportRequest, by: AbstractBaseUser, background: bool = False
+) -> ImportOutcome:
+    """Import a small upload at once, or hand a large one (or any, if asked) to a background job."""
+    _check_size(upload.size)
+    _check_request(request)
+    if not background and upload.size <= settings.IMPORT_INLINE_MAX_BYTES:
+        return ImportOutcome(report=import_file(project=project, stream=upload, request=request))
+    path = _store_upload(upload)
+    params = {**request.as_params(), "path": str(path)}
+    return ImportOutcome(job=job_start(kind="import", project=project, params=params, created_by=by))
+
+
+def _store_upload(upload: UploadedFile) -> Path:
+    directory = Path(settings.MEDIA_ROOT) / "imports" / uuid.uuid4().hex
+    directory.mkdir(parents=True)
+    path = directory / "upload"
+    with path.open("wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    return path
+
+
+def import_run_job(*, job: Job, progress: Progress) -> dict:
+    """The body of an import job: import the stored upload, then delete it."""
+    path = Path(job.params["path"])
+    request = ImportRequest.from_params(job.params)
+    try:
+        with path.open("rb") as stream:
+            report = import_file(project=job.project, stream=stream, request=request, progress=progress, job=job)
+    except FileNotFoundError:
+        raise ValidationError("The uploaded file is gone (already imported or cleaned up); upload it again.") from None
+    shutil.rmtree(path.parent, ignore_errors=True)
+    return report.as_dict()
+
+
+def import_file(
+    *,
+    project: Project,
+    stream,
+    request: ImportRequest,
+    progress: Progress = _no_progress,
+    job: Job | None = None,
+) -> ImportReport:
+    """Validate the whole file, then write it in one transaction. Raises ValidationError naming the line."""
+    fmt = _check_request(request)
+    total = max(_stream_size(stream), 1)
+    report = ImportReport(format=fmt)
+
+    def on_bytes(done: int) -> None:
+        progress(READ_PROGRESS_SHARE * min(done / total, 1.0), f"Reading and checking: {done / 2**20:.1f} MB")
+
+    try:
+        records = iter_records(stream, request.options, fmt=fmt, on_progress=on_bytes)
+        return import_parsed(
+            project=project, records=records, split=request.split, report=report, progress=progress, job=job
+        )
+    except ImportFileError as err:
+        raise _file_error(err) from None
+
+
+def import_parsed(
+    *,
+    project: Project,
+    records: Iterable[Record],
+    split: str,
+    report: ImportReport,
+    progress: Progress = _no_progress,
+    job: Job | None = None,
+) -> ImportReport:
+    """Check every record, drop duplicates, then write the rest in one transaction.
+
+    Raises ImportFileError for the first bad record, before anything is written.
+    """
+    checked = _validated_records(project, records, report)
+    progress(READ_PROGRESS_SHARE, f"Checked {report.rows:,} rows; looking for duplicates")
+    fresh = _drop_existing(project, checked, report)
+    progress(READ_PROGRESS_SHARE + 5, f"Saving {len(fresh):,} new items")
+    _write_records(project=project, records=fresh, split=split, report=report, job=job)
+    return report
+    return report
+
+
+def _stream_size(stream) -> int:
+    size = getattr(stream, "size", None)
+    if size is None:
+        position = stream.tell()
+        size = stream.seek(0, 2)
+        stream.seek(position)
+    return size
+
+
+def _validated_records(project: Project, records: Iterable[Record], report: ImportReport) -> list[Record]:
+    """Every record checked; duplicates within the file dropped (the first one kept)."""
+    kept: dict[str, Record] = {}
+    single_label = project.task_type == TaskType.SINGLE_LABEL
+    for record in records:
+        report.rows += 1
+        if single_label and len(record.labels) > 1:
+            raise ImportFileError(SINGLE_LABEL_ERROR.format(count=len(record.labels)), line=record.line)
+        for label in record.labels:
+            if not all(_split_label_path(label)):
+                raise ImportFileError(LABEL_PATH_ERROR.format(label=label), line=record.line)
+        digest = content_hash(record.text)
+        if digest in kept:
+            report.duplicates_in_file += 1
+            _note_duplicate(report, record, f"same text as line {kept[digest].line}")
+            continue
+        kept[digest] = record
+    return list(kept.values())
+
+
+def _split_label_path(label: str) -> list[str]:
+    return [part.strip() for part in label.split(LABEL_PATH_SEPARATOR.strip())]
+
+
+def _note_duplicate(report: ImportReport, record: Record, reason: str) -> None:
+    if len(report.duplicate_examples) < DUPLICATE_EXAMPLES_SHOWN:
+        report.duplicate_examples.append({"line": record.line, "text": record.text[:120], "reason": reason})
+
+
+def _drop_existing(project: Project, records: list[Record], report: ImportReport) -> list[Record]:
+    hashes = [content_hash(r.text) for r in records]
+    existing: set[str] = set()
+    for start in range(0, len(hashes), HASH_LOOKUP_BATCH_SIZE):
+        batch = hashes[start : start + HASH_LOOKUP_BATCH_SIZE]
+        existing.update(project.items.filter(content_hash__in=batch).values_list("content_hash", flat=True))
+    fresh = []
+    for record, digest in zip(records, hashes, strict=True):
+        if digest in existing:
+            report.duplicates_in_project += 1
+            _note_duplicate(report, record, "already in the project")
+        else:
+            fresh.append(record)
+    return fresh
+
+
+@transaction.atomic
+def _write_records(*, project: Project, records: list[Record], split: str, report: ImportReport, job: Job | None):
+    """Write validated, de-duplicated records as items (and their labels as annotations)."""
+    label_ids = _ensure_labels(project, {label for r in records for label in r.labels}, report)
+    items = [
+        Item(
+            project=project,
+            text=r.text,
+            meta=r.meta,
+            content_hash=content_hash(r.text),
+            split=_split_for(r, split),
+            import_job=job,
+        )
+        for r in records
+    ]
+    Item.objects.bulk_create(items, batch_size=WRITE_BATCH_SIZE)
+    report.created = len(items)
+    labeled = [(item, r.labels) for item, r in zip(items, records, strict=True) if r.labels]
+    annotations = [Annotation(item=item, source=AnnotationSource.IMPORT) for item, _ in labeled]
+    Annotation.objects.bulk_create(annotations, batch_size=WRITE_BATCH_SIZE)
+    links = [
+        Annotation.labels.through(annotation_id=annotation.pk, label_id=label_ids[label])
+        for annotation, (_, labels) in zip(annotations, labeled, strict=True)
+        for label in dict.fromkeys(labels)
+    ]
+    Annotation.labels.through.objects.bulk_create(links, batch_size=WRITE_BATCH_SIZE)
+    report.annotations = len(annotations)
+
+
+def _split_for(record: Record, split: str) -> str:
+    if split != "auto":
+        return split
+    return Split.TRAIN if record.labels else Split.POOL
+
+
+def _ensure_labels(project: Project, paths: set[str], report: ImportReport) -> dict[str, int]:
+    """Map each label path to its label id, creating the labels (and parents) that do not exist yet."""
+    ids = {}
+    for path in sorted(paths):
+        parent = None
+        for depth, name in enumerate(_split_label_path(path)):
+            parent, created = Label.objects.get_or_create(project=project, parent=parent, name=name)
+            if created:
+                report.labels_created.append(LABEL_PATH_SEPARATOR.join(_split_label_path(path)[: depth + 1]))
+        ids[path] = parent.pk
+    return ids

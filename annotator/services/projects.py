@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from annotator.models import Membership, Project, Role, TaskType
+
+LAST_ADMIN_ERROR = "A project needs at least one admin: make someone else admin first."
+
+
+@transaction.atomic
+def project_create(
+    *,
+    name: str,
+    created_by: AbstractBaseUser,
+    description: str = "",
+    task_type: str = TaskType.SINGLE_LABEL,
+    language: str = "en",
+) -> Project:
+    """Create a project; its creator becomes its admin."""
+    project = Project.objects.create(
+        name=name, description=description, task_type=task_type, language=language, created_by=created_by
+    )
+    Membership.objects.create(project=project, user=created_by, role=Role.ADMIN)
+    return project
+
+
+@transaction.atomic
+def member_set_role(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:
+    """Add `user` to the project with `role`, or change their role."""
+    if role not in Role.values:
+        raise ValidationError(f"Unknown role {role!r}: choose one of {', '.join(Role.values)}.")
+    membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
+    if membership is None:
+        return Membership.objects.create(project=project, user=user, role=role)
+    if membership.role == Role.ADMIN and role != Role.ADMIN:
+        _refuse_removing_last_admin(project=project)
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, project: Project, user: AbstractBaseUser) -> None:
+    membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
+    if membership is None:
+        return
+    if membership.role == Role.ADMIN:
+        _refuse_removing_last_admin(project=project)
+    membership.delete()
+
+
+def _refuse_removing_last_admin(*, project: Project) -> None:
+    if project.memberships.filter(role=Role.ADMIN).count() <= 1:
+        raise ValidationError(LAST_ADMIN_ERROR)

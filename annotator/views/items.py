@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from annotator.access import project_page
+from annotator.exporting.formats import EXPORT_FORMATS
+from annotator.importing.parsers import ImportOptions
+from annotator.models import Project, Split
+from annotator.permissions import Capability
+from annotator.selectors.exports import export_filename, export_stream
+from annotator.selectors.projects import project_items
+from annotator.services.imports import SPLIT_CHOICES, ImportRequest, import_start
+
+ITEMS_PER_PAGE = 50
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="CSV, TSV, JSONL or TXT (one item per line), UTF-8.")
+    format = forms.ChoiceField(
+        choices=[("auto", "From the file name"), ("csv", "CSV"), ("tsv", "TSV"), ("jsonl", "JSONL"), ("txt", "TXT")]
+    )
+    text_column = forms.CharField(initial="text", help_text="CSV/TSV: the column (JSONL: the key) with the text.")
+    label_column = forms.CharField(
+        required=False, help_text="CSV/TSV: column with labels (several as a|b). Empty: 'label' if present."
+    )
+    meta_columns = forms.CharField(
+        required=False, help_text="CSV/TSV: comma-separated columns to keep as meta. Empty: all other columns."
+    )
+    split = forms.ChoiceField(
+        choices=[
+            (choice, "Labeled → train, unlabeled → pool" if choice == "auto" else choice) for choice in SPLIT_CHOICES
+        ]
+    )
+    background = forms.BooleanField(required=False, label="Run as a background job even if the file is small")
+
+    def import_request(self) -> ImportRequest:
+        data = self.cleaned_data
+        meta = [column.strip() for column in data["meta_columns"].split(",") if column.strip()]
+        options = ImportOptions(
+            format=data["format"],
+            text_column=data["text_column"],
+            label_column=data["label_column"] or None,
+            meta_columns=meta or None,
+        )
+        return ImportRequest(filename=data["file"].name, options=options, split=data["split"])
+
+
+@project_page(Capability.VIEW)
+@require_GET
+def item_list(request: HttpRequest, project: Project) -> HttpResponse:
+    split = request.GET.get("split") or None
+    search = request.GET.get("q", "").strip() or None
+    page = Paginator(project_items(project=project, split=split, search=search), ITEMS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    context = {"project": project, "page": page, "split": split or "", "q": search or "", "splits": Split.choices}
+    template = "annotator/partials/item_table.html" if request.htmx else "annotator/item_list.html"
+    return render(request, template, context)
+
+
+@project_page(Capability.IMPORT)
+@require_http_methods(["GET", "POST"])
+def item_import(request: HttpRequest, project: Project) -> HttpResponse:
+    form = ImportForm(request.POST or None, request.FILES or None)
+    report, error = None, None
+    if request.method == "POST" and form.is_valid():
+        try:
+            outcome = import_start(
+                project=project,
+                upload=form.cleaned_data["file"],
+                request=form.import_request(),
+                by=request.user,
+                background=form.cleaned_data["background"],
+            )
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        else:
+            if outcome.job is not None:
+                messages.info(request, "The import runs in the background; this page shows its progress.")
+                return redirect("job-detail", project_id=project.pk, job_id=outcome.job.pk)
+            report = outcome.report.as_dict()
+    status = 400 if error or form.errors else 200
+    context = {"project": project, "form": form, "report": report, "error": error}
+    return render(request, "annotator/import.html", context, status=status)
+
+
+@project_page(Capability.EXPORT)
+@require_GET
+def item_export(request: HttpRequest, project: Project) -> HttpResponse:
+    return render(request, "annotator/export.html", {"project": project, "formats": list(EXPORT_FORMATS)})
+
+
+@project_page(Capability.EXPORT)
+@require_GET
+def item_export_download(request: HttpRequest, project: Project) -> HttpResponse:
+    fmt = request.GET.get("format", "jsonl")
+    try:
+        chunks = export_stream(project=project, fmt=fmt)
+    except ValueError as error:
+        return HttpResponseBadRequest(str(error))
+    response = StreamingHttpResponse(chunks, content_type=EXPORT_FORMATS[fmt][0])
+    response["Content-Disposition"] = f'attachment; filename="{export_filename(project=project, fmt=fmt)}"'
+    return response

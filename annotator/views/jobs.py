@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from annotator.access import get_project_object, project_page
+from annotator.models import Job, Project
+from annotator.permissions import Capability, role_can
+from annotator.selectors.jobs import job_log_lines, project_jobs
+from annotator.services.jobs import JOB_KINDS, job_request_cancel, job_start
+
+# A job page polls while the job is live; the partial stops polling once it is finished.
+POLL_INTERVAL = "1s"
+
+
+@project_page(Capability.VIEW)
+@require_GET
+def job_list(request: HttpRequest, project: Project) -> HttpResponse:
+    context = {
+        "project": project,
+        "jobs": project_jobs(project=project)[:100],
+        "kinds": JOB_KINDS,
+        "can_run": role_can(request.project_role, Capability.RUN_JOBS),
+    }
+    return render(request, "annotator/job_list.html", context)
+
+
+@project_page(Capability.VIEW)
+@require_GET
+def job_detail(request: HttpRequest, project: Project, job_id: int) -> HttpResponse:
+    job = get_project_object(Job, project, pk=job_id)
+    context = {
+        "project": project,
+        "job": job,
+        "title": JOB_KINDS[job.kind].title if job.kind in JOB_KINDS else job.kind,
+        "log_lines": job_log_lines(job=job),
+        "can_run": role_can(request.project_role, Capability.RUN_JOBS),
+        "poll_interval": POLL_INTERVAL,
+    }
+    template = "annotator/partials/job_status.html" if request.htmx else "annotator/job_detail.html"
+    return render(request, template, context)
+
+
+@project_page(Capability.RUN_JOBS)
+@require_POST
+def job_cancel(request: HttpRequest, project: Project, job_id: int) -> HttpResponse:
+    job = get_project_object(Job, project, pk=job_id)
+    try:
+        job_request_cancel(job=job)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("job-detail", project_id=project.pk, job_id=job.pk)
+
+
+@project_page(Capability.RUN_JOBS)
+@require_POST
+def job_selfcheck(request: HttpRequest, project: Project) -> HttpResponse:
+    job = job_start(kind="selfcheck", project=project, params={"steps": 10, "seconds": 0.5}, created_by=request.user)
+    return redirect("job-detail", project_id=project.pk, job_id=job.pk)

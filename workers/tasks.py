@@ -1,0 +1,32 @@
+"""Celery tasks. Each is a few lines: fetch by id, call a service, report progress."""
+
+from __future__ import annotations
+
+import time
+
+from annotator.models import Job
+from annotator.services import imports, jobs
+from workers.celery import app
+from workers.jobtask import JobContext, job_task
+
+
+@job_task("labelloop.import_items")
+def import_items(ctx: JobContext, job: Job) -> dict:
+    """Import an uploaded file into the job's project (all-or-nothing)."""
+    return imports.import_run_job(job=job, progress=ctx.progress)
+
+
+@job_task("labelloop.selfcheck")
+def selfcheck(ctx: JobContext, job: Job) -> dict:
+    """Walk through `steps` steps of `seconds` each, reporting progress: proves the worker loop."""
+    steps = int(job.params.get("steps", 5))
+    seconds = float(job.params.get("seconds", 0.5))
+    for step in range(steps):
+        ctx.progress(100 * step / steps, f"Step {step + 1} of {steps}")
+        time.sleep(seconds)
+    return {"steps": steps}
+
+
+@app.task(name="labelloop.fail_stale_jobs")
+def fail_stale_jobs() -> int:
+    return jobs.jobs_fail_stale()
