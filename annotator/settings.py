@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "annotator",
 ]
@@ -130,6 +131,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Human-in-the-loop text classification: projects, items, labels, jobs.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: REDIS_URL is required by the worker and by anything that enqueues. `make run` starts an

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
+from django.db import connection
 
 from annotator.embedded_redis import EmbeddedRedis
 from annotator.models import Project, Role
@@ -39,6 +40,23 @@ def redis_url(tmp_path_factory):
     yield url
     if server:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, plus: end stray PostgreSQL sessions before it is dropped.
+
+    The live server's request threads can keep a connection to the test database open after the
+    server stops, which would make dropping the database fail.
+    """
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture(autouse=True)

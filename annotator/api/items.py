@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -12,11 +11,11 @@ from rest_framework.response import Response
 from annotator.access import ProjectAPIView
 from annotator.api.errors import validation_error_response
 from annotator.api.jobs import JobOutput
+from annotator.downloads import export_download
 from annotator.exporting.formats import EXPORT_FORMATS
 from annotator.importing.parsers import ImportOptions
 from annotator.models import Item, Split
 from annotator.permissions import Capability
-from annotator.selectors.exports import export_filename, export_stream
 from annotator.selectors.projects import project_items
 from annotator.services.imports import SPLIT_CHOICES, ImportRequest, import_start
 
@@ -108,17 +107,7 @@ class ExportApi(ProjectAPIView):
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
     )
     def get(self, request, project_id: int):
-        fmt = request.query_params.get("format", "jsonl")
-        return export_response(project=self.project, fmt=fmt)
-
-
-def export_response(*, project, fmt: str) -> StreamingHttpResponse:
-    """The export as a streamed download; a 400 for an unknown format."""
-    try:
-        chunks = export_stream(project=project, fmt=fmt)
-    except ValueError as error:
-        return validation_error_response(ValidationError(str(error)))
-    content_type = EXPORT_FORMATS[fmt][0]
-    response = StreamingHttpResponse(chunks, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{export_filename(project=project, fmt=fmt)}"'
-    return response
+        try:
+            return export_download(project=self.project, fmt=request.query_params.get("format", "jsonl"))
+        except ValueError as error:
+            return validation_error_response(ValidationError(str(error)))

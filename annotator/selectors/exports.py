@@ -14,8 +14,7 @@ EXPORT_BATCH_SIZE = 2000
 
 
 def export_filename(*, project: Project, fmt: str) -> str:
-    _content_type, extension, _writer = EXPORT_FORMATS[fmt]
-    return f"project-{project.pk}-{fmt}.{extension}"
+    return f"project-{project.pk}-{fmt}.{EXPORT_FORMATS[fmt].file_extension}"
 
 
 def export_stream(*, project: Project, fmt: str) -> Iterator[str]:

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from annotator.importing.parsers import ImportFileError, ImportOptions, Record, detect_format, iter_records
 from annotator.models import Annotation, AnnotationSource, Item, Job, Label, Project, Split, TaskType
@@ -32,8 +32,14 @@ HASH_LOOKUP_BATCH_SIZE = 900  # below SQLite's bound-parameter limit
 DUPLICATE_EXAMPLES_SHOWN = 20
 # Share of the progress bar spent reading and validating; the write transaction follows.
 READ_PROGRESS_SHARE = 85.0
+# Distinct colours for labels an import creates, in creation order (colour-blind-safe, Okabe-Ito).
+LABEL_PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000")
 SPLIT_CHOICES = ("auto", Split.POOL, Split.TRAIN, Split.TEST)
 LABEL_PATH_ERROR = "label {label!r} has an empty part in its path"
+CONCURRENT_IMPORT_ERROR = (
+    "Another import added some of these texts while this one ran; nothing was saved. "
+    "Run it again: the texts already there will be skipped as duplicates."
+)
 SINGLE_LABEL_ERROR = "{count} labels given, but the project is single-label"
 
 
@@ -127,15 +133,19 @@ def _store_upload(upload: UploadedFile) -> Path:
 
 
 def import_run_job(*, job: Job, progress: Progress) -> dict:
-    """The body of an import job: import the stored upload, then delete it."""
+    """The body of an import job: import the stored upload, then delete it however the import ended.
+
+    (A killed worker never reaches the deletion, so a re-delivered task still finds the file.)
+    """
     path = Path(job.params["path"])
     request = ImportRequest.from_params(job.params)
+    if not path.exists():
+        raise ValidationError("The uploaded file is gone (already imported or cleaned up); upload it again.")
     try:
         with path.open("rb") as stream:
             report = import_file(project=job.project, stream=stream, request=request, progress=progress, job=job)
-    except FileNotFoundError:
-        raise ValidationError("The uploaded file is gone (already imported or cleaned up); upload it again.") from None
-    shutil.rmtree(path.parent, ignore_errors=True)
+    finally:
+        shutil.rmtree(path.parent, ignore_errors=True)
     return report.as_dict()
 
 
@@ -181,7 +191,11 @@ def import_parsed(
     progress(READ_PROGRESS_SHARE, f"Checked {report.rows:,} rows; looking for duplicates")
     fresh = _drop_existing(project, checked, report)
     progress(READ_PROGRESS_SHARE + 5, f"Saving {len(fresh):,} new items")
-    _write_records(project=project, records=fresh, split=split, report=report, job=job)
+    try:
+        _write_records(project=project, records=fresh, split=split, report=report, job=job)
+    except IntegrityError:
+        # Only a concurrent import of the same texts gets here: duplicates were dropped above.
+        raise ValidationError(CONCURRENT_IMPORT_ERROR, code="conflict") from None
     return report
     return report
 
@@ -281,7 +295,10 @@ def _ensure_labels(project: Project, paths: set[str], report: ImportReport) -> d
     for path in sorted(paths):
         parent = None
         for depth, name in enumerate(_split_label_path(path)):
-            parent, created = Label.objects.get_or_create(project=project, parent=parent, name=name)
+            color = LABEL_PALETTE[project.labels.count() % len(LABEL_PALETTE)]
+            parent, created = Label.objects.get_or_create(
+                project=project, parent=parent, name=name, defaults={"color": color}
+            )
             if created:
                 report.labels_created.append(LABEL_PATH_SEPARATOR.join(_split_label_path(path)[: depth + 1]))
         ids[path] = parent.pk

@@ -4,16 +4,16 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotator.access import project_page
+from annotator.downloads import export_download
 from annotator.exporting.formats import EXPORT_FORMATS
 from annotator.importing.parsers import ImportOptions
 from annotator.models import Project, Split
 from annotator.permissions import Capability
-from annotator.selectors.exports import export_filename, export_stream
 from annotator.selectors.projects import project_items
 from annotator.services.imports import SPLIT_CHOICES, ImportRequest, import_start
 
@@ -99,11 +99,7 @@ def item_export(request: HttpRequest, project: Project) -> HttpResponse:
 @project_page(Capability.EXPORT)
 @require_GET
 def item_export_download(request: HttpRequest, project: Project) -> HttpResponse:
-    fmt = request.GET.get("format", "jsonl")
     try:
-        chunks = export_stream(project=project, fmt=fmt)
+        return export_download(project=project, fmt=request.GET.get("format", "jsonl"))
     except ValueError as error:
         return HttpResponseBadRequest(str(error))
-    response = StreamingHttpResponse(chunks, content_type=EXPORT_FORMATS[fmt][0])
-    response["Content-Disposition"] = f'attachment; filename="{export_filename(project=project, fmt=fmt)}"'
-    return response

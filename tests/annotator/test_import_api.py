@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from annotator.importing.parsers import ImportOptions
 from annotator.models import Annotation, AnnotationSource, Item, Job, Label, Split, TaskType
+from annotator.services import imports
+from annotator.services.imports import ImportRequest, import_run_job, import_start
+from mlcore.textnorm import content_hash
 
 pytestmark = pytest.mark.django_db
 
@@ -185,3 +192,26 @@ def test_a_database_failure_mid_write_rolls_everything_back(api, project, monkey
     with pytest.raises(RuntimeError, match="disk full"):
         upload(api, project, "x.csv", "text,label\none,A\ntwo,B\n")
     assert snapshot(project) == before
+
+
+def test_a_failed_import_job_deletes_its_stored_upload(project_with_roles, settings):
+    project, users = project_with_roles
+    upload = SimpleUploadedFile("bad.csv", b"body\nx\n")
+    request = ImportRequest(filename="bad.csv", options=ImportOptions())
+    job = import_start(project=project, upload=upload, request=request, by=users["admin"], background=True).job
+    stored = Path(job.params["path"])
+    assert stored.exists()
+    with pytest.raises(ValidationError, match="text column"):
+        import_run_job(job=job, progress=lambda percent, message: None)
+    assert not stored.parent.exists()
+
+
+def test_a_concurrent_import_of_the_same_text_is_a_clear_error(project_with_roles, monkeypatch):
+    project, _ = project_with_roles
+    # Another import commits the same text between our duplicate check and our write.
+    monkeypatch.setattr(imports, "_drop_existing", lambda project, records, report: records)
+    project.items.create(text="racing text", content_hash=content_hash("racing text"))
+    request = ImportRequest(filename="a.txt", options=ImportOptions())
+    with pytest.raises(ValidationError, match="Another import added"):
+        imports.import_file(project=project, stream=io.BytesIO(b"racing text\nnew text\n"), request=request)
+    assert list(project.items.values_list("text", flat=True)) == ["racing text"]

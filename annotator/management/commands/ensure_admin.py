@@ -17,7 +17,9 @@ class Command(BaseCommand):
     def handle(self, *args, username: str, password: str, **options):
         users = get_user_model().objects
         if users.filter(username=username).exists():
-            self.stdout.write(f"Admin account '{username}' exists (its password is unchanged).")
+            self.stdout.write(
+                f"Log in as '{username}' with the password set when it was created (default '{DEFAULT_PASSWORD}')."
+            )
             return
         users.create_superuser(username=username, email="", password=password)
         self.stdout.write(f"Created admin account: username '{username}', password '{password}'.")

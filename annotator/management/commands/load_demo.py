@@ -1,6 +1,9 @@
+import os
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from annotator.management.commands.ensure_admin import DEFAULT_USERNAME
 from annotator.selectors.projects import project_split_counts
 from annotator.services.demo import demo_project_load
 
@@ -9,7 +12,11 @@ class Command(BaseCommand):
     help = "Load the BBC News demo project (idempotent) and make USERNAME its admin."
 
     def add_arguments(self, parser):
-        parser.add_argument("--admin", default="admin", help="Username of the demo project's admin.")
+        parser.add_argument(
+            "--admin",
+            default=os.environ.get("LABELLOOP_ADMIN_USER", DEFAULT_USERNAME),
+            help="Username of the demo project's admin.",
+        )
 
     def handle(self, *args, admin: str, **options):
         user = get_user_model().objects.filter(username=admin).first()
