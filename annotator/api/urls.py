@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from annotator.api import items, jobs, projects
+from annotator.api import clusters, items, jobs, labels, projects, rules
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
@@ -10,7 +10,35 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("projects/", projects.ProjectListCreateApi.as_view(), name="api-project-list"),
     path("projects/<int:project_id>/", projects.ProjectDetailApi.as_view(), name="api-project-detail"),
-    path("projects/<int:project_id>/labels/", projects.LabelListApi.as_view(), name="api-label-list"),
+    path("projects/<int:project_id>/labels/", labels.LabelListApi.as_view(), name="api-label-list"),
+    path("projects/<int:project_id>/labels/history/", labels.LabelHistoryApi.as_view(), name="api-label-history"),
+    path("projects/<int:project_id>/labels/<int:label_id>/", labels.LabelDetailApi.as_view(), name="api-label-detail"),
+    path("projects/<int:project_id>/labels/<int:label_id>/move/", labels.LabelMoveApi.as_view(), name="api-label-move"),
+    path(
+        "projects/<int:project_id>/labels/<int:label_id>/merge-preview/",
+        labels.LabelMergePreviewApi.as_view(),
+        name="api-label-merge-preview",
+    ),
+    path(
+        "projects/<int:project_id>/labels/<int:label_id>/merge/",
+        labels.LabelMergeApi.as_view(),
+        name="api-label-merge",
+    ),
+    path(
+        "projects/<int:project_id>/labels/<int:label_id>/split/",
+        labels.LabelSplitApi.as_view(),
+        name="api-label-split",
+    ),
+    path(
+        "projects/<int:project_id>/labels/<int:label_id>/archive/",
+        labels.LabelArchiveApi.as_view(),
+        name="api-label-archive",
+    ),
+    path(
+        "projects/<int:project_id>/labels/<int:label_id>/restore/",
+        labels.LabelRestoreApi.as_view(),
+        name="api-label-restore",
+    ),
     path("projects/<int:project_id>/members/", projects.MemberListApi.as_view(), name="api-member-list"),
     path(
         "projects/<int:project_id>/members/<int:user_id>/",
@@ -20,6 +48,27 @@ urlpatterns = [
     path("projects/<int:project_id>/items/", items.ItemListApi.as_view(), name="api-item-list"),
     path("projects/<int:project_id>/imports/", items.ImportApi.as_view(), name="api-import"),
     path("projects/<int:project_id>/export/", items.ExportApi.as_view(), name="api-export"),
+    path("projects/<int:project_id>/rules/", rules.RuleListApi.as_view(), name="api-rule-list"),
+    path("projects/<int:project_id>/rules/preview/", rules.RulePreviewApi.as_view(), name="api-rule-preview"),
+    path("projects/<int:project_id>/rules/<int:rule_id>/", rules.RuleDetailApi.as_view(), name="api-rule-detail"),
+    path("projects/<int:project_id>/rules/<int:rule_id>/apply/", rules.RuleApplyApi.as_view(), name="api-rule-apply"),
+    path("projects/<int:project_id>/clusters/", clusters.ClusterApi.as_view(), name="api-clusters"),
+    path(
+        "projects/<int:project_id>/clusters/<int:cluster_id>/promote/",
+        clusters.ClusterPromoteApi.as_view(),
+        name="api-cluster-promote",
+    ),
+    path("projects/<int:project_id>/suggestions/", clusters.CandidateListApi.as_view(), name="api-candidate-list"),
+    path(
+        "projects/<int:project_id>/suggestions/<int:annotation_id>/accept/",
+        clusters.CandidateDecisionApi.as_view(decision="accept"),
+        name="api-candidate-accept",
+    ),
+    path(
+        "projects/<int:project_id>/suggestions/<int:annotation_id>/reject/",
+        clusters.CandidateDecisionApi.as_view(decision="reject"),
+        name="api-candidate-reject",
+    ),
     path("projects/<int:project_id>/jobs/", jobs.JobListApi.as_view(), name="api-job-list"),
     path("projects/<int:project_id>/jobs/<int:job_id>/", jobs.JobDetailApi.as_view(), name="api-job-detail"),
     path("projects/<int:project_id>/jobs/<int:job_id>/cancel/", jobs.JobCancelApi.as_view(), name="api-job-cancel"),

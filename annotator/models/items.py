@@ -40,6 +40,12 @@ class AnnotationSource(models.TextChoices):
     PSEUDO = "pseudo", "Pseudo-label"
 
 
+class CandidateStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for a human check"
+    CONFIRMED = "confirmed", "Confirmed"
+    REJECTED = "rejected", "Rejected"
+
+
 class Annotation(models.Model):
     """One annotator's (or one source's) labels for one item. Never silently rewritten."""
 
@@ -47,8 +53,15 @@ class Annotation(models.Model):
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="annotations"
     )
-    labels = models.ManyToManyField(Label, related_name="annotations")
+    labels = models.ManyToManyField(
+        Label, through="AnnotationLabel", through_fields=("annotation", "label"), related_name="annotations"
+    )
     source = models.CharField(max_length=10, choices=AnnotationSource.choices, default=AnnotationSource.HUMAN)
+    # Set for suggestions from rules and clusters: they count only once a human confirms them.
+    # Empty for annotations that count; a status for candidates.
+    candidate_status = models.CharField(max_length=10, choices=CandidateStatus.choices, blank=True, default="")
+    rule = models.ForeignKey("Rule", null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates")
+    cluster = models.ForeignKey("Cluster", null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -58,3 +71,61 @@ class Annotation(models.Model):
 
     def __str__(self) -> str:
         return f"annotation {self.pk} of item {self.item_id} ({self.source})"
+
+
+class AnnotationLabel(models.Model):
+    """One label of one annotation. A taxonomy edit may repoint `label`; `original_label` keeps
+    what the annotator actually chose."""
+
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="label_links")
+    # PROTECT: the database itself refuses to delete a label that annotations use.
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="annotation_links")
+    original_label = models.ForeignKey(Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["annotation", "label"], name="one_link_per_annotation_label")]
+
+    def __str__(self) -> str:
+        return f"annotation {self.annotation_id} → label {self.label_id}"
+
+
+class AnnotationRevision(models.Model):
+    """The labels of an annotation before and after a change that was not the annotator's own."""
+
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="revisions")
+    event = models.ForeignKey("TaxonomyEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    labels_before = models.JSONField(default=list)  # label ids
+    labels_after = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"revision of annotation {self.annotation_id}: {self.labels_before} → {self.labels_after}"
+
+
+class Exclusion(models.Model):
+    """An item kept out of training (it stays visible). Removing the row reverses it."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="exclusions")
+    rule = models.ForeignKey("Rule", null=True, blank=True, on_delete=models.CASCADE, related_name="exclusions")
+    reason = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "rule"], name="one_exclusion_per_item_rule")]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} excluded ({self.reason or self.rule_id})"
+
+
+class RequeuedItem(models.Model):
+    """An item sent back for re-annotation (after a split of one of its labels) until resolved."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="requeues")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="requeued_items")
+    event = models.ForeignKey("TaxonomyEvent", null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} back in the queue for label {self.label_id}"

@@ -41,13 +41,22 @@ def bbc_articles() -> list[tuple[str, str, str]]:
     root = Path(spec.origin).parent / "bbcnews" / "data"
     articles = []
     for path in sorted(root.glob("*/*.txt")):
-        text = path.read_text(encoding="latin-1").strip()
+        text = _read_article(path)
         articles.append(
             (text, BBC_LABEL_NAMES.get(path.parent.name, path.parent.name), f"{path.parent.name}/{path.name}")
         )
     if not articles:
         raise RuntimeError(f"No BBC articles found under {root}.")
     return articles
+
+
+def _read_article(path: Path) -> str:
+    # The files are UTF-8 ("£" is two bytes) but for one, which is Latin-1.
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return raw.decode("latin-1").strip()
 
 
 @transaction.atomic

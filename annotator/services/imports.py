@@ -20,7 +20,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
 from annotator.importing.parsers import ImportFileError, ImportOptions, Record, detect_format, iter_records
-from annotator.models import Annotation, AnnotationSource, Item, Job, Label, Project, Split, TaskType
+from annotator.models import Annotation, AnnotationLabel, AnnotationSource, Item, Job, Label, Project, Split, TaskType
 from annotator.models.projects import LABEL_PATH_SEPARATOR
 from annotator.services.jobs import job_start
 from mlcore.textnorm import content_hash
@@ -275,11 +275,11 @@ def _write_records(*, project: Project, records: list[Record], split: str, repor
     annotations = [Annotation(item=item, source=AnnotationSource.IMPORT) for item, _ in labeled]
     Annotation.objects.bulk_create(annotations, batch_size=WRITE_BATCH_SIZE)
     links = [
-        Annotation.labels.through(annotation_id=annotation.pk, label_id=label_ids[label])
+        AnnotationLabel(annotation_id=annotation.pk, label_id=label_ids[label])
         for annotation, (_, labels) in zip(annotations, labeled, strict=True)
         for label in dict.fromkeys(labels)
     ]
-    Annotation.labels.through.objects.bulk_create(links, batch_size=WRITE_BATCH_SIZE)
+    AnnotationLabel.objects.bulk_create(links, batch_size=WRITE_BATCH_SIZE)
     report.annotations = len(annotations)
 
 

@@ -35,6 +35,7 @@ class JobKind:
 JOB_KINDS: dict[str, JobKind] = {
     "import": JobKind("labelloop.import_items", "default", "Import items"),
     "selfcheck": JobKind("labelloop.selfcheck", "default", "Worker self-check"),
+    "cluster": JobKind("labelloop.cluster_items", "cpu", "Cluster unlabeled items"),
 }
 
 

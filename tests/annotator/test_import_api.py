@@ -13,7 +13,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from annotator.importing.parsers import ImportOptions
-from annotator.models import Annotation, AnnotationSource, Item, Job, Label, Split, TaskType
+from annotator.models import Annotation, AnnotationLabel, AnnotationSource, Item, Job, Label, Split, TaskType
 from annotator.services import imports
 from annotator.services.imports import ImportRequest, import_run_job, import_start
 from mlcore.textnorm import content_hash
@@ -45,7 +45,7 @@ def snapshot(project) -> tuple:
         list(Item.objects.filter(project=project).values_list("id", "text", "split", "meta").order_by("id")),
         list(Annotation.objects.filter(item__project=project).values_list("id", "item_id").order_by("id")),
         list(Label.objects.filter(project=project).values_list("id", "name", "parent_id").order_by("id")),
-        list(Annotation.labels.through.objects.filter(label__project=project).values_list("id").order_by("id")),
+        list(AnnotationLabel.objects.filter(label__project=project).values_list("id").order_by("id")),
         Job.objects.filter(project=project).count(),
     )
 

@@ -28,10 +28,30 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
-from annotator.models import Item, Job, JobStatus, Membership, Project, Role
+from annotator.models import (
+    Annotation,
+    AnnotationLabel,
+    AnnotationSource,
+    CandidateStatus,
+    Cluster,
+    ClusterRun,
+    Exclusion,
+    Item,
+    Job,
+    JobStatus,
+    Label,
+    Membership,
+    Project,
+    Role,
+    Rule,
+    RuleKind,
+    TaxonomyAction,
+)
 from annotator.permissions import ROLE_CAPABILITIES, Capability, role_can
 from annotator.services.imports import ImportRequest, import_file
 from annotator.services.projects import member_set_role, project_create
+from annotator.services.rules import rule_create
+from annotator.services.taxonomy import label_archive, label_create
 
 pytestmark = pytest.mark.django_db
 
@@ -40,12 +60,6 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 SEED_CSV = b"text,label\nThe match ended in a draw,Sport\nParliament passed the budget,Politics\n"
 UPLOAD_CSV = b"text,label\nA late goal won the cup,Sport\nThe minister resigned,Politics\nRain all week,\n"
 MISSING_ID = 987_654_321
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    """Users are created for every test; the default PBKDF2 hasher would dominate the runtime."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 # --- the world each test runs in -------------------------------------------------------------------------------
@@ -59,6 +73,14 @@ class Ctx:
     newcomer: object  # a user who is not a member yet, for "add member"
     job: Job  # queued selfcheck job
     running_job: Job  # running selfcheck job
+    spare: Label  # an unused top-level label: rename, move, split, archive, delete
+    old: Label  # an archived label: restore
+    rule: Rule  # a blacklist rule: apply, edit, delete
+    candidate: Annotation  # a pending suggestion: accept, reject
+    cluster: Cluster  # a cluster of the latest run: promote
+
+    def label(self, name: str) -> Label:
+        return self.project.labels.get(name=name)
 
 
 @pytest.fixture
@@ -67,6 +89,7 @@ def ctx(project_with_roles, make_user) -> Ctx:
     target = make_user("target_member")
     member_set_role(project=project, user=target, role=Role.ANNOTATOR)
     import_file(project=project, stream=io.BytesIO(SEED_CSV), request=ImportRequest(filename="seed.csv"))
+    admin = users[Role.ADMIN]
     return Ctx(
         project=project,
         users=users,
@@ -74,6 +97,28 @@ def ctx(project_with_roles, make_user) -> Ctx:
         newcomer=make_user("newcomer"),
         job=Job.objects.create(project=project, kind="selfcheck"),
         running_job=Job.objects.create(project=project, kind="selfcheck", status=JobStatus.RUNNING),
+        spare=label_create(project=project, name="Spare", by=admin),
+        old=label_archive(label=label_create(project=project, name="Old", by=admin), by=admin),
+        rule=rule_create(project=project, name="drafts", pattern="draw", kind=RuleKind.BLACKLIST, by=admin),
+        candidate=_pending_candidate(project),
+        cluster=_cluster(project),
+    )
+
+
+def _pending_candidate(project: Project) -> Annotation:
+    candidate = Annotation.objects.create(
+        item=project.items.first(), source=AnnotationSource.RULE, candidate_status=CandidateStatus.PENDING
+    )
+    suggested = Label.objects.create(project=project, name="Suggested", order=99)
+    AnnotationLabel.objects.create(annotation=candidate, label=suggested)
+    return candidate
+
+
+def _cluster(project: Project) -> Cluster:
+    run = ClusterRun.objects.create(project=project, encoder="test", k=1, n_items=2, map_svg="<svg></svg>")
+    ids = list(project.items.values_list("id", flat=True))
+    return Cluster.objects.create(
+        run=run, index=0, size=2, keywords=[["match", 1.0]], item_ids=ids, central_item_ids=ids
     )
 
 
@@ -83,10 +128,17 @@ def state(project: Project) -> tuple:
     return (
         sorted(Membership.objects.filter(project=project).values_list("user_id", "role")),
         sorted(Item.objects.filter(project=project).values_list("id", "text", "split")),
-        sorted(project.labels.values_list("id", "name", "active")),
+        sorted(
+            project.labels.values_list("id", "name", "active", "parent_id", "order", "color", "shortcut", "merged_into")
+        ),
+        project.taxonomy_events.count(),
         sorted(Job.objects.values_list("id", "project_id", "kind", "status", "cancel_requested")),
         sorted(Project.objects.values_list("id", "name")),
         sorted(str(path) for path in imports.rglob("*")) if imports.exists() else [],
+        sorted(Rule.objects.filter(project=project).values_list("id", "name", "pattern", "active", "applied_at")),
+        Exclusion.objects.filter(item__project=project).count(),
+        sorted(Annotation.objects.filter(item__project=project).values_list("id", "candidate_status")),
+        sorted(Cluster.objects.filter(run__project=project).values_list("id", "promoted_to")),
     )
 
 
@@ -207,7 +259,7 @@ class Case:
     api: bool
     url_kwargs: Callable[[Ctx], dict] = lambda ctx: {}
     data: Callable[[Ctx], dict] | None = None
-    query: dict | None = None
+    query: dict | Callable[[Ctx], dict] | None = None
     format: str = "json"  # API request body: json or multipart
     verify: Callable[[Ctx, object], None] | None = None  # run after an allowed request
     variant: str = ""
@@ -219,6 +271,64 @@ class Case:
     def url(self, ctx: Ctx, project_id: int | None = None) -> str:
         kwargs = {"project_id": ctx.project.pk if project_id is None else project_id, **self.url_kwargs(ctx)}
         return reverse(self.url_name, kwargs=kwargs)
+
+
+def label_is(name: str, **expected) -> Callable:
+    """Check fields of the label called `name` after the request (`exists=False`: it is gone)."""
+
+    def check(ctx: Ctx, response) -> None:
+        label = ctx.project.labels.filter(name=name).first()
+        if expected.get("exists", True) is False:
+            assert label is None, f"{name} still exists"
+            return
+        assert label is not None, f"no label {name}"
+        fields = {field: value for field, value in expected.items() if field != "exists"}
+        assert {field: getattr(label, field) for field in fields} == fields
+
+    return check
+
+
+def label_parent_is(name: str, parent: str) -> Callable:
+    def check(ctx: Ctx, response) -> None:
+        assert ctx.label(name).parent == ctx.label(parent)
+
+    return check
+
+
+def label_children_are(name: str, children: list[str]) -> Callable:
+    def check(ctx: Ctx, response) -> None:
+        assert sorted(ctx.label(name).children.values_list("name", flat=True)) == children
+
+    return check
+
+
+def merged_into(name: str, target: str) -> Callable:
+    def check(ctx: Ctx, response) -> None:
+        label = ctx.label(name)
+        assert (label.active, label.merged_into) == (False, ctx.label(target))
+
+    return check
+
+
+def spare_is_before_sport(ctx: Ctx, response) -> None:
+    roots = list(ctx.project.labels.filter(parent=None).values_list("name", flat=True))
+    assert roots.index("Spare") < roots.index("Sport"), roots
+    assert ctx.project.taxonomy_events.filter(action=TaxonomyAction.REORDER).exists()
+
+
+def label_id(attr_or_name: str) -> Callable[[Ctx], dict]:
+    """URL kwargs for a ctx label: an attribute (`spare`, `old`) or a seeded label's name."""
+
+    def kwargs(ctx: Ctx) -> dict:
+        label = getattr(ctx, attr_or_name, None) or ctx.label(attr_or_name)
+        return {"label_id": label.pk}
+
+    kwargs.label_scoped = True  # type: ignore[attr-defined]  # see test_a_label_of_another_project_is_404
+    return kwargs
+
+
+def sport_target(ctx: Ctx) -> dict:
+    return {"target": ctx.label("Sport").pk}
 
 
 def job_id(ctx: Ctx) -> dict:
@@ -233,6 +343,13 @@ def target_id(ctx: Ctx) -> dict:
     return {"user_id": ctx.target.pk}
 
 
+def candidate_is(status: str) -> Callable:
+    def check(ctx: Ctx, response) -> None:
+        assert Annotation.objects.get(pk=ctx.candidate.pk).candidate_status == status
+
+    return check
+
+
 def page(url_name: str, method: str, capability: Capability, success: int, **kwargs) -> Case:
     return Case(url_name, method, capability, success, api=False, **kwargs)
 
@@ -242,7 +359,8 @@ def api(url_name: str, method: str, capability: Capability, success: int, **kwar
 
 
 V, IMPORT, EXPORT = Capability.VIEW, Capability.IMPORT, Capability.EXPORT
-RUN, MEMBERS = Capability.RUN_JOBS, Capability.MANAGE_MEMBERS
+RUN, MEMBERS, TAXONOMY = Capability.RUN_JOBS, Capability.MANAGE_MEMBERS, Capability.EDIT_TAXONOMY
+ANNOTATE = Capability.ANNOTATE
 
 CASES: list[Case] = [
     # --- pages ---
@@ -286,6 +404,95 @@ CASES: list[Case] = [
     ),
     page("item-export", "GET", EXPORT, 200),
     page("item-export-download", "GET", EXPORT, 200, query={"format": "jsonl"}, verify=export_contains_seed),
+    page("label-tree", "GET", V, 200, verify=page_shows(lambda ctx: "Politics")),
+    page("label-history", "GET", V, 200, verify=page_shows(lambda ctx: "Created label “Spare”.")),
+    page(
+        "label-new",
+        "POST",
+        TAXONOMY,
+        302,
+        data=lambda ctx: {"name": "Fresh", "kind": "normal", "parent": ctx.label("Sport").pk},
+        verify=all_of(redirects_to("label-tree"), label_parent_is("Fresh", "Sport")),
+    ),
+    page("label-edit", "GET", TAXONOMY, 200, url_kwargs=label_id("spare"), verify=page_shows(lambda ctx: "Spare")),
+    page(
+        "label-edit",
+        "POST",
+        TAXONOMY,
+        302,
+        url_kwargs=label_id("spare"),
+        data=lambda ctx: {"name": "Renamed", "color": "#123456", "shortcut": "r"},
+        verify=all_of(redirects_to("label-tree"), label_is("Renamed", color="#123456", shortcut="r")),
+    ),
+    page(
+        "label-move",
+        "POST",
+        TAXONOMY,
+        302,
+        url_kwargs=label_id("spare"),
+        data=lambda ctx: {"parent": ctx.label("Sport").pk},
+        verify=all_of(redirects_to("label-tree"), label_parent_is("Spare", "Sport")),
+    ),
+    page(
+        "label-reorder",
+        "POST",
+        TAXONOMY,
+        302,
+        url_kwargs=label_id("spare"),
+        data=lambda ctx: {"direction": "up"},
+        verify=all_of(redirects_to("label-tree"), spare_is_before_sport),
+    ),
+    page(
+        "label-merge-preview",
+        "GET",
+        TAXONOMY,
+        200,
+        url_kwargs=label_id("Politics"),
+        query=sport_target,
+        verify=page_shows(lambda ctx: "1 annotation on 1 item will move to “Sport”"),
+    ),
+    page(
+        "label-merge",
+        "POST",
+        TAXONOMY,
+        302,
+        url_kwargs=label_id("Politics"),
+        data=sport_target,
+        verify=all_of(redirects_to("label-tree"), merged_into("Politics", "Sport")),
+    ),
+    page(
+        "label-split",
+        "POST",
+        TAXONOMY,
+        302,
+        url_kwargs=label_id("spare"),
+        data=lambda ctx: {"children": "Left\nRight"},
+        verify=all_of(redirects_to("label-tree"), label_children_are("Spare", ["Left", "Right"])),
+    ),
+    page(
+        "label-archive",
+        "POST",
+        TAXONOMY,
+        302,
+        url_kwargs=label_id("spare"),
+        verify=all_of(redirects_to("label-tree"), label_is("Spare", active=False)),
+    ),
+    page(
+        "label-restore",
+        "POST",
+        TAXONOMY,
+        302,
+        url_kwargs=label_id("old"),
+        verify=all_of(redirects_to("label-tree"), label_is("Old", active=True)),
+    ),
+    page(
+        "label-delete",
+        "POST",
+        TAXONOMY,
+        302,
+        url_kwargs=label_id("spare"),
+        verify=all_of(redirects_to("label-tree"), label_is("Spare", exists=False)),
+    ),
     page("job-list", "GET", V, 200),
     page("job-selfcheck", "POST", RUN, 302, verify=redirects_to_new_job("selfcheck")),
     page("job-detail", "GET", V, 200, url_kwargs=job_id),
@@ -302,6 +509,90 @@ CASES: list[Case] = [
     # --- API ---
     api("api-project-detail", "GET", V, 200, verify=api_json(lambda ctx, d: d["id"] == ctx.project.pk)),
     api("api-label-list", "GET", V, 200, verify=api_json(lambda ctx, d: {x["name"] for x in d} >= {"Sport"})),
+    api(
+        "api-label-list",
+        "POST",
+        TAXONOMY,
+        201,
+        data=lambda ctx: {"name": "Fresh", "parent": ctx.label("Sport").pk},
+        verify=label_parent_is("Fresh", "Sport"),
+    ),
+    api(
+        "api-label-history",
+        "GET",
+        V,
+        200,
+        verify=api_json(lambda ctx, d: "Created label “Spare”." in {e["summary"] for e in d["results"]}),
+    ),
+    api(
+        "api-label-detail",
+        "PATCH",
+        TAXONOMY,
+        200,
+        url_kwargs=label_id("spare"),
+        data=lambda ctx: {"name": "Renamed", "shortcut": "r"},
+        verify=label_is("Renamed", shortcut="r"),
+    ),
+    api(
+        "api-label-detail",
+        "DELETE",
+        TAXONOMY,
+        204,
+        url_kwargs=label_id("spare"),
+        verify=label_is("Spare", exists=False),
+    ),
+    api(
+        "api-label-move",
+        "POST",
+        TAXONOMY,
+        200,
+        url_kwargs=label_id("spare"),
+        data=lambda ctx: {"parent": ctx.label("Sport").pk},
+        verify=label_parent_is("Spare", "Sport"),
+    ),
+    api(
+        "api-label-merge-preview",
+        "GET",
+        TAXONOMY,
+        200,
+        url_kwargs=label_id("Politics"),
+        query=sport_target,
+        verify=api_json(lambda ctx, d: (d["annotations"], d["items"], d["target"]["name"]) == (1, 1, "Sport")),
+    ),
+    api(
+        "api-label-merge",
+        "POST",
+        TAXONOMY,
+        200,
+        url_kwargs=label_id("Politics"),
+        data=sport_target,
+        verify=merged_into("Politics", "Sport"),
+    ),
+    api(
+        "api-label-split",
+        "POST",
+        TAXONOMY,
+        201,
+        url_kwargs=label_id("spare"),
+        data=lambda ctx: {"children": ["Left", "Right"]},
+        verify=label_children_are("Spare", ["Left", "Right"]),
+    ),
+    api(
+        "api-label-archive",
+        "POST",
+        TAXONOMY,
+        200,
+        url_kwargs=label_id("spare"),
+        verify=label_is("Spare", active=False),
+    ),
+    api(
+        "api-label-restore",
+        "POST",
+        TAXONOMY,
+        200,
+        url_kwargs=label_id("old"),
+        verify=label_is("Old", active=True),
+    ),
     api(
         "api-member-list",
         "GET",
@@ -374,6 +665,138 @@ CASES: list[Case] = [
         url_kwargs=running_job_id,
         verify=job_is("running_job", JobStatus.RUNNING, cancel_requested=True),
     ),
+    # --- rules, clusters, suggestions (pages) ---
+    page("rule-list", "GET", V, 200, verify=page_shows(lambda ctx: "drafts")),
+    page(
+        "rule-new",
+        "POST",
+        TAXONOMY,
+        302,
+        data=lambda ctx: {"name": "budget rule", "kind": "blacklist", "pattern": "budget", "whole_word": "on"},
+        verify=lambda ctx, response: Rule.objects.get(project=ctx.project, name="budget rule"),
+    ),
+    page(
+        "rule-preview",
+        "POST",
+        TAXONOMY,
+        200,
+        data=lambda ctx: {"name": "p", "kind": "blacklist", "pattern": "budget", "whole_word": "on"},
+        verify=page_shows(lambda ctx: "<strong>1</strong> of 2 items match"),
+    ),
+    page(
+        "rule-action",
+        "POST",
+        TAXONOMY,
+        302,
+        url_kwargs=lambda ctx: {"rule_id": ctx.rule.pk, "action": "apply"},
+        verify=lambda ctx, response: Exclusion.objects.get(rule=ctx.rule),
+    ),
+    page("cluster-page", "GET", V, 200, verify=page_shows(lambda ctx: "The match ended in a draw")),
+    page(
+        "cluster-start",
+        "POST",
+        TAXONOMY,
+        302,
+        data=lambda ctx: {"k_min": 2, "k_max": 5},
+        verify=redirects_to_new_job("cluster"),
+    ),
+    page(
+        "cluster-promote",
+        "POST",
+        TAXONOMY,
+        302,
+        url_kwargs=lambda ctx: {"cluster_id": ctx.cluster.pk},
+        data=lambda ctx: {"new_label_name": "Promoted"},
+        verify=label_is("Promoted"),
+    ),
+    page("candidate-list", "GET", ANNOTATE, 200, verify=page_shows(lambda ctx: ctx.candidate.item.text)),
+    page(
+        "candidate-decide",
+        "POST",
+        ANNOTATE,
+        302,
+        url_kwargs=lambda ctx: {"annotation_id": ctx.candidate.pk, "decision": "reject"},
+        verify=candidate_is(CandidateStatus.REJECTED),
+    ),
+    # --- rules, clusters, suggestions (API) ---
+    api("api-rule-list", "GET", V, 200, verify=api_json(lambda ctx, data: data[0]["name"] == "drafts")),
+    api(
+        "api-rule-list",
+        "POST",
+        TAXONOMY,
+        201,
+        data=lambda ctx: {"name": "api rule", "pattern": "budget", "kind": "blacklist"},
+        verify=lambda ctx, response: Rule.objects.get(project=ctx.project, name="api rule"),
+    ),
+    api(
+        "api-rule-preview",
+        "POST",
+        TAXONOMY,
+        200,
+        data=lambda ctx: {"pattern": "budget", "kind": "blacklist"},
+        verify=api_json(lambda ctx, data: data["matched"] == 1),
+    ),
+    api("api-rule-detail", "GET", V, 200, url_kwargs=lambda ctx: {"rule_id": ctx.rule.pk}),
+    api(
+        "api-rule-detail",
+        "PATCH",
+        TAXONOMY,
+        200,
+        url_kwargs=lambda ctx: {"rule_id": ctx.rule.pk},
+        data=lambda ctx: {"pattern": "match"},
+        verify=lambda ctx, response: Rule.objects.get(pk=ctx.rule.pk, pattern="match"),
+    ),
+    api(
+        "api-rule-detail",
+        "DELETE",
+        TAXONOMY,
+        204,
+        url_kwargs=lambda ctx: {"rule_id": ctx.rule.pk},
+        verify=lambda ctx, response: not Rule.objects.filter(pk=ctx.rule.pk).exists() or pytest.fail("not deleted"),
+    ),
+    api(
+        "api-rule-apply",
+        "POST",
+        TAXONOMY,
+        200,
+        url_kwargs=lambda ctx: {"rule_id": ctx.rule.pk},
+        verify=api_json(lambda ctx, data: data["excluded"] == 1),
+    ),
+    api("api-clusters", "GET", V, 200, verify=api_json(lambda ctx, data: data["k"] == 1)),
+    api(
+        "api-clusters",
+        "POST",
+        TAXONOMY,
+        202,
+        data=lambda ctx: {"k": 3},
+        verify=new_job_in_response("cluster"),
+    ),
+    api(
+        "api-cluster-promote",
+        "POST",
+        TAXONOMY,
+        201,
+        url_kwargs=lambda ctx: {"cluster_id": ctx.cluster.pk},
+        data=lambda ctx: {"new_label_name": "Promoted"},
+        verify=label_is("Promoted"),
+    ),
+    api("api-candidate-list", "GET", V, 200, verify=api_json(lambda ctx, data: data[0]["id"] == ctx.candidate.pk)),
+    api(
+        "api-candidate-accept",
+        "POST",
+        ANNOTATE,
+        200,
+        url_kwargs=lambda ctx: {"annotation_id": ctx.candidate.pk},
+        verify=candidate_is(CandidateStatus.CONFIRMED),
+    ),
+    api(
+        "api-candidate-reject",
+        "POST",
+        ANNOTATE,
+        200,
+        url_kwargs=lambda ctx: {"annotation_id": ctx.candidate.pk},
+        verify=candidate_is(CandidateStatus.REJECTED),
+    ),
 ]
 
 
@@ -382,18 +805,19 @@ def send(case: Case, ctx: Ctx, user, *, project_id: int | None = None, method: s
     url = case.url(ctx, project_id)
     method = method or case.method
     data = case.data(ctx) if case.data else None
+    query = (case.query(ctx) if callable(case.query) else case.query) or {}
     if case.api:
         client = APIClient()
         if user is not None:
             client.force_authenticate(user)
         if method == "GET":
-            return client.get(url, case.query or {})
+            return client.get(url, query)
         return getattr(client, method.lower())(url, data or {}, format=case.format)
     client = Client()
     if user is not None:
         client.force_login(user)
     if method == "GET":
-        return client.get(url, case.query or {})
+        return client.get(url, query)
     if method == "POST":
         return client.post(url, data or {})
     return getattr(client, method.lower())(url)
@@ -560,6 +984,39 @@ def test_a_member_of_another_project_is_404(url_name: str, method: str, api: boo
     assert send(case, ctx, ctx.users[Role.ADMIN]).status_code == 404
     assert state(ctx.project) == before
     assert Membership.objects.get(project=other_project, user=other_admin).role == Role.ADMIN
+
+
+LABEL_SCOPED = sorted(
+    {(case.url_name, case.method, case.api) for case in CASES if getattr(case.url_kwargs, "label_scoped", False)}
+)
+
+
+@pytest.mark.parametrize(("url_name", "method", "api"), LABEL_SCOPED)
+def test_a_label_of_another_project_is_404(url_name: str, method: str, api: bool, ctx: Ctx, other):
+    other_project, other_admin, _job = other
+    foreign = label_create(project=other_project, name="Foreign", by=other_admin)
+    case = Case(
+        url_name,
+        method,
+        TAXONOMY,
+        0,
+        api=api,
+        url_kwargs=lambda c: {"label_id": foreign.pk},
+        data=lambda c: {
+            "name": "Hijacked",
+            "parent": None if api else "",
+            "target": c.label("Sport").pk,
+            "children": ["A", "B"],
+        },
+        query=sport_target,
+    )
+    before = state(ctx.project)
+    foreign_before = list(other_project.labels.values_list("id", "name", "active", "parent_id"))
+    assert send(case, ctx, ctx.users[Role.ADMIN]).status_code == 404
+    assert state(ctx.project) == before
+    assert list(other_project.labels.values_list("id", "name", "active", "parent_id")) == foreign_before
+    if method == "GET":  # under its own project the same id is found: the 404 above is the project check
+        assert send(case, ctx, other_admin, project_id=other_project.pk).status_code != 404
 
 
 # --- endpoints outside any project -----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ Ctrl-C stops all three cleanly. `make run` calls this after migrating and loadin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -28,6 +29,8 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=2, help="Worker processes.")
 
     def handle(self, *args, addr: str, concurrency: int, **options):
+        # A SIGTERM (closed terminal, `kill`, a supervisor) stops everything as Ctrl-C does.
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         redis = None
         env = dict(os.environ)
         if "REDIS_URL" not in os.environ:
@@ -73,11 +76,19 @@ class Command(BaseCommand):
 
     def _stop(self, children: list[tuple[str, subprocess.Popen]]) -> None:
         for _name, process in children:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+            _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
         for _name, process in children:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            # The worker's own children (pool, beat) can outlive it by a moment: end the whole group.
+            _signal_group(process, signal.SIGKILL)
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the whole group has exited already
+        os.killpg(process.pid, signum)
+
+
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

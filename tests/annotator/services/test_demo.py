@@ -48,3 +48,9 @@ def test_loading_the_demo_again_reuses_it(django_user_model):
     again, created = demo_project_load(admin=other)
     assert (again.pk, created) == (first.pk, False)
     assert again.memberships.get(user=other).role == "admin"
+
+
+def test_articles_are_decoded_as_utf8():
+    texts = [text for text, _, _ in bbc_articles()]
+    assert any("£" in text for text in texts)
+    assert not any("Â£" in text for text in texts)

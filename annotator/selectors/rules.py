@@ -1,0 +1,138 @@
+"""Reads for keyword/regex rules: instant previews and per-rule statistics over a project's items."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+
+import numpy as np
+from django.db.models import QuerySet
+
+from annotator.models import AnnotationLabel, Project, Rule, RuleKind
+from annotator.selectors.labels import label_with_ancestor_ids
+from mlcore.rules import CompiledRule, RuleError, RuleSpec, RuleStats, compile_rule, match_texts, rule_stats
+
+PREVIEW_SAMPLE_SIZE = 10
+SNIPPET_CONTEXT = 80  # characters shown before the first match
+SNIPPET_LENGTH = 320
+# A preview runs inside a web request: regexes get this much time over all items in total.
+PREVIEW_BUDGET_SECONDS = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectTexts:
+    """The project's item ids and texts, aligned, loaded once per request or job."""
+
+    ids: np.ndarray
+    texts: list[str]
+    splits: list[str]
+
+    @classmethod
+    def load(cls, project: Project) -> ProjectTexts:
+        rows = list(project.items.order_by("id").values_list("id", "text", "split"))
+        return cls(np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows], [r[2] for r in rows])
+
+
+@dataclasses.dataclass(frozen=True)
+class RulePreview:
+    matched: int
+    total: int
+    sample: list[dict]  # {"id", "text", "spans"}
+    stats: RuleStats | None
+
+
+def project_rules(*, project: Project) -> QuerySet[Rule]:
+    return project.rules.select_related("label", "created_by")
+
+
+def rule_spec(rule: Rule) -> RuleSpec:
+    return RuleSpec(
+        pattern=rule.pattern, is_regex=rule.is_regex, case_sensitive=rule.case_sensitive, whole_word=rule.whole_word
+    )
+
+
+def rule_masks(
+    *, rules: list[Rule], texts: ProjectTexts, budget_seconds: float | None = PREVIEW_BUDGET_SECONDS
+) -> dict[int, np.ndarray]:
+    """Rule id -> boolean match mask over `texts`. Raises mlcore.rules.RuleError."""
+    return {
+        rule.pk: match_texts(compile_rule(rule_spec(rule)), texts.texts, budget_seconds=budget_seconds)
+        for rule in rules
+    }
+
+
+def rule_match_counts(*, project: Project) -> dict[int, int]:
+    """Label id -> distinct items matched by the active seed rules targeting it ({} if a rule is too slow)."""
+    rules = list(project.rules.filter(active=True, kind=RuleKind.SEED))
+    if not rules:
+        return {}
+    texts = ProjectTexts.load(project)
+    try:
+        masks = rule_masks(rules=rules, texts=texts)
+    except RuleError:
+        return {}
+    matched: dict[int, np.ndarray] = {}
+    for rule in rules:
+        matched[rule.label_id] = matched.get(rule.label_id, np.zeros(len(texts.ids), dtype=bool)) | masks[rule.pk]
+    return {label_id: int(mask.sum()) for label_id, mask in matched.items()}
+
+
+def human_label_sets(*, project: Project, texts: ProjectTexts) -> list[frozenset[str] | None]:
+    """Per item the ids (as strings) of its counted labels and their ancestors; None when unlabeled."""
+    direct: dict[int, set[int]] = defaultdict(set)
+    links = AnnotationLabel.objects.filter(annotation__item__project=project, annotation__candidate_status="")
+    for item_id, label_id in links.values_list("annotation__item_id", "label_id"):
+        direct[item_id].add(label_id)
+    implied = {
+        item_id: frozenset(str(pk) for pk in label_with_ancestor_ids(project=project, label_ids=ids))
+        for item_id, ids in direct.items()
+    }
+    return [implied.get(int(item_id)) for item_id in texts.ids]
+
+
+def _target(rule_kind: str, label_id: int | None) -> str:
+    """What a rule claims, comparable with `human_label_sets`: a label id, or exclusion."""
+    return str(label_id) if rule_kind == RuleKind.SEED else "blacklist"
+
+
+def rule_preview(
+    *,
+    project: Project,
+    spec: RuleSpec,
+    kind: str = RuleKind.SEED,
+    label_id: int | None = None,
+    exclude_rule_id: int | None = None,
+) -> RulePreview:
+    """How many items a (possibly unsaved) rule matches, a sample with highlights, and its statistics
+    against the project's other active rules and its human labels. Raises mlcore.rules.RuleError."""
+    compiled = compile_rule(spec)
+    texts = ProjectTexts.load(project)
+    mask = match_texts(compiled, texts.texts, budget_seconds=PREVIEW_BUDGET_SECONDS)
+    others = [rule for rule in project.rules.filter(active=True) if rule.pk != exclude_rule_id]
+    other_masks = rule_masks(rules=others, texts=texts)
+    stats = rule_stats(
+        "this rule",
+        _target(kind, label_id),
+        mask,
+        {rule.name: (_target(rule.kind, rule.label_id), other_masks[rule.pk]) for rule in others},
+        # Precision only makes sense for seed rules: a blacklist claims no label.
+        human_label_sets(project=project, texts=texts) if kind == RuleKind.SEED else [None] * len(texts.texts),
+    )
+    return RulePreview(
+        matched=int(mask.sum()), total=len(texts.texts), sample=_sample(compiled, texts, mask), stats=stats
+    )
+
+
+def _sample(compiled: CompiledRule, texts: ProjectTexts, mask: np.ndarray) -> list[dict]:
+    """Matched items, each cut to a snippet around its first match (spans shifted to the snippet)."""
+    sample = []
+    for index in np.flatnonzero(mask)[:PREVIEW_SAMPLE_SIZE]:
+        text = texts.texts[index]
+        spans = compiled.spans(text)
+        start = max(0, spans[0][0] - SNIPPET_CONTEXT) if spans else 0
+        end = min(len(text), start + SNIPPET_LENGTH)
+        snippet = ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+        shift = start - (1 if start else 0)
+        kept = [(a - shift, b - shift) for a, b in spans if a >= start and b <= end]
+        sample.append({"id": int(texts.ids[index]), "text": snippet, "spans": kept})
+    return sample

@@ -1,0 +1,48 @@
+"""The human check of candidate annotations from rules and clusters.
+
+Confirming records a new human annotation (with the suggested labels, or corrected ones) and marks
+the candidate confirmed; rejecting marks it rejected. The candidate row stays either way, so rule
+and cluster precision can be measured later.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from annotator.models import Annotation, AnnotationLabel, AnnotationSource, CandidateStatus, Label
+
+NOT_PENDING_ERROR = "This suggestion was already {status}."
+
+
+def _lock_pending(candidate: Annotation) -> Annotation:
+    locked = Annotation.objects.select_for_update().get(pk=candidate.pk)
+    if locked.candidate_status != CandidateStatus.PENDING:
+        raise ValidationError(NOT_PENDING_ERROR.format(status=locked.candidate_status or "counted"))
+    return locked
+
+
+@transaction.atomic
+def candidate_confirm(*, candidate: Annotation, by: AbstractBaseUser, labels: list[Label] | None = None) -> Annotation:
+    """Accept (or correct, with `labels`) a suggestion: returns the new human annotation."""
+    candidate = _lock_pending(candidate)
+    chosen = labels if labels is not None else list(candidate.labels.all())
+    if not chosen:
+        raise ValidationError("Choose at least one label.")
+    if any(label.project_id != candidate.item.project_id for label in chosen):
+        raise ValidationError("That label belongs to another project.")
+    annotation = Annotation.objects.create(item=candidate.item, annotator=by, source=AnnotationSource.HUMAN)
+    AnnotationLabel.objects.bulk_create(AnnotationLabel(annotation=annotation, label=label) for label in chosen)
+    candidate.candidate_status = CandidateStatus.CONFIRMED
+    candidate.save(update_fields=["candidate_status", "updated_at"])
+    return annotation
+
+
+@transaction.atomic
+def candidate_reject(*, candidate: Annotation, by: AbstractBaseUser) -> Annotation:
+    candidate = _lock_pending(candidate)
+    candidate.candidate_status = CandidateStatus.REJECTED
+    candidate.annotator = by  # who checked it
+    candidate.save(update_fields=["candidate_status", "annotator", "updated_at"])
+    return candidate

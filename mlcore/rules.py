@@ -1,0 +1,507 @@
+"""Keyword and regex labeling functions: rules that domain experts write to seed candidate labels and
+to blacklist items.
+
+Users type arbitrary patterns and the preview runs inside a web request, so every rule is compiled
+with the third-party `regex` module, whose matching can be stopped by a timeout: a pattern that
+backtracks catastrophically becomes a `RuleError` with a message for humans instead of a hung worker.
+Patterns whose counted repeats would make the compiled program huge (`x{99999999}` exhausts memory
+inside `regex.compile` itself, before any timeout can help) are refused before compiling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator, Mapping, Sequence
+
+import numpy as np
+import regex
+
+MAX_PATTERN_LENGTH = 2_000
+# Elements the compiled program may hold after counted repeats are expanded; ~100k keeps compiling
+# under ~0.1 s and ~30 MB, far above any pattern a person writes to find phrases.
+MAX_EXPANDED_PATTERN_SIZE = 100_000
+DEFAULT_PER_TEXT_TIMEOUT = 0.05
+DEFAULT_BUDGET_SECONDS = 2.0
+DEFAULT_SPAN_LIMIT = 20
+
+# Messages shown to the person who wrote the rule (RuleError).
+EMPTY_PATTERN = "The pattern is empty: enter at least one keyword or a regular expression."
+PATTERN_TOO_LONG = "The pattern is {length:,} characters long; the limit is {limit:,}."
+INVALID_REGEX = "Invalid regular expression: {message} at position {position}."
+INVALID_REGEX_WITHOUT_POSITION = "Invalid regular expression: {message}."
+PATTERN_TOO_DEEPLY_NESTED = "The regular expression nests its groups too deeply; simplify it."
+REPEATS_TOO_LARGE = (
+    "The pattern's repeat counts are too large (about {size:,} elements once expanded; the limit is {limit:,}); "
+    "use smaller counts, or + and *."
+)
+MATCHES_EMPTY_STRING = (
+    "The pattern can match an empty string, so it would match every item; make it require at least one character."
+)
+TOO_SLOW_ON_ITEM = "The pattern takes too long on item #{index} (catastrophic backtracking?); simplify it."
+TOO_SLOW_ON_TEXT = "The pattern takes too long on this text (catastrophic backtracking?); simplify it."
+BUDGET_EXCEEDED = (
+    "Matching took longer than the {budget:g} s budget (stopped after {done:,} of {total:,} items); "
+    "simplify the pattern or match fewer items."
+)
+
+# Messages for programming errors (ValueError / TypeError): the caller passed the wrong thing.
+NOT_A_POSITIVE_NUMBER = "{name} must be a positive number of seconds, got {value!r}"
+NOT_A_NON_NEGATIVE_INT = "{name} must be a non-negative integer, got {value!r}"
+NOT_A_MASK = "{name} must be a 1-D boolean array, got dtype {dtype} with shape {shape}"
+LENGTH_MISMATCH = "{name} has {actual} entries but there are {expected} items"
+EXCLUDE_NOT_MASK_OR_INDICES = "exclude must be a boolean mask or an array of item indices, got dtype {dtype}"
+EXCLUDE_INDEX_OUT_OF_RANGE = "exclude holds indices outside 0..{last}"
+PATTERN_NOT_A_STRING = "RuleSpec.pattern must be a str, got {type_name}"
+TEXT_NOT_A_STRING = "item #{index} is a {type_name}, not a str"
+
+
+class RuleError(ValueError):
+    """A rule that cannot be compiled or run; the message is meant for the person who wrote it.
+
+    `item_index` names the item (position in the texts) on which matching timed out, when that is the cause.
+    """
+
+    def __init__(self, message: str, *, item_index: int | None = None) -> None:
+        super().__init__(message)
+        self.item_index = item_index
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleSpec:
+    """What the user typed.
+
+    `pattern`: keywords, one per line or comma-separated ("refund, money back"), or a regular expression.
+    `whole_word` applies to keywords only; for regexes write `\\b` yourself.
+    """
+
+    pattern: str
+    is_regex: bool = False
+    case_sensitive: bool = False
+    whole_word: bool = True
+
+
+# --- keywords -------------------------------------------------------------------------------------------
+
+# Full-width comma and the enumeration comma too: that is how Chinese and Japanese users type lists.
+_KEYWORD_SEPARATORS = regex.compile("[,\n\r\uff0c\u3001]")
+# Scripts written without spaces between words (Korean attaches particles to nouns: 서울에서): there a
+# "whole word" is unknowable without a segmenter, so a keyword end made of these characters matches as
+# a substring.
+_UNSPACED_SCRIPTS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Thai}"
+# A word character of a spaced script (Latin, Cyrillic, digits...): the kind of neighbour that would make
+# a match part of a longer word ("cat" in "category"). A CJK neighbour does not: "我买了iPhone手机".
+_SPACED_WORD_CHAR_CLASS = rf"[^\W{_UNSPACED_SCRIPTS}]"
+_SPACED_WORD_CHAR = regex.compile(_SPACED_WORD_CHAR_CLASS)
+_NO_SPACED_WORD_BEFORE = rf"(?<!{_SPACED_WORD_CHAR_CLASS})"
+_NO_SPACED_WORD_AFTER = rf"(?!{_SPACED_WORD_CHAR_CLASS})"
+
+
+def parse_keywords(pattern: str) -> tuple[str, ...]:
+    """The keywords of a keyword pattern, in the order typed: split on commas and newlines, whitespace
+    inside a keyword collapsed to one space, blanks and duplicates dropped."""
+    keywords = (" ".join(part.split()) for part in _KEYWORD_SEPARATORS.split(pattern))
+    return tuple(dict.fromkeys(keyword for keyword in keywords if keyword))
+
+
+def _keyword_regex_source(keywords: Sequence[str], *, whole_word: bool) -> str:
+    # Longest first: the leftmost alternative wins, and "money back" must beat "money" for highlighting.
+    by_length = sorted(keywords, key=len, reverse=True)
+    return "(?:" + "|".join(_keyword_alternative(keyword, whole_word=whole_word) for keyword in by_length) + ")"
+
+
+def _keyword_alternative(keyword: str, *, whole_word: bool) -> str:
+    # Any run of whitespace between the words: texts wrap lines and double their spaces.
+    body = r"\s+".join(regex.escape(word) for word in keyword.split(" "))
+    if not whole_word:
+        return body
+    # A boundary only where the keyword itself ends in a spaced-script word character: "C++" must still
+    # match before a space, and "股市" must match inside "今天股市大涨".
+    before = _NO_SPACED_WORD_BEFORE if _SPACED_WORD_CHAR.fullmatch(keyword[0]) else ""
+    after = _NO_SPACED_WORD_AFTER if _SPACED_WORD_CHAR.fullmatch(keyword[-1]) else ""
+    return before + body + after
+
+
+# --- regex safety ---------------------------------------------------------------------------------------
+
+_COUNTED_REPEAT = regex.compile(r"\{(\d*)(?:,(\d*))?\}")
+_ESCAPES_WITH_BRACES = frozenset("pPN")  # \p{Han}, \N{EM DASH}: their braces are not repeat counts
+# Probe texts on which a pattern that can match "nothing" shows it with a zero-length match.
+_EMPTY_MATCH_PROBES = ("", " ", "x", "0", ".", "a b")
+_PROBE_TIMEOUT = 0.05
+
+
+def _estimated_expanded_size(pattern: str) -> int:
+    """An upper-bound estimate of how many elements `regex.compile` creates once counted repeats are
+    expanded: `(?:x{1000}){1000}` is a million. Deliberately rough and conservative: it overcounts
+    group syntax and alternations, and may misread a rare construct as a repeat, never the other way."""
+    totals = [0]  # expanded size of the sequence being read, one entry per open group
+    last_atom = 0
+    position = 0
+    while position < len(pattern):
+        char = pattern[position]
+        repeat = _COUNTED_REPEAT.match(pattern, position) if char == "{" else None
+        if repeat:
+            count = max(_largest_count(repeat), 1)
+            totals[-1] += last_atom * (count - 1)
+            last_atom *= count
+            position = repeat.end()
+        elif char == "(":
+            totals.append(0)
+            last_atom = 0
+            position += 1
+        elif char == ")" and len(totals) > 1:
+            last_atom = max(totals.pop(), 1)
+            totals[-1] += last_atom
+            position += 1
+        else:
+            last_atom = 1
+            totals[-1] += 1
+            position = _atom_end(pattern, position)
+    return sum(totals)  # unclosed groups (an invalid pattern) still count
+
+
+def _largest_count(repeat: regex.Match) -> int:
+    return max((int(number) for number in repeat.groups() if number), default=0)
+
+
+def _atom_end(pattern: str, start: int) -> int:
+    if pattern[start] == "[":
+        return _character_class_end(pattern, start)
+    if pattern[start] != "\\":
+        return start + 1
+    escaped = pattern[start + 1 : start + 2]
+    if escaped in _ESCAPES_WITH_BRACES and pattern[start + 2 : start + 3] == "{":
+        closing = pattern.find("}", start + 3)
+        return len(pattern) if closing < 0 else closing + 1
+    return start + 2
+
+
+def _character_class_end(pattern: str, start: int) -> int:
+    # Stops at the first unescaped "]" even for nested sets ("[[:alpha:]]"): the rest is then read as
+    # atoms, which can only overestimate the size, whereas tracking nesting could swallow a real repeat.
+    position = start + 1
+    if pattern[position : position + 1] == "^":
+        position += 1
+    if pattern[position : position + 1] == "]":  # a "]" first in the class is a literal
+        position += 1
+    while position < len(pattern):
+        if pattern[position] == "\\":
+            position += 2
+        elif pattern[position] == "]":
+            return position + 1
+        else:
+            position += 1
+    return len(pattern)
+
+
+def _describe_regex_error(error: regex.error) -> str:
+    if error.pos is None:
+        return INVALID_REGEX_WITHOUT_POSITION.format(message=error.msg)
+    return INVALID_REGEX.format(message=error.msg, position=error.pos)
+
+
+def _compile_user_regex(pattern: str, flags: int) -> regex.Pattern:
+    size = _estimated_expanded_size(pattern)
+    if size > MAX_EXPANDED_PATTERN_SIZE:
+        raise RuleError(REPEATS_TOO_LARGE.format(size=size, limit=MAX_EXPANDED_PATTERN_SIZE))
+    try:
+        return regex.compile(pattern, flags)
+    except regex.error as error:
+        raise RuleError(_describe_regex_error(error)) from None
+    except RecursionError:  # the module's parser recurses once per nested group
+        raise RuleError(PATTERN_TOO_DEEPLY_NESTED) from None
+
+
+def _can_match_empty_string(compiled: regex.Pattern) -> bool:
+    for probe in _EMPTY_MATCH_PROBES:
+        try:
+            if any(match.start() == match.end() for match in compiled.finditer(probe, timeout=_PROBE_TIMEOUT)):
+                return True
+        except TimeoutError:
+            continue  # slow even on a tiny probe: match_texts will report it with its own message
+    return False
+
+
+# --- compiled rules -------------------------------------------------------------------------------------
+
+
+class CompiledRule:
+    """A rule ready to run. Never changed after compiling and safe to share across threads, requests
+    and jobs (compiled `regex` patterns are thread-safe)."""
+
+    __slots__ = ("_compiled", "keywords", "spec")
+
+    def __init__(self, spec: RuleSpec, compiled: regex.Pattern, keywords: tuple[str, ...]) -> None:
+        self.spec = spec
+        self.keywords = keywords  # the parsed keywords; empty for a regex rule
+        self._compiled = compiled
+
+    @property
+    def is_regex(self) -> bool:
+        return self.spec.is_regex
+
+    @property
+    def regex_source(self) -> str:
+        """The pattern actually run (for a keyword rule, the combined alternation)."""
+        return self._compiled.pattern
+
+    def search(self, text: str, *, timeout: float = DEFAULT_PER_TEXT_TIMEOUT) -> bool:
+        """Whether the rule matches `text`; RuleError if a regex takes longer than `timeout` seconds."""
+        _require_positive_seconds("timeout", timeout)
+        try:
+            return self._search(text, timeout) is not None
+        except TimeoutError:
+            raise RuleError(TOO_SLOW_ON_TEXT) from None
+
+    def spans(
+        self, text: str, limit: int = DEFAULT_SPAN_LIMIT, *, timeout: float = DEFAULT_PER_TEXT_TIMEOUT
+    ) -> list[tuple[int, int]]:
+        """(start, end) character offsets of up to `limit` non-overlapping matches, for highlighting.
+
+        Zero-length matches (a lookahead-only regex) are skipped: there is nothing to highlight.
+        """
+        _require_non_negative_int("limit", limit)
+        _require_positive_seconds("timeout", timeout)
+        spans: list[tuple[int, int]] = []
+        try:
+            for match in self._finditer(text, timeout):
+                if len(spans) >= limit:
+                    break
+                if match.end() > match.start():
+                    spans.append(match.span())
+        except TimeoutError:
+            raise RuleError(TOO_SLOW_ON_TEXT) from None
+        return spans
+
+    def _search(self, text: str, timeout: float) -> regex.Match | None:
+        # A keyword alternation of escaped literals runs in linear time and cannot backtrack
+        # catastrophically; the timeout bookkeeping would double its cost, so it gets none.
+        if self.spec.is_regex:
+            return self._compiled.search(text, timeout=timeout)
+        return self._compiled.search(text)
+
+    def _finditer(self, text: str, timeout: float) -> Iterator[regex.Match]:
+        if self.spec.is_regex:
+            return self._compiled.finditer(text, timeout=timeout)
+        return self._compiled.finditer(text)
+
+    def __repr__(self) -> str:
+        return f"CompiledRule({self.spec!r})"
+
+
+def compile_rule(spec: RuleSpec) -> CompiledRule:
+    """Compile what the user typed; RuleError with a message for them when it cannot be used.
+
+    Refused: an empty pattern (or one with only separators), a pattern longer than MAX_PATTERN_LENGTH,
+    an invalid regex (with the `regex` module's message and position), a regex whose counted repeats
+    are too large to compile safely, and a regex that can match the empty string (it would match
+    every item).
+    """
+    if not isinstance(spec.pattern, str):
+        raise TypeError(PATTERN_NOT_A_STRING.format(type_name=type(spec.pattern).__name__))
+    if not spec.pattern.strip():
+        raise RuleError(EMPTY_PATTERN)
+    if len(spec.pattern) > MAX_PATTERN_LENGTH:
+        raise RuleError(PATTERN_TOO_LONG.format(length=len(spec.pattern), limit=MAX_PATTERN_LENGTH))
+    flags = 0 if spec.case_sensitive else regex.IGNORECASE
+    if spec.is_regex:
+        return _compile_regex_rule(spec, flags)
+    return _compile_keyword_rule(spec, flags)
+
+
+def _compile_regex_rule(spec: RuleSpec, flags: int) -> CompiledRule:
+    compiled = _compile_user_regex(spec.pattern, flags)
+    if _can_match_empty_string(compiled):
+        raise RuleError(MATCHES_EMPTY_STRING)
+    return CompiledRule(spec, compiled, keywords=())
+
+
+def _compile_keyword_rule(spec: RuleSpec, flags: int) -> CompiledRule:
+    keywords = parse_keywords(spec.pattern)
+    if not keywords:
+        raise RuleError(EMPTY_PATTERN)
+    compiled = regex.compile(_keyword_regex_source(keywords, whole_word=spec.whole_word), flags)
+    return CompiledRule(spec, compiled, keywords=keywords)
+
+
+# --- matching many texts --------------------------------------------------------------------------------
+
+
+def match_texts(
+    rule: CompiledRule,
+    texts: Sequence[str],
+    *,
+    per_text_timeout: float = DEFAULT_PER_TEXT_TIMEOUT,
+    budget_seconds: float | None = DEFAULT_BUDGET_SECONDS,
+) -> np.ndarray:
+    """Boolean mask, shape (len(texts),): which texts the rule matches.
+
+    RuleError when a regex takes longer than `per_text_timeout` on one text (`item_index` says which)
+    or when all texts together take longer than `budget_seconds`; `budget_seconds=None` lifts the
+    overall budget (background jobs over many items), the per-text timeout still applies.
+    """
+    _require_positive_seconds("per_text_timeout", per_text_timeout)
+    if budget_seconds is not None:
+        _require_positive_seconds("budget_seconds", budget_seconds)
+    deadline = None if budget_seconds is None else time.perf_counter() + budget_seconds
+    mask = np.zeros(len(texts), dtype=bool)
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(TEXT_NOT_A_STRING.format(index=index, type_name=type(text).__name__))
+        timeout = per_text_timeout
+        if deadline is not None:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                raise _budget_error(budget_seconds, done=index, total=len(texts))
+            timeout = min(per_text_timeout, remaining)
+        try:
+            mask[index] = rule._search(text, timeout) is not None
+        except TimeoutError:
+            if timeout < per_text_timeout:  # cut short by the budget, not slow on this text alone
+                raise _budget_error(budget_seconds, done=index, total=len(texts)) from None
+            raise RuleError(TOO_SLOW_ON_ITEM.format(index=index), item_index=index) from None
+    return mask
+
+
+def _budget_error(budget_seconds: float | None, *, done: int, total: int) -> RuleError:
+    return RuleError(BUDGET_EXCEEDED.format(budget=budget_seconds, done=done, total=total))
+
+
+# --- statistics -----------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleStats:
+    """How a rule behaves on a project's items.
+
+    `overlap`: other rule name -> items both rules match. `conflicts`: the same, for the other rules
+    whose target label differs. `precision`: among matched items with a human label, the share whose
+    label agrees with the rule's target; None when no matched item has a human label.
+    """
+
+    coverage: float
+    matched: int
+    overlap: dict[str, int]
+    conflicts: dict[str, int]
+    precision: float | None
+    labeled_matches: int
+
+
+def rule_stats(
+    name: str,
+    target: str,
+    mask: np.ndarray,
+    others: Mapping[str, tuple[str, np.ndarray]],
+    human_labels: Sequence[str | None] | Sequence[frozenset[str] | None],
+) -> RuleStats:
+    """Coverage, overlap and conflicts with the other rules, and precision against human labels.
+
+    `others`: other rule name -> (its target label, its mask); an entry named `name` is ignored, so the
+    whole rule set can be passed. `human_labels`: per item a label, or a set of labels (multi-label
+    projects: the rule is right when its target is in the set; an empty set is a label saying that
+    nothing applies, so the rule is wrong there), or None when unlabeled.
+    """
+    mask = _as_mask(mask, "mask")
+    _require_length("human_labels", len(human_labels), len(mask))
+    overlap: dict[str, int] = {}
+    conflicts: dict[str, int] = {}
+    for other_name, (other_target, other_mask) in others.items():
+        if other_name == name:
+            continue  # a rule overlapping itself says nothing
+        other_mask = _as_mask(other_mask, f"mask of rule {other_name!r}")
+        _require_length(f"mask of rule {other_name!r}", len(other_mask), len(mask))
+        both = int(np.count_nonzero(mask & other_mask))
+        overlap[other_name] = both
+        if other_target != target:
+            conflicts[other_name] = both
+    labeled_matches, agreeing = _count_labeled_and_agreeing(target, mask, human_labels)
+    matched = int(np.count_nonzero(mask))
+    return RuleStats(
+        coverage=matched / len(mask) if len(mask) else 0.0,
+        matched=matched,
+        overlap=overlap,
+        conflicts=conflicts,
+        precision=agreeing / labeled_matches if labeled_matches else None,
+        labeled_matches=labeled_matches,
+    )
+
+
+def _count_labeled_and_agreeing(
+    target: str, mask: np.ndarray, human_labels: Sequence[str | None] | Sequence[frozenset[str] | None]
+) -> tuple[int, int]:
+    labeled = agreeing = 0
+    for index in np.flatnonzero(mask):
+        label = human_labels[index]
+        if label is None:
+            continue
+        labeled += 1
+        agreeing += label == target if isinstance(label, str) else target in label
+    return labeled, agreeing
+
+
+# --- seeding --------------------------------------------------------------------------------------------
+
+
+def select_seed_candidates(
+    mask: np.ndarray,
+    *,
+    limit: int,
+    random_state: int | np.random.Generator | None,
+    exclude: np.ndarray | None = None,
+) -> np.ndarray:
+    """Sorted indices of up to `limit` matched items, drawn uniformly at random and reproducibly.
+
+    `exclude`: a boolean mask of the same length, or an array of item indices, to leave out (items
+    already labeled, say). A Generator passed as `random_state` is advanced; the global np.random is
+    never used.
+    """
+    mask = _as_mask(mask, "mask")
+    _require_non_negative_int("limit", limit)
+    eligible = mask if exclude is None else mask & ~_exclusion_mask(exclude, len(mask))
+    candidates = np.flatnonzero(eligible)
+    if len(candidates) <= limit:
+        return candidates
+    rng = np.random.default_rng(random_state)
+    return np.sort(rng.choice(candidates, size=limit, replace=False))
+
+
+def _exclusion_mask(exclude: np.ndarray, length: int) -> np.ndarray:
+    exclude = np.asarray(exclude)
+    if exclude.dtype == bool:
+        exclude = _as_mask(exclude, "exclude")
+        _require_length("exclude", len(exclude), length)
+        return exclude
+    if exclude.size and not np.issubdtype(exclude.dtype, np.integer):
+        raise ValueError(EXCLUDE_NOT_MASK_OR_INDICES.format(dtype=exclude.dtype))
+    indices = exclude.astype(np.intp).ravel()
+    if indices.size and (indices.min() < 0 or indices.max() >= length):
+        raise ValueError(EXCLUDE_INDEX_OUT_OF_RANGE.format(last=length - 1))
+    excluded = np.zeros(length, dtype=bool)
+    excluded[indices] = True
+    return excluded
+
+
+# --- validation helpers ---------------------------------------------------------------------------------
+
+
+def _as_mask(value: np.ndarray, name: str) -> np.ndarray:
+    array = np.asarray(value)
+    if array.ndim != 1 or array.dtype != bool:
+        raise ValueError(NOT_A_MASK.format(name=name, dtype=array.dtype, shape=array.shape))
+    return array
+
+
+def _require_length(name: str, actual: int, expected: int) -> None:
+    if actual != expected:
+        raise ValueError(LENGTH_MISMATCH.format(name=name, actual=actual, expected=expected))
+
+
+def _require_positive_seconds(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(NOT_A_POSITIVE_NUMBER.format(name=name, value=value))
+
+
+def _require_non_negative_int(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise ValueError(NOT_A_NON_NEGATIVE_INT.format(name=name, value=value))

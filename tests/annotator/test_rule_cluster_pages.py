@@ -1,0 +1,133 @@
+"""Rules, clusters and suggestions through the pages and the API."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from annotator.models import Annotation, AnnotationLabel, CandidateStatus, Cluster, ClusterRun, Exclusion, Job, Rule
+from annotator.services import taxonomy
+from annotator.services.rules import rule_create
+
+pytestmark = pytest.mark.django_db
+
+TEXTS = ["Late goal wins the derby", "Markets fall on rate fears", "A goal-line clearance", "Rate cut lifts markets"]
+
+
+@pytest.fixture
+def project(project_with_roles):
+    project, users = project_with_roles
+    for n, text in enumerate(TEXTS):
+        project.items.create(text=text, content_hash=f"h{n}")
+    taxonomy.label_create(project=project, name="Sport", by=users["expert"])
+    return project
+
+
+@pytest.fixture
+def expert_client(client, project_with_roles):
+    client.force_login(project_with_roles[1]["expert"])
+    return client
+
+
+@pytest.fixture
+def api(project_with_roles):
+    client = APIClient()
+    client.force_authenticate(project_with_roles[1]["expert"])
+    return client
+
+
+def sport(project):
+    return project.labels.get(name="Sport")
+
+
+def test_rule_preview_fragment_highlights_matches(expert_client, project):
+    url = reverse("rule-preview", args=[project.pk])
+    response = expert_client.post(url, {"name": "x", "kind": "seed", "label": sport(project).pk, "pattern": "goal"})
+    page = response.content.decode()
+    assert "<strong>2</strong> of 4 items match" in page
+    assert "<mark>goal</mark>" in page
+
+
+def test_rule_preview_shows_a_bad_regex_as_an_error(expert_client, project):
+    url = reverse("rule-preview", args=[project.pk])
+    response = expert_client.post(url, {"name": "x", "kind": "seed", "pattern": "(goal", "is_regex": "on"})
+    assert response.status_code == 200
+    assert "Invalid regular expression" in response.content.decode()
+
+
+def test_save_apply_and_check_suggestions_in_the_pages(expert_client, project):
+    response = expert_client.post(
+        reverse("rule-new", args=[project.pk]),
+        {"name": "goals", "kind": "seed", "label": sport(project).pk, "pattern": "goal", "whole_word": "on"},
+    )
+    assert response.status_code == 302
+    rule = Rule.objects.get(name="goals")
+    expert_client.post(reverse("rule-action", args=[project.pk, rule.pk, "apply"]))
+    listing = expert_client.get(reverse("candidate-list", args=[project.pk])).content.decode()
+    assert "Late goal wins the derby" in listing and "A goal-line clearance" in listing
+    candidate = Annotation.objects.filter(candidate_status=CandidateStatus.PENDING).first()
+    url = reverse("candidate-decide", args=[project.pk, candidate.pk, "accept"])
+    assert "Accepted" in expert_client.post(url, headers={"HX-Request": "true"}).content.decode()
+    candidate.refresh_from_db()
+    assert candidate.candidate_status == CandidateStatus.CONFIRMED
+
+
+def test_saving_a_bad_regex_shows_the_form_again_with_the_error(expert_client, project):
+    response = expert_client.post(
+        reverse("rule-new", args=[project.pk]), {"name": "bad", "kind": "blacklist", "pattern": "[a-", "is_regex": "on"}
+    )
+    assert response.status_code == 400
+    assert "Invalid regular expression" in response.content.decode()
+    assert not Rule.objects.exists()
+
+
+def test_rules_api_create_preview_apply_blacklist(api, project):
+    base = reverse("api-rule-list", args=[project.pk])
+    preview = api.post(reverse("api-rule-preview", args=[project.pk]), {"pattern": "markets", "kind": "blacklist"})
+    assert (preview.status_code, preview.json()["matched"]) == (200, 2)
+    created = api.post(base, {"name": "no markets", "pattern": "markets", "kind": "blacklist"}, format="json")
+    assert created.status_code == 201
+    rule_id = created.json()["id"]
+    applied = api.post(reverse("api-rule-apply", args=[project.pk, rule_id]))
+    assert applied.json()["excluded"] == 2
+    assert Exclusion.objects.count() == 2
+    api.patch(reverse("api-rule-detail", args=[project.pk, rule_id]), {"active": False}, format="json")
+    assert Exclusion.objects.count() == 0
+    bad = api.post(base, {"name": "bad", "pattern": "(x", "is_regex": True, "kind": "blacklist"}, format="json")
+    assert bad.status_code == 400 and "position" in bad.json()["detail"]
+
+
+def test_cluster_page_and_promotion(expert_client, api, project, project_with_roles):
+    assert "No clustering has run yet" in expert_client.get(reverse("cluster-page", args=[project.pk])).content.decode()
+    start = expert_client.post(reverse("cluster-start", args=[project.pk]), {"k_min": 2, "k_max": 5})
+    job = Job.objects.get(kind="cluster")
+    assert start["Location"] == reverse("job-detail", args=[project.pk, job.pk])
+    assert job.queue == "cpu" and job.params == {"k": None, "k_min": 2, "k_max": 5}
+    ids = list(project.items.values_list("id", flat=True))
+    run = ClusterRun.objects.create(project=project, job=job, encoder="e", k=2, n_items=4, map_svg="<svg></svg>")
+    cluster = Cluster.objects.create(
+        run=run, index=0, size=2, keywords=[["goal", 1.0]], item_ids=ids[::2], central_item_ids=ids[::2]
+    )
+    page = expert_client.get(reverse("cluster-page", args=[project.pk])).content.decode()
+    assert "Late goal wins the derby" in page and "<svg></svg>" in page
+    response = api.post(reverse("api-cluster-promote", args=[project.pk, cluster.pk]), {"new_label_name": "Football"})
+    assert response.status_code == 201 and response.json()["candidates_created"] == 2
+    assert set(AnnotationLabel.objects.values_list("label__name", flat=True)) == {"Football"}
+    assert api.get(reverse("api-clusters", args=[project.pk])).json()["clusters"][0]["promoted_to"] is not None
+
+
+def test_annotators_see_rules_but_cannot_edit_them(client, project, project_with_roles):
+    client.force_login(project_with_roles[1]["annotator"])
+    page = client.get(reverse("rule-list", args=[project.pk])).content.decode()
+    assert "New rule" not in page
+    response = client.post(reverse("rule-new", args=[project.pk]), {"name": "x", "kind": "blacklist", "pattern": "a"})
+    assert response.status_code == 403
+
+
+def test_the_tree_editor_counts_rule_matches_per_label(expert_client, project, project_with_roles):
+    expert = project_with_roles[1]["expert"]
+    rule_create(project=project, name="goals", pattern="goal", label=sport(project), by=expert)
+    rule_create(project=project, name="derby", pattern="derby", label=sport(project), by=expert)
+    page = expert_client.get(reverse("label-tree", args=[project.pk])).content.decode()
+    assert '<td class="num" data-count="rules">2</td>' in page  # two items, one matched by both rules
