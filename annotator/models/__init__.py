@@ -8,6 +8,7 @@ from annotator.models.items import (
     CandidateStatus,
     Exclusion,
     Item,
+    Lease,
     RequeuedItem,
     Split,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Job",
     "JobStatus",
     "Label",
+    "Lease",
     "LabelKind",
     "Membership",
     "Project",

@@ -21,6 +21,8 @@ class Item(models.Model):
     content_hash = models.CharField(max_length=64)
     split = models.CharField(max_length=8, choices=Split.choices, default=Split.POOL)
     import_job = models.ForeignKey("Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # How many people should annotate it (1, or the project's overlap for agreement items).
+    required_annotations = models.PositiveSmallIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -116,6 +118,22 @@ class Exclusion(models.Model):
 
     def __str__(self) -> str:
         return f"item {self.item_id} excluded ({self.reason or self.rule_id})"
+
+
+class Lease(models.Model):
+    """An item reserved for one annotator until `expires_at`, so nobody else is served it meanwhile."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="leases")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leases")
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "user"], name="one_lease_per_item_user")]
+        indexes = [models.Index(fields=["user", "expires_at"]), models.Index(fields=["item", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} reserved for user {self.user_id} until {self.expires_at:%H:%M}"
 
 
 class RequeuedItem(models.Model):

@@ -19,6 +19,10 @@ class Project(models.Model):
     task_type = models.CharField(max_length=10, choices=TaskType.choices, default=TaskType.SINGLE_LABEL)
     language = models.CharField(max_length=16, default="en", help_text="ISO code of the texts' language.")
     backbone = models.CharField(max_length=200, default=DEFAULT_BACKBONE)
+    # Agreement: this share of items goes to `overlap_annotators` people; the rest to one.
+    overlap_fraction = models.FloatField(default=0.1)
+    overlap_annotators = models.PositiveSmallIntegerField(default=2)
+    lease_minutes = models.PositiveSmallIntegerField(default=10, help_text="How long an item stays reserved.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")

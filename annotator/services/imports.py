@@ -23,6 +23,7 @@ from annotator.importing.parsers import ImportFileError, ImportOptions, Record, 
 from annotator.models import Annotation, AnnotationLabel, AnnotationSource, Item, Job, Label, Project, Split, TaskType
 from annotator.models.projects import LABEL_PATH_SEPARATOR
 from annotator.services.jobs import job_start
+from annotator.services.queue import required_annotations_for
 from mlcore.textnorm import content_hash
 
 Progress = Callable[[float, str], None]
@@ -258,17 +259,7 @@ def _drop_existing(project: Project, records: list[Record], report: ImportReport
 def _write_records(*, project: Project, records: list[Record], split: str, report: ImportReport, job: Job | None):
     """Write validated, de-duplicated records as items (and their labels as annotations)."""
     label_ids = _ensure_labels(project, {label for r in records for label in r.labels}, report)
-    items = [
-        Item(
-            project=project,
-            text=r.text,
-            meta=r.meta,
-            content_hash=content_hash(r.text),
-            split=_split_for(r, split),
-            import_job=job,
-        )
-        for r in records
-    ]
+    items = [_new_item(project, record, split, job) for record in records]
     Item.objects.bulk_create(items, batch_size=WRITE_BATCH_SIZE)
     report.created = len(items)
     labeled = [(item, r.labels) for item, r in zip(items, records, strict=True) if r.labels]
@@ -281,6 +272,19 @@ def _write_records(*, project: Project, records: list[Record], split: str, repor
     ]
     AnnotationLabel.objects.bulk_create(links, batch_size=WRITE_BATCH_SIZE)
     report.annotations = len(annotations)
+
+
+def _new_item(project: Project, record: Record, split: str, job: Job | None) -> Item:
+    digest = content_hash(record.text)
+    return Item(
+        project=project,
+        text=record.text,
+        meta=record.meta,
+        content_hash=digest,
+        split=_split_for(record, split),
+        import_job=job,
+        required_annotations=required_annotations_for(content_hash=digest, project=project),
+    )
 
 
 def _split_for(record: Record, split: str) -> str:
