@@ -45,7 +45,14 @@ def _run(command: list[str], tmp_path: Path, **env: str) -> tuple[subprocess.Pop
     environment.update({"LABELLOOP_VAR_DIR": str(tmp_path / "var"), **env})
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO_ROOT, env=environment, check=True)
     process = subprocess.Popen(
-        command, cwd=REPO_ROOT, env=environment, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+        command,
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        # As a shell's background job: SIGINT arrives ignored, and run_local must still stop on it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     return process, log
 

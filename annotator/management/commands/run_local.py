@@ -29,8 +29,10 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=2, help="Worker processes.")
 
     def handle(self, *args, addr: str, concurrency: int, **options):
-        # A SIGTERM (closed terminal, `kill`, a supervisor) stops everything as Ctrl-C does.
-        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        # Ctrl-C, and a SIGTERM (`kill`, a supervisor), stop everything. SIGINT is set explicitly because
+        # a shell starting us in the background hands it down ignored.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _raise_keyboard_interrupt)
         redis = None
         env = dict(os.environ)
         if "REDIS_URL" not in os.environ:
