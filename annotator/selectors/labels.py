@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 
-from annotator.models import AnnotationLabel, Label, Project, RequeuedItem, TaxonomyEvent
+from annotator.models import AnnotationLabel, Label, Project, TaxonomyEvent
 from annotator.models.projects import LABEL_PATH_SEPARATOR
 
 
@@ -58,13 +58,8 @@ def counted_item_ids(*, project: Project) -> dict[int, set[int]]:
 
 
 def counted_item_counts(*, project: Project) -> dict[int, int]:
-    """Label id -> distinct items whose counted (non-candidate) annotations carry that label directly."""
-    rows = (
-        AnnotationLabel.objects.filter(label__project=project, annotation__candidate_status="")
-        .values("label_id")
-        .annotate(n=Count("annotation__item_id", distinct=True))
-    )
-    return {row["label_id"]: row["n"] for row in rows}
+    """Label id -> number of items whose counted annotations carry that label directly."""
+    return {label_id: len(items) for label_id, items in counted_item_ids(project=project).items()}
 
 
 def annotation_link_count(*, project: Project) -> int:
@@ -139,7 +134,3 @@ def merge_preview(*, source: Label, target: Label) -> dict:
 
 def taxonomy_history(*, project: Project) -> QuerySet[TaxonomyEvent]:
     return project.taxonomy_events.select_related("actor", "label", "target")
-
-
-def requeued_items(*, project: Project) -> QuerySet[RequeuedItem]:
-    return RequeuedItem.objects.filter(item__project=project, resolved_at__isnull=True).select_related("item", "label")
