@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --quiet --disable-pip-version-check
 
-.PHONY: run test venv lint format bench-import clean
+.PHONY: run test venv lint format bench-import bench-queue clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ format: venv
 
 bench-import: venv
 	$(PY) manage.py bench_import --rows 100000 --out var/bench-import.json
+
+bench-queue: venv
+	$(PY) manage.py bench_queue --items 100000 --annotators 10 --out var/bench-queue.json
 
 clean:
 	rm -rf var/test-* .pytest_cache

@@ -14,17 +14,17 @@ from rest_framework.views import APIView
 
 from annotator.models import Project
 from annotator.permissions import Capability, role_can
-from annotator.selectors.projects import membership_role
+from annotator.selectors.projects import project_membership
 
 NOT_FOUND = "No such project, or you are not a member of it."
 
 
 def project_for(user, project_id: int, capability: Capability) -> tuple[Project, str]:
     """The project and the user's role in it; Http404 for non-members, PermissionDenied if not allowed."""
-    project = Project.objects.filter(pk=project_id).first()
-    role = membership_role(user=user, project=project) if project else None
-    if role is None:
+    membership = project_membership(user=user, project_id=project_id)
+    if membership is None:
         raise Http404(NOT_FOUND)
+    project, role = membership.project, membership.role
     if not role_can(role, capability):
         raise PermissionDenied(f"Your role in this project ({role}) cannot {capability.value.replace('_', ' ')}.")
     return project, role
@@ -64,5 +64,9 @@ class ProjectAPIView(APIView):
 
 
 def get_project_object(queryset, project: Project, **lookup):
-    """An object that belongs to `project`, else 404 (ids from other projects are not found)."""
-    return get_object_or_404(queryset, project=project, **lookup)
+    """An object that belongs to `project`, else 404 (ids from other projects are not found).
+
+    Its `project` is the one given, already loaded: services that read `obj.project` make no query."""
+    obj = get_object_or_404(queryset, project=project, **lookup)
+    obj.project = project
+    return obj

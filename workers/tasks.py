@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from annotator.models import Job
-from annotator.services import clustering, imports, jobs
+from annotator.services import clustering, imports, jobs, training
 from workers.celery import app
 from workers.jobtask import JobContext, job_task
 
@@ -36,3 +36,9 @@ def selfcheck(ctx: JobContext, job: Job) -> dict:
 @app.task(name="labelloop.fail_stale_jobs")
 def fail_stale_jobs() -> int:
     return jobs.jobs_fail_stale()
+
+
+@job_task("labelloop.train_model")
+def train_model(ctx: JobContext, job: Job) -> dict:
+    """Train, evaluate on the locked test split, and register a model version (nothing on failure)."""
+    return training.training_run_job(job=job, progress=ctx.progress)

@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from annotator.api import clusters, items, jobs, labels, projects, rules
+from annotator.api import clusters, items, jobs, labels, projects, queue, rules, training
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
@@ -69,6 +69,32 @@ urlpatterns = [
         clusters.CandidateDecisionApi.as_view(decision="reject"),
         name="api-candidate-reject",
     ),
+    path("projects/<int:project_id>/queue/next/", queue.QueueNextApi.as_view(), name="api-queue-next"),
+    path("projects/<int:project_id>/queue/previous/", queue.QueuePreviousApi.as_view(), name="api-queue-previous"),
+    path(
+        "projects/<int:project_id>/queue/items/<int:item_id>/submit/",
+        queue.QueueSubmitApi.as_view(),
+        name="api-queue-submit",
+    ),
+    path(
+        "projects/<int:project_id>/queue/items/<int:item_id>/skip/",
+        queue.QueueSkipApi.as_view(),
+        name="api-queue-skip",
+    ),
+    path("projects/<int:project_id>/models/", training.ModelVersionListApi.as_view(), name="api-model-list"),
+    path(
+        "projects/<int:project_id>/models/<int:version_id>/",
+        training.ModelVersionDetailApi.as_view(),
+        name="api-model-detail",
+    ),
+    path(
+        "projects/<int:project_id>/models/<int:version_id>/activate/",
+        training.ModelVersionActivateApi.as_view(),
+        name="api-model-activate",
+    ),
+    # Both spellings: clients call `/predict` as documented, and `/predict/` like every other endpoint.
+    path("projects/<int:project_id>/predict", training.PredictApi.as_view(), name="api-predict"),
+    path("projects/<int:project_id>/predict/", training.PredictApi.as_view(), name="api-predict-slash"),
     path("projects/<int:project_id>/jobs/", jobs.JobListApi.as_view(), name="api-job-list"),
     path("projects/<int:project_id>/jobs/<int:job_id>/", jobs.JobDetailApi.as_view(), name="api-job-detail"),
     path("projects/<int:project_id>/jobs/<int:job_id>/cancel/", jobs.JobCancelApi.as_view(), name="api-job-cancel"),

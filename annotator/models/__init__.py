@@ -10,11 +10,15 @@ from annotator.models.items import (
     Item,
     Lease,
     RequeuedItem,
+    RevisionReason,
+    ScoreRun,
+    SkippedItem,
     Split,
 )
 from annotator.models.jobs import Job, JobStatus
 from annotator.models.projects import Label, LabelKind, Membership, Project, Role, TaskType
 from annotator.models.taxonomy import Cluster, ClusterRun, Rule, RuleKind, TaxonomyAction, TaxonomyEvent
+from annotator.models.training import ModelVersion
 
 __all__ = [
     "Annotation",
@@ -32,11 +36,15 @@ __all__ = [
     "LabelKind",
     "Lease",
     "Membership",
+    "ModelVersion",
     "Project",
     "RequeuedItem",
+    "RevisionReason",
     "Role",
     "Rule",
     "RuleKind",
+    "ScoreRun",
+    "SkippedItem",
     "Split",
     "TaskType",
     "TaxonomyAction",

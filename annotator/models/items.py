@@ -23,12 +23,26 @@ class Item(models.Model):
     import_job = models.ForeignKey("Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # How many people should annotate it (1, or the project's overlap for agreement items).
     required_annotations = models.PositiveSmallIntegerField(default=1)
+    # Denormalised "fewer counted annotations than required", kept by the services that add
+    # annotations: the queue then scans only open items instead of everything labeled so far.
+    is_open = models.BooleanField(default=True)
+    # Queue order, highest first: a stable pseudo-random number from the hash until a model scores
+    # the item, then that scoring's priority (active learning).
+    priority = models.FloatField(default=0.0)
+    score_run = models.ForeignKey("ScoreRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    suggested_label = models.ForeignKey(Label, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    suggestion_confidence = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["project", "content_hash"], name="unique_item_text")]
-        indexes = [models.Index(fields=["project", "split"])]
+        indexes = [
+            models.Index(fields=["project", "split"]),
+            models.Index(
+                fields=["project", "-priority", "id"], condition=models.Q(is_open=True), name="open_items_by_priority"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.text[:60]
@@ -40,6 +54,8 @@ class AnnotationSource(models.TextChoices):
     RULE = "rule", "Rule"
     CLUSTER = "cluster", "Cluster"
     PSEUDO = "pseudo", "Pseudo-label"
+    # An expert's decision on an item the annotators disagreed on: it overrides them.
+    ADJUDICATED = "adjudicated", "Adjudicated"
 
 
 class CandidateStatus(models.TextChoices):
@@ -58,7 +74,7 @@ class Annotation(models.Model):
     labels = models.ManyToManyField(
         Label, through="AnnotationLabel", through_fields=("annotation", "label"), related_name="annotations"
     )
-    source = models.CharField(max_length=10, choices=AnnotationSource.choices, default=AnnotationSource.HUMAN)
+    source = models.CharField(max_length=12, choices=AnnotationSource.choices, default=AnnotationSource.HUMAN)
     # Set for suggestions from rules and clusters: they count only once a human confirms them.
     # Empty for annotations that count; a status for candidates.
     candidate_status = models.CharField(max_length=10, choices=CandidateStatus.choices, blank=True, default="")
@@ -91,14 +107,28 @@ class AnnotationLabel(models.Model):
         return f"annotation {self.annotation_id} → label {self.label_id}"
 
 
+class RevisionReason(models.TextChoices):
+    RESUBMIT = "resubmit", "Changed by the annotator"
+    TAXONOMY = "taxonomy", "Label tree edit"
+    CORRECTION = "correction", "Corrected in review"
+
+
 class AnnotationRevision(models.Model):
-    """The labels of an annotation before and after a change that was not the annotator's own."""
+    """The labels of an annotation before and after one change: its history."""
 
     annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="revisions")
     event = models.ForeignKey("TaxonomyEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.CharField(max_length=12, choices=RevisionReason.choices, default=RevisionReason.RESUBMIT)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=500, blank=True)
     labels_before = models.JSONField(default=list)  # label ids
     labels_after = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
         return f"revision of annotation {self.annotation_id}: {self.labels_before} → {self.labels_after}"
@@ -147,3 +177,39 @@ class RequeuedItem(models.Model):
 
     def __str__(self) -> str:
         return f"item {self.item_id} back in the queue for label {self.label_id}"
+
+
+class SkippedItem(models.Model):
+    """An item one annotator passed on; flagged as unclear when `unclear` (with their comment)."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="skips")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    unclear = models.BooleanField(default=False)
+    comment = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "user"], name="one_skip_per_item_user")]
+        indexes = [models.Index(fields=["item", "unclear"])]
+
+    def __str__(self) -> str:
+        what = "flagged as unclear" if self.unclear else "skipped"
+        return f"item {self.item_id} {what} by user {self.user_id}"
+
+
+class ScoreRun(models.Model):
+    """One scoring of a project's pool by a model: it ordered the queue from `created_at` on."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="score_runs")
+    # Which model scored, as people should read it ("fast head v3"); model versions arrive with training.
+    model_name = models.CharField(max_length=200)
+    strategy = models.CharField(max_length=100)
+    items_scored = models.PositiveIntegerField(default=0)
+    labels_used = models.PositiveIntegerField(default=0, help_text="Counted annotations the model trained on.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} ({self.strategy}) on project {self.project_id}"

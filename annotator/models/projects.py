@@ -23,6 +23,10 @@ class Project(models.Model):
     overlap_fraction = models.FloatField(default=0.1)
     overlap_annotators = models.PositiveSmallIntegerField(default=2)
     lease_minutes = models.PositiveSmallIntegerField(default=10, help_text="How long an item stays reserved.")
+    # "Correct" mode: the model's suggestion comes pre-selected, so annotators only fix mistakes.
+    preselect_suggestion = models.BooleanField(default=False)
+    # The version that answers the prediction API (admins choose it).
+    active_model = models.ForeignKey("ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")

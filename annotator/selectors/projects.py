@@ -18,6 +18,13 @@ def membership_role(*, user: AbstractBaseUser, project: Project) -> str | None:
     return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
 
 
+def project_membership(*, user: AbstractBaseUser, project_id: int) -> Membership | None:
+    """The user's membership of the project with the project itself, in one query (every request asks)."""
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.select_related("project").filter(project_id=project_id, user=user).first()
+
+
 def project_members(*, project: Project) -> QuerySet[Membership]:
     return project.memberships.select_related("user").order_by("user__username")
 

@@ -11,7 +11,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotator.models import Annotation, AnnotationLabel, AnnotationSource, CandidateStatus, Label
+from annotator.models import Annotation, CandidateStatus, Label
+from annotator.services.queue import annotation_submit
 
 NOT_PENDING_ERROR = "This suggestion was already {status}."
 
@@ -28,14 +29,12 @@ def candidate_confirm(*, candidate: Annotation, by: AbstractBaseUser, labels: li
     """Accept (or correct, with `labels`) a suggestion: returns the new human annotation."""
     candidate = _lock_pending(candidate)
     chosen = labels if labels is not None else list(candidate.labels.all())
-    if not chosen:
-        raise ValidationError("Choose at least one label.")
-    if any(label.project_id != candidate.item.project_id for label in chosen):
-        raise ValidationError("That label belongs to another project.")
-    annotation = Annotation.objects.create(item=candidate.item, annotator=by, source=AnnotationSource.HUMAN)
-    AnnotationLabel.objects.bulk_create(AnnotationLabel(annotation=annotation, label=label) for label in chosen)
-    candidate.candidate_status = CandidateStatus.CONFIRMED
-    candidate.save(update_fields=["candidate_status", "updated_at"])
+    # The same path as the queue: label checks, one annotation per person (revised if they had one),
+    # the item's other suggestions settled, their lease released.
+    annotation = annotation_submit(item=candidate.item, annotator=by, labels=chosen)
+    candidate.candidate_status = CandidateStatus.CONFIRMED  # accepted, possibly corrected
+    candidate.annotator = by  # who checked it
+    candidate.save(update_fields=["candidate_status", "annotator", "updated_at"])
     return annotation
 
 

@@ -23,7 +23,7 @@ from annotator.importing.parsers import ImportFileError, ImportOptions, Record, 
 from annotator.models import Annotation, AnnotationLabel, AnnotationSource, Item, Job, Label, Project, Split, TaskType
 from annotator.models.projects import LABEL_PATH_SEPARATOR
 from annotator.services.jobs import job_start
-from annotator.services.queue import required_annotations_for
+from annotator.services.queue import initial_priority, required_annotations_for
 from mlcore.textnorm import content_hash
 
 Progress = Callable[[float, str], None]
@@ -276,6 +276,7 @@ def _write_records(*, project: Project, records: list[Record], split: str, repor
 
 def _new_item(project: Project, record: Record, split: str, job: Job | None) -> Item:
     digest = content_hash(record.text)
+    required = required_annotations_for(content_hash=digest, project=project)
     return Item(
         project=project,
         text=record.text,
@@ -283,7 +284,10 @@ def _new_item(project: Project, record: Record, split: str, job: Job | None) -> 
         content_hash=digest,
         split=_split_for(record, split),
         import_job=job,
-        required_annotations=required_annotations_for(content_hash=digest, project=project),
+        required_annotations=required,
+        # An imported label fills one slot.
+        is_open=required > (1 if record.labels else 0),
+        priority=initial_priority(digest),
     )
 
 

@@ -36,6 +36,8 @@ JOB_KINDS: dict[str, JobKind] = {
     "import": JobKind("labelloop.import_items", "default", "Import items"),
     "selfcheck": JobKind("labelloop.selfcheck", "default", "Worker self-check"),
     "cluster": JobKind("labelloop.cluster_items", "cpu", "Cluster unlabeled items"),
+    # The queue depends on the model: `cpu` for the fast head, `gpu` for fine-tuning (training service).
+    "train": JobKind("labelloop.train_model", "gpu", "Train a model"),
 }
 
 
@@ -47,9 +49,18 @@ def job_kind(kind: str) -> JobKind:
 
 
 @transaction.atomic
-def job_start(*, kind: str, project: Project | None, params: dict, created_by: AbstractBaseUser | None) -> Job:
-    """Create a queued job and enqueue its task once the transaction commits."""
+def job_start(
+    *,
+    kind: str,
+    project: Project | None,
+    params: dict,
+    created_by: AbstractBaseUser | None,
+    queue: str | None = None,
+) -> Job:
+    """Create a queued job and enqueue its task once the transaction commits (on `queue`, if given)."""
     spec = job_kind(kind)
+    if queue is not None:
+        spec = JobKind(spec.task_name, queue, spec.title)
     job = Job.objects.create(project=project, kind=kind, queue=spec.queue, params=params, created_by=created_by)
     job_append_log(job_id=job.pk, message=f"Queued on '{spec.queue}'.")
     transaction.on_commit(lambda: _send(job.pk, spec))

@@ -4,7 +4,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotator.models import Membership, Project, Role, TaskType
+from annotator.models import Annotation, Item, Membership, Project, Role, Rule, TaskType
 
 LAST_ADMIN_ERROR = "A project needs at least one admin: make someone else admin first."
 
@@ -24,6 +24,19 @@ def project_create(
     )
     Membership.objects.create(project=project, user=created_by, role=Role.ADMIN)
     return project
+
+
+@transaction.atomic
+def project_delete(*, project: Project) -> None:
+    """Delete a project and everything in it.
+
+    Annotations and rules go first: their links protect the labels that deleting the project
+    removes (PROTECT, so that no other path drops them silently). Items go before the project, so
+    that deleting its score runs leaves no item to update."""
+    Annotation.objects.filter(item__project=project).delete()
+    Rule.objects.filter(project=project).delete()
+    Item.objects.filter(project=project).delete()
+    project.delete()
 
 
 @transaction.atomic

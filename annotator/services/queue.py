@@ -11,11 +11,12 @@ serialises the whole assignment instead.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Value
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, prefetch_related_objects
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -24,10 +25,14 @@ from annotator.models import (
     AnnotationLabel,
     AnnotationRevision,
     AnnotationSource,
+    CandidateStatus,
     Item,
     Label,
     Lease,
     Project,
+    RequeuedItem,
+    RevisionReason,
+    SkippedItem,
     TaskType,
 )
 
@@ -35,6 +40,7 @@ HASH_BUCKETS = 16**8
 # Each retry skips an item that filled up while we waited to lock it; many in a row only happen
 # under extreme contention, and then the annotator simply asks again.
 MAX_LOCK_ATTEMPTS = 20
+REFRESH_BATCH_SIZE = 500
 NO_LABEL_ERROR = "Choose a label."
 ONE_LABEL_ERROR = "This project is single-label: choose exactly one label."
 LABEL_NOT_USABLE_ERROR = "“{name}” is archived or belongs to another project."
@@ -46,31 +52,75 @@ def required_annotations_for(*, content_hash: str, project: Project) -> int:
     return max(1, project.overlap_annotators) if in_overlap else 1
 
 
+def initial_priority(content_hash: str) -> float:
+    """A stable pseudo-random queue position in [0, 1) until a model scores the item.
+
+    Other hex digits than the overlap decision uses, so that overlap items are spread over the queue.
+    """
+    return int(content_hash[8:16], 16) / HASH_BUCKETS
+
+
 def _counted(item_ref) -> QuerySet[Annotation]:
     return Annotation.objects.filter(item=item_ref, candidate_status="")
 
 
+def _slot_annotations(item_ref) -> QuerySet[Annotation]:
+    """Annotations that fill one of an item's slots (an expert's adjudication fills none)."""
+    return _counted(item_ref).exclude(source=AnnotationSource.ADJUDICATED)
+
+
+def _count(queryset: QuerySet) -> Coalesce:
+    return Coalesce(Subquery(queryset.values("item").annotate(n=Count("id")).values("n")), Value(0))
+
+
 def _slots_taken(user: AbstractBaseUser, now: dt.datetime):
     """Per item: its counted annotations plus the live leases of other people."""
-    annotations = _counted(OuterRef("pk")).values("item").annotate(n=Count("id")).values("n")
-    leases = (
-        Lease.objects.filter(item=OuterRef("pk"), expires_at__gt=now)
-        .exclude(user=user)
-        .values("item")
-        .annotate(n=Count("id"))
-        .values("n")
+    leases = Lease.objects.filter(item=OuterRef("pk"), expires_at__gt=now).exclude(user=user)
+    return _count(_slot_annotations(OuterRef("pk"))) + _count(leases)
+
+
+def items_refresh_open(item_ids: Iterable[int]) -> None:
+    """Recompute `Item.is_open` for these items; every service that adds counted annotations calls it."""
+    ids = list(item_ids)
+    item, annotation = _table(Item), _table(Annotation)
+    sql = (
+        f"UPDATE {item} SET is_open = (required_annotations > (SELECT COUNT(*) FROM {annotation} a"
+        f" WHERE a.item_id = {item}.id AND a.candidate_status = '' AND a.source <> %s))"
     )
-    return Coalesce(Subquery(annotations), Value(0)) + Coalesce(Subquery(leases), Value(0))
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), REFRESH_BATCH_SIZE):
+            batch = ids[start : start + REFRESH_BATCH_SIZE]
+            cursor.execute(f"{sql} WHERE id IN ({', '.join(['%s'] * len(batch))})", [ADJUDICATED, *batch])
 
 
 def queue_candidates(*, project: Project, user: AbstractBaseUser, now: dt.datetime) -> QuerySet[Item]:
-    """Items `user` may be served now, best first (by a stable pseudo-random order until scores exist)."""
+    """Items `user` may be served now, best first: open, not done or skipped by them, a slot free."""
     return (
-        Item.objects.filter(project=project)
+        Item.objects.filter(project=project, is_open=True)
         .filter(~Exists(_counted(OuterRef("pk")).filter(annotator=user)))
+        .filter(~Exists(SkippedItem.objects.filter(item=OuterRef("pk"), user=user)))
         .alias(taken=_slots_taken(user, now))
         .filter(taken__lt=F("required_annotations"))
-        .order_by("content_hash")
+        .order_by("-priority", "id")
+    )
+
+
+def requeued_candidates(*, project: Project, user: AbstractBaseUser, now: dt.datetime) -> QuerySet[Item]:
+    """Items sent back after a label split that `user` could re-annotate now, oldest first.
+
+    Anyone may resolve one, the original annotator included (their annotation is then revised); it
+    is not offered to someone who has annotated it since the split, or while another person holds it.
+    """
+    waiting = RequeuedItem.objects.filter(item=OuterRef("pk"), resolved_at__isnull=True)
+    redone = _counted(OuterRef("pk")).filter(annotator=user, updated_at__gt=OuterRef("requeued_at"))
+    held = Lease.objects.filter(item=OuterRef("pk"), expires_at__gt=now).exclude(user=user)
+    unresolved = RequeuedItem.objects.filter(resolved_at__isnull=True).values("item")
+    return (
+        Item.objects.filter(project=project, pk__in=unresolved)
+        .annotate(requeued_at=Subquery(waiting.order_by("created_at").values("created_at")[:1]))
+        .filter(~Exists(redone), ~Exists(held))
+        .filter(~Exists(SkippedItem.objects.filter(item=OuterRef("pk"), user=user)))
+        .order_by("requeued_at", "id")
     )
 
 
@@ -78,22 +128,88 @@ def queue_candidates(*, project: Project, user: AbstractBaseUser, now: dt.dateti
 def queue_next_item(*, project: Project, user: AbstractBaseUser, now: dt.datetime | None = None) -> Item | None:
     """The item `user` should annotate next, reserved for them; None when nothing is left."""
     now = now or timezone.now()
-    held = (
-        Lease.objects.filter(user=user, item__project=project, expires_at__gt=now)
-        .exclude(Exists(_counted(OuterRef("item")).filter(annotator=user)))
-        .order_by("created_at")
-        .select_related("item")
-        .first()
-    )
+    held = _held_item_id(project, user, now)
     if held is not None:  # a reload, or a second tab: keep serving what is already reserved
-        return held.item
-    item = _lock_free_candidate(project, user, now)
+        return Item.objects.select_related("project", "score_run").get(pk=held)
+    item = None
+    if RequeuedItem.objects.filter(item__project=project, resolved_at__isnull=True).exists():
+        item = lock_first(requeued_candidates(project=project, user=user, now=now))
     if item is None:
-        return None
-    Lease.objects.update_or_create(
-        item=item, user=user, defaults={"expires_at": now + dt.timedelta(minutes=project.lease_minutes)}
-    )
+        item = _lock_free_candidate(project, user, now)
+    if item is not None:
+        item.project = project  # lease_item and the page read it: saves a query
+        lease_item(item=item, user=user, now=now)
     return item
+
+
+def lease_item(*, item: Item, user: AbstractBaseUser, now: dt.datetime) -> Lease:
+    lease = Lease(item=item, user=user, expires_at=now + dt.timedelta(minutes=item.project.lease_minutes))
+    # One INSERT ... ON CONFLICT (an expired lease of this person on this item is renewed).
+    Lease.objects.bulk_create(
+        [lease], update_conflicts=True, unique_fields=["item", "user"], update_fields=["expires_at"]
+    )
+    return lease
+
+
+# The two statements on every "next item" request are written in SQL: building them with the ORM
+# (subqueries, Exists, Coalesce) cost more Python time per request than the database took to run them
+# (bench_queue). `queue_candidates` above is the same query as a QuerySet, for reading.
+_HELD_SQL = """
+SELECT l.item_id FROM {lease} l JOIN {item} i ON i.id = l.item_id
+WHERE l.user_id = %s AND i.project_id = %s AND l.expires_at > %s
+  AND NOT EXISTS (SELECT 1 FROM {annotation} a
+                  WHERE a.item_id = l.item_id AND a.annotator_id = %s AND a.candidate_status = '')
+ORDER BY l.created_at LIMIT 1
+"""
+_CANDIDATE_SQL = """
+SELECT i.id FROM {item} i
+WHERE i.project_id = %s AND i.is_open {only_one}
+  AND NOT EXISTS (SELECT 1 FROM {annotation} a
+                  WHERE a.item_id = i.id AND a.annotator_id = %s AND a.candidate_status = '')
+  AND NOT EXISTS (SELECT 1 FROM {skip} s WHERE s.item_id = i.id AND s.user_id = %s)
+  AND (SELECT COUNT(*) FROM {annotation} a WHERE a.item_id = i.id AND a.candidate_status = '' AND a.source <> %s)
+    + (SELECT COUNT(*) FROM {lease} l WHERE l.item_id = i.id AND l.expires_at > %s AND l.user_id <> %s)
+    < i.required_annotations
+ORDER BY i.priority DESC, i.id
+LIMIT 1 {lock}
+"""
+ADJUDICATED = AnnotationSource.ADJUDICATED.value
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _tables() -> dict[str, str]:
+    return {
+        "item": _table(Item),
+        "annotation": _table(Annotation),
+        "lease": _table(Lease),
+        "skip": _table(SkippedItem),
+    }
+
+
+def _first_id(sql: str, params: list) -> int | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _held_item_id(project: Project, user: AbstractBaseUser, now: dt.datetime) -> int | None:
+    moment = connection.ops.adapt_datetimefield_value(now)
+    return _first_id(_HELD_SQL.format(**_tables()), [user.pk, project.pk, moment, user.pk])
+
+
+def _free_candidate_id(project: Project, user: AbstractBaseUser, now: dt.datetime, *, only: int | None, lock: bool):
+    moment = connection.ops.adapt_datetimefield_value(now)
+    sql = _CANDIDATE_SQL.format(
+        **_tables(),
+        only_one="AND i.id = %s" if only is not None else "",
+        lock="FOR UPDATE OF i SKIP LOCKED" if lock else "",
+    )
+    params = [project.pk, *([only] if only is not None else []), user.pk, user.pk, ADJUDICATED, moment, user.pk]
+    return _first_id(sql, params)
 
 
 def _lock_free_candidate(project: Project, user: AbstractBaseUser, now: dt.datetime) -> Item | None:
@@ -103,17 +219,30 @@ def _lock_free_candidate(project: Project, user: AbstractBaseUser, now: dt.datet
     that another annotator committed while we waited for the row lock is invisible to it, and as that
     lease did not update the item row, PostgreSQL does not re-check. So once the row is locked, its
     slots are checked again in a fresh statement, which sees every committed lease; while we hold the
-    lock nobody else can take a slot on it, so that answer stands.
+    lock nobody else can take a slot on it, so that answer stands. On SQLite, BEGIN IMMEDIATE already
+    serialises the whole assignment, so there is nothing to lock or re-check.
     """
-    candidates = queue_candidates(project=project, user=user, now=now)
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    for _attempt in range(MAX_LOCK_ATTEMPTS):
+        pk = _free_candidate_id(project, user, now, only=None, lock=skip_locked)
+        if pk is None:
+            return None
+        if not skip_locked or _free_candidate_id(project, user, now, only=pk, lock=False) is not None:
+            return Item.objects.select_related("score_run").get(pk=pk)
+    return None
+
+
+def lock_first(candidates: QuerySet[Item]) -> Item | None:
     for _attempt in range(MAX_LOCK_ATTEMPTS):
         item = candidates.select_for_update(skip_locked=True, of=("self",)).first()
-        if item is None or candidates.filter(pk=item.pk).exists():
+        if item is None or not connection.features.has_select_for_update_skip_locked:
+            return item  # SQLite: BEGIN IMMEDIATE serialises the whole assignment, nothing changed since
+        if candidates.filter(pk=item.pk).exists():
             return item
     return None
 
 
-def _check_labels(project: Project, labels: list[Label]) -> None:
+def check_labels(project: Project, labels: list[Label]) -> None:
     if not labels:
         raise ValidationError(NO_LABEL_ERROR)
     if project.task_type == TaskType.SINGLE_LABEL and len(labels) != 1:
@@ -127,23 +256,75 @@ def _check_labels(project: Project, labels: list[Label]) -> None:
 def annotation_submit(*, item: Item, annotator: AbstractBaseUser, labels: list[Label]) -> Annotation:
     """Record `annotator`'s labels for `item` (a second submit revises theirs) and release the lease.
 
-    Accepted even after the lease expired: a person's work is never thrown away.
+    Accepted even after the lease expired: a person's work is never thrown away. Pending rule and
+    cluster suggestions on the item are settled by it (confirmed when the person chose their
+    labels), and a split's request to re-annotate the item is resolved.
     """
-    _check_labels(item.project, labels)
-    annotation = (
-        Annotation.objects.select_for_update()
-        .filter(item=item, annotator=annotator, source=AnnotationSource.HUMAN, candidate_status="")
-        .first()
+    check_labels(item.project, labels)
+    # One read for the person's own annotation and the item's pending suggestions (the hot path).
+    own_or_pending = Q(annotator=annotator, source=AnnotationSource.HUMAN, candidate_status="") | Q(
+        candidate_status=CandidateStatus.PENDING
     )
+    found = list(Annotation.objects.select_for_update().filter(own_or_pending, item=item).order_by("id"))
+    pending = [candidate for candidate in found if candidate.candidate_status == CandidateStatus.PENDING]
+    annotation = next((own for own in found if own.candidate_status == ""), None)
     if annotation is None:
         annotation = Annotation.objects.create(item=item, annotator=annotator, source=AnnotationSource.HUMAN)
+        AnnotationLabel.objects.bulk_create(AnnotationLabel(annotation=annotation, label=label) for label in labels)
     else:
-        before = sorted(annotation.labels.values_list("id", flat=True))
-        annotation.label_links.all().delete()
-        AnnotationRevision.objects.create(
-            annotation=annotation, labels_before=before, labels_after=sorted(label.pk for label in labels)
-        )
-        annotation.save(update_fields=["updated_at"])
-    AnnotationLabel.objects.bulk_create(AnnotationLabel(annotation=annotation, label=label) for label in labels)
+        annotation_relabel(annotation=annotation, labels=labels, by=annotator, reason=RevisionReason.RESUBMIT)
+    _settle_candidates(pending, annotator, {label.pk for label in labels})
+    RequeuedItem.objects.filter(item=item, resolved_at__isnull=True).update(resolved_at=timezone.now())
     Lease.objects.filter(item=item, user=annotator).delete()
+    SkippedItem.objects.filter(item=item, user=annotator).delete()
+    items_refresh_open([item.pk])
     return annotation
+
+
+def annotation_relabel(
+    *, annotation: Annotation, labels: list[Label], by: AbstractBaseUser | None, reason: str, note: str = ""
+) -> AnnotationRevision | None:
+    """Replace an annotation's labels, keeping the change as a revision (None when nothing changed)."""
+    before = sorted(annotation.label_links.values_list("label_id", flat=True))
+    after = sorted({label.pk for label in labels})
+    if before == after:
+        return None
+    annotation.label_links.all().delete()
+    AnnotationLabel.objects.bulk_create(AnnotationLabel(annotation=annotation, label_id=pk) for pk in after)
+    annotation.save(update_fields=["updated_at"])
+    return AnnotationRevision.objects.create(
+        annotation=annotation, reason=reason, changed_by=by, note=note, labels_before=before, labels_after=after
+    )
+
+
+def _settle_candidates(pending: list[Annotation], by: AbstractBaseUser, chosen: set[int]) -> None:
+    """A human decision settles the item's pending suggestions: kept if all their labels were chosen."""
+    prefetch_related_objects(pending, "label_links")
+    for candidate in pending:
+        agreed = {link.label_id for link in candidate.label_links.all()} <= chosen
+        candidate.candidate_status = CandidateStatus.CONFIRMED if agreed else CandidateStatus.REJECTED
+        candidate.annotator = by  # who checked it
+        candidate.save(update_fields=["candidate_status", "annotator", "updated_at"])
+
+
+@transaction.atomic
+def queue_skip(*, item: Item, user: AbstractBaseUser, unclear: bool = False, comment: str = "") -> SkippedItem:
+    """Pass on an item (it is not served to this person again); `unclear` flags it for experts."""
+    skip, _created = SkippedItem.objects.update_or_create(
+        item=item, user=user, defaults={"unclear": unclear, "comment": comment.strip()[:1000]}
+    )
+    Lease.objects.filter(item=item, user=user).delete()
+    return skip
+
+
+def previous_submission(*, project: Project, user: AbstractBaseUser, before: Item | None = None) -> Annotation | None:
+    """The person's latest own annotation in this project (before the one on `before`): what U undoes."""
+    annotations = Annotation.objects.filter(
+        item__project=project, annotator=user, source=AnnotationSource.HUMAN, candidate_status=""
+    ).order_by("-updated_at", "-id")
+    current = annotations.filter(item=before).first() if before is not None else None
+    if current is not None:
+        annotations = annotations.filter(updated_at__lt=current.updated_at)
+    elif before is not None:
+        annotations = annotations.exclude(item=before)
+    return annotations.select_related("item").first()

@@ -22,6 +22,7 @@ from annotator.models import (
     LabelKind,
     Project,
     RequeuedItem,
+    RevisionReason,
     Rule,
     TaxonomyAction,
     TaxonomyEvent,
@@ -45,6 +46,11 @@ DELETE_IN_USE_ERROR = (
     "Merge it into another label, or archive it to hide it and keep its history."
 )
 SHORTCUT_TAKEN_ERROR = "The shortcut “{key}” is already used by “{name}”."
+# Keys the annotation page keeps for itself: skip, undo, flag, expand, accept and reject.
+RESERVED_SHORTCUTS = frozenset("sufeax?")
+SHORTCUT_RESERVED_ERROR = (
+    "“{key}” is an annotation-page key (S skip, U undo, F flag, E expand, A accept, X reject, ? help); choose another."
+)
 SPLIT_NEEDS_CHILDREN_ERROR = "Give at least two names to split a label into."
 RESTORE_UNDER_ARCHIVED_ERROR = "Restore its parent “{name}” first."
 
@@ -103,6 +109,8 @@ def _check_parent(project: Project, parent: Label | None) -> None:
 def _check_shortcut_free(project: Project, key: str, exclude: Label | None = None) -> None:
     if not key:
         return
+    if key.lower() in RESERVED_SHORTCUTS:
+        raise ValidationError(SHORTCUT_RESERVED_ERROR.format(key=key))
     holders = Label.objects.filter(project=project, active=True, shortcut__iexact=key)
     if exclude is not None:
         holders = holders.exclude(pk=exclude.pk)
@@ -305,7 +313,14 @@ def _labels_by_annotation(annotation_ids: set[int]) -> dict[int, list[int]]:
 def _write_revisions(event: TaxonomyEvent, before: dict[int, list[int]]) -> None:
     after = _labels_by_annotation(set(before))
     AnnotationRevision.objects.bulk_create(
-        AnnotationRevision(annotation_id=pk, event=event, labels_before=labels, labels_after=after.get(pk, []))
+        AnnotationRevision(
+            annotation_id=pk,
+            event=event,
+            reason=RevisionReason.TAXONOMY,
+            changed_by=event.actor,
+            labels_before=labels,
+            labels_after=after.get(pk, []),
+        )
         for pk, labels in before.items()
     )
 

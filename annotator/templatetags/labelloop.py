@@ -23,3 +23,9 @@ def highlight(text: str, spans: list[tuple[int, int]]) -> SafeString:
 @register.filter
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.0f}%"
+
+
+@register.filter
+def get_item(mapping: dict, key):
+    """`mapping[key]` in a template (None when absent)."""
+    return mapping.get(key)

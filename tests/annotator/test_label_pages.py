@@ -40,7 +40,7 @@ def tree(project, expert) -> dict[str, Label]:
     sport = make(project=project, name="Sport", by=expert)
     labels = {
         "sport": sport,
-        "football": make(project=project, name="Football", parent=sport, by=expert, shortcut="f"),
+        "football": make(project=project, name="Football", parent=sport, by=expert, shortcut="g"),
         "tennis": make(project=project, name="Tennis", parent=sport, by=expert),
         "other": make(project=project, name="Other sport", parent=sport, kind=LabelKind.OTHER, by=expert),
         "news": make(project=project, name="News", by=expert),
@@ -96,7 +96,7 @@ def test_the_tree_shows_indented_labels_with_counts(expert_client, project, tree
         "Sport": (0, 5), "Football": (3, 3), "Tennis": (2, 2), "Other sport": (0, 0), "News": (1, 1),
     }  # fmt: skip
     assert "Other bucket</span>" in html
-    assert '<kbd title="Keyboard shortcut">f</kbd>' in html
+    assert '<kbd title="Keyboard shortcut">g</kbd>' in html
     assert 'style="--depth: 1"' in html
     assert "Add a label" in html and 'action="' + url("label-new", project) + '"' in html
 
@@ -143,7 +143,7 @@ def test_rename_inline_with_htmx(expert_client, project, tree):
     assert f'hx-post="{url("label-edit", project, label)}"' in fragment
     assert "<html" not in fragment
 
-    data = {"name": "Soccer", "color": label.color, "shortcut": "f", "description": ""}
+    data = {"name": "Soccer", "color": label.color, "shortcut": "g", "description": ""}
     saved = expert_client.post(url("label-edit", project, label), data, **HTMX)
     html = saved.content.decode()
     assert saved.status_code == 200

@@ -85,7 +85,7 @@ def test_create_a_nested_label_and_an_other_bucket(api, project, tree):
             "name": "Strikers",
             "parent": tree["football"].pk,
             "color": "#112233",
-            "shortcut": "s",
+            "shortcut": "k",
             "description": "Goals",
         },
         format="json",
@@ -93,7 +93,7 @@ def test_create_a_nested_label_and_an_other_bucket(api, project, tree):
     assert response.status_code == 201, response.json()
     created = response.json()
     assert (created["path"], created["color"], created["shortcut"], created["kind"]) == (
-        "Sport > Football > Strikers", "#112233", "s", LabelKind.NORMAL,
+        "Sport > Football > Strikers", "#112233", "k", LabelKind.NORMAL,
     )  # fmt: skip
     other = api.post(
         url("api-label-list", project),
@@ -131,14 +131,14 @@ def test_create_refusals_are_400_with_a_detail(api, project, tree, make_user):
 def test_patch_renames_and_keeps_the_annotations(api, project, tree):
     annotation = annotate(project, tree["football"])
     response = api.patch(
-        url("api-label-detail", project, tree["football"]), {"name": "Soccer", "shortcut": "f"}, format="json"
+        url("api-label-detail", project, tree["football"]), {"name": "Soccer", "shortcut": "g"}, format="json"
     )
     assert response.status_code == 200
-    assert (response.json()["path"], response.json()["shortcut"]) == ("Sport > Soccer", "f")
+    assert (response.json()["path"], response.json()["shortcut"]) == ("Sport > Soccer", "g")
     assert list(annotation.labels.values_list("name", flat=True)) == ["Soccer"]
-    clash = api.patch(url("api-label-detail", project, tree["tennis"]), {"shortcut": "F"}, format="json")
+    clash = api.patch(url("api-label-detail", project, tree["tennis"]), {"shortcut": "G"}, format="json")
     assert clash.status_code == 400
-    assert clash.json()["detail"] == "The shortcut “F” is already used by “Soccer”."
+    assert clash.json()["detail"] == "The shortcut “G” is already used by “Soccer”."
 
 
 def test_delete_an_unused_label_and_refuse_one_in_use(api, project, tree):

@@ -40,11 +40,14 @@ from annotator.models import (
     Job,
     JobStatus,
     Label,
+    Lease,
     Membership,
+    ModelVersion,
     Project,
     Role,
     Rule,
     RuleKind,
+    SkippedItem,
     TaxonomyAction,
 )
 from annotator.permissions import ROLE_CAPABILITIES, Capability, role_can
@@ -78,6 +81,7 @@ class Ctx:
     rule: Rule  # a blacklist rule: apply, edit, delete
     candidate: Annotation  # a pending suggestion: accept, reject
     cluster: Cluster  # a cluster of the latest run: promote
+    version: ModelVersion  # a registered model version: inspect, compare, activate
 
     def label(self, name: str) -> Label:
         return self.project.labels.get(name=name)
@@ -102,6 +106,7 @@ def ctx(project_with_roles, make_user) -> Ctx:
         rule=rule_create(project=project, name="drafts", pattern="draw", kind=RuleKind.BLACKLIST, by=admin),
         candidate=_pending_candidate(project),
         cluster=_cluster(project),
+        version=_model_version(project),
     )
 
 
@@ -112,6 +117,14 @@ def _pending_candidate(project: Project) -> Annotation:
     suggested = Label.objects.create(project=project, name="Suggested", order=99)
     AnnotationLabel.objects.create(annotation=candidate, label=suggested)
     return candidate
+
+
+def _model_version(project: Project) -> ModelVersion:
+    metrics = {"accuracy": 1.0, "macro_f1": 1.0, "micro_f1": 1.0, "per_class": [], "confusion": []}
+    return ModelVersion.objects.create(
+        project=project, number=1, kind="fast_head", data_hash="0" * 64, n_train=2, n_test=1,
+        metrics=metrics, artifact_dir="models/none",
+    )  # fmt: skip
 
 
 def _cluster(project: Project) -> Cluster:
@@ -139,6 +152,11 @@ def state(project: Project) -> tuple:
         Exclusion.objects.filter(item__project=project).count(),
         sorted(Annotation.objects.filter(item__project=project).values_list("id", "candidate_status")),
         sorted(Cluster.objects.filter(run__project=project).values_list("id", "promoted_to")),
+        sorted(AnnotationLabel.objects.filter(annotation__item__project=project).values_list("annotation", "label")),
+        sorted(Lease.objects.filter(item__project=project).values_list("item_id", "user_id")),
+        sorted(SkippedItem.objects.filter(item__project=project).values_list("item_id", "user_id", "unclear")),
+        Project.objects.filter(pk=project.pk).values_list("active_model", flat=True).get(),
+        ModelVersion.objects.filter(project=project).count(),
     )
 
 
@@ -346,6 +364,60 @@ def target_id(ctx: Ctx) -> dict:
 def candidate_is(status: str) -> Callable:
     def check(ctx: Ctx, response) -> None:
         assert Annotation.objects.get(pk=ctx.candidate.pk).candidate_status == status
+
+    return check
+
+
+def seed_item(ctx: Ctx) -> Item:
+    return ctx.project.items.get(text="The match ended in a draw")
+
+
+def open_item(ctx: Ctx) -> Item:
+    """The seed item that still wants an annotation (the other's overlap share is 1, and it has its import)."""
+    return ctx.project.items.get(is_open=True)
+
+
+def version_id(ctx: Ctx) -> dict:
+    return {"version_id": ctx.version.pk}
+
+
+def active_model_is_set(ctx: Ctx, response) -> None:
+    assert Project.objects.get(pk=ctx.project.pk).active_model == ctx.version
+
+
+def human_label_is(name: str) -> Callable:
+    def check(ctx: Ctx, response) -> None:
+        annotation = Annotation.objects.get(item=seed_item(ctx), source=AnnotationSource.HUMAN)
+        assert list(annotation.labels.values_list("name", flat=True)) == [name]
+
+    return check
+
+
+def flagged_with(comment: str) -> Callable:
+    def check(ctx: Ctx, response) -> None:
+        assert SkippedItem.objects.filter(item=seed_item(ctx), unclear=True, comment=comment).exists()
+
+    return check
+
+
+def seed_annotation(ctx: Ctx) -> Annotation:
+    """The seed item's imported annotation (Sport): what a review correction changes."""
+    return Annotation.objects.get(item=seed_item(ctx), source=AnnotationSource.IMPORT)
+
+
+def corrected_to(name: str) -> Callable:
+    def check(ctx: Ctx, response) -> None:
+        annotation = seed_annotation(ctx)
+        assert list(annotation.labels.values_list("name", flat=True)) == [name]
+        assert annotation.revisions.get().labels_after == [ctx.label(name).pk]
+
+    return check
+
+
+def adjudicated_as(name: str) -> Callable:
+    def check(ctx: Ctx, response) -> None:
+        decision = Annotation.objects.get(item=seed_item(ctx), source=AnnotationSource.ADJUDICATED)
+        assert list(decision.labels.values_list("name", flat=True)) == [name]
 
     return check
 
@@ -796,6 +868,158 @@ CASES: list[Case] = [
         200,
         url_kwargs=lambda ctx: {"annotation_id": ctx.candidate.pk},
         verify=candidate_is(CandidateStatus.REJECTED),
+    ),
+    # --- review, adjudication, progress (pages) ---
+    page("review", "GET", Capability.REVIEW, 200, verify=page_shows(lambda ctx: "The match ended in a draw")),
+    page(
+        "review-correct",
+        "POST",
+        Capability.REVIEW,
+        302,
+        url_kwargs=lambda ctx: {"annotation_id": seed_annotation(ctx).pk},
+        data=lambda ctx: {"labels": [ctx.label("Politics").pk], "note": "not a sports story"},
+        verify=all_of(redirects_to("review"), corrected_to("Politics")),
+    ),
+    page(
+        "adjudication",
+        "GET",
+        Capability.REVIEW,
+        200,
+        query=lambda ctx: {"item": seed_item(ctx).pk},
+        verify=page_shows(lambda ctx: "The match ended in a draw"),
+    ),
+    page(
+        "adjudicate",
+        "POST",
+        Capability.REVIEW,
+        302,
+        url_kwargs=lambda ctx: {"item_id": seed_item(ctx).pk},
+        data=lambda ctx: {"labels": [ctx.label("Politics").pk]},
+        verify=all_of(redirects_to("adjudication"), adjudicated_as("Politics")),
+    ),
+    page("dashboard", "GET", V, 200, verify=page_shows(lambda ctx: "Queue in random order")),
+    # --- the annotation queue (pages) ---
+    page("queue", "GET", ANNOTATE, 200, verify=page_shows(lambda ctx: f'data-item="{open_item(ctx).pk}"')),
+    page("queue-undo", "GET", ANNOTATE, 200, verify=page_shows(lambda ctx: "Nothing earlier to undo")),
+    page(
+        "queue-submit",
+        "POST",
+        ANNOTATE,
+        302,
+        url_kwargs=lambda ctx: {"item_id": seed_item(ctx).pk},
+        data=lambda ctx: {"labels": [ctx.label("Politics").pk]},
+        verify=all_of(redirects_to("queue"), human_label_is("Politics")),
+    ),
+    page(
+        "queue-skip",
+        "POST",
+        ANNOTATE,
+        302,
+        url_kwargs=lambda ctx: {"item_id": seed_item(ctx).pk},
+        data=lambda ctx: {"unclear": "1", "comment": "ambiguous"},
+        verify=all_of(redirects_to("queue"), flagged_with("ambiguous")),
+    ),
+    page(
+        "queue-binary",
+        "GET",
+        ANNOTATE,
+        200,
+        url_kwargs=lambda ctx: {"label_id": ctx.label("Suggested").pk},
+        verify=page_shows(lambda ctx: f'data-item="{ctx.candidate.item_id}"'),
+    ),
+    page(
+        "queue-binary-decide",
+        "POST",
+        ANNOTATE,
+        302,
+        url_kwargs=lambda ctx: {
+            "label_id": ctx.label("Suggested").pk,
+            "item_id": ctx.candidate.item_id,
+            "decision": "reject",
+        },
+        verify=candidate_is(CandidateStatus.REJECTED),
+    ),
+    # --- the annotation queue (API) ---
+    api(
+        "api-queue-next",
+        "POST",
+        ANNOTATE,
+        200,
+        verify=api_json(lambda ctx, data: data["item"]["id"] == open_item(ctx).pk),
+    ),
+    api("api-queue-previous", "GET", ANNOTATE, 200, verify=api_json(lambda ctx, data: data["item"] is None)),
+    api(
+        "api-queue-submit",
+        "POST",
+        ANNOTATE,
+        201,
+        url_kwargs=lambda ctx: {"item_id": seed_item(ctx).pk},
+        data=lambda ctx: {"labels": [ctx.label("Politics").pk]},
+        verify=human_label_is("Politics"),
+    ),
+    api(
+        "api-queue-skip",
+        "POST",
+        ANNOTATE,
+        200,
+        url_kwargs=lambda ctx: {"item_id": seed_item(ctx).pk},
+        data=lambda ctx: {"unclear": True, "comment": "ambiguous"},
+        verify=flagged_with("ambiguous"),
+    ),
+    # --- models (pages) ---
+    page("model-list", "GET", V, 200, verify=page_shows(lambda ctx: "fast_head")),
+    page(
+        "model-train",
+        "POST",
+        RUN,
+        302,
+        data=lambda ctx: {"preset": "fast_head"},
+        verify=redirects_to("model-list"),  # two seed items are too few: the reason is a message
+    ),
+    page("model-detail", "GET", V, 200, url_kwargs=version_id, verify=page_shows(lambda ctx: "fast_head v1")),
+    page(
+        "model-compare",
+        "GET",
+        V,
+        200,
+        query=lambda ctx: {"a": ctx.version.pk, "b": ctx.version.pk},
+        verify=page_shows(lambda ctx: "v1 → fast_head v1"),
+    ),
+    page(
+        "model-activate",
+        "POST",
+        RUN,
+        302,
+        url_kwargs=version_id,
+        verify=active_model_is_set,
+    ),
+    # --- models (API) ---
+    api("api-model-list", "GET", V, 200, verify=api_json(lambda ctx, data: data[0]["number"] == 1)),
+    api(
+        "api-model-list",
+        "POST",
+        RUN,
+        400,
+        data=lambda ctx: {"preset": "fast_head"},
+        verify=api_json(lambda ctx, data: "at least 10 labeled training items" in data["detail"]),
+    ),
+    api("api-model-detail", "GET", V, 200, url_kwargs=version_id),
+    api("api-model-activate", "POST", RUN, 200, url_kwargs=version_id, verify=active_model_is_set),
+    api(
+        "api-predict",
+        "POST",
+        V,
+        400,
+        data=lambda ctx: {"texts": ["a late goal"]},
+        verify=api_json(lambda ctx, data: "no active model" in data["detail"]),
+    ),
+    api(
+        "api-predict-slash",
+        "POST",
+        V,
+        400,
+        data=lambda ctx: {"texts": ["a late goal"]},
+        verify=api_json(lambda ctx, data: "no active model" in data["detail"]),
     ),
 ]
 

@@ -28,5 +28,8 @@ def page(monkeypatch):
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.set_default_timeout(20_000)
+        # The first request of a live server also loads the app; on a busy 2-core machine that alone
+        # has taken 20 s.
+        page.set_default_navigation_timeout(60_000)
         yield page
         browser.close()

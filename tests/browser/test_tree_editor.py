@@ -70,7 +70,7 @@ def test_an_expert_builds_and_reshapes_the_tree(page, live_server, django_user_m
     assert shown_counts(page, project, "Soccer") == (2, 2)
 
     # Build: Sport (with an Other bucket), Ball games > Handball, Tennis.
-    add_label(page, "Sport", shortcut="s")
+    add_label(page, "Sport", shortcut="p")
     add_label(page, "Other sport", parent="Sport", kind="Other bucket")
     add_label(page, "Ball games")
     add_label(page, "Handball", parent="Ball games")

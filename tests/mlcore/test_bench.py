@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from mlcore import bench
+from mlcore import bench, models
 
 TOPICS = {
     "sport": [
@@ -119,3 +119,157 @@ def test_subcommands_are_registered():
     with pytest.raises(SystemExit):
         bench.build_parser().parse_args([])
     np.testing.assert_equal(bench.build_parser().parse_args(["cluster", "--dataset", "d", "--out", "o"]).k, None)
+
+
+# --- train --------------------------------------------------------------------------------------
+
+KEYWORDS = {
+    "sport": ["football", "goal", "match", "team", "player", "stadium", "coach", "league"],
+    "finance": ["bank", "shares", "market", "inflation", "profit", "investors", "bonds", "interest"],
+    "cooking": ["onion", "bake", "oven", "flour", "garlic", "soup", "recipe", "butter"],
+}
+FILLER = ["the", "today", "news", "people", "said", "new", "week", "city"]
+ITEMS_PER_CLASS, TEST_PER_CLASS = 20, 7
+
+
+@pytest.fixture
+def keyword_dataset(tmp_path):
+    """3 classes told apart by their keywords (plus shared filler words): 39 train and 21 test rows."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "keywords.jsonl"
+    with path.open("w", encoding="utf-8") as file:
+        for label, words in KEYWORDS.items():
+            for i in range(ITEMS_PER_CLASS):
+                tokens = [*rng.choice(words, size=4), *rng.choice(FILLER, size=3)]
+                text = " ".join(rng.permutation(tokens))
+                split = "test" if i < TEST_PER_CLASS else "train"
+                file.write(json.dumps({"text": text, "label": label, "split": split}) + "\n")
+    return path
+
+
+def run_train(dataset, out, *extra: str) -> dict:
+    status = bench.main(["train", "--dataset", str(dataset), "--out", str(out), "--quiet", *extra])
+    assert status == 0
+    return json.loads(out.read_text())
+
+
+RESULT_KEYS = {
+    "macro_f1",
+    "micro_f1",
+    "accuracy",
+    "per_class_f1",
+    "train_seconds",
+    "texts_per_second",
+    "inference_seconds",
+    "inference_timed",
+    "n_train",
+    "n_test",
+    "model",
+    "params",
+    "cpu_count",
+    "torch_threads",
+}
+
+
+def test_train_head_end_to_end_and_cached_second_run(keyword_dataset, tmp_path, capsys):
+    cache_dir = tmp_path / "cache"
+    first = run_train(keyword_dataset, tmp_path / "first.json", "--model", "head", "--cache-dir", str(cache_dir))
+    assert set(first) >= RESULT_KEYS
+    assert first["model"] == "head" and first["model_kind"] == "fast_head" and first["params"]["head"] == "lr"
+    assert (first["n_train"], first["n_test"], first["n_classes"]) == (39, 21, 3)
+    assert first["macro_f1"] > 0.9 and first["accuracy"] > 0.9
+    assert set(first["per_class_f1"]) == set(KEYWORDS)
+    assert first["inference_timed"] == "embed+predict" and first["texts_per_second"] > 0
+    assert first["torch_threads"] == first["cpu_count"]
+    assert not first["embeddings_from_cache"]
+    assert len(list(cache_dir.glob("*.npy"))) == 1  # the train texts only: test texts are embedded while timed
+    assert "macro_f1=" in capsys.readouterr().out
+
+    second = run_train(keyword_dataset, tmp_path / "second.json", "--model", "head", "--cache-dir", str(cache_dir))
+    assert second["embeddings_from_cache"]
+    assert second["macro_f1"] == first["macro_f1"]
+
+
+def test_train_head_mlp(keyword_dataset, tmp_path):
+    result = run_train(
+        keyword_dataset, tmp_path / "out.json", "--model", "head", "--head", "mlp", "--epochs", "100",
+        "--cache-dir", str(tmp_path / "cache"),
+    )  # fmt: skip
+    assert result["params"]["head"] == "mlp" and result["params"]["epochs"] == 100
+    assert result["macro_f1"] > 0.9
+
+
+def test_train_textcnn_end_to_end(keyword_dataset, tmp_path):
+    result = run_train(keyword_dataset, tmp_path / "out.json", "--model", "textcnn", "--epochs", "20")
+    assert set(result) >= RESULT_KEYS
+    assert result["model_kind"] == "text_cnn" and result["params"]["epochs"] == 20
+    assert result["params"]["random_state"] == 0 and result["params"]["device"] == "cpu"
+    assert result["macro_f1"] > 0.9
+    assert result["inference_timed"] == "tokenize+predict"
+    assert "embeddings_from_cache" not in result
+
+
+def test_train_limit_train_and_model_options(keyword_dataset, tmp_path):
+    result = run_train(
+        keyword_dataset, tmp_path / "out.json", "--model", "textcnn", "--limit-train", "30", "--epochs", "2",
+        "--batch-size", "8", "--max-len", "16", "--random-state", "3",
+    )  # fmt: skip
+    assert (result["n_train"], result["n_train_available"], result["limit_train"]) == (30, 39, 30)
+    assert (result["params"]["batch_size"], result["params"]["max_len"]) == (8, 16)
+    assert result["params"]["random_state"] == 3 == result["random_state"]
+
+
+def test_stratified_subset_keeps_proportions_and_is_seeded():
+    labels = ["a"] * 60 + ["b"] * 30 + ["c"] * 10
+    subset = bench.stratified_subset(labels, 20, random_state=0)
+    assert len(subset) == 20 and list(subset) == sorted(subset)
+    assert sorted(labels[i] for i in subset) == ["a"] * 12 + ["b"] * 6 + ["c"] * 2
+    np.testing.assert_array_equal(subset, bench.stratified_subset(labels, 20, random_state=0))
+    assert not np.array_equal(subset, bench.stratified_subset(labels, 20, random_state=1))
+    np.testing.assert_array_equal(bench.stratified_subset(labels, 500, random_state=0), np.arange(100))
+
+
+def test_options_that_do_not_apply_are_clear_errors(keyword_dataset, tmp_path, capsys):
+    args = ["train", "--dataset", str(keyword_dataset), "--out", str(tmp_path / "o.json"), "--model", "textcnn"]
+    assert bench.main([*args, "--head", "mlp"]) == 2
+    assert "--head does not apply to --model textcnn" in capsys.readouterr().err
+    assert bench.main([*args, "--limit-train", "0"]) == 2
+    assert "--limit-train must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_unregistered_teacher_is_a_clear_error(keyword_dataset, tmp_path, capsys, monkeypatch):
+    monkeypatch.delitem(models.MODEL_KINDS, "teacher", raising=False)
+    status = bench.main(
+        ["train", "--dataset", str(keyword_dataset), "--out", str(tmp_path / "o.json"), "--model", "teacher"]
+    )
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "--model teacher is not available" in err and "unknown model kind 'teacher'" in err
+
+
+def test_teacher_options_map_to_its_parameters():
+    try:
+        teacher = bench._train_model_class("teacher")
+    except ValueError:
+        pytest.skip("the teacher kind is not registered")
+    args = bench.build_parser().parse_args(
+        ["train", "--dataset", "d", "--model", "teacher", "--out", "o", "--epochs", "1", "--batch-size", "4",
+         "--max-len", "64", "--backbone", "some-dir", "--random-state", "5"]
+    )  # fmt: skip
+    params = bench._model_params(teacher, args)
+    assert params == {
+        "epochs": 1, "batch_size": 4, "max_len": 64, "backbone": "some-dir", "random_state": 5, "device": "cpu"
+    }  # fmt: skip
+    teacher(**params)  # the constructor takes them
+
+
+def test_train_subcommand_is_registered():
+    assert "train" in bench.SUBCOMMANDS
+    args = bench.build_parser().parse_args(["train", "--dataset", "d", "--model", "head", "--out", "o"])
+    assert (args.random_state, args.limit_train, args.epochs, args.head, args.device) == (0, None, None, None, "cpu")
+    assert (
+        bench.build_parser().parse_args(["--quiet", "train", "--dataset", "d", "--model", "head", "--out", "o"]).quiet
+    )
+    with pytest.raises(SystemExit):
+        bench.build_parser().parse_args(["train", "--dataset", "d", "--model", "bert", "--out", "o"])

@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+import torch
 
-from mlcore.encoders import DEFAULT_BACKBONE, TextEncoder, resolve_backbone_dir
+from mlcore.encoders import DEFAULT_BACKBONE, TextEncoder, _pool, resolve_backbone_dir
 
 TEXTS = [
     "The striker scored twice in the second half.",
@@ -69,10 +70,20 @@ def test_a_local_model_directory_is_a_backbone(encoder):
     np.testing.assert_allclose(by_path.embed(TEXTS[:1]), encoder.embed(TEXTS[:1]), atol=1e-6)
 
 
-@pytest.mark.parametrize("pooling", ["cls", "max"])
+@pytest.mark.parametrize("pooling", ["cls", "max", "attention"])
 def test_other_poolings_give_unit_vectors(pooling):
     vectors = TextEncoder.load(device="cpu", pooling=pooling).embed(TEXTS[:3])
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_attention_pooling_weighs_tokens_by_their_closeness_to_the_mean():
+    # Two tokens and padding: token 0 lies along the mean, token 1 across it; padding gets no weight.
+    hidden = torch.tensor([[[2.0, 0.0], [0.0, 1.0], [100.0, 100.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    pooled = _pool(hidden, mask, "attention")
+    # mean (1, 0.5); scores (2/sqrt2, 0.5/sqrt2); softmax weights w0, w1
+    w = torch.softmax(torch.tensor([2.0, 0.5]) / 2**0.5, dim=0)
+    assert torch.allclose(pooled, torch.tensor([[2 * w[0], w[1]]]))
 
 
 def test_bad_pooling_is_refused_with_the_choices():

@@ -40,7 +40,8 @@ def test_a_job_goes_from_queued_to_done_with_progress_updates(celery_worker, pro
     assert job.progress == 100
     assert len(seen_progress - {0}) >= 3, f"expected several intermediate progress values, saw {seen_progress}"
     assert job.result == {"steps": 8}
-    assert [line.split(" ", 1)[1] for line in job.log.splitlines()] == ["Queued on 'default'.", "Started.", "Done."]
+    logged = [line.split(" ", 1)[1] for line in job.log.splitlines()]
+    assert logged == ["Queued on 'default'.", "Started.", "Done."], job.log
 
 
 def test_cancel_stops_a_running_job(celery_worker, project_with_roles):

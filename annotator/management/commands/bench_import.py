@@ -19,7 +19,7 @@ from django.db import connection
 
 from annotator.importing.parsers import ImportOptions
 from annotator.services.imports import ImportRequest, import_file
-from annotator.services.projects import project_create
+from annotator.services.projects import project_create, project_delete
 
 LABELS = ["Business", "Entertainment", "Politics", "Sport", "Tech", "Sport > Football", "Sport > Tennis"]
 LABELED_SHARE = 0.3
@@ -78,7 +78,7 @@ class Command(BaseCommand):
             "python": platform.python_version(),
         }
         if not keep:
-            project.delete()
+            project_delete(project=project)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
         self.stdout.write(json.dumps(result))

@@ -119,6 +119,12 @@ def test_shortcuts_are_unique(project, expert, tree):
         taxonomy.label_update(label=tree["tennis"], by=expert, shortcut="T")
 
 
+@pytest.mark.parametrize("key", ["s", "U", "f", "e", "a", "X", "?"])
+def test_the_annotation_page_keys_are_not_label_shortcuts(project, expert, tree, key):
+    with pytest.raises(ValidationError, match="annotation-page key"):
+        taxonomy.label_update(label=tree["tech"], by=expert, shortcut=key)
+
+
 def test_reorder_siblings(project, expert, tree):
     taxonomy.label_reorder(label=tree["other"], position=0, by=expert)
     children = [n.label.name for n in label_tree(project=project)[0].children]

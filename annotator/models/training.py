@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from annotator.models.projects import Project
+
+
+class ModelVersion(models.Model):
+    """A trained model, registered only after it was evaluated on the locked test split.
+
+    Its files live in `artifact_dir` (relative to ARTIFACT_ROOT), written to a temporary directory
+    and renamed into place before this row exists, so a registered version always has its files.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
+    number = models.PositiveIntegerField()  # v1, v2, ... per project
+    kind = models.CharField(max_length=32)  # a name in mlcore.models.MODEL_KINDS
+    params = models.JSONField(default=dict)
+    # SHA-256 of the training snapshot (item ids, texts' hashes, final labels): same data, same hash.
+    data_hash = models.CharField(max_length=64)
+    n_train = models.PositiveIntegerField()
+    n_test = models.PositiveIntegerField()
+    label_ids = models.JSONField(default=list)  # the model's classes, in order
+    metrics = models.JSONField(default=dict)
+    encoder_version = models.CharField(max_length=300, blank=True)  # for models on cached embeddings
+    artifact_dir = models.CharField(max_length=500)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    job = models.ForeignKey("Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    train_seconds = models.FloatField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [models.UniqueConstraint(fields=["project", "number"], name="one_number_per_model_version")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} v{self.number}"

@@ -1,0 +1,95 @@
+"""What the model pages draw: per-class rows with label names, the confusion grid, comparisons, and
+the learning curve as an SVG."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from annotator.models import ModelVersion, Project
+
+CURVE_WIDTH, CURVE_HEIGHT, CURVE_MARGIN = 560, 240, 40
+
+
+def label_names(*, project: Project) -> dict[int, str]:
+    return dict(project.labels.values_list("id", "name"))
+
+
+@dataclass(frozen=True)
+class ConfusionCell:
+    count: int
+    share: float  # of the true class's items: drives the color
+    diagonal: bool
+
+
+def confusion_rows(version: ModelVersion, names: dict[int, str]) -> list[tuple[str, list[ConfusionCell]]]:
+    """Rows of the confusion matrix (true class first), each cell with its share of the row."""
+    matrix = version.metrics.get("confusion") or []
+    rows = []
+    for i, (label_id, counts) in enumerate(zip(version.label_ids, matrix, strict=False)):
+        total = sum(counts) or 1
+        cells = [ConfusionCell(n, n / total, i == j) for j, n in enumerate(counts)]
+        rows.append((names.get(label_id, f"#{label_id}"), cells))
+    return rows
+
+
+@dataclass(frozen=True)
+class ClassDelta:
+    name: str
+    f1_a: float | None
+    f1_b: float | None
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.f1_a is None or self.f1_b is None else self.f1_b - self.f1_a
+
+
+def _f1_by_label(version: ModelVersion) -> dict[int, float]:
+    rows = version.metrics.get("per_class", [])
+    return {int(row["label"]): row["f1"] for row in rows}
+
+
+def compare_versions(a: ModelVersion, b: ModelVersion, names: dict[int, str]) -> list[ClassDelta]:
+    """Per-class F1 of `a` and `b` and the change from a to b; labels only one of them knows included."""
+    f1_a, f1_b = _f1_by_label(a), _f1_by_label(b)
+    ordered = list(dict.fromkeys([*a.label_ids, *b.label_ids]))
+    return [ClassDelta(names.get(pk, f"#{pk}"), f1_a.get(pk), f1_b.get(pk)) for pk in ordered]
+
+
+def learning_curve_svg(points: list[tuple[int, float, ModelVersion]]) -> SafeString:
+    """Macro-F1 on the test split against the number of training labels, one dot per version."""
+    if not points:
+        return SafeString("")
+    max_x = max(n for n, _f1, _v in points) or 1
+    width, height, margin = CURVE_WIDTH, CURVE_HEIGHT, CURVE_MARGIN
+
+    def xy(n: int, f1: float) -> tuple[float, float]:
+        return (margin + (width - 2 * margin) * n / max_x, height - margin - (height - 2 * margin) * f1)
+
+    coords = [xy(n, f1) for n, f1, _v in points]
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+    dots = format_html_join(
+        "",
+        '<circle cx="{}" cy="{}" r="4"><title>v{}: {} labels, macro-F1 {}</title></circle>',
+        ((f"{x:.1f}", f"{y:.1f}", v.number, n, f"{f1:.3f}") for (x, y), (n, f1, v) in zip(coords, points, strict=True)),
+    )
+    return format_html(
+        '<svg class="curve" viewBox="0 0 {w} {h}" role="img" aria-label="Learning curve">'
+        '<line x1="{m}" y1="{b}" x2="{r}" y2="{b}" class="axis"/>'
+        '<line x1="{m}" y1="{m}" x2="{m}" y2="{b}" class="axis"/>'
+        '<text x="{m}" y="{t}" class="tick">0</text>'
+        '<text x="{r}" y="{t}" class="tick" text-anchor="end">{max_x} labels</text>'
+        '<text x="4" y="{m}" class="tick">1.0</text><text x="4" y="{b}" class="tick">0.0</text>'
+        '<polyline points="{path}" class="line"/>{dots}</svg>',
+        w=width,
+        h=height,
+        m=margin,
+        b=height - margin,
+        r=width - margin,
+        t=height - margin + 16,
+        max_x=max_x,
+        path=path,
+        dots=dots,
+    )

@@ -1,0 +1,76 @@
+"""What a training job learns from and is judged on: a snapshot of final labels.
+
+Training items: every item outside the locked test split with a final label (adjudicated, agreed or
+single), minus those kept out of training (blacklist rules, noise decisions). Test items: the test
+split's items with a final label; they are never trained on. The snapshot's hash names exactly this
+data, so two versions trained on the same labels say so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from annotator.models import Exclusion, Item, ModelVersion, Project, Split, TaskType
+from annotator.selectors.items import final_label_ids
+
+
+@dataclass(frozen=True)
+class LabeledSet:
+    item_ids: list[int]
+    texts: list[str]
+    labels: list  # a label id per item (single-label) or a list of label ids (multi-label)
+
+
+@dataclass(frozen=True)
+class TrainingSnapshot:
+    train: LabeledSet
+    test: LabeledSet
+    data_hash: str
+    multi_label: bool
+
+
+def _labeled_set(items: list[tuple[int, str, str]], finals: dict[int, list[int]], multi_label: bool) -> LabeledSet:
+    ids, texts, labels = [], [], []
+    for pk, text, _digest in items:
+        ids.append(pk)
+        texts.append(text)
+        labels.append(sorted(finals[pk]) if multi_label else finals[pk][0])
+    return LabeledSet(ids, texts, labels)
+
+
+def training_snapshot(*, project: Project) -> TrainingSnapshot:
+    multi_label = project.task_type == TaskType.MULTI_LABEL
+    finals = {pk: labels for pk, labels in final_label_ids(project=project).items() if labels}
+    if not multi_label:  # a single-label project's final label is one label
+        finals = {pk: labels for pk, labels in finals.items() if len(labels) == 1}
+    excluded = set(Exclusion.objects.filter(item__project=project).values_list("item_id", flat=True))
+    rows = Item.objects.filter(project=project, pk__in=list(finals)).order_by("id")
+    train, test = [], []
+    for pk, text, digest, split in rows.values_list("id", "text", "content_hash", "split").iterator():
+        if split == Split.TEST:
+            test.append((pk, text, digest))
+        elif pk not in excluded:
+            train.append((pk, text, digest))
+    digest = hashlib.sha256(
+        json.dumps([[pk, content, finals[pk]] for pk, _text, content in train], separators=(",", ":")).encode()
+    ).hexdigest()
+    return TrainingSnapshot(
+        train=_labeled_set(train, finals, multi_label),
+        test=_labeled_set(test, finals, multi_label),
+        data_hash=digest,
+        multi_label=multi_label,
+    )
+
+
+def model_versions(*, project: Project):
+    return ModelVersion.objects.filter(project=project).select_related("created_by", "parent").order_by("-number")
+
+
+def learning_curve(*, project: Project) -> list[tuple[int, float, ModelVersion]]:
+    """(training labels, test macro-F1, version) per version, oldest first: how the model grows."""
+    return [
+        (version.n_train, version.metrics.get("macro_f1", 0.0), version)
+        for version in model_versions(project=project).order_by("number")
+    ]

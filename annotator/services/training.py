@@ -1,0 +1,213 @@
+"""Training jobs: snapshot the final labels, train in a worker, evaluate on the locked test split,
+and only then register a ModelVersion; and the prediction API's model.
+
+A failed or cancelled job registers nothing: the model's files are written to a temporary directory
+that is renamed into place just before the version's row is created, in one transaction with it,
+and removed if anything goes wrong before.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+
+from annotator.models import Job, Label, ModelVersion, Project, TaskType
+from annotator.selectors.training import TrainingSnapshot, training_snapshot
+from annotator.services.embeddings import item_embeddings, load_encoder
+from annotator.services.jobs import job_start
+from mlcore.evaluation import classification_metrics
+from mlcore.models import MODEL_KINDS, TextClassifier, load_model, model_class
+
+Progress = Callable[[float, str], None]
+
+# Presets the training form offers; params override them key by key.
+PRESETS: dict[str, dict] = {
+    "fast_head": {"kind": "fast_head", "head": "lr", "C": 10.0},
+    "fast_head_mlp": {"kind": "fast_head", "head": "mlp"},
+    "text_cnn": {"kind": "text_cnn", "tokenization": "wordpiece", "epochs": 5},
+    "text_cnn_chars": {"kind": "text_cnn", "tokenization": "char", "epochs": 5},
+    "teacher": {"kind": "teacher", "epochs": 3},
+}
+CPU_KINDS = {"fast_head"}  # cheap enough for the cpu queue; the rest fine-tune on the gpu queue
+MIN_TRAIN_ITEMS = 10
+MULTI_LABEL_THRESHOLD = 0.5
+MIN_CLASSES = 2
+NOT_ENOUGH_DATA_ERROR = (
+    "Training needs at least {items} labeled training items in {classes} or more labels; "
+    "this project has {found} item(s) in {found_classes} label(s)."
+)
+NO_TEST_ERROR = "The locked test split has no labeled items to evaluate on: import or label some test items first."
+UNKNOWN_PRESET_ERROR = "Unknown preset {name!r}: choose one of {known}."
+NO_ACTIVE_MODEL_ERROR = "This project has no active model yet: train one and make it active."
+
+
+def _artifact_root() -> Path:
+    return Path(settings.ARTIFACT_ROOT)
+
+
+def training_job_start(*, project: Project, by: AbstractBaseUser, preset: str, params: dict | None = None) -> Job:
+    """Queue a training job; the queue follows the model kind (`cpu` for the fast head, else `gpu`)."""
+    if preset not in PRESETS:
+        raise ValidationError(UNKNOWN_PRESET_ERROR.format(name=preset, known=", ".join(PRESETS)))
+    chosen = {**PRESETS[preset], **(params or {})}
+    if chosen["kind"] not in MODEL_KINDS:
+        raise ValidationError(f"The model kind {chosen['kind']!r} is not available in this installation.")
+    _check_enough_data(training_snapshot(project=project))
+    queue = "cpu" if chosen["kind"] in CPU_KINDS else "gpu"
+    return job_start(kind="train", project=project, params={"preset": preset, **chosen}, created_by=by, queue=queue)
+
+
+def _check_enough_data(snapshot: TrainingSnapshot) -> None:
+    labels = snapshot.train.labels
+    classes = {label for value in labels for label in (value if snapshot.multi_label else [value])}
+    if len(labels) < MIN_TRAIN_ITEMS or len(classes) < MIN_CLASSES:
+        raise ValidationError(
+            NOT_ENOUGH_DATA_ERROR.format(
+                items=MIN_TRAIN_ITEMS, classes=MIN_CLASSES, found=len(labels), found_classes=len(classes)
+            )
+        )
+    if not snapshot.test.item_ids:
+        raise ValidationError(NO_TEST_ERROR)
+
+
+def _model_inputs(project: Project, item_ids: list[int], texts: list[str], model: TextClassifier, progress):
+    if model.input_type != "embeddings":
+        return texts
+    encoder = load_encoder(project.backbone)
+    return item_embeddings(project=project, item_ids=item_ids, encoder=encoder, progress=progress)
+
+
+def _model_params(params: dict) -> dict:
+    return {key: value for key, value in params.items() if key not in ("kind", "preset")}
+
+
+def training_run_job(*, job: Job, progress: Progress) -> dict:
+    """The body of a training job: snapshot, fit, evaluate, write the files, register the version."""
+    project = job.project
+    snapshot = training_snapshot(project=project)
+    _check_enough_data(snapshot)
+    kind = job.params["kind"]
+    model = model_class(kind)(**_model_params(job.params), multi_label=snapshot.multi_label)
+    progress(1, f"{len(snapshot.train.item_ids)} training items, {len(snapshot.test.item_ids)} test items")
+
+    def embed_progress(done: int, total: int) -> None:
+        progress(2 + 18 * done / max(total, 1), f"Embedding {done}/{total}")
+
+    train_inputs = _model_inputs(project, snapshot.train.item_ids, snapshot.train.texts, model, embed_progress)
+    started = time.perf_counter()
+    model.fit(train_inputs, snapshot.train.labels, **_fit_callbacks(model, progress))
+    train_seconds = time.perf_counter() - started
+    progress(90, "Evaluating on the locked test split")
+    test_inputs = _model_inputs(project, snapshot.test.item_ids, snapshot.test.texts, model, None)
+    predicted = model.predict(test_inputs)
+    metrics = classification_metrics(
+        snapshot.test.labels, list(predicted), list(model.classes_), multi_label=snapshot.multi_label
+    )
+    version = _register(job, model, snapshot, metrics, train_seconds)
+    progress(100, f"Registered {version}: macro-F1 {metrics['macro_f1']:.3f}")
+    return {"model_version": version.pk, "number": version.number, "macro_f1": metrics["macro_f1"]}
+
+
+def _fit_callbacks(model: TextClassifier, progress: Progress) -> dict:
+    """Progress for every model; models that report their loss (the teacher) show it in the job's message."""
+    latest: dict = {}
+
+    def on_progress(fraction: float) -> None:
+        progress(20 + 70 * fraction, _training_message(latest))
+
+    callbacks = {"on_progress": on_progress}
+    if "on_metrics" in inspect.signature(model.fit).parameters:
+        callbacks["on_metrics"] = latest.update
+    return callbacks
+
+
+def _training_message(metrics: dict) -> str:
+    if "loss" not in metrics and "train_loss" not in metrics:
+        return "Training"
+    parts = [f"epoch {metrics.get('epoch', '?')}"]
+    if "loss" in metrics:
+        parts.append(f"loss {metrics['loss']:.4f}")
+    if metrics.get("dev_loss") is not None:
+        parts.append(f"dev loss {metrics['dev_loss']:.4f}")
+    return "Training: " + ", ".join(parts)
+
+
+def _register(job: Job, model: TextClassifier, snapshot: TrainingSnapshot, metrics: dict, seconds: float):
+    project = job.project
+    staging = _artifact_root() / "models" / f"project-{project.pk}" / f".staging-{uuid.uuid4().hex}"
+    try:
+        model.save(staging)
+        with transaction.atomic():
+            # Lock the project row: two jobs finishing at once must not take the same number.
+            Project.objects.select_for_update().get(pk=project.pk)
+            number = (project.model_versions.aggregate(n=Max("number"))["n"] or 0) + 1
+            relative = Path("models") / f"project-{project.pk}" / f"v{number}-{uuid.uuid4().hex[:8]}"
+            staging.rename(_artifact_root() / relative)
+            staging = _artifact_root() / relative  # removed below if the insert fails
+            return ModelVersion.objects.create(
+                project=project,
+                number=number,
+                kind=model.kind,
+                params=_model_params(job.params),
+                data_hash=snapshot.data_hash,
+                n_train=len(snapshot.train.item_ids),
+                n_test=len(snapshot.test.item_ids),
+                label_ids=[int(label) for label in model.classes_],
+                metrics=metrics,
+                encoder_version=load_encoder(project.backbone).version if model.input_type == "embeddings" else "",
+                artifact_dir=str(relative),
+                parent=project.model_versions.order_by("-number").first(),
+                job=job,
+                train_seconds=seconds,
+                created_by=job.created_by,
+            )
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+@transaction.atomic
+def model_version_activate(*, version: ModelVersion, by: AbstractBaseUser) -> ModelVersion:
+    """Make `version` the one that answers the prediction API."""
+    Project.objects.filter(pk=version.project_id).update(active_model=version)
+    return version
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(artifact_dir: str) -> TextClassifier:
+    return load_model(_artifact_root() / artifact_dir)
+
+
+def predict_texts(*, project: Project, texts: list[str]) -> tuple[ModelVersion, list[dict]]:
+    """Labels and probabilities from the project's active model: per text, every class's probability."""
+    version = project.active_model
+    if version is None:
+        raise ValidationError(NO_ACTIVE_MODEL_ERROR)
+    model = _loaded(version.artifact_dir)
+    inputs = texts if model.input_type != "embeddings" else load_encoder(project.backbone).embed(texts)
+    probabilities = np.asarray(model.predict_proba(inputs))
+    names = dict(Label.objects.filter(pk__in=version.label_ids).values_list("id", "name"))
+    multi_label = project.task_type == TaskType.MULTI_LABEL
+    return version, [_prediction(row, version.label_ids, names, multi_label) for row in probabilities]
+
+
+def _prediction(row: np.ndarray, label_ids: list[int], names: dict[int, str], multi_label: bool) -> dict:
+    """Chosen labels (the top one; every one at 0.5 or more in multi-label projects) and all probabilities."""
+    ranked = sorted(zip(label_ids, row.tolist(), strict=True), key=lambda pair: -pair[1])
+    chosen = [pk for pk, p in ranked if p >= MULTI_LABEL_THRESHOLD] if multi_label else [ranked[0][0]]
+    return {
+        "labels": [{"id": pk, "name": names.get(pk, "")} for pk in chosen],
+        "probabilities": {names.get(pk, str(pk)): round(p, 6) for pk, p in ranked},
+    }

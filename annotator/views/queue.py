@@ -1,0 +1,159 @@
+"""The annotation page: one item at a time, driven from the keyboard (static/labelloop/queue.js).
+
+Every action answers with the next item's panel, which htmx swaps in; without JavaScript the forms
+still work and the page reloads. Nothing here runs a model: suggestions and the order were stored
+by workers beforehand.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from annotator.access import get_project_object, project_page
+from annotator.models import Item, Label, Project, TaskType
+from annotator.permissions import Capability
+from annotator.selectors.queue import (
+    QueueItem,
+    keyword_spans,
+    label_keys,
+    labels_since,
+    latest_score_run,
+    queue_item,
+)
+from annotator.services.binary_queue import binary_accept, binary_next_item, binary_reject
+from annotator.services.queue import annotation_submit, previous_submission, queue_next_item, queue_skip
+
+# Longer texts start collapsed (E expands them).
+COLLAPSE_AFTER_CHARS = 1500
+BINARY_DECISIONS = ("accept", "reject", "skip")
+
+
+def _panel_context(project: Project, entry: QueueItem | None, *, notice: str = "", error: str = "") -> dict:
+    context = {"project": project, "entry": entry, "notice": notice, "error": error, "collapse": False}
+    if entry is not None:
+        context["spans"] = keyword_spans(project=project, text=entry.item.text)
+        context["collapse"] = len(entry.item.text) > COLLAPSE_AFTER_CHARS
+        context["labels_by_id"] = {label.pk: label for label in project.labels.all()}
+    return context
+
+
+def _render_panel(request: HttpRequest, project: Project, entry: QueueItem | None, **extra) -> HttpResponse:
+    context = _panel_context(project, entry, **extra)
+    context["keys"] = label_keys(project=project)
+    context["multi"] = project.task_type == TaskType.MULTI_LABEL
+    template = "annotator/partials/queue_panel.html" if request.htmx else "annotator/queue.html"
+    if not request.htmx:
+        run = latest_score_run(project=project)
+        context.update(score_run=run, labels_since=labels_since(project=project, run=run))
+    return render(request, template, context)
+
+
+def _next_entry(project: Project, request: HttpRequest) -> QueueItem | None:
+    item = queue_next_item(project=project, user=request.user)
+    return queue_item(item=item, user=request.user, fresh=True) if item else None
+
+
+@project_page(Capability.ANNOTATE)
+@require_GET
+def queue_page(request: HttpRequest, project: Project) -> HttpResponse:
+    """The next item; `?item=ID` opens one the person annotated before, to change their answer."""
+    item_id = request.GET.get("item")
+    if item_id and item_id.isdigit():
+        item = get_project_object(Item, project, pk=int(item_id))
+        return _render_panel(request, project, queue_item(item=item, user=request.user), notice="Editing an item.")
+    return _render_panel(request, project, _next_entry(project, request))
+
+
+def _chosen_labels(request: HttpRequest, project: Project) -> list[Label]:
+    ids = [int(pk) for pk in request.POST.getlist("labels") if pk.isdigit()]
+    return list(Label.objects.filter(project=project, pk__in=ids))
+
+
+@project_page(Capability.ANNOTATE)
+@require_POST
+def queue_submit(request: HttpRequest, project: Project, item_id: int) -> HttpResponse:
+    item = get_project_object(Item, project, pk=item_id)
+    try:
+        annotation_submit(item=item, annotator=request.user, labels=_chosen_labels(request, project))
+    except ValidationError as error:
+        entry = queue_item(item=item, user=request.user)
+        return _render_panel(request, project, entry, error=" ".join(error.messages))
+    if not request.htmx:
+        return redirect("queue", project_id=project.pk)
+    return _render_panel(request, project, _next_entry(project, request), notice="Saved.")
+
+
+@project_page(Capability.ANNOTATE)
+@require_POST
+def queue_skip_view(request: HttpRequest, project: Project, item_id: int) -> HttpResponse:
+    """S skips; F flags the item as unclear (with an optional comment) and moves on."""
+    item = get_project_object(Item, project, pk=item_id)
+    unclear = request.POST.get("unclear") == "1"
+    queue_skip(item=item, user=request.user, unclear=unclear, comment=request.POST.get("comment", ""))
+    if not request.htmx:
+        return redirect("queue", project_id=project.pk)
+    notice = "Flagged as unclear for the experts." if unclear else "Skipped."
+    return _render_panel(request, project, _next_entry(project, request), notice=notice)
+
+
+@project_page(Capability.ANNOTATE)
+@require_GET
+def queue_undo(request: HttpRequest, project: Project) -> HttpResponse:
+    """U: back to the person's previous submission (before the item shown), with their labels selected."""
+    before_id = request.GET.get("before")
+    before = Item.objects.filter(project=project, pk=before_id).first() if before_id and before_id.isdigit() else None
+    annotation = previous_submission(project=project, user=request.user, before=before)
+    if annotation is None:
+        current = queue_item(item=before, user=request.user) if before else _next_entry(project, request)
+        return _render_panel(request, project, current, notice="Nothing earlier to undo.")
+    entry = queue_item(item=annotation.item, user=request.user)
+    return _render_panel(request, project, entry, notice="Your earlier answer: change it and press Enter.")
+
+
+# --- binary mode ---------------------------------------------------------------------------------------------
+
+
+def _render_binary(request: HttpRequest, project: Project, label: Label, item: Item | None, notice: str = ""):
+    context = {"project": project, "label": label, "item": item, "notice": notice}
+    if item is not None:
+        context["entry"] = queue_item(item=item, user=request.user)
+        context["spans"] = keyword_spans(project=project, text=item.text)
+        context["collapse"] = len(item.text) > COLLAPSE_AFTER_CHARS
+    template = "annotator/partials/binary_panel.html" if request.htmx else "annotator/binary.html"
+    return render(request, template, context)
+
+
+@project_page(Capability.ANNOTATE)
+@require_GET
+def binary_page(request: HttpRequest, project: Project, label_id: int) -> HttpResponse:
+    label = get_object_or_404(Label, project=project, pk=label_id, active=True)
+    item = binary_next_item(project=project, user=request.user, label=label)
+    return _render_binary(request, project, label, item)
+
+
+@project_page(Capability.ANNOTATE)
+@require_POST
+def binary_decide(request: HttpRequest, project: Project, label_id: int, item_id: int, decision: str) -> HttpResponse:
+    """A: the label applies; X: it does not; space: skip."""
+    label = get_object_or_404(Label, project=project, pk=label_id, active=True)
+    item = get_project_object(Item, project, pk=item_id)
+    if decision not in BINARY_DECISIONS:
+        return HttpResponse(status=404)
+    notice = {"accept": "Accepted.", "reject": "Rejected.", "skip": "Skipped."}[decision]
+    try:
+        if decision == "accept":
+            binary_accept(item=item, user=request.user, label=label)
+        elif decision == "reject":
+            binary_reject(item=item, user=request.user, label=label)
+        else:
+            queue_skip(item=item, user=request.user)
+    except ValidationError as error:
+        notice = " ".join(error.messages)
+    if not request.htmx:
+        return redirect("queue-binary", project_id=project.pk, label_id=label.pk)
+    return _render_binary(
+        request, project, label, binary_next_item(project=project, user=request.user, label=label), notice
+    )

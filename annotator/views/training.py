@@ -1,0 +1,89 @@
+"""Model pages: versions with their learning curve and the training form, one version's evaluation,
+and a comparison of two versions."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from annotator.access import get_project_object, project_page
+from annotator.models import ModelVersion, Project
+from annotator.permissions import Capability, role_can
+from annotator.selectors.model_pages import compare_versions, confusion_rows, label_names, learning_curve_svg
+from annotator.selectors.training import learning_curve, model_versions
+from annotator.services.training import PRESETS, model_version_activate, training_job_start
+
+
+class TrainForm(forms.Form):
+    preset = forms.ChoiceField(choices=[(name, name.replace("_", " ")) for name in PRESETS], initial="fast_head")
+    epochs = forms.IntegerField(min_value=1, max_value=100, required=False, help_text="Leave empty for the preset's.")
+
+
+@project_page(Capability.VIEW)
+@require_GET
+def model_list(request: HttpRequest, project: Project) -> HttpResponse:
+    versions = list(model_versions(project=project))
+    context = {
+        "project": project,
+        "versions": versions,
+        "curve": learning_curve_svg(learning_curve(project=project)),
+        "form": TrainForm(),
+        "can_train": role_can(request.project_role, Capability.RUN_JOBS),
+    }
+    return render(request, "annotator/models.html", context)
+
+
+@project_page(Capability.RUN_JOBS)
+@require_POST
+def model_train(request: HttpRequest, project: Project) -> HttpResponse:
+    form = TrainForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a preset.")
+        return redirect("model-list", project_id=project.pk)
+    params = {"epochs": form.cleaned_data["epochs"]} if form.cleaned_data["epochs"] else {}
+    try:
+        job = training_job_start(project=project, by=request.user, preset=form.cleaned_data["preset"], params=params)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("model-list", project_id=project.pk)
+    return redirect("job-detail", project_id=project.pk, job_id=job.pk)
+
+
+@project_page(Capability.VIEW)
+@require_GET
+def model_detail(request: HttpRequest, project: Project, version_id: int) -> HttpResponse:
+    version = get_project_object(ModelVersion, project, pk=version_id)
+    names = label_names(project=project)
+    per_class = [{**row, "name": names.get(int(row["label"]), "?")} for row in version.metrics.get("per_class", [])]
+    context = {
+        "project": project,
+        "version": version,
+        "per_class": per_class,
+        "confusion": confusion_rows(version, names),
+        "columns": [names.get(pk, f"#{pk}") for pk in version.label_ids],
+        "others": model_versions(project=project).exclude(pk=version.pk),
+        "can_activate": role_can(request.project_role, Capability.RUN_JOBS),
+    }
+    return render(request, "annotator/model_detail.html", context)
+
+
+@project_page(Capability.VIEW)
+@require_GET
+def model_compare(request: HttpRequest, project: Project) -> HttpResponse:
+    a = get_project_object(ModelVersion, project, pk=request.GET.get("a") or 0)
+    b = get_project_object(ModelVersion, project, pk=request.GET.get("b") or 0)
+    context = {"project": project, "a": a, "b": b, "rows": compare_versions(a, b, label_names(project=project))}
+    return render(request, "annotator/model_compare.html", context)
+
+
+@project_page(Capability.RUN_JOBS)
+@require_POST
+def model_activate(request: HttpRequest, project: Project, version_id: int) -> HttpResponse:
+    version = get_project_object(ModelVersion, project, pk=version_id)
+    model_version_activate(version=version, by=request.user)
+    messages.success(request, f"{version} now answers the prediction API.")
+    return redirect("model-detail", project_id=project.pk, version_id=version.pk)
