@@ -89,8 +89,12 @@ def _model_inputs(project: Project, item_ids: list[int], texts: list[str], model
     return item_embeddings(project=project, item_ids=item_ids, encoder=encoder, progress=progress)
 
 
-def _model_params(params: dict) -> dict:
-    return {key: value for key, value in params.items() if key not in ("kind", "preset")}
+def _model_params(params: dict, project: Project) -> dict:
+    """The model's constructor arguments; models built on a backbone use the project's unless told."""
+    chosen = {key: value for key, value in params.items() if key not in ("kind", "preset")}
+    if "backbone" in inspect.signature(model_class(params["kind"])).parameters:
+        chosen.setdefault("backbone", project.backbone)
+    return chosen
 
 
 def training_run_job(*, job: Job, progress: Progress) -> dict:
@@ -99,7 +103,7 @@ def training_run_job(*, job: Job, progress: Progress) -> dict:
     snapshot = training_snapshot(project=project)
     _check_enough_data(snapshot)
     kind = job.params["kind"]
-    model = model_class(kind)(**_model_params(job.params), multi_label=snapshot.multi_label)
+    model = model_class(kind)(**_model_params(job.params, project), multi_label=snapshot.multi_label)
     progress(1, f"{len(snapshot.train.item_ids)} training items, {len(snapshot.test.item_ids)} test items")
 
     def embed_progress(done: int, total: int) -> None:
@@ -160,7 +164,7 @@ def _register(job: Job, model: TextClassifier, snapshot: TrainingSnapshot, metri
                 project=project,
                 number=number,
                 kind=model.kind,
-                params=_model_params(job.params),
+                params=_model_params(job.params, project),
                 data_hash=snapshot.data_hash,
                 n_train=len(snapshot.train.item_ids),
                 n_test=len(snapshot.test.item_ids),
