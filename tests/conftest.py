@@ -91,6 +91,35 @@ def project_with_roles(make_user) -> tuple[Project, dict[str, object]]:
     return project, users
 
 
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory) -> str:
+    """A randomly initialised 2-layer BERT with the real MiniLM tokenizer, saved like any HF model.
+
+    A backbone path for the teacher and the fast head's encoder (`Project.backbone`) that trains in
+    seconds on a CPU. torch and transformers load only when a test asks for it.
+    """
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from mlcore.encoders import DEFAULT_BACKBONE, resolve_backbone_dir
+
+    directory = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(str(resolve_backbone_dir(DEFAULT_BACKBONE)), local_files_only=True)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        BertModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return str(directory)
+
+
 def _database_url_for_worker() -> str:
     db = settings.DATABASES["default"]
     if db["ENGINE"].endswith("sqlite3"):

@@ -24,7 +24,10 @@ app.conf.beat_schedule = {
 
 @worker_ready.connect
 def _fail_jobs_left_running(**_) -> None:
-    """A worker that starts after a crash marks the jobs its predecessor left running as failed."""
+    """A worker that starts after a crash marks the jobs its predecessor left running as failed, and
+    removes the model files it may have left half-saved."""
+    from annotator.services.artifacts import model_artifacts_sweep
     from annotator.services.jobs import jobs_fail_stale
 
     jobs_fail_stale()
+    model_artifacts_sweep()

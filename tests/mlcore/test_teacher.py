@@ -1,7 +1,8 @@
 """The fine-tuned teacher on keyword tasks, mostly with a tiny random BERT so that CPU runs take seconds.
 
-The tiny backbone (2 layers, hidden size 32) is built once per session and saved beside the real MiniLM
-tokenizer, so tokenisation is the production one. One slow test fine-tunes the real MiniLM offline.
+The tiny backbone (2 layers, hidden size 32: `tiny_backbone` in tests/conftest.py) is built once per
+session and saved beside the real MiniLM tokenizer, so tokenisation is the production one. One slow test
+fine-tunes the real MiniLM offline.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
-from transformers import AutoTokenizer, BertConfig, BertModel
 
-from mlcore.encoders import DEFAULT_BACKBONE, resolve_backbone_dir
 from mlcore.models import MODEL_KINDS, TrainingCancelled, load_model, model_class
 from mlcore.teacher import Teacher, TeacherNetwork, stratified_dev_split
 
@@ -40,26 +39,6 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="session")
-def tiny_backbone(tmp_path_factory) -> str:
-    """A randomly initialised 2-layer BERT with the real MiniLM tokenizer, saved like any HF model."""
-    directory = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(str(resolve_backbone_dir(DEFAULT_BACKBONE)), local_files_only=True)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-    )
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        BertModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return str(directory)
 
 
 def keyword_texts(topics: list[list[str]], rng, *, filler: int = 3, keywords_last: bool = False) -> list[str]:
