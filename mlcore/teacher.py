@@ -58,6 +58,7 @@ from mlcore.models import (
 POOLINGS = ("cls", "mean", "max", "attention")
 LONG_TEXTS = ("truncate", "head_tail", "sliding_window")
 SCHEDULERS = ("linear", "cosine", "constant")
+HEAD_INITS = ("linear_probe", "random")
 BACKBONE_DIR = "backbone"
 HEAD_FILE = "head.pt"
 # Documents per forward pass at prediction time (each may be several windows).
@@ -181,16 +182,27 @@ class TeacherNetwork(nn.Module):
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, window_to_doc: torch.Tensor
     ) -> torch.Tensor:
+        return _per_document(self.head(self._pooled(input_ids, attention_mask)), window_to_doc)
+
+    def document_features(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, window_to_doc: torch.Tensor
+    ) -> torch.Tensor:
+        """(documents, hidden) pooled features, averaged over each document's windows: what the head reads
+        (averaging features, then the linear layer, equals averaging the logits)."""
+        return _per_document(self._pooled(input_ids, attention_mask), window_to_doc)
+
+    def _pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.attention is not None:
-            pooled = self.attention(hidden, attention_mask)
-        else:
-            pooled = _pool(hidden, attention_mask, self.pooling)
-        logits = self.head(pooled)
-        n_documents = int(window_to_doc[-1]) + 1
-        if n_documents == len(window_to_doc):
-            return logits
-        return tricks.average_window_logits(logits, window_to_doc, n_documents)
+            return self.attention(hidden, attention_mask)
+        return _pool(hidden, attention_mask, self.pooling)
+
+    def set_head(self, weight: np.ndarray, bias: np.ndarray) -> None:
+        """Start the linear layer from given weights (linear probing)."""
+        linear = self.head.linear
+        with torch.no_grad():
+            linear.weight.copy_(torch.as_tensor(weight, dtype=linear.weight.dtype))
+            linear.bias.copy_(torch.as_tensor(bias, dtype=linear.bias.dtype))
 
     def head_parameters(self) -> list[nn.Parameter]:
         """Everything trained from scratch: the attention pooling (if any) and the classification head."""
@@ -198,6 +210,14 @@ class TeacherNetwork(nn.Module):
 
     def head_state_dict(self) -> dict[str, torch.Tensor]:
         return {name: value for name, value in self.state_dict().items() if not name.startswith("backbone.")}
+
+
+def _per_document(rows: torch.Tensor, window_to_doc: torch.Tensor) -> torch.Tensor:
+    """Window rows averaged per document (the identity when every document is one window)."""
+    n_documents = int(window_to_doc[-1]) + 1
+    if n_documents == len(window_to_doc):
+        return rows
+    return tricks.average_window_logits(rows, window_to_doc, n_documents)
 
 
 # --- the trainer --------------------------------------------------------------------------------
@@ -510,6 +530,8 @@ class Teacher(TextClassifier):
     token states ("cls", "mean", "max", or "attention", a learned attention layer) -> dropout
     `head_dropout` (averaged over `multi_sample_dropout` masks when > 1) -> linear; a softmax, or one
     sigmoid per label when `multi_label`. `disable_dropout` sets every dropout of backbone and head to 0.
+    `head_init="linear_probe"` (LP-FT) starts the linear layer from a logistic regression (C=`probe_C`)
+    fitted on the frozen backbone's pooled features of the training split; "random" starts it at random.
 
     Long texts: inputs hold at most `max_len` tokens, special ones included. `long_texts="truncate"`
     keeps the start; "head_tail" keeps `head_tokens` from the start (default a quarter) and the rest from
@@ -540,6 +562,8 @@ class Teacher(TextClassifier):
         head_tokens: int | None = None,
         window_stride: int | None = None,
         head_dropout: float = 0.1,
+        head_init: str = "linear_probe",
+        probe_C: float = 1.0,
         multi_sample_dropout: int = 1,
         disable_dropout: bool = False,
         loss: str = "cross_entropy",
@@ -571,6 +595,8 @@ class Teacher(TextClassifier):
         self.head_tokens = head_tokens
         self.window_stride = window_stride
         self.head_dropout = head_dropout
+        self.head_init = head_init
+        self.probe_C = probe_C
         self.multi_sample_dropout = multi_sample_dropout
         self.disable_dropout = disable_dropout
         self.loss = loss
@@ -616,6 +642,7 @@ class Teacher(TextClassifier):
         _check_choice("pooling", self.pooling, POOLINGS)
         _check_choice("long_texts", self.long_texts, LONG_TEXTS)
         _check_choice("scheduler", self.scheduler, SCHEDULERS)
+        _check_choice("head_init", self.head_init, HEAD_INITS)
         _check_choice("loss", self.loss, sorted(LOSSES))
         _check_seed(self.random_state)
         for name in ("max_len", "multi_sample_dropout", "epochs", "batch_size", "cosine_cycles", "patience"):
@@ -624,7 +651,7 @@ class Teacher(TextClassifier):
             raise ValueError(f"max_len must leave room for special tokens and text (>= 3); got {self.max_len}")
         for name in ("head_dropout", "warmup_ratio", "dev_fraction"):
             _check_fraction(name, getattr(self, name))
-        for name in ("learning_rate", "head_learning_rate"):
+        for name in ("learning_rate", "head_learning_rate", "probe_C"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0; got {getattr(self, name)!r}")
         for name in ("weight_decay", "fgm_epsilon", "r_drop_alpha"):
@@ -681,6 +708,8 @@ class Teacher(TextClassifier):
             network = self._network(backbone, n_outputs).to(device)
             if self.disable_dropout:
                 tricks.disable_dropout(network)
+            if self.head_init == "linear_probe":
+                self._linear_probe(network, data, train_rows, targets[train_rows], n_outputs, callbacks)
             loss_fn = make_loss(
                 self.loss,
                 multi_label=self.multi_label,
@@ -700,6 +729,23 @@ class Teacher(TextClassifier):
             )
         self.network_, self.tokenizer_, self.windowing_ = network, tokenizer, windowing
         self.n_epochs_, self.best_epoch_, self.history_ = result.n_epochs, result.best_epoch, result.history
+
+    def _linear_probe(
+        self, network: TeacherNetwork, data: _Data, rows: np.ndarray, targets: np.ndarray, n_outputs: int, callbacks
+    ) -> None:
+        """Fit the head on the frozen backbone's features of `rows` (one pass, no gradients), then set it."""
+        network.eval()
+        features = []
+        with torch.inference_mode():
+            for start in range(0, len(rows), PREDICT_BATCH_SIZE):
+                callbacks.check("while probing the backbone's features")
+                inputs, _ = data.batch(rows[start : start + PREDICT_BATCH_SIZE])
+                features.append(network.document_features(*inputs).float().cpu().numpy())
+        weight, bias = tricks.linear_probe_weights(
+            np.concatenate(features), targets, n_outputs, multi_label=self.multi_label, C=self.probe_C,
+            random_state=self.random_state,
+        )  # fmt: skip
+        network.set_head(weight, bias)
 
     def _network(self, backbone: nn.Module, n_outputs: int) -> TeacherNetwork:
         return TeacherNetwork(

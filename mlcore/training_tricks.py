@@ -346,3 +346,57 @@ def average_window_logits(
     sums = torch.zeros(num_docs, logits.shape[1], dtype=logits.dtype, device=logits.device)
     sums.index_add_(0, index, logits)
     return sums / counts[:, None].to(logits.dtype)
+
+
+# --- linear probing, then fine-tuning (LP-FT) ------------------------------------------------------
+
+# Logit of a class the probe never saw in training: far below any fitted one, yet finite for the optimiser.
+UNSEEN_CLASS_LOGIT = -10.0
+
+
+def linear_probe_weights(
+    features: np.ndarray,
+    targets: np.ndarray,
+    n_outputs: int,
+    *,
+    multi_label: bool,
+    C: float = 1.0,
+    random_state: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n_outputs, dim) weights and (n_outputs,) biases of a logistic regression on frozen features.
+
+    LP-FT (Kumar et al. 2022): a classification head fitted on the pretrained features before fine-tuning
+    starts; a random head's large early gradients would otherwise distort those features. Single-label:
+    `targets` are class indices and softmax(x.W + b) is the regression's probabilities; a class absent
+    from `targets` gets zero weights and a very low bias. Multi-label: a 0/1 matrix, one binary
+    regression per column (sigmoid outputs); a column with one value only gets the matching constant.
+    """
+    from sklearn.linear_model import LogisticRegression  # only the probe needs it
+
+    features = np.asarray(features, dtype=np.float64)
+    weight = np.zeros((n_outputs, features.shape[1]))
+    bias = np.full(n_outputs, UNSEEN_CLASS_LOGIT)
+
+    def fit(y: np.ndarray) -> LogisticRegression:
+        return LogisticRegression(C=C, max_iter=1000, random_state=random_state).fit(features, y)
+
+    if multi_label:
+        for j in range(n_outputs):
+            column = np.asarray(targets[:, j]).astype(int)
+            if column.min() == column.max():
+                bias[j] = -UNSEEN_CLASS_LOGIT if column[0] else UNSEEN_CLASS_LOGIT
+                continue
+            model = fit(column)
+            weight[j], bias[j] = model.coef_[0], model.intercept_[0]
+        return weight, bias
+    targets = np.asarray(targets).astype(int)
+    seen = np.unique(targets)
+    if len(seen) == 1:
+        bias[seen[0]] = 0.0
+        return weight, bias
+    model = fit(targets)
+    if len(seen) == 2:  # one row w: p(second) = sigmoid(x.w + b) = softmax([0, x.w + b])[1]
+        weight[seen[1]], bias[seen[0]], bias[seen[1]] = model.coef_[0], 0.0, model.intercept_[0]
+    else:
+        weight[seen], bias[seen] = model.coef_, model.intercept_
+    return weight, bias

@@ -11,6 +11,7 @@ from torch import nn
 from mlcore.training_tricks import (
     EMA,
     FGM,
+    UNSEEN_CLASS_LOGIT,
     MultiSampleDropoutHead,
     average_window_logits,
     bert_layer_of,
@@ -19,6 +20,7 @@ from mlcore.training_tricks import (
     disable_dropout,
     head_tail_token_ids,
     layerwise_lr_groups,
+    linear_probe_weights,
     r_drop_loss,
     sliding_windows,
 )
@@ -347,3 +349,42 @@ def test_average_window_logits_needs_a_window_per_document():
         average_window_logits(logits, [0, 1], num_docs=1)
     with pytest.raises(ValueError, match="one document id per window"):
         average_window_logits(logits, [0])
+
+
+# --- linear probe -------------------------------------------------------------------------------
+
+
+def _probe_data(n_classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(n_classes, 6)) * 3
+    targets = np.arange(60) % n_classes
+    return centers[targets] + rng.normal(size=(60, 6)), targets
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_linear_probe_softmax_reproduces_the_regression(n_classes):
+    from sklearn.linear_model import LogisticRegression
+
+    features, targets = _probe_data(n_classes)
+    weight, bias = linear_probe_weights(features, targets, n_classes, multi_label=False, C=1.0)
+    expected = LogisticRegression(C=1.0, max_iter=1000, random_state=0).fit(features, targets).predict_proba(features)
+    logits = features @ weight.T + bias
+    softmax = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(softmax / softmax.sum(axis=1, keepdims=True), expected, atol=1e-6)
+
+
+def test_linear_probe_gives_an_unseen_class_a_low_logit():
+    features, targets = _probe_data(3)
+    targets = np.where(targets == 1, 2, targets)  # class 1 of 4 outputs never appears; nor does 3
+    weight, bias = linear_probe_weights(features, targets, 4, multi_label=False)
+    assert not weight[[1, 3]].any() and (bias[[1, 3]] == UNSEEN_CLASS_LOGIT).all()
+    assert ((features @ weight.T + bias).argmax(axis=1) == targets).mean() > 0.9
+
+
+def test_linear_probe_multi_label_fits_one_sigmoid_per_column():
+    features, classes = _probe_data(2)
+    targets = np.stack([classes == 1, np.ones(len(classes), dtype=bool), np.zeros(len(classes), dtype=bool)], axis=1)
+    weight, bias = linear_probe_weights(features, targets.astype(float), 3, multi_label=True)
+    first = 1 / (1 + np.exp(-(features @ weight[0] + bias[0])))
+    assert ((first > 0.5) == targets[:, 0]).mean() > 0.9
+    assert bias[1] == -UNSEEN_CLASS_LOGIT and bias[2] == UNSEEN_CLASS_LOGIT and not weight[1:].any()
