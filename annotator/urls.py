@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from annotator.views import (
+    active_learning,
     candidates,
     clusters,
     dashboard,
@@ -66,6 +67,8 @@ project_urls = [
     path("models/compare/", training.model_compare, name="model-compare"),
     path("models/<int:version_id>/", training.model_detail, name="model-detail"),
     path("models/<int:version_id>/activate/", training.model_activate, name="model-activate"),
+    path("active-learning/", active_learning.active_learning_page, name="active-learning"),
+    path("active-learning/rescore/", active_learning.active_learning_rescore, name="active-learning-rescore"),
     path("jobs/", jobs.job_list, name="job-list"),
     path("jobs/selfcheck/", jobs.job_selfcheck, name="job-selfcheck"),
     path("jobs/<int:job_id>/", jobs.job_detail, name="job-detail"),

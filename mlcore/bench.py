@@ -5,6 +5,9 @@
     python -m mlcore.bench train --dataset FILE.jsonl --model head|teacher|textcnn --out RESULT.json
         [--random-state 0] [--limit-train N] [--epochs E] [--batch-size B] [--max-len L] [--head lr|mlp]
         [--cache-dir DIR] [--backbone NAME] [--device cpu] [--quiet]
+    python -m mlcore.bench al --dataset FILE.jsonl --strategies random,margin,default --out RESULT.json
+        [--init 100] [--batch 50] [--budget 2000] [--seeds 3] [--head lr|default] [--plot CURVES.svg|.png]
+        [--timing-pool 20000] [--random-state 0] [--cache-dir DIR] [--backbone NAME] [--quiet]
 
 Dataset lines are {"text": ..., "label": ..., "split": "train" | "test" | ...}. Each subcommand is
 one entry of `SUBCOMMANDS` (name -> (add_arguments, run)); `run(args)` returns the exit status.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import inspect
+import itertools
 import json
 import os
 import platform
@@ -28,6 +32,7 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, adjusted_rand_score, f1_score, normalized_mutual_info_score
 from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
 
 from mlcore.clustering import TextClusterer, cluster_keywords
 from mlcore.encoders import DEFAULT_BACKBONE, TextEncoder
@@ -372,11 +377,403 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- al (active-learning simulation) ------------------------------------------------------------
+
+AL_HEADS = ("lr", "default")
+# Where the pool is timed for the "query + retrain under 2 s" target: a pool of this many rows.
+AL_TIMING_POOL = 20_000
+# "Within 1 point of the full-pool F1": macro-F1 points are hundredths.
+FULL_F1_TOLERANCE = 0.01
+
+
+def _add_al_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", type=Path, required=True, help="JSONL with text, label, split")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the result JSON")
+    parser.add_argument(
+        "--strategies", default="random,default", help="comma-separated strategy names; 'default' = the project's"
+    )
+    parser.add_argument("--init", type=int, default=100, help="random labels before the first query")
+    parser.add_argument("--batch", type=int, default=50, help="labels per query round")
+    parser.add_argument("--budget", type=int, default=2000, help="stop at this many labels")
+    parser.add_argument("--seeds", type=int, default=3, help="runs per strategy (seeds random-state, +1, ...)")
+    parser.add_argument("--random-state", type=int, default=0, help="the first seed")
+    parser.add_argument(
+        "--head", choices=AL_HEADS, default="default", help="lr: LogisticRegression C=10; default: FastHead()"
+    )
+    parser.add_argument("--plot", type=Path, default=None, help="learning curves as .svg (or .png with matplotlib)")
+    parser.add_argument("--timing-pool", type=int, default=AL_TIMING_POOL, help="pool rows of the timed round")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="packaged model name or local model directory")
+    parser.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress output on stderr")
+
+
+def _al_head(head: str, random_state: int):
+    """The fast head the loop retrains every round: --head lr pins the reference setup (C=10)."""
+    from mlcore.models import FastHead
+
+    if head == "lr":
+        return FastHead(head="lr", C=10.0, random_state=random_state)
+    return FastHead(random_state=random_state)
+
+
+def _macro_f1_and_per_class(model, inputs: np.ndarray, gold: np.ndarray, classes: list[str]) -> tuple[float, dict]:
+    predicted = np.asarray(model.classes_)[model.predict_proba(inputs).argmax(axis=1)]
+    per_class = f1_score(gold, predicted, labels=classes, average=None, zero_division=0)
+    return float(per_class.mean()), dict(zip(classes, per_class.tolist(), strict=True))
+
+
+def initial_labels(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n random rows, at least two classes among them (a classifier needs two)."""
+    chosen = rng.choice(len(labels), size=min(n, len(labels)), replace=False)
+    if len(set(labels[chosen])) < 2 and len(set(labels)) > 1 and len(chosen) > 1:
+        other = np.flatnonzero(labels != labels[chosen[0]])
+        chosen[-1] = rng.choice(other)
+    return chosen
+
+
+def simulate_active_learning(
+    train: np.ndarray,
+    train_labels: np.ndarray,
+    test: np.ndarray,
+    test_labels: np.ndarray,
+    strategy: str,
+    *,
+    init: int,
+    batch: int,
+    budget: int,
+    seed: int,
+    head: str = "default",
+) -> dict:
+    """One run of the loop with the gold labels as the oracle.
+
+    Returns {labels: [...], f1: [...], query_seconds: [...]}: the macro-F1 on the test split after
+    the initial labels and after every batch, until `budget` labels. The strategy sees what the web
+    app would: the unlabeled rows' embeddings and probabilities, the labeled embeddings, and the
+    per-class F1 of the current and the previous model on the test split.
+    """
+    from mlcore.active_learning import QueryPool, make_strategy
+
+    classes = sorted(set(train_labels.tolist()) | set(test_labels.tolist()))
+    rng = np.random.default_rng(seed)
+    labeled = np.zeros(len(train), dtype=bool)
+    labeled[initial_labels(train_labels, init, rng)] = True
+    curve: dict[str, list] = {"labels": [], "f1": [], "query_seconds": []}
+    previous_f1: dict | None = None
+    for round_number in range(len(train)):
+        model = _al_head(head, seed).fit(train[labeled], train_labels[labeled].tolist())
+        f1, per_class = _macro_f1_and_per_class(model, test, test_labels, classes)
+        curve["labels"].append(int(labeled.sum()))
+        curve["f1"].append(f1)
+        if labeled.sum() >= min(budget, len(train)):
+            break
+        pool_rows = np.flatnonzero(~labeled)
+        pool = QueryPool(
+            embeddings=train[pool_rows],
+            probabilities=model.predict_proba(train[pool_rows]),
+            labeled_embeddings=train[labeled],
+            classes=[str(c) for c in model.classes_],
+            class_f1=per_class,
+            class_f1_previous=previous_f1,
+        )
+        started = time.perf_counter()
+        picked = make_strategy(strategy, random_state=seed * 10_000 + round_number).query(
+            pool, min(batch, budget - int(labeled.sum()))
+        )
+        curve["query_seconds"].append(time.perf_counter() - started)
+        if len(set(picked.tolist())) != len(picked) or np.any(labeled[pool_rows[picked]]):
+            raise RuntimeError(f"strategy {strategy!r} returned a repeated or already labeled row")
+        labeled[pool_rows[picked]] = True
+        previous_f1 = per_class
+    return curve
+
+
+def time_query_round(
+    train: np.ndarray, train_labels: np.ndarray, strategy: str, *, pool_size: int, labeled: int, batch: int, head: str
+) -> float:
+    """Seconds of one round (retrain on `labeled` rows, predict the pool, query) with a `pool_size`-row pool.
+
+    The pool is the train embeddings repeated to `pool_size` rows with a little seeded noise, so
+    duplicates do not make k-means or the neighbour search unrealistically easy.
+    """
+    from mlcore.active_learning import QueryPool, make_strategy
+
+    rng = np.random.default_rng(0)
+    rows = rng.choice(len(train), size=min(labeled, len(train) - 1), replace=False)
+    pool = train[rng.integers(len(train), size=pool_size)] + rng.normal(0, 0.01, (pool_size, train.shape[1]))
+    pool = (pool / np.linalg.norm(pool, axis=1, keepdims=True)).astype(np.float32)
+    started = time.perf_counter()
+    model = _al_head(head, 0).fit(train[rows], train_labels[rows].tolist())
+    probabilities = model.predict_proba(pool)
+    query_pool = QueryPool(embeddings=pool, probabilities=probabilities, labeled_embeddings=train[rows])
+    make_strategy(strategy, random_state=0).query(query_pool, batch)
+    return time.perf_counter() - started
+
+
+def summarize_curves(runs: list[dict], full_f1: float) -> dict:
+    """Mean curve over seeded runs: labels, f1, area (mean F1 over the curve), labels_to_full, query_seconds."""
+    length = min(len(run["labels"]) for run in runs)
+    labels = runs[0]["labels"][:length]
+    f1 = np.mean([run["f1"][:length] for run in runs], axis=0)
+    reached = np.flatnonzero(f1 >= full_f1 - FULL_F1_TOLERANCE)
+    query_times = [seconds for run in runs for seconds in run["query_seconds"]]
+    return {
+        "labels": labels,
+        "f1": [round(float(value), 4) for value in f1],
+        "area": round(float(f1.mean()), 4),
+        "labels_to_full": int(labels[reached[0]]) if len(reached) else None,
+        "query_seconds": round(float(np.mean(query_times)), 4) if query_times else 0.0,
+        "area_per_seed": [round(float(np.mean(run["f1"][:length])), 4) for run in runs],
+    }
+
+
+def f1_at(summary: dict, n_labels: int) -> float | None:
+    """The mean F1 at the first curve point with at least `n_labels` labels (None past the curve)."""
+    for count, value in zip(summary["labels"], summary["f1"], strict=True):
+        if count >= n_labels:
+            return value
+    return None
+
+
+def al_benchmark(args: argparse.Namespace) -> dict:
+    """Simulate the labeling loop for every strategy on the train split; the result as a JSON-ready dict."""
+    from mlcore.active_learning import DEFAULT_STRATEGY, STRATEGIES
+
+    names = [name.strip() for name in args.strategies.split(",") if name.strip()]
+    unknown = [name for name in names if name != "default" and name not in STRATEGIES]
+    if not names or unknown:
+        raise ValueError(f"unknown strategies {unknown}; choose from default, {', '.join(sorted(STRATEGIES))}")
+    for option in ("init", "batch", "budget", "seeds"):
+        if getattr(args, option) < 1:
+            raise ValueError(f"--{option} must be >= 1; got {getattr(args, option)}")
+    quiet = getattr(args, "quiet", False)
+    machine = _machine()
+    train_texts, train_gold = read_jsonl_split(args.dataset, "train")
+    test_texts, test_gold = read_jsonl_split(args.dataset, "test")
+    encoder = TextEncoder.load(args.backbone)
+    progress = None if quiet else _print_progress
+    cache_dir = args.cache_dir.expanduser()
+    train, train_cached = cached_embeddings(encoder, train_texts, cache_dir, progress=progress)
+    test, test_cached = cached_embeddings(encoder, test_texts, cache_dir, progress=progress)
+    train_labels, test_labels = np.array(train_gold), np.array(test_gold)
+    classes = sorted(set(train_gold) | set(test_gold))
+
+    seeds = [args.random_state + i for i in range(args.seeds)]
+    data = (train, train_labels, test, test_labels)
+    # One BLAS thread: a round's matrices are small, and BLAS threads waiting on each other cost more than
+    # they gain (LogisticRegression on 2,000 x 384: 0.5 s on one thread, 5.7 s on two on a busy 2-core VM).
+    with threadpool_limits(limits=1, user_api="blas"):
+        full_model = _al_head(args.head, args.random_state).fit(train, train_gold)
+        full_f1, _ = _macro_f1_and_per_class(full_model, test, test_labels, classes)
+        results = {name: _strategy_summary(name, args, data, full_f1, seeds) for name in names}
+    return {
+        "dataset": str(args.dataset),
+        "n_train": len(train_texts),
+        "n_test": len(test_texts),
+        "n_classes": len(classes),
+        "encoder": encoder.version,
+        "embeddings_from_cache": train_cached and test_cached,
+        "head": args.head,
+        "head_params": full_model.get_params(),
+        "init": args.init,
+        "batch": args.batch,
+        "budget": args.budget,
+        "seeds": seeds,
+        "default_strategy": DEFAULT_STRATEGY,
+        "full_f1": round(full_f1, 4),
+        "full_f1_tolerance": FULL_F1_TOLERANCE,
+        "timing_pool": args.timing_pool,
+        "round_seconds_timed": "retrain on --budget labels + predict + query, pool of --timing-pool rows",
+        "blas_threads": 1,
+        "strategies": results,
+        **machine,
+    }
+
+
+def _strategy_summary(name: str, args: argparse.Namespace, data: tuple, full_f1: float, seeds: list[int]) -> dict:
+    """One strategy's runs over the seeds, summarised, with the timed round on a --timing-pool pool."""
+    from mlcore.active_learning import DEFAULT_STRATEGY
+
+    train, train_labels, test, test_labels = data
+    runs = []
+    for seed in seeds:
+        started = time.perf_counter()
+        loop = {"init": args.init, "batch": args.batch, "budget": args.budget, "seed": seed, "head": args.head}
+        runs.append(simulate_active_learning(train, train_labels, test, test_labels, name, **loop))
+        if not getattr(args, "quiet", False):
+            print(
+                f"al {name} seed {seed}: area={np.mean(runs[-1]['f1']):.4f} ({time.perf_counter() - started:.0f}s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    summary = summarize_curves(runs, full_f1)
+    timing = {"pool_size": args.timing_pool, "labeled": args.budget, "batch": args.batch, "head": args.head}
+    summary["round_seconds_at_pool"] = round(time_query_round(train, train_labels, name, **timing), 3)
+    if name == "default":
+        summary["resolves_to"] = DEFAULT_STRATEGY
+    return summary
+
+
+# Colour-blind-safe palette (Okabe-Ito) for the curves.
+_CURVE_COLOURS = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7", "#F0E442")
+
+
+def curves_svg(result: dict, *, width: int = 720, height: int = 440) -> str:
+    """The mean learning curves of an `al` result as an SVG line chart (labels -> macro-F1)."""
+    left, right, top, bottom = 60, 190, 30, 50
+    curves = result["strategies"]
+    all_f1 = [value for summary in curves.values() for value in summary["f1"]] + [result["full_f1"]]
+    all_labels = [count for summary in curves.values() for count in summary["labels"]]
+    y_low, y_high = np.floor(min(all_f1) * 20) / 20, np.ceil(max(all_f1) * 20) / 20 + 1e-9
+    x_low, x_high = 0, max(all_labels)
+
+    def x(value: float) -> float:
+        return left + (value - x_low) / max(x_high - x_low, 1) * (width - left - right)
+
+    def y(value: float) -> float:
+        return top + (y_high - value) / max(y_high - y_low, 1e-9) * (height - top - bottom)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+        'font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{left}" y="18" font-size="14">{Path(result["dataset"]).name}: macro-F1 on the test split, '
+        f"head {result['head']}, mean of {len(result['seeds'])} seeds</text>",
+    ]
+    for tick in np.arange(y_low, y_high, 0.05):
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#ddd"/>')
+        parts.append(f'<text x="{left - 8}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:.2f}</text>')
+    step = 500 if x_high > 1500 else 100 if x_high > 300 else 10
+    for tick in range(0, x_high + 1, step):
+        parts.append(f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top}" y2="{height - bottom}" stroke="#eee"/>')
+        parts.append(f'<text x="{x(tick):.1f}" y="{height - bottom + 16}" text-anchor="middle">{tick}</text>')
+    parts.append(f'<text x="{(left + width - right) / 2:.0f}" y="{height - 12}" text-anchor="middle">labels</text>')
+    full = y(result["full_f1"])
+    parts.append(
+        f'<line x1="{left}" x2="{width - right}" y1="{full:.1f}" y2="{full:.1f}" stroke="#888" stroke-dasharray="6 4"/>'
+    )
+    parts.append(
+        f'<text x="{width - right + 8}" y="{full + 4:.1f}" fill="#555">full pool {result["full_f1"]:.3f}</text>'
+    )
+    for i, (name, summary) in enumerate(curves.items()):
+        colour = _CURVE_COLOURS[i % len(_CURVE_COLOURS)]
+        points = " ".join(f"{x(c):.1f},{y(f):.1f}" for c, f in zip(summary["labels"], summary["f1"], strict=True))
+        dash = ' stroke-dasharray="4 3"' if i >= len(_CURVE_COLOURS) else ""
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
+        legend_y = top + 20 + 18 * i
+        parts.append(
+            f'<line x1="{width - right + 8}" x2="{width - right + 28}" y1="{legend_y - 4}" y2="{legend_y - 4}" '
+            f'stroke="{colour}" stroke-width="3"{dash}/>'
+        )
+        parts.append(f'<text x="{width - right + 34}" y="{legend_y}">{name} ({summary["area"]:.3f})</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def write_curves(result: dict, path: Path) -> None:
+    """The curve plot: SVG for .svg; for .png matplotlib when installed, else a plain raster of the curves.
+
+    The raster has no text (no font without matplotlib); an SVG with the labels is written beside it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".svg":
+        path.write_text(curves_svg(result), encoding="utf-8")
+        return
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        path.write_bytes(curves_png(result))
+        path.with_suffix(".svg").write_text(curves_svg(result), encoding="utf-8")
+        return
+    figure, axes = plt.subplots(figsize=(8, 5))
+    for name, summary in result["strategies"].items():
+        axes.plot(summary["labels"], summary["f1"], label=f"{name} ({summary['area']:.3f})")
+    axes.axhline(result["full_f1"], color="grey", linestyle="--", label=f"full pool {result['full_f1']:.3f}")
+    axes.set_xlabel("labels")
+    axes.set_ylabel("macro-F1 (test)")
+    axes.legend()
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+
+
+def curves_png(result: dict, *, width: int = 720, height: int = 440) -> bytes:
+    """The curves of `curves_svg` rasterised with numpy alone: same geometry and colours, no text."""
+    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
+    svg = curves_svg(result, width=width, height=height)
+    for line in svg.splitlines():
+        colour = _svg_attribute(line, "stroke")
+        if colour is None or not colour.startswith("#"):
+            continue
+        rgb = [int(colour[part] * (2 if len(colour) == 4 else 1), 16) for part in _hex_slices(colour)]
+        if line.startswith("<polyline"):
+            coordinates = [tuple(map(float, pair.split(","))) for pair in _svg_attribute(line, "points").split()]
+        elif line.startswith("<line"):
+            coordinates = [(float(_svg_attribute(line, f"x{i}")), float(_svg_attribute(line, f"y{i}"))) for i in (1, 2)]
+        else:
+            continue
+        thickness = 2 if line.startswith("<polyline") else 1
+        for (x0, y0), (x1, y1) in itertools.pairwise(coordinates):
+            steps = int(max(abs(x1 - x0), abs(y1 - y0))) * 2 + 2
+            xs = np.clip(np.rint(np.linspace(x0, x1, steps)).astype(int), 0, width - 1)
+            ys = np.clip(np.rint(np.linspace(y0, y1, steps)).astype(int), 0, height - 1)
+            for offset in range(thickness):
+                canvas[np.clip(ys + offset, 0, height - 1), xs] = rgb
+    return _png_bytes(canvas)
+
+
+def _hex_slices(colour: str) -> tuple[slice, ...]:
+    if len(colour) == 4:  # "#ddd"
+        return (slice(1, 2), slice(2, 3), slice(3, 4))
+    return (slice(1, 3), slice(3, 5), slice(5, 7))
+
+
+def _svg_attribute(line: str, name: str) -> str | None:
+    marker = f' {name}="'
+    if marker not in line:
+        return None
+    return line.split(marker, 1)[1].split('"', 1)[0]
+
+
+def _png_bytes(rgb: np.ndarray) -> bytes:
+    """An 8-bit RGB PNG of an (h, w, 3) uint8 array."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    height, width, _ = rgb.shape
+    rows = b"".join(b"\x00" + rgb[row].tobytes() for row in range(height))  # filter type 0 per row
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+
+
+def _run_al(args: argparse.Namespace) -> int:
+    if args.plot is not None and args.plot.suffix.lower() not in (".svg", ".png"):
+        raise ValueError(f"--plot must end in .svg or .png; got {args.plot.name}")
+    result = al_benchmark(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    if args.plot is not None:
+        write_curves(result, args.plot)
+    print(f"al {args.dataset.name} head={args.head}: full_f1={result['full_f1']:.4f}")
+    for name, summary in result["strategies"].items():
+        print(
+            f"  {name:28s} area={summary['area']:.4f} f1@300={f1_at(summary, 300)} f1@1000={f1_at(summary, 1000)} "
+            f"f1@{result['budget']}={summary['f1'][-1]} labels_to_full={summary['labels_to_full']} "
+            f"query={summary['query_seconds']:.3f}s round@{result['timing_pool']}={summary['round_seconds_at_pool']}s"
+        )
+    return 0
+
+
 # --- command line -------------------------------------------------------------------------------
 
 SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "cluster": (_add_cluster_arguments, _run_cluster),
     "train": (_add_train_arguments, _run_train),
+    "al": (_add_al_arguments, _run_al),
 }
 
 

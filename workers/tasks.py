@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from annotator.models import Job
-from annotator.services import clustering, imports, jobs, training
+from annotator.services import active_learning, clustering, imports, jobs, training
+from annotator.services.artifacts import model_artifacts_sweep
 from workers.celery import app
 from workers.jobtask import JobContext, job_task
 
@@ -35,10 +36,18 @@ def selfcheck(ctx: JobContext, job: Job) -> dict:
 
 @app.task(name="labelloop.fail_stale_jobs")
 def fail_stale_jobs() -> int:
-    return jobs.jobs_fail_stale()
+    failed = jobs.jobs_fail_stale()
+    model_artifacts_sweep()  # what a killed worker's half-saved model left on disk
+    return failed
 
 
 @job_task("labelloop.train_model")
 def train_model(ctx: JobContext, job: Job) -> dict:
     """Train, evaluate on the locked test split, and register a model version (nothing on failure)."""
     return training.training_run_job(job=job, progress=ctx.progress)
+
+
+@job_task("labelloop.rescore_pool")
+def rescore_pool(ctx: JobContext, job: Job) -> dict:
+    """Active learning: retrain the fast head, rescore the pool, store the new queue order."""
+    return active_learning.rescore_run_job(job=job, progress=ctx.progress)

@@ -206,6 +206,13 @@ class ScoreRun(models.Model):
     strategy = models.CharField(max_length=100)
     items_scored = models.PositiveIntegerField(default=0)
     labels_used = models.PositiveIntegerField(default=0, help_text="Counted annotations the model trained on.")
+    # The fast head that scored (active learning); empty for scores from elsewhere.
+    model_version = models.ForeignKey(
+        "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="score_runs"
+    )
+    # E.g. {"agreement": 0.98, "kappa": 0.96, "previous_version": 3, "pool": 1780}: how far the pool
+    # predictions agree with the previous scoring model's (the stopping signal).
+    stats = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

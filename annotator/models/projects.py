@@ -27,6 +27,14 @@ class Project(models.Model):
     preselect_suggestion = models.BooleanField(default=False)
     # The version that answers the prediction API (admins choose it).
     active_model = models.ForeignKey("ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Active learning: rescore the pool after every `al_every_labels` new labels, with this strategy
+    # (a name in mlcore.active_learning.STRATEGIES, or "default"); the AL page estimates the labels
+    # each class needs to reach `al_target_f1`.
+    al_every_labels = models.PositiveIntegerField(default=25, help_text="Rescore the pool after this many new labels.")
+    al_strategy = models.CharField(max_length=40, default="default")
+    al_target_f1 = models.FloatField(default=0.9)
+    # New counted annotations so far, bumped by one UPDATE per submit: every al_every_labels-th one triggers.
+    al_label_counter = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")

@@ -38,6 +38,8 @@ JOB_KINDS: dict[str, JobKind] = {
     "cluster": JobKind("labelloop.cluster_items", "cpu", "Cluster unlabeled items"),
     # The queue depends on the model: `cpu` for the fast head, `gpu` for fine-tuning (training service).
     "train": JobKind("labelloop.train_model", "gpu", "Train a model"),
+    # Active learning: retrain the fast head and reorder the queue (coalesced: services/active_learning).
+    "rescore": JobKind("labelloop.rescore_pool", "cpu", "Rescore the pool"),
 }
 
 

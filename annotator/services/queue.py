@@ -35,6 +35,7 @@ from annotator.models import (
     SkippedItem,
     TaskType,
 )
+from annotator.services.active_learning import al_labels_added
 
 HASH_BUCKETS = 16**8
 # Each retry skips an item that filled up while we waited to lock it; many in a row only happen
@@ -268,9 +269,11 @@ def annotation_submit(*, item: Item, annotator: AbstractBaseUser, labels: list[L
     found = list(Annotation.objects.select_for_update().filter(own_or_pending, item=item).order_by("id"))
     pending = [candidate for candidate in found if candidate.candidate_status == CandidateStatus.PENDING]
     annotation = next((own for own in found if own.candidate_status == ""), None)
+    new_label = False
     if annotation is None:
         annotation = Annotation.objects.create(item=item, annotator=annotator, source=AnnotationSource.HUMAN)
         AnnotationLabel.objects.bulk_create(AnnotationLabel(annotation=annotation, label=label) for label in labels)
+        new_label = True
     else:
         annotation_relabel(annotation=annotation, labels=labels, by=annotator, reason=RevisionReason.RESUBMIT)
     _settle_candidates(pending, annotator, {label.pk for label in labels})
@@ -278,6 +281,8 @@ def annotation_submit(*, item: Item, annotator: AbstractBaseUser, labels: list[L
     Lease.objects.filter(item=item, user=annotator).delete()
     SkippedItem.objects.filter(item=item, user=annotator).delete()
     items_refresh_open([item.pk])
+    if new_label:  # active learning counts it (one UPDATE, last: the project row is locked briefly)
+        al_labels_added(project=item.project, by=annotator)
     return annotation
 
 

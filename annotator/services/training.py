@@ -119,7 +119,7 @@ def training_run_job(*, job: Job, progress: Progress) -> dict:
     metrics = classification_metrics(
         snapshot.test.labels, list(predicted), list(model.classes_), multi_label=snapshot.multi_label
     )
-    version = _register(job, model, snapshot, metrics, train_seconds)
+    version = model_version_register(job=job, model=model, snapshot=snapshot, metrics=metrics, seconds=train_seconds)
     progress(100, f"Registered {version}: macro-F1 {metrics['macro_f1']:.3f}")
     return {"model_version": version.pk, "number": version.number, "macro_f1": metrics["macro_f1"]}
 
@@ -148,7 +148,17 @@ def _training_message(metrics: dict) -> str:
     return "Training: " + ", ".join(parts)
 
 
-def _register(job: Job, model: TextClassifier, snapshot: TrainingSnapshot, metrics: dict, seconds: float):
+def model_version_register(
+    *,
+    job: Job,
+    model: TextClassifier,
+    snapshot: TrainingSnapshot,
+    metrics: dict,
+    seconds: float,
+    params: dict | None = None,
+) -> ModelVersion:
+    """Register a trained and evaluated model as the project's next version: its files first, then its
+    row, in one transaction with the rename into place; `params` default to the job's model params."""
     project = job.project
     staging = _artifact_root() / "models" / f"project-{project.pk}" / f".staging-{uuid.uuid4().hex}"
     try:
@@ -164,7 +174,7 @@ def _register(job: Job, model: TextClassifier, snapshot: TrainingSnapshot, metri
                 project=project,
                 number=number,
                 kind=model.kind,
-                params=_model_params(job.params, project),
+                params=params if params is not None else _model_params(job.params, project),
                 data_hash=snapshot.data_hash,
                 n_train=len(snapshot.train.item_ids),
                 n_test=len(snapshot.test.item_ids),
@@ -192,6 +202,11 @@ def model_version_activate(*, version: ModelVersion, by: AbstractBaseUser) -> Mo
 @functools.lru_cache(maxsize=4)
 def _loaded(artifact_dir: str) -> TextClassifier:
     return load_model(_artifact_root() / artifact_dir)
+
+
+def trained_model(version: ModelVersion) -> TextClassifier:
+    """The version's model, loaded from its files (kept in memory for the next call)."""
+    return _loaded(version.artifact_dir)
 
 
 def predict_texts(*, project: Project, texts: list[str]) -> tuple[ModelVersion, list[dict]]:

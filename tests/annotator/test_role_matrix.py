@@ -993,6 +993,22 @@ CASES: list[Case] = [
         url_kwargs=version_id,
         verify=active_model_is_set,
     ),
+    # --- active learning ---
+    page("active-learning", "GET", V, 200, verify=page_shows(lambda ctx: "Stopping signal")),
+    page(
+        "active-learning-rescore",
+        "POST",
+        RUN,
+        302,
+        verify=redirects_to("active-learning"),
+    ),
+    api(
+        "api-rescore",
+        "POST",
+        RUN,
+        202,
+        verify=api_json(lambda ctx, data: data["created"] and data["job"]["kind"] == "rescore"),
+    ),
     # --- models (API) ---
     api("api-model-list", "GET", V, 200, verify=api_json(lambda ctx, data: data[0]["number"] == 1)),
     api(

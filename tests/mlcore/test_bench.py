@@ -1,5 +1,6 @@
 """`python -m mlcore.bench cluster` end to end on a tiny real-text dataset (real encoder)."""
 
+import importlib.util
 import json
 
 import numpy as np
@@ -273,3 +274,110 @@ def test_train_subcommand_is_registered():
     )
     with pytest.raises(SystemExit):
         bench.build_parser().parse_args(["train", "--dataset", "d", "--model", "bert", "--out", "o"])
+
+
+# --- al -----------------------------------------------------------------------------------------
+
+
+class KeywordEncoder:
+    """A stand-in for TextEncoder: bag-of-keywords vectors plus seeded noise, no model to load."""
+
+    version = "keyword-encoder@test"
+    words = [word for words in KEYWORDS.values() for word in words]
+
+    def embed(self, texts, progress=None) -> np.ndarray:
+        rng = np.random.default_rng(len(texts))
+        vectors = np.array([[text.split().count(word) for word in self.words] for text in texts], dtype=np.float32)
+        vectors += rng.normal(scale=0.3, size=vectors.shape).astype(np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def al_dataset(tmp_path, monkeypatch):
+    """3 keyword classes, 120 train and 45 test rows, embedded by KeywordEncoder."""
+    monkeypatch.setattr(bench.TextEncoder, "load", classmethod(lambda cls, *args, **kwargs: KeywordEncoder()))
+    rng = np.random.default_rng(1)
+    path = tmp_path / "al.jsonl"
+    with path.open("w", encoding="utf-8") as file:
+        for label, words in KEYWORDS.items():
+            for i in range(55):
+                text = " ".join(rng.permutation([*rng.choice(words, size=2), *rng.choice(FILLER, size=4)]))
+                file.write(json.dumps({"text": text, "label": label, "split": "test" if i < 15 else "train"}) + "\n")
+    return path
+
+
+def run_al(dataset, tmp_path, *extra: str) -> dict:
+    out = tmp_path / "al.json"
+    argv = ["--quiet", "al", "--dataset", str(dataset), "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    assert bench.main([*argv, "--init", "10", "--batch", "10", "--budget", "50", "--timing-pool", "300", *extra]) == 0
+    return json.loads(out.read_text())
+
+
+def test_al_simulation_end_to_end(al_dataset, tmp_path, capsys):
+    plot = tmp_path / "curves.svg"
+    result = run_al(al_dataset, tmp_path, "--strategies", "random,margin,default", "--seeds", "2", "--plot", str(plot))
+    assert (result["n_train"], result["n_test"], result["n_classes"]) == (120, 45, 3)
+    assert set(result["strategies"]) == {"random", "margin", "default"}
+    assert result["strategies"]["default"]["resolves_to"] == result["default_strategy"]
+    assert 0.5 < result["full_f1"] <= 1.0 and result["seeds"] == [0, 1]
+    for summary in result["strategies"].values():
+        assert summary["labels"] == [10, 20, 30, 40, 50]
+        assert len(summary["f1"]) == 5 and len(summary["area_per_seed"]) == 2
+        assert summary["area"] == pytest.approx(np.mean(summary["f1"]), abs=1e-3)
+        assert summary["labels_to_full"] is None or summary["labels_to_full"] in summary["labels"]
+        assert summary["query_seconds"] >= 0 and summary["round_seconds_at_pool"] > 0
+    svg = plot.read_text()
+    assert svg.startswith("<svg") and svg.count("<polyline") == 3 and "full pool" in svg
+    assert "area=" in capsys.readouterr().out
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2  # train and test, embedded once
+
+    again = run_al(al_dataset, tmp_path, "--strategies", "random,margin,default", "--seeds", "2")
+    assert again["embeddings_from_cache"]
+    for name, summary in result["strategies"].items():  # seeded: the same curves, only the timings differ
+        assert again["strategies"][name]["f1"] == summary["f1"]
+
+
+def test_al_simulation_never_asks_for_a_labeled_row():
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(80, 8)).astype(np.float32)
+    train /= np.linalg.norm(train, axis=1, keepdims=True)
+    labels = np.where(train[:, 0] > 0, "pos", "neg")
+    for strategy in ("random", "coreset", "class_priority", "default"):
+        curve = bench.simulate_active_learning(
+            train, labels, train[:20], labels[:20], strategy, init=5, batch=7, budget=40, seed=3, head="lr"
+        )
+        assert curve["labels"] == [5, 12, 19, 26, 33, 40]  # a repeat would raise inside the loop
+        assert len(curve["query_seconds"]) == 5
+
+
+def test_al_summary_and_labels_to_full():
+    runs = [{"labels": [10, 20, 30], "f1": [0.5, 0.7, 0.79], "query_seconds": [0.1, 0.3]},
+            {"labels": [10, 20, 30], "f1": [0.6, 0.8, 0.81], "query_seconds": [0.2, 0.2]}]  # fmt: skip
+    summary = bench.summarize_curves(runs, full_f1=0.8)
+    assert summary["f1"] == [0.55, 0.75, 0.8] and summary["area"] == pytest.approx(0.7)
+    assert summary["labels_to_full"] == 30 and summary["query_seconds"] == pytest.approx(0.2)
+    assert bench.summarize_curves(runs, full_f1=0.95)["labels_to_full"] is None
+    assert bench.f1_at(summary, 15) == 0.75 and bench.f1_at(summary, 31) is None
+
+
+def test_al_options_are_checked(al_dataset, tmp_path, capsys):
+    args = ["al", "--dataset", str(al_dataset), "--out", str(tmp_path / "o.json")]
+    assert bench.main([*args, "--strategies", "random,psychic"]) == 2
+    assert "unknown strategies ['psychic']" in capsys.readouterr().err
+    assert bench.main([*args, "--batch", "0"]) == 2
+    assert "--batch must be >= 1" in capsys.readouterr().err
+    assert bench.main([*args, "--plot", str(tmp_path / "c.pdf")]) == 2
+    assert not (tmp_path / "o.json").exists()
+    parsed = bench.build_parser().parse_args([*args])
+    assert (parsed.init, parsed.batch, parsed.budget, parsed.seeds, parsed.head) == (100, 50, 2000, 3, "default")
+
+
+def test_al_png_plot_without_matplotlib_is_a_raster_with_an_svg_beside_it(tmp_path):
+    result = {
+        "dataset": "x/d.jsonl", "head": "lr", "seeds": [0], "full_f1": 0.8,
+        "strategies": {"random": {"labels": [10, 20], "f1": [0.5, 0.7], "area": 0.6}},
+    }  # fmt: skip
+    bench.write_curves(result, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    if importlib.util.find_spec("matplotlib") is None:
+        assert "random (0.600)" in (tmp_path / "curves.svg").read_text()

@@ -1,0 +1,333 @@
+"""The active-learning loop: after every N new labels (or on demand) a `cpu` job retrains the fast
+head on cached embeddings, rescores the pool with the project's strategy, and stores the scores with
+the model version; the queue then serves by them.
+
+Triggering stays off the annotator's hot path: each new counted annotation bumps the project's
+counter with one UPDATE ... RETURNING, and only the submit that crosses a multiple of
+`Project.al_every_labels` asks for a job, after its transaction commits.
+
+Coalescing: at most one rescoring job per project waits in the queue. A request while one is
+queued joins it (it will read the newest labels when it starts); a request while one runs queues one
+follow-up. The check and the insert happen under a lock on the project row (SQLite: every write
+transaction is BEGIN IMMEDIATE), so two requests at once cannot both queue a job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.utils import timezone
+
+from annotator.models import Item, Job, JobStatus, ModelVersion, Project, ScoreRun, Split
+from annotator.selectors.training import TrainingSnapshot, training_snapshot
+from annotator.services.embeddings import item_embeddings, load_encoder
+from annotator.services.jobs import job_append_log, job_fail, job_start
+from annotator.services.scoring import ItemScore, score_run_store
+from annotator.services.training import Progress, model_version_register, trained_model
+from mlcore.active_learning import DEFAULT_STRATEGY, STRATEGIES, QueryPool, make_strategy
+from mlcore.evaluation import classification_metrics
+from mlcore.learning_curves import prediction_agreement
+from mlcore.models import FastHead, TextClassifier
+
+logger = logging.getLogger(__name__)
+
+RESCORE_KIND = "rescore"
+HEAD_PARAMS = {"head": "lr", "C": 10.0}
+MIN_LABELS = 4
+MIN_CLASSES = 2
+# Evaluate on the locked test split once it holds this many items of every class; else cross-validate.
+MIN_TEST_PER_CLASS = 5
+CV_FOLDS = 5
+# A job still queued after this long lost its message (a broker flush): it no longer blocks new ones.
+QUEUED_STALE_AFTER = dt.timedelta(minutes=30)
+# item_embeddings looks items up with one IN (...) list: chunks keep it under SQLite's variable limit.
+EMBEDDING_CHUNK = 10_000
+NOT_ENOUGH_DATA_MESSAGE = (
+    "Not enough labels to rescore yet: {found} labeled item(s) in {classes} label(s); "
+    "the fast head needs {items} items in {min_classes} or more labels. Nothing was stored."
+)
+STALE_QUEUED_ERROR = "Never picked up by a worker; replaced by a new rescoring job."
+
+
+# --- triggering ----------------------------------------------------------------------------------------
+
+
+def al_labels_added(*, project: Project, count: int = 1, by: AbstractBaseUser | None = None) -> None:
+    """Count `count` new labels; on crossing a multiple of `al_every_labels`, rescore after commit.
+
+    Call inside the transaction that adds the annotations: one UPDATE ... RETURNING.
+    """
+    if count < 1:
+        return
+    table = connection.ops.quote_name(Project._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET al_label_counter = al_label_counter + %s WHERE id = %s "
+            "RETURNING al_label_counter, al_every_labels",
+            [count, project.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return
+    counter, every = row
+    if every and counter // every > (counter - count) // every:
+        project_id, user_id = project.pk, getattr(by, "pk", None)
+        transaction.on_commit(lambda: _rescore_after_labels(project_id, user_id))
+
+
+def _rescore_after_labels(project_id: int, user_id: int | None) -> None:
+    """Runs after the annotator's submit committed: whatever fails here (the broker is down, say) is
+    logged, never shown to the annotator, whose label is saved; the next burst asks again."""
+    try:
+        project = Project.objects.get(pk=project_id)
+        by = get_user_model().objects.filter(pk=user_id).first() if user_id is not None else None
+        rescore_request(project=project, by=by, reason="labels")
+    except Exception:
+        logger.exception("Could not queue the rescoring of project %s", project_id)
+
+
+def rescore_request(*, project: Project, by: AbstractBaseUser | None, reason: str = "manual") -> tuple[Job, bool]:
+    """Queue a rescoring job unless one already waits; returns (the waiting or new job, created)."""
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True).first()
+        waiting = Job.objects.filter(project=project, kind=RESCORE_KIND, status=JobStatus.QUEUED).order_by("id").first()
+        if waiting is not None and waiting.created_at > timezone.now() - QUEUED_STALE_AFTER:
+            job_append_log(job_id=waiting.pk, message=f"Rescoring asked again ({reason}): this job will include it.")
+            return waiting, False
+        if waiting is not None:
+            job_fail(job_id=waiting.pk, error=STALE_QUEUED_ERROR)
+        job = job_start(kind=RESCORE_KIND, project=project, params={"reason": reason}, created_by=by)
+        return job, True
+
+
+def rescore_jobs(*, project: Project):
+    return Job.objects.filter(project=project, kind=RESCORE_KIND).order_by("-id")
+
+
+# --- the job ---------------------------------------------------------------------------------------------
+
+
+def _classes_of(snapshot: TrainingSnapshot) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for value in snapshot.train.labels:
+        for label in value if snapshot.multi_label else [value]:
+            counts[int(label)] = counts.get(int(label), 0) + 1
+    return counts
+
+
+def _embeddings(project: Project, item_ids: list[int], encoder, progress: Progress, start: float, span: float):
+    """Cached embeddings of `item_ids` (only missing ones are computed), in chunks."""
+    total = max(len(item_ids), 1)
+    parts = []
+    for offset in range(0, len(item_ids), EMBEDDING_CHUNK):
+        chunk = item_ids[offset : offset + EMBEDDING_CHUNK]
+
+        def report(done: int, todo: int, offset: int = offset, size: int = len(chunk)) -> None:
+            progress(start + span * (offset + done * size / max(todo, 1)) / total, f"Embedding {done}/{todo}")
+
+        parts.append(item_embeddings(project=project, item_ids=chunk, encoder=encoder, progress=report))
+    if not parts:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    vectors = np.concatenate(parts)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)  # float16 storage leaves them a hair off unit length
+
+
+def _new_head(multi_label: bool) -> FastHead:
+    return FastHead(**HEAD_PARAMS, multi_label=multi_label, random_state=0)
+
+
+def _test_is_large_enough(snapshot: TrainingSnapshot, classes: dict[int, int]) -> bool:
+    counts = dict.fromkeys(classes, 0)
+    for value in snapshot.test.labels:
+        for label in value if snapshot.multi_label else [value]:
+            if int(label) in counts:
+                counts[int(label)] += 1
+    return bool(counts) and min(counts.values()) >= MIN_TEST_PER_CLASS
+
+
+def _cross_validated(x: np.ndarray, labels: list, classes: list, multi_label: bool) -> dict | None:
+    """Metrics of out-of-fold predictions over the training labels; None when folds cannot be made."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    folds = min(CV_FOLDS, len(labels))
+    if folds < 2:
+        return None
+    if multi_label:
+        splitter = KFold(n_splits=folds, shuffle=True, random_state=0).split(x)
+    else:
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0).split(x, labels)
+    predicted: list = [None] * len(labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a class with fewer members than folds
+        try:
+            for train_rows, held_rows in splitter:
+                fold_labels = [labels[i] for i in train_rows]
+                head = _new_head(multi_label).fit(x[train_rows], fold_labels)
+                for row, value in zip(held_rows, head.predict(x[held_rows]), strict=True):
+                    predicted[row] = value
+        except ValueError:
+            return None
+    predicted = [list(value) for value in predicted] if multi_label else [int(value) for value in predicted]
+    return classification_metrics(labels, predicted, classes, multi_label=multi_label)
+
+
+def _evaluate(model, snapshot, classes, x_train, x_test) -> dict:
+    class_ids = [int(label) for label in model.classes_]
+    if x_test is not None:
+        predicted = model.predict(x_test)
+        predicted = [list(v) for v in predicted] if snapshot.multi_label else [int(v) for v in predicted]
+        metrics = classification_metrics(snapshot.test.labels, predicted, class_ids, multi_label=snapshot.multi_label)
+        metrics["evaluation"] = "test"
+        return metrics
+    metrics = _cross_validated(x_train, snapshot.train.labels, class_ids, snapshot.multi_label)
+    if metrics is None:
+        return {"evaluation": "none", "macro_f1": 0.0, "per_class": []}
+    metrics["evaluation"] = "cross_validation"
+    return metrics
+
+
+def _top_labels(model: TextClassifier, probabilities: np.ndarray) -> np.ndarray:
+    return np.asarray([int(label) for label in model.classes_])[probabilities.argmax(axis=1)]
+
+
+def _previous_scoring(project: Project, encoder_version: str) -> ModelVersion | None:
+    run = (
+        ScoreRun.objects.filter(project=project, model_version__isnull=False)
+        .select_related("model_version")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if run is None or run.model_version.encoder_version != encoder_version:
+        return None
+    return run.model_version
+
+
+def _agreement_with(previous: ModelVersion | None, x_pool: np.ndarray, current: np.ndarray) -> dict:
+    if previous is None or not len(x_pool):
+        return {}
+    try:
+        model = trained_model(previous)
+        earlier = _top_labels(model, np.asarray(model.predict_proba(x_pool)))
+    except (OSError, ValueError):  # its files are gone, or another embedding size
+        return {}
+    agreement = prediction_agreement(earlier, current)
+    return {"agreement": agreement.share, "kappa": agreement.kappa, "previous_version": previous.number}
+
+
+def _strategy_name(project: Project) -> tuple[str, str]:
+    """(the name to build, a note when the project's strategy is unknown and the default stands in)."""
+    name = project.al_strategy or "default"
+    if name == "default" or name in STRATEGIES:
+        return name, ""
+    return "default", f"Unknown strategy {name!r}: used the default ({DEFAULT_STRATEGY})."
+
+
+def rescore_run_job(*, job: Job, progress: Progress) -> dict:
+    """The body of a rescoring job: snapshot, train the fast head, evaluate, register, score, store."""
+    project = job.project
+    snapshot = training_snapshot(project=project)
+    classes = _classes_of(snapshot)
+    if len(snapshot.train.item_ids) < MIN_LABELS or len(classes) < MIN_CLASSES:
+        message = NOT_ENOUGH_DATA_MESSAGE.format(
+            found=len(snapshot.train.item_ids), classes=len(classes), items=MIN_LABELS, min_classes=MIN_CLASSES
+        )
+        progress(100, message)
+        return {"skipped": message}
+    progress(1, f"{len(snapshot.train.item_ids)} labeled items in {len(classes)} labels")
+    encoder = load_encoder(project.backbone)
+    pool_ids = list(
+        Item.objects.filter(project=project, split=Split.POOL, is_open=True).order_by("id").values_list("id", flat=True)
+    )
+    use_test = _test_is_large_enough(snapshot, classes)
+    test_ids = snapshot.test.item_ids if use_test else []
+    wanted = snapshot.train.item_ids + test_ids + pool_ids
+    vectors = _embeddings(project, wanted, encoder, progress, 2, 38)
+    n_train, n_test = len(snapshot.train.item_ids), len(test_ids)
+    x_train, x_test, x_pool = vectors[:n_train], vectors[n_train : n_train + n_test], vectors[n_train + n_test :]
+
+    progress(40, "Training the fast head")
+    started = time.perf_counter()
+    model = _new_head(snapshot.multi_label).fit(x_train, snapshot.train.labels)
+    train_seconds = time.perf_counter() - started
+    progress(50, "Evaluating on the test split" if use_test else "Cross-validating (the test split is small)")
+    metrics = _evaluate(model, snapshot, classes, x_train, x_test if use_test else None)
+    metrics["class_counts"] = {str(label): n for label, n in sorted(classes.items())}
+
+    progress(60, f"Scoring {len(pool_ids)} pool items")
+    probabilities = np.asarray(model.predict_proba(x_pool)) if len(pool_ids) else np.zeros((0, len(classes)))
+    top = _top_labels(model, probabilities) if len(pool_ids) else np.zeros(0, dtype=np.int64)
+    previous = _previous_scoring(project, encoder.version)
+    stats = {**_agreement_with(previous, x_pool, top), "pool": len(pool_ids)}
+    name, note = _strategy_name(project)
+    strategy = make_strategy(name, random_state=int(snapshot.data_hash[:8], 16))
+    previous_f1 = _class_f1(previous.metrics) if previous is not None else None
+    pool = QueryPool(
+        embeddings=x_pool.astype(np.float32),
+        probabilities=probabilities,
+        labeled_embeddings=x_train.astype(np.float32),
+        classes=[int(label) for label in model.classes_],
+        class_f1=_class_f1(metrics),
+        class_f1_previous=previous_f1,
+        multi_label=snapshot.multi_label,
+    )
+    priorities = strategy.priorities(pool, max(1, project.al_every_labels))
+    confidence = probabilities.max(axis=1) if len(pool_ids) else np.zeros(0)
+    scores = [
+        ItemScore(item_id=pk, priority=float(p), suggested_label_id=int(label), confidence=float(c))
+        for pk, p, label, c in zip(pool_ids, priorities, top, confidence, strict=True)
+    ]
+    progress(85, "Storing the model and the new queue order")
+    version = None
+    try:
+        with transaction.atomic():
+            version = model_version_register(
+                job=job,
+                model=model,
+                snapshot=snapshot,
+                metrics=metrics,
+                seconds=train_seconds,
+                params=dict(HEAD_PARAMS),
+            )
+            run = score_run_store(
+                project=project,
+                model_name=f"fast head v{version.number}",
+                strategy=DEFAULT_STRATEGY if name == "default" else name,
+                scores=scores,
+                labels_used=n_train,
+            )
+            ScoreRun.objects.filter(pk=run.pk).update(model_version=version, stats=stats)
+    except BaseException:
+        if version is not None:  # its row was rolled back: its files go too
+            shutil.rmtree(Path(settings.ARTIFACT_ROOT) / version.artifact_dir, ignore_errors=True)
+        raise
+    summary = f"v{version.number}: macro-F1 {metrics['macro_f1']:.3f} ({metrics['evaluation'].replace('_', '-')})"
+    if "agreement" in stats:
+        summary += f", {stats['agreement']:.1%} of the pool predicted as by v{stats['previous_version']}"
+    progress(100, f"{summary}; {len(scores)} items rescored")
+    result = {
+        "model_version": version.pk,
+        "number": version.number,
+        "score_run": run.pk,
+        "items_scored": len(scores),
+        "macro_f1": metrics["macro_f1"],
+        "evaluation": metrics["evaluation"],
+        **{key: stats[key] for key in ("agreement", "kappa") if key in stats},
+    }
+    if note:
+        result["note"] = note
+    return result
+
+
+def _class_f1(metrics: dict) -> dict[int, float]:
+    return {int(row["label"]): float(row["f1"]) for row in metrics.get("per_class", [])}

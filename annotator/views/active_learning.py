@@ -1,0 +1,52 @@
+"""The active-learning page: how the fast head grows with labels, what each class still needs, whether
+the predictions have settled (when to stop), and the rescoring job; admins can rescore now."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from annotator.access import project_page
+from annotator.models import Project
+from annotator.permissions import Capability, role_can
+from annotator.selectors.active_learning import (
+    active_learning_overview,
+    al_learning_curve_svg,
+    class_estimates_svg,
+)
+from annotator.services.active_learning import rescore_request
+
+POLL_INTERVAL = "2s"
+
+
+@project_page(Capability.VIEW)
+@require_GET
+def active_learning_page(request: HttpRequest, project: Project) -> HttpResponse:
+    overview = active_learning_overview(project=project)
+    context = {
+        "project": project,
+        "al": overview,
+        "curve": al_learning_curve_svg(overview.points),
+        "class_curves": class_estimates_svg(overview.classes, overview.target_f1),
+        "latest_pct": f"{overview.stopping.latest * 100:.1f}" if overview.stopping.latest is not None else "",
+        "threshold_pct": f"{overview.stopping.threshold * 100:.0f}",
+        "latest_point": overview.points[-1] if overview.points else None,
+        "can_rescore": role_can(request.project_role, Capability.RUN_JOBS),
+        "poll_interval": POLL_INTERVAL,
+    }
+    if request.headers.get("HX-Request"):
+        return render(request, "annotator/partials/al_status.html", context)
+    return render(request, "annotator/active_learning.html", context)
+
+
+@project_page(Capability.RUN_JOBS)
+@require_POST
+def active_learning_rescore(request: HttpRequest, project: Project) -> HttpResponse:
+    job, created = rescore_request(project=project, by=request.user, reason="manual")
+    if created:
+        messages.success(request, f"Rescoring job #{job.pk} queued.")
+    else:
+        messages.info(request, f"Rescoring job #{job.pk} is already waiting; it will use the newest labels.")
+    return redirect("active-learning", project_id=project.pk)

@@ -1,0 +1,218 @@
+"""The active-learning loop's service: every N-th new label queues one rescoring (coalesced, also
+under concurrency), and a rescoring job trains the fast head, registers it, and reorders the queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from annotator.importing.parsers import Record
+from annotator.models import Item, Job, JobStatus, ModelVersion, Project, ScoreRun, Split
+from annotator.services import active_learning, jobs
+from annotator.services.active_learning import RESCORE_KIND, rescore_request, rescore_run_job
+from annotator.services.demo import bbc_articles
+from annotator.services.imports import ImportReport, import_parsed
+from annotator.services.queue import annotation_submit, queue_next_item
+from mlcore.active_learning import DEFAULT_STRATEGY
+
+TOPICS = ("Sport", "Politics", "Tech")
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[tuple[str, list, str]]:
+    """Tasks the services enqueue (no broker traffic)."""
+    calls: list[tuple[str, list, str]] = []
+    monkeypatch.setattr(jobs, "enqueue", lambda name, *, args, queue: calls.append((name, args, queue)) or "tid")
+    return calls
+
+
+def _news(project: Project, *, pool_per_topic: int, test_per_topic: int) -> None:
+    """Article openings: a pool with gold labels in meta, and a labeled locked test split."""
+    counts = dict.fromkeys(TOPICS, 0)
+    pool, test = [], []
+    for text, label, _ in bbc_articles():
+        if label not in counts or counts[label] >= pool_per_topic + test_per_topic:
+            continue
+        counts[label] += 1
+        (pool if counts[label] <= pool_per_topic else test).append((text[:200], label))
+    test_records = [Record(line=n, text=t, labels=(label,), meta={}) for n, (t, label) in enumerate(test, 1)]
+    pool_records = [
+        Record(line=n, text=t, labels=(), meta={"gold_label": label}) for n, (t, label) in enumerate(pool, 1)
+    ]
+    import_parsed(project=project, records=test_records, split=Split.TEST, report=ImportReport(format="test"))
+    import_parsed(project=project, records=pool_records, split=Split.POOL, report=ImportReport(format="test"))
+    for topic in TOPICS:  # the pool's labels, even when the test split is empty
+        project.labels.get_or_create(name=topic)
+
+
+def _label_next(project: Project, user, count: int) -> list[Item]:
+    labels = {label.name: label for label in project.labels.all()}
+    done = []
+    for _ in range(count):
+        item = queue_next_item(project=project, user=user)
+        annotation_submit(item=item, annotator=user, labels=[labels[item.meta["gold_label"]]])
+        done.append(item)
+    return done
+
+
+def _rescore_jobs(project: Project):
+    return Job.objects.filter(project=project, kind=RESCORE_KIND)
+
+
+@pytest.mark.django_db
+def test_every_nth_new_label_queues_one_rescoring_after_commit(
+    project_with_roles, sent, django_capture_on_commit_callbacks
+):
+    project, users = project_with_roles
+    project.al_every_labels = 5
+    project.save()
+    _news(project, pool_per_topic=6, test_per_topic=0)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = _label_next(project, users["annotator"], 4)
+    assert not _rescore_jobs(project).exists()
+    with django_capture_on_commit_callbacks(execute=True):  # a resubmit is not a new label
+        annotation_submit(item=first[0], annotator=users["annotator"], labels=[project.labels.get(name="Tech")])
+    assert not _rescore_jobs(project).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        _label_next(project, users["annotator"], 1)
+    job = _rescore_jobs(project).get()
+    assert (job.status, job.queue, job.params["reason"], job.created_by) == (
+        "queued",
+        "cpu",
+        "labels",
+        users["annotator"],
+    )
+    assert sent == [("labelloop.rescore_pool", [job.pk], "cpu")]
+    with django_capture_on_commit_callbacks(execute=True):  # the next burst joins the waiting job
+        _label_next(project, users["annotator"], 5)
+    assert _rescore_jobs(project).count() == 1 and len(sent) == 1
+    project.refresh_from_db()
+    assert project.al_label_counter == 10
+
+
+@pytest.mark.django_db
+def test_requests_coalesce_into_the_waiting_job_and_one_follow_up_queues_behind_a_running_one(
+    project_with_roles, sent, django_capture_on_commit_callbacks
+):
+    project, users = project_with_roles
+    with django_capture_on_commit_callbacks(execute=True):
+        first, created = rescore_request(project=project, by=users["admin"])
+        again, created_again = rescore_request(project=project, by=users["admin"])
+    assert created and not created_again and again == first
+    assert "asked again" in Job.objects.get(pk=first.pk).log
+    Job.objects.filter(pk=first.pk).update(status=JobStatus.RUNNING)
+    with django_capture_on_commit_callbacks(execute=True):
+        follow_up, created = rescore_request(project=project, by=users["admin"])
+        joined, created_again = rescore_request(project=project, by=users["admin"])
+    assert created and follow_up != first and joined == follow_up and not created_again
+    assert len(sent) == 2
+    # A queued job whose message was lost (never picked up) no longer blocks the loop.
+    Job.objects.filter(pk=follow_up.pk).update(created_at=timezone.now() - dt.timedelta(hours=2))
+    replacement, created = rescore_request(project=project, by=users["admin"])
+    assert created and Job.objects.get(pk=follow_up.pk).status == JobStatus.FAILED
+    assert _rescore_jobs(project).filter(status=JobStatus.QUEUED).get() == replacement
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_queue_exactly_one_job(project_with_roles, sent):
+    project, users = project_with_roles
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def request() -> None:
+        try:
+            barrier.wait(timeout=10)
+            rescore_request(project=project, by=users["admin"])
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert _rescore_jobs(project).filter(status=JobStatus.QUEUED).count() == 1
+    assert len(sent) == 1
+
+
+def _run(project: Project, by) -> dict:
+    job = Job.objects.create(project=project, kind=RESCORE_KIND, queue="cpu", params={}, created_by=by)
+    seen: list[float] = []
+    result = rescore_run_job(job=job, progress=lambda p, m: seen.append(p))
+    assert seen == sorted(seen) and seen[-1] == 100
+    return result
+
+
+@pytest.mark.django_db
+def test_a_rescoring_trains_registers_and_reorders_the_open_pool(project_with_roles, tiny_backbone, sent):
+    project, users = project_with_roles
+    project.backbone = tiny_backbone
+    project.al_every_labels = 6
+    project.save()
+    _news(project, pool_per_topic=12, test_per_topic=2)  # 2 test items per class: cross-validation
+    assert "skipped" in _run(project, users["admin"])  # nothing labeled yet: nothing stored
+    assert not ScoreRun.objects.exists() and not ModelVersion.objects.exists()
+
+    labeled = _label_next(project, users["annotator"], 12)
+    result = _run(project, users["admin"])
+    version = ModelVersion.objects.get(pk=result["model_version"])
+    assert (version.kind, version.n_train, version.metrics["evaluation"]) == ("fast_head", 12, "cross_validation")
+    assert sum(version.metrics["class_counts"].values()) == 12
+    run = ScoreRun.objects.get(pk=result["score_run"])
+    assert run.model_version == version and run.labels_used == 12 and run.strategy == DEFAULT_STRATEGY
+    assert "agreement" not in run.stats  # nothing to compare with yet
+    open_pool = Item.objects.filter(project=project, split=Split.POOL, is_open=True)
+    assert run.items_scored == open_pool.count() == 36 - 12
+    assert set(open_pool.values_list("score_run", flat=True)) == {run.pk}
+    assert not Item.objects.filter(split=Split.TEST, score_run__isnull=False).exists()
+    assert all(item.suggested_label_id for item in open_pool)
+    # The queue now serves the highest new priority.
+    top = open_pool.order_by("-priority", "id").first()
+    assert queue_next_item(project=project, user=users["expert"]) == top
+    assert top.pk not in {item.pk for item in labeled}
+
+    _label_next(project, users["annotator"], 6)
+    second = _run(project, users["admin"])
+    run2 = ScoreRun.objects.get(pk=second["score_run"])
+    assert run2.model_version.number == 2 and run2.model_version.parent == version
+    assert run2.stats["previous_version"] == 1 and 0.0 <= run2.stats["agreement"] <= 1.0
+    assert second["agreement"] == run2.stats["agreement"]
+
+
+@pytest.mark.django_db
+def test_a_large_enough_test_split_is_used_and_an_unknown_strategy_falls_back(project_with_roles, tiny_backbone):
+    project, users = project_with_roles
+    project.backbone = tiny_backbone
+    project.al_strategy = "no-such-strategy"
+    project.save()
+    _news(project, pool_per_topic=4, test_per_topic=5)
+    _label_next(project, users["annotator"], 12)
+    result = _run(project, users["admin"])
+    version = ModelVersion.objects.get(pk=result["model_version"])
+    assert version.metrics["evaluation"] == "test" and version.metrics["n"] == 15
+    assert "Unknown strategy" in result["note"]
+    assert active_learning.RESCORE_KIND in jobs.JOB_KINDS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_outage_never_fails_the_annotators_submit(project_with_roles, monkeypatch, caplog):
+    project, users = project_with_roles
+    project.al_every_labels = 2
+    project.save()
+    _news(project, pool_per_topic=2, test_per_topic=0)
+
+    def broker_down(name, *, args, queue):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(jobs, "enqueue", broker_down)
+    done = _label_next(project, users["annotator"], 2)  # the 2nd label asks for a rescoring
+
+    assert [item.annotations.filter(annotator=users["annotator"]).count() for item in done] == [1, 1]
+    assert "Could not queue the rescoring" in caplog.text

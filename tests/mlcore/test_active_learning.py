@@ -1,0 +1,253 @@
+"""Query strategies: one shared contract every strategy passes, then each strategy's own behaviour."""
+
+import numpy as np
+import pytest
+
+from mlcore import active_learning as al
+from mlcore.active_learning import QueryPool, make_strategy
+
+N_CLASSES, DIM = 4, 16
+
+
+def blobs(n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(n, DIM) unit vectors around N_CLASSES centres, and each row's class."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(N_CLASSES, DIM))
+    labels = rng.integers(N_CLASSES, size=n)
+    points = centres[labels] + rng.normal(scale=0.6, size=(n, DIM))
+    return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32), labels
+
+
+def softmax_probabilities(embeddings: np.ndarray, *, seed: int = 1) -> np.ndarray:
+    logits = embeddings @ np.random.default_rng(seed).normal(size=(DIM, N_CLASSES)) * 3
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def make_pool(n: int, *, seed: int = 0, **fields) -> QueryPool:
+    embeddings, _ = blobs(n, seed=seed)
+    labeled, _ = blobs(30, seed=seed + 100)
+    defaults = {
+        "probabilities": softmax_probabilities(embeddings),
+        "labeled_embeddings": labeled,
+        "classes": ["a", "b", "c", "d"],
+        "class_f1": {"a": 0.9, "b": 0.2, "c": 0.6, "d": 0.5},
+        "class_f1_previous": {"a": 0.9, "b": 0.1, "c": 0.6, "d": 0.3},
+    }
+    return QueryPool(embeddings=embeddings, **{**defaults, **fields})
+
+
+# --- the contract every strategy shares ---------------------------------------------------------
+
+
+@pytest.fixture(params=sorted(al.STRATEGIES))
+def name(request):
+    return request.param
+
+
+def test_empty_pool_gives_an_empty_batch(name):
+    pool = QueryPool(embeddings=np.empty((0, DIM), np.float32), probabilities=np.empty((0, N_CLASSES)))
+    assert make_strategy(name).query(pool, 10).shape == (0,)
+    assert make_strategy(name).priorities(pool, 10).shape == (0,)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+def test_pool_smaller_than_the_batch_returns_every_row_once(name, n):
+    batch = make_strategy(name).query(make_pool(n), 10)
+    assert sorted(batch.tolist()) == list(range(n))
+
+
+@pytest.mark.parametrize("with_model", [True, False])
+def test_batch_is_distinct_in_range_and_of_the_asked_size(name, with_model):
+    pool = make_pool(300) if with_model else make_pool(300, probabilities=None, class_f1=None)
+    batch = make_strategy(name, random_state=3).query(pool, 25)
+    assert batch.dtype == np.int64 and len(batch) == 25 == len(set(batch.tolist()))
+    assert batch.min() >= 0 and batch.max() < len(pool)  # pool-relative: never a labeled row
+
+
+@pytest.mark.parametrize("with_model", [True, False])
+def test_deterministic_under_a_seed(name, with_model):
+    pool = make_pool(300) if with_model else make_pool(300, probabilities=None)
+    first = make_strategy(name, random_state=7).query(pool, 20)
+    np.testing.assert_array_equal(first, make_strategy(name, random_state=7).query(pool, 20))
+    np.testing.assert_array_equal(
+        make_strategy(name, random_state=7).priorities(pool, 20),
+        make_strategy(name, random_state=7).priorities(pool, 20),
+    )
+
+
+def test_priorities_put_the_batch_first_in_its_order(name):
+    pool = make_pool(200)
+    strategy = make_strategy(name, random_state=1)
+    priority = strategy.priorities(pool, 15)
+    batch = strategy.query(pool, 15)
+    assert priority.shape == (200,)
+    np.testing.assert_array_equal(np.argsort(-priority, kind="stable")[:15], batch)
+
+
+def test_exploration_share_and_its_validation(name):
+    pool = make_pool(400)
+    greedy = make_strategy(name, exploration=0.0, random_state=0).query(pool, 20)
+    explored = make_strategy(name, exploration=0.5, random_state=0).query(pool, 20)
+    assert len(greedy) == len(explored) == 20
+    np.testing.assert_array_equal(
+        explored[:10], make_strategy(name, exploration=0.5, random_state=0).query(pool, 20)[:10]
+    )
+    with pytest.raises(ValueError, match="exploration"):
+        make_strategy(name, exploration=1.5)
+
+
+def test_multi_label_and_tree_pools_are_accepted(name):
+    embeddings, _ = blobs(120)
+    sigmoid = np.random.default_rng(0).random((120, N_CLASSES))
+    multi = QueryPool(embeddings=embeddings, probabilities=sigmoid, multi_label=True, classes=list("abcd"))
+    assert len(set(make_strategy(name).query(multi, 12).tolist())) == 12
+    levels = [softmax_probabilities(embeddings, seed=2)[:, :2] / 1.0, softmax_probabilities(embeddings)]
+    tree = QueryPool(embeddings=embeddings, probabilities=levels[-1], level_probabilities=levels)
+    assert len(set(make_strategy(name).query(tree, 12).tolist())) == 12
+
+
+# --- registry -----------------------------------------------------------------------------------
+
+
+def test_registry_and_default():
+    assert {
+        "random", "least_confidence", "margin", "entropy", "representativeness", "entropy_representativeness",
+        "kmeans_diversity", "coreset", "class_priority", "tree_uncertainty", "multi_label",
+    } <= set(al.STRATEGIES)  # fmt: skip
+    assert al.DEFAULT_STRATEGY in al.STRATEGIES
+    assert type(make_strategy("default")) is al.STRATEGIES[al.DEFAULT_STRATEGY]
+    assert all(cls.name == name for name, cls in al.STRATEGIES.items())
+    with pytest.raises(ValueError, match=r"Unknown query strategy 'nope'.*margin"):
+        make_strategy("nope")
+    assert "random_state=4" in str(make_strategy("margin", random_state=4))
+
+
+def test_batch_size_must_be_positive():
+    with pytest.raises(ValueError, match="batch_size"):
+        make_strategy("random").query(make_pool(10), 0)
+
+
+# --- scoring functions --------------------------------------------------------------------------
+
+
+def test_uncertainty_kinds():
+    p = np.array([[0.5, 0.5, 0.0], [0.9, 0.05, 0.05], [1 / 3, 1 / 3, 1 / 3]])
+    np.testing.assert_allclose(al.uncertainty(p, "least_confidence"), [0.5, 0.1, 2 / 3])
+    np.testing.assert_allclose(al.uncertainty(p, "margin"), [1.0, 0.15, 1.0])
+    entropy = al.uncertainty(p, "entropy")
+    assert entropy[2] == pytest.approx(1.0) and entropy[1] < entropy[0] < entropy[2]
+    multi = al.uncertainty(np.array([[0.5, 0.99], [0.9, 0.9]]), "margin", multi_label=True)
+    np.testing.assert_allclose(multi, [1.0, 0.2])
+    with pytest.raises(ValueError, match="unknown uncertainty"):
+        al.uncertainty(p, "vibes")
+
+
+def test_margin_breaks_ties_where_entropy_does_not():
+    # Row 0: two classes tied, the rest near zero; row 1: spread thin over all. Margin asks row 0 first.
+    p = np.array([[0.49, 0.49, 0.01, 0.01], [0.4, 0.2, 0.2, 0.2]])
+    pool = QueryPool(embeddings=np.eye(2, DIM, dtype=np.float32), probabilities=p)
+    assert make_strategy("margin", exploration=0).query(pool, 1).tolist() == [0]
+    assert make_strategy("entropy", exploration=0).query(pool, 1).tolist() == [1]
+
+
+def test_representativeness_penalises_outliers():
+    embeddings, _ = blobs(400)
+    outlier = np.zeros((1, DIM), np.float32)
+    outlier[0, 0] = 1.0
+    embeddings = np.vstack([embeddings, -embeddings.mean(axis=0, keepdims=True) / 1e-3, outlier])
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    density = al.representativeness(embeddings)
+    assert density.shape == (402,) and density.min() >= 0 and density.max() <= 1
+    assert density[400] == 0.0  # the anti-centroid point is the worst outlier
+    assert np.median(density[:400]) > 0.5
+    np.testing.assert_array_equal(density[[3, 7]], al.representativeness(embeddings, rows=np.array([3, 7])))
+
+
+def test_entropy_representativeness_weight():
+    pool = make_pool(300)
+    entropy = al.uncertainty(pool.probabilities, "entropy")
+    np.testing.assert_allclose(make_strategy("entropy_representativeness", beta=0).scores(pool), entropy)
+    weighted = make_strategy("entropy_representativeness", beta=2).scores(pool)
+    assert np.all(weighted <= entropy + 1e-12)
+    with pytest.raises(ValueError, match="beta"):
+        make_strategy("entropy_representativeness", beta=-1)
+
+
+def test_kmeans_diversity_avoids_near_duplicates():
+    # 40 copies of one maximally uncertain item and 60 spread items a little less uncertain.
+    rng = np.random.default_rng(0)
+    spread, _ = blobs(60)
+    duplicates = np.repeat(spread[:1], 40, axis=0) + rng.normal(scale=1e-4, size=(40, DIM)).astype(np.float32)
+    embeddings = np.vstack([duplicates, spread])
+    probabilities = np.vstack([np.tile([0.5, 0.5], (40, 1)), np.tile([0.6, 0.4], (60, 1))])
+    pool = QueryPool(embeddings=embeddings, probabilities=probabilities)
+    margin = make_strategy("margin", exploration=0).query(pool, 10)
+    diverse = make_strategy("kmeans_diversity", exploration=0, candidates=10).query(pool, 10)
+    assert np.all(margin < 40)  # plain margin takes ten copies
+    assert np.sum(diverse < 40) <= 2
+
+
+def test_coreset_picks_far_from_the_labeled_items():
+    labeled = np.tile(np.eye(1, DIM, dtype=np.float32), (5, 1))
+    embeddings = np.vstack([np.eye(1, DIM, dtype=np.float32), np.eye(DIM, dtype=np.float32)[1:4]])
+    pool = QueryPool(embeddings=embeddings, labeled_embeddings=labeled)
+    batch = make_strategy("coreset", exploration=0).query(pool, 3)
+    assert 0 not in batch.tolist()  # row 0 duplicates the labeled items
+
+
+def test_class_priority_spends_the_batch_on_weak_classes():
+    pool = make_pool(1000)
+    strategy = make_strategy("class_priority", exploration=0, random_state=0)
+    predicted = pool.probabilities.argmax(axis=1)[strategy.query(pool, 40)]
+    counts = np.bincount(predicted, minlength=4)
+    assert counts[1] > counts[0]  # class b: F1 0.2 and rising; class a: F1 0.9, flat
+    no_f1 = QueryPool(embeddings=pool.embeddings, probabilities=pool.probabilities)
+    np.testing.assert_array_equal(
+        make_strategy("class_priority", exploration=0).query(no_f1, 10),
+        make_strategy("margin", exploration=0).query(no_f1, 10),
+    )
+
+
+def test_class_needs_and_allocate():
+    need = al.class_needs(["a", "b"], {"a": 0.9, "b": 0.5}, {"a": 0.9, "b": 0.3})
+    assert need.sum() == pytest.approx(1.0) and need[1] > need[0]
+    assert al.class_needs([1, 2], {"1": 0.5, "2": 0.5}).tolist() == [0.5, 0.5]  # str keys for int classes
+    counts = al.allocate(np.array([0.7, 0.2, 0.1]), np.array([3, 100, 100]), 20)
+    assert counts.sum() == 20 and counts[0] == 3 and counts[1] > counts[2]
+    assert al.allocate(np.array([0.5, 0.5]), np.array([1, 2]), 10).tolist() == [1, 2]
+
+
+def test_tree_uncertainty_uses_every_level():
+    embeddings = np.eye(3, DIM, dtype=np.float32)
+    top = np.array([[0.99, 0.01], [0.5, 0.5], [0.99, 0.01]])
+    leaves = np.array([[0.5, 0.5, 0.0], [0.9, 0.1, 0.0], [0.98, 0.01, 0.01]])
+    pool = QueryPool(embeddings=embeddings, probabilities=leaves, level_probabilities=[top, leaves])
+    scores = make_strategy("tree_uncertainty").scores(pool)
+    assert scores[0] == pytest.approx(1.0) and scores[1] == pytest.approx(1.0) and scores[2] < 0.1
+    assert make_strategy("tree_uncertainty", aggregate="mean").scores(pool)[0] < 1.0
+    with pytest.raises(ValueError, match="aggregate"):
+        make_strategy("tree_uncertainty", aggregate="min")
+
+
+def test_multi_label_strategy_counts_unsure_labels():
+    embeddings = np.eye(3, DIM, dtype=np.float32)
+    p = np.array([[0.5, 0.5, 0.5], [0.5, 0.99, 0.01], [0.9, 0.1, 0.9]])
+    pool = QueryPool(embeddings=embeddings, probabilities=p, multi_label=True)
+    assert make_strategy("multi_label", exploration=0).query(pool, 3).tolist() == [0, 1, 2]
+
+
+def test_cold_start_covers_the_groups():
+    embeddings, labels = blobs(500)
+    batch = make_strategy("default", random_state=0, exploration=0).query(QueryPool(embeddings=embeddings), 8)
+    assert len(set(labels[batch].tolist())) == N_CLASSES
+    np.testing.assert_array_equal(batch, al.cold_start(embeddings, 8, random_state=0))
+
+
+def test_uncertainty_diversity_prefers_items_far_from_the_labeled_ones():
+    embeddings = np.eye(3, DIM, dtype=np.float32)
+    probabilities = np.tile([0.5, 0.5], (3, 1))
+    labeled = embeddings[:2]  # rows 0 and 1 duplicate labeled items
+    pool = QueryPool(embeddings=embeddings, probabilities=probabilities, labeled_embeddings=labeled)
+    assert make_strategy("uncertainty_diversity", exploration=0, beta=0).query(pool, 1).tolist() == [2]
+    assert make_strategy("uncertainty_diversity", exploration=0, beta=0, novelty=0).query(pool, 1).tolist() == [0]
