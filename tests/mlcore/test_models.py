@@ -338,3 +338,43 @@ def test_integer_labels_survive_a_round_trip(tmp_path):
     loaded = load_model(model.save(tmp_path))
     assert loaded.classes_.tolist() == [7, 8, 9]
     assert loaded.predict(points).tolist() == labels
+
+
+# --- TextCNN's prediction from token tables ------------------------------------------------------------
+
+
+def _kim_cnn(seed: int = 0):
+    from mlcore.models import _KimCNN
+
+    torch.manual_seed(seed)
+    return _KimCNN(vocab_size=50, embedding_dim=8, filter_sizes=(2, 3, 4), num_filters=5, n_outputs=3, dropout=0.5)
+
+
+def _ids_and_lengths(seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor([12, 5, 1, 9])
+    ids = torch.randint(2, 50, (4, 12), generator=generator)
+    ids[torch.arange(12).unsqueeze(0) >= lengths.unsqueeze(1)] = 0  # padding
+    return ids, lengths
+
+
+def test_token_tables_give_the_convolutions_result():
+    network, (ids, lengths) = _kim_cnn().eval(), _ids_and_lengths()
+    with torch.enable_grad():
+        by_convolution = network(ids, lengths).detach()
+    with torch.inference_mode():
+        by_tables = network(ids, lengths)
+    np.testing.assert_allclose(by_tables.numpy(), by_convolution.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_token_tables_follow_weight_changes():
+    network, (ids, lengths) = _kim_cnn().eval(), _ids_and_lengths()
+    with torch.inference_mode():
+        before = network(ids, lengths).clone()
+    with torch.no_grad():
+        network.load_state_dict(_kim_cnn(seed=7).state_dict())  # what restoring the best epoch does
+        after = network(ids, lengths)
+    with torch.enable_grad():
+        expected = network(ids, lengths).detach()
+    assert not torch.allclose(before, after)
+    np.testing.assert_allclose(after.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
