@@ -5,6 +5,7 @@
     python -m mlcore.bench train --dataset FILE.jsonl --model head|teacher|textcnn --out RESULT.json
         [--random-state 0] [--limit-train N] [--epochs E] [--batch-size B] [--max-len L] [--head lr|mlp]
         [--cache-dir DIR] [--backbone NAME] [--device cpu] [--quiet]
+    python -m mlcore.bench speed --dataset FILE.jsonl --out RESULT.json [--models textcnn,teacher]
     python -m mlcore.bench al --dataset FILE.jsonl --strategies random,margin,default --out RESULT.json
         [--init 100] [--batch 50] [--budget 2000] [--seeds 3] [--head lr|default] [--plot CURVES.svg|.png]
         [--timing-pool 20000] [--random-state 0] [--cache-dir DIR] [--backbone NAME] [--quiet]
@@ -770,10 +771,61 @@ def _run_al(args: argparse.Namespace) -> int:
 
 # --- command line -------------------------------------------------------------------------------
 
+# --- speed: inference of text models, back to back ----------------------------------------------
+
+SPEED_MODELS = ("textcnn", "teacher")
+SPEED_FIT_TEXTS = 64  # speed does not depend on how well a model learned: a short fit is enough
+
+
+def _add_speed_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", type=Path, required=True, help="JSONL with text, label, split")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the result JSON")
+    parser.add_argument("--models", default=",".join(SPEED_MODELS), help="comma-separated, of: textcnn, teacher")
+    parser.add_argument("--device", default="cpu")
+
+
+def speed_benchmark(args: argparse.Namespace) -> dict:
+    """Texts per second of `predict_proba` on the test split for each model, measured one after the
+    other in one process, so that the ratio between them does not depend on what else the machine did
+    at other times. Each model is fit for one epoch on the first SPEED_FIT_TEXTS train texts."""
+    names = [name.strip() for name in args.models.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(SPEED_MODELS))
+    if unknown or not names:
+        raise ValueError(f"--models takes a list of {', '.join(SPEED_MODELS)}; got {args.models!r}")
+    machine = _machine()
+    train_texts, train_labels = read_jsonl_split(args.dataset, "train", limit=SPEED_FIT_TEXTS)
+    test_texts, _ = read_jsonl_split(args.dataset, "test")
+    speeds = {}
+    for name in names:
+        model = _train_model_class(name)(epochs=1, device=args.device).fit(train_texts, train_labels)
+        model.predict_proba(test_texts[:8])  # warm-up: lazy loads and first-call allocations
+        started = time.perf_counter()
+        model.predict_proba(test_texts)
+        speeds[name] = round(len(test_texts) / (time.perf_counter() - started), 2)
+    ratios = {f"{a}/{b}": round(speeds[a] / speeds[b], 1) for a in names for b in names if a != b}
+    return {
+        "dataset": str(args.dataset),
+        "n_test": len(test_texts),
+        "texts_per_second": speeds,
+        "ratios": ratios,
+        "device": args.device,
+        **machine,
+    }
+
+
+def _run_speed(args: argparse.Namespace) -> int:
+    result = speed_benchmark(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"speed {args.dataset.name}: {result['texts_per_second']} texts/s; ratios {result['ratios']}")
+    return 0
+
+
 SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "cluster": (_add_cluster_arguments, _run_cluster),
     "train": (_add_train_arguments, _run_train),
     "al": (_add_al_arguments, _run_al),
+    "speed": (_add_speed_arguments, _run_speed),
 }
 
 

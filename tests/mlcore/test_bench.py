@@ -381,3 +381,13 @@ def test_al_png_plot_without_matplotlib_is_a_raster_with_an_svg_beside_it(tmp_pa
     assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     if importlib.util.find_spec("matplotlib") is None:
         assert "random (0.600)" in (tmp_path / "curves.svg").read_text()
+
+
+def test_speed_times_each_model_and_their_ratio(keyword_dataset, tmp_path, capsys):
+    out = tmp_path / "speed.json"
+    args = ["speed", "--dataset", str(keyword_dataset), "--out", str(out), "--models", "textcnn,textcnn"]
+    assert bench.main(args) == 0
+    result = json.loads(out.read_text())
+    assert result["texts_per_second"]["textcnn"] > 0 and result["n_test"] > 0
+    assert "speed" in capsys.readouterr().out
+    assert bench.main([*args[:-1], "textcnn,nope"]) == 2
