@@ -11,6 +11,7 @@ from django.utils.safestring import SafeString
 
 from annotator.models import Job, JobStatus, ModelVersion, Project, ScoreRun
 from annotator.selectors.items import final_label_ids
+from annotator.selectors.model_pages import f1_chart, f1_chart_point
 from mlcore.learning_curves import (
     DEFAULT_AGREEMENT_THRESHOLD,
     LabelEstimate,
@@ -21,7 +22,6 @@ from mlcore.learning_curves import (
     stopping_signal,
 )
 
-CURVE_WIDTH, CURVE_HEIGHT, CURVE_MARGIN = 560, 240, 40
 RESCORE_KIND = "rescore"  # annotator.services.active_learning.RESCORE_KIND (selectors do not import services)
 EVALUATION_NAMES = {"test": "test split", "cross_validation": "cross-validation", "none": "not evaluated"}
 
@@ -138,52 +138,12 @@ def active_learning_overview(*, project: Project) -> ActiveLearningOverview:
 # --- SVG ----------------------------------------------------------------------------------------------------
 
 
-def _frame(max_x: int, label: str, body: SafeString, target: float | None = None) -> SafeString:
-    width, height, margin = CURVE_WIDTH, CURVE_HEIGHT, CURVE_MARGIN
-    target_line = SafeString("")
-    if target is not None:
-        y = height - margin - (height - 2 * margin) * target
-        target_line = format_html(
-            '<line x1="{m}" y1="{y}" x2="{r}" y2="{y}" class="target"/>'
-            '<text x="{r}" y="{ty}" class="tick" text-anchor="end">target F1 {t}</text>',
-            m=margin,
-            r=width - margin,
-            y=f"{y:.1f}",
-            ty=f"{y - 4:.1f}",
-            t=f"{target:.2f}",
-        )
-    return format_html(
-        '<svg class="curve" viewBox="0 0 {w} {h}" role="img" aria-label="{label}">'
-        '<line x1="{m}" y1="{b}" x2="{r}" y2="{b}" class="axis"/>'
-        '<line x1="{m}" y1="{m}" x2="{m}" y2="{b}" class="axis"/>'
-        '<text x="{m}" y="{t}" class="tick">0</text>'
-        '<text x="{r}" y="{t}" class="tick" text-anchor="end">{max_x} labels</text>'
-        '<text x="4" y="{m}" class="tick">1.0</text><text x="4" y="{b}" class="tick">0.0</text>'
-        "{target_line}{body}</svg>",
-        w=width,
-        h=height,
-        m=margin,
-        b=height - margin,
-        r=width - margin,
-        t=height - margin + 16,
-        max_x=max_x,
-        label=label,
-        target_line=target_line,
-        body=body,
-    )
-
-
-def _xy(n: float, f1: float, max_x: float) -> tuple[float, float]:
-    width, height, margin = CURVE_WIDTH, CURVE_HEIGHT, CURVE_MARGIN
-    return margin + (width - 2 * margin) * n / max_x, height - margin - (height - 2 * margin) * f1
-
-
 def al_learning_curve_svg(points: list[CurvePoint]) -> SafeString:
     """Macro-F1 of each fast-head version against its labels; hollow dots were cross-validated."""
     if not points:
         return SafeString("")
     max_x = max(p.n_labels for p in points) or 1
-    coords = [_xy(p.n_labels, p.macro_f1, max_x) for p in points]
+    coords = [f1_chart_point(p.n_labels, p.macro_f1, max_x) for p in points]
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
     dots = format_html_join(
         "",
@@ -202,7 +162,7 @@ def al_learning_curve_svg(points: list[CurvePoint]) -> SafeString:
         ),
     )
     body = format_html('<polyline points="{}" class="line"/>{}', path, dots)
-    return _frame(max_x, "Learning curve", body)
+    return f1_chart(max_x, "Learning curve", body)
 
 
 def class_estimates_svg(classes: list[ClassProgress], target: float) -> SafeString:
@@ -217,10 +177,10 @@ def class_estimates_svg(classes: list[ClassProgress], target: float) -> SafeStri
         if row.curve is not None:
             xs = np.linspace(max(1, min(n for n, _ in row.points)), max_x, 40)
             fitted = zip(xs, row.curve.predict(xs), strict=True)
-            line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (_xy(n, f, max_x) for n, f in fitted))
+            line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (f1_chart_point(n, f, max_x) for n, f in fitted))
             parts.append(format_html('<polyline points="{}" class="fit" style="stroke: {}"/>', line, row.color))
         for n, f1 in row.points:
-            x, y = _xy(n, f1, max_x)
+            x, y = f1_chart_point(n, f1, max_x)
             parts.append(
                 format_html(
                     '<circle cx="{}" cy="{}" r="3.5" style="fill: {}"><title>{}: {} labels, F1 {}</title></circle>',
@@ -232,4 +192,4 @@ def class_estimates_svg(classes: list[ClassProgress], target: float) -> SafeStri
                     f"{f1:.3f}",
                 )
             )
-    return _frame(max_x, "Per-class learning curves", SafeString("".join(parts)), target)
+    return f1_chart(max_x, "Per-class learning curves", SafeString("".join(parts)), target)

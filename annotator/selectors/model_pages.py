@@ -63,26 +63,39 @@ def learning_curve_svg(points: list[tuple[int, float, ModelVersion]]) -> SafeStr
     if not points:
         return SafeString("")
     max_x = max(n for n, _f1, _v in points) or 1
-    width, height, margin = CURVE_WIDTH, CURVE_HEIGHT, CURVE_MARGIN
-
-    def xy(n: int, f1: float) -> tuple[float, float]:
-        return (margin + (width - 2 * margin) * n / max_x, height - margin - (height - 2 * margin) * f1)
-
-    coords = [xy(n, f1) for n, f1, _v in points]
+    coords = [f1_chart_point(n, f1, max_x) for n, f1, _v in points]
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
     dots = format_html_join(
         "",
         '<circle cx="{}" cy="{}" r="4"><title>v{}: {} labels, macro-F1 {}</title></circle>',
         ((f"{x:.1f}", f"{y:.1f}", v.number, n, f"{f1:.3f}") for (x, y), (n, f1, v) in zip(coords, points, strict=True)),
     )
+    return f1_chart(max_x, "Learning curve", format_html('<polyline points="{}" class="line"/>{}', path, dots))
+
+
+def f1_chart(max_x: int, label: str, body: SafeString, target: float | None = None) -> SafeString:
+    """An SVG frame for F1 (0-1) against labels (0-`max_x`) around `body`; a dashed target line if given."""
+    width, height, margin = CURVE_WIDTH, CURVE_HEIGHT, CURVE_MARGIN
+    target_line = SafeString("")
+    if target is not None:
+        y = height - margin - (height - 2 * margin) * target
+        target_line = format_html(
+            '<line x1="{m}" y1="{y}" x2="{r}" y2="{y}" class="target"/>'
+            '<text x="{r}" y="{ty}" class="tick" text-anchor="end">target F1 {t}</text>',
+            m=margin,
+            r=width - margin,
+            y=f"{y:.1f}",
+            ty=f"{y - 4:.1f}",
+            t=f"{target:.2f}",
+        )
     return format_html(
-        '<svg class="curve" viewBox="0 0 {w} {h}" role="img" aria-label="Learning curve">'
+        '<svg class="curve" viewBox="0 0 {w} {h}" role="img" aria-label="{label}">'
         '<line x1="{m}" y1="{b}" x2="{r}" y2="{b}" class="axis"/>'
         '<line x1="{m}" y1="{m}" x2="{m}" y2="{b}" class="axis"/>'
         '<text x="{m}" y="{t}" class="tick">0</text>'
         '<text x="{r}" y="{t}" class="tick" text-anchor="end">{max_x} labels</text>'
         '<text x="4" y="{m}" class="tick">1.0</text><text x="4" y="{b}" class="tick">0.0</text>'
-        '<polyline points="{path}" class="line"/>{dots}</svg>',
+        "{target_line}{body}</svg>",
         w=width,
         h=height,
         m=margin,
@@ -90,6 +103,13 @@ def learning_curve_svg(points: list[tuple[int, float, ModelVersion]]) -> SafeStr
         r=width - margin,
         t=height - margin + 16,
         max_x=max_x,
-        path=path,
-        dots=dots,
+        label=label,
+        target_line=target_line,
+        body=body,
     )
+
+
+def f1_chart_point(n: float, f1: float, max_x: float) -> tuple[float, float]:
+    """Where (n labels, F1) lies in `f1_chart`'s coordinates."""
+    width, height, margin = CURVE_WIDTH, CURVE_HEIGHT, CURVE_MARGIN
+    return margin + (width - 2 * margin) * n / max_x, height - margin - (height - 2 * margin) * f1
