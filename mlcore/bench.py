@@ -9,6 +9,8 @@
     python -m mlcore.bench al --dataset FILE.jsonl --strategies random,margin,default --out RESULT.json
         [--init 100] [--batch 50] [--budget 2000] [--seeds 3] [--head lr|default] [--plot CURVES.svg|.png]
         [--timing-pool 20000] [--random-state 0] [--cache-dir DIR] [--backbone NAME] [--quiet]
+    python -m mlcore.bench noise --dataset FILE.jsonl --noise 0.1 --kind symmetric|confusable --seeds 3
+        --out RESULT.json [--filter-by both] [--timing-items 20000] (see mlcore/noise_bench.py)
 
 Dataset lines are {"text": ..., "label": ..., "split": "train" | "test" | ...}. Each subcommand is
 one entry of `SUBCOMMANDS` (name -> (add_arguments, run)); `run(args)` returns the exit status.
@@ -37,6 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from mlcore.clustering import TextClusterer, cluster_keywords
 from mlcore.encoders import DEFAULT_BACKBONE, TextEncoder
+from mlcore.noise_bench import add_noise_arguments, run_noise
 
 DEFAULT_CACHE_DIR = Path("~/.cache/labelloop/embeddings")
 KEYWORDS_PER_CLUSTER = 8
@@ -826,6 +829,7 @@ SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable
     "train": (_add_train_arguments, _run_train),
     "al": (_add_al_arguments, _run_al),
     "speed": (_add_speed_arguments, _run_speed),
+    "noise": (add_noise_arguments, run_noise),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from annotator.models import Job
-from annotator.services import active_learning, clustering, imports, jobs, training
+from annotator.services import active_learning, clustering, imports, jobs, noise, training
 from annotator.services.artifacts import model_artifacts_sweep
 from workers.celery import app
 from workers.jobtask import JobContext, job_task
@@ -51,3 +51,9 @@ def train_model(ctx: JobContext, job: Job) -> dict:
 def rescore_pool(ctx: JobContext, job: Job) -> dict:
     """Active learning: retrain the fast head, rescore the pool, store the new queue order."""
     return active_learning.rescore_run_job(job=job, progress=ctx.progress)
+
+
+@job_task("labelloop.detect_noise")
+def detect_noise(ctx: JobContext, job: Job) -> dict:
+    """Noisy labels: run the detectors over the labeled items and store the flags for review."""
+    return noise.noise_run_job(job=job, progress=ctx.progress)

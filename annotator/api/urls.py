@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from annotator.api import active_learning, clusters, items, jobs, labels, projects, queue, rules, training
+from annotator.api import active_learning, clusters, items, jobs, labels, noise, projects, queue, rules, training
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
@@ -96,6 +96,7 @@ urlpatterns = [
     path("projects/<int:project_id>/predict", training.PredictApi.as_view(), name="api-predict"),
     path("projects/<int:project_id>/predict/", training.PredictApi.as_view(), name="api-predict-slash"),
     path("projects/<int:project_id>/rescore/", active_learning.RescoreApi.as_view(), name="api-rescore"),
+    path("projects/<int:project_id>/noise/", noise.NoiseStartApi.as_view(), name="api-noise-start"),
     path("projects/<int:project_id>/jobs/", jobs.JobListApi.as_view(), name="api-job-list"),
     path("projects/<int:project_id>/jobs/<int:job_id>/", jobs.JobDetailApi.as_view(), name="api-job-detail"),
     path("projects/<int:project_id>/jobs/<int:job_id>/cancel/", jobs.JobCancelApi.as_view(), name="api-job-cancel"),

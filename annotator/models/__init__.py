@@ -1,4 +1,4 @@
-"""Labelloop's data: projects and members, labels, items and annotations, jobs."""
+"""Labelloop's data: projects and members, labels, items and annotations, jobs, noise flags."""
 
 from annotator.models.items import (
     Annotation,
@@ -16,6 +16,7 @@ from annotator.models.items import (
     Split,
 )
 from annotator.models.jobs import Job, JobStatus
+from annotator.models.noise import NoiseFlag, NoiseRun, NoiseSplit, NoiseStatus
 from annotator.models.projects import Label, LabelKind, Membership, Project, Role, TaskType
 from annotator.models.taxonomy import Cluster, ClusterRun, Rule, RuleKind, TaxonomyAction, TaxonomyEvent
 from annotator.models.training import ModelVersion
@@ -37,6 +38,10 @@ __all__ = [
     "Lease",
     "Membership",
     "ModelVersion",
+    "NoiseFlag",
+    "NoiseRun",
+    "NoiseSplit",
+    "NoiseStatus",
     "Project",
     "RequeuedItem",
     "RevisionReason",

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from annotator.models import Item, Job, JobStatus, ModelVersion, Project, ScoreRun, Split
 from annotator.selectors.training import TrainingSnapshot, training_snapshot
-from annotator.services.embeddings import item_embeddings, load_encoder
+from annotator.services.embeddings import load_encoder, unit_item_embeddings
 from annotator.services.jobs import job_append_log, job_fail, job_start
 from annotator.services.scoring import ItemScore, score_run_store
 from annotator.services.training import Progress, model_version_register, trained_model
@@ -50,8 +50,6 @@ MIN_TEST_PER_CLASS = 5
 CV_FOLDS = 5
 # A job still queued after this long lost its message (a broker flush): it no longer blocks new ones.
 QUEUED_STALE_AFTER = dt.timedelta(minutes=30)
-# item_embeddings looks items up with one IN (...) list: chunks keep it under SQLite's variable limit.
-EMBEDDING_CHUNK = 10_000
 NOT_ENOUGH_DATA_MESSAGE = (
     "Not enough labels to rescore yet: {found} labeled item(s) in {classes} label(s); "
     "the fast head needs {items} items in {min_classes} or more labels. Nothing was stored."
@@ -123,24 +121,6 @@ def _classes_of(snapshot: TrainingSnapshot) -> dict[int, int]:
         for label in value if snapshot.multi_label else [value]:
             counts[int(label)] = counts.get(int(label), 0) + 1
     return counts
-
-
-def _embeddings(project: Project, item_ids: list[int], encoder, progress: Progress, start: float, span: float):
-    """Cached embeddings of `item_ids` (only missing ones are computed), in chunks."""
-    total = max(len(item_ids), 1)
-    parts = []
-    for offset in range(0, len(item_ids), EMBEDDING_CHUNK):
-        chunk = item_ids[offset : offset + EMBEDDING_CHUNK]
-
-        def report(done: int, todo: int, offset: int = offset, size: int = len(chunk)) -> None:
-            progress(start + span * (offset + done * size / max(todo, 1)) / total, f"Embedding {done}/{todo}")
-
-        parts.append(item_embeddings(project=project, item_ids=chunk, encoder=encoder, progress=report))
-    if not parts:
-        return np.zeros((0, encoder.dim), dtype=np.float32)
-    vectors = np.concatenate(parts)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)  # float16 storage leaves them a hair off unit length
 
 
 def _new_head(multi_label: bool) -> FastHead:
@@ -252,7 +232,9 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
     use_test = _test_is_large_enough(snapshot, classes)
     test_ids = snapshot.test.item_ids if use_test else []
     wanted = snapshot.train.item_ids + test_ids + pool_ids
-    vectors = _embeddings(project, wanted, encoder, progress, 2, 38)
+    vectors = unit_item_embeddings(
+        project=project, item_ids=wanted, encoder=encoder, progress=progress, start=2, span=38
+    )
     n_train, n_test = len(snapshot.train.item_ids), len(test_ids)
     x_train, x_test, x_pool = vectors[:n_train], vectors[n_train : n_train + n_test], vectors[n_train + n_test :]
 

@@ -98,3 +98,33 @@ def item_embeddings(
             vectors = np.concatenate([vectors, fresh.astype(np.float16)])
             _save_atomically(directory, keys, vectors)
     return vectors[[row_of[wanted[pk]] for pk in item_ids]].astype(np.float32)
+
+
+# item_embeddings looks items up with one IN (...) list: chunks keep it under SQLite's variable limit.
+EMBEDDING_CHUNK = 10_000
+
+
+def unit_item_embeddings(
+    *,
+    project: Project,
+    item_ids: list[int],
+    encoder: TextEncoder,
+    progress: Callable[[float, str], None],
+    start: float,
+    span: float,
+) -> np.ndarray:
+    """Unit-length cached embeddings of `item_ids` in chunks, reporting progress from `start` over `span`."""
+    total = max(len(item_ids), 1)
+    parts = []
+    for offset in range(0, len(item_ids), EMBEDDING_CHUNK):
+        chunk = item_ids[offset : offset + EMBEDDING_CHUNK]
+
+        def report(done: int, todo: int, offset: int = offset, size: int = len(chunk)) -> None:
+            progress(start + span * (offset + done * size / max(todo, 1)) / total, f"Embedding {done}/{todo}")
+
+        parts.append(item_embeddings(project=project, item_ids=chunk, encoder=encoder, progress=report))
+    if not parts:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    vectors = np.concatenate(parts)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)  # float16 storage leaves them a hair off unit length

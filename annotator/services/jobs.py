@@ -40,6 +40,8 @@ JOB_KINDS: dict[str, JobKind] = {
     "train": JobKind("labelloop.train_model", "gpu", "Train a model"),
     # Active learning: retrain the fast head and reorder the queue (coalesced: services/active_learning).
     "rescore": JobKind("labelloop.rescore_pool", "cpu", "Rescore the pool"),
+    # Noisy labels: detectors over the labeled items, flags into the experts' review queue (services/noise).
+    "noise": JobKind("labelloop.detect_noise", "cpu", "Find noisy labels"),
 }
 
 

@@ -43,6 +43,9 @@ from annotator.models import (
     Lease,
     Membership,
     ModelVersion,
+    NoiseFlag,
+    NoiseRun,
+    NoiseStatus,
     Project,
     Role,
     Rule,
@@ -82,6 +85,7 @@ class Ctx:
     candidate: Annotation  # a pending suggestion: accept, reject
     cluster: Cluster  # a cluster of the latest run: promote
     version: ModelVersion  # a registered model version: inspect, compare, activate
+    flag: NoiseFlag  # an open noise flag on the seed item: keep, relabel, exclude
 
     def label(self, name: str) -> Label:
         return self.project.labels.get(name=name)
@@ -107,6 +111,7 @@ def ctx(project_with_roles, make_user) -> Ctx:
         candidate=_pending_candidate(project),
         cluster=_cluster(project),
         version=_model_version(project),
+        flag=_noise_flag(project),
     )
 
 
@@ -125,6 +130,22 @@ def _model_version(project: Project) -> ModelVersion:
         project=project, number=1, kind="fast_head", data_hash="0" * 64, n_train=2, n_test=1,
         metrics=metrics, artifact_dir="models/none",
     )  # fmt: skip
+
+
+def _noise_flag(project: Project) -> NoiseFlag:
+    """The seed item "The match ended in a draw" (Sport), doubted by a noise run: Politics, says the run."""
+    run = NoiseRun.objects.create(project=project, encoder="test", n_items=2, n_flagged=1)
+    item = project.items.get(text="The match ended in a draw")
+    return NoiseFlag.objects.create(
+        project=project,
+        run=run,
+        item=item,
+        given_label=project.labels.get(name="Sport"),
+        suggested_label=project.labels.get(name="Politics"),
+        score=0.9,
+        votes=2,
+        detectors=["kfold", "deep_knn"],
+    )
 
 
 def _cluster(project: Project) -> Cluster:
@@ -157,6 +178,7 @@ def state(project: Project) -> tuple:
         sorted(SkippedItem.objects.filter(item__project=project).values_list("item_id", "user_id", "unclear")),
         Project.objects.filter(pk=project.pk).values_list("active_model", flat=True).get(),
         ModelVersion.objects.filter(project=project).count(),
+        sorted(NoiseFlag.objects.filter(project=project).values_list("id", "status", "exclusion_id")),
     )
 
 
@@ -420,6 +442,12 @@ def adjudicated_as(name: str) -> Callable:
         assert list(decision.labels.values_list("name", flat=True)) == [name]
 
     return check
+
+
+def noise_excluded(ctx: Ctx, response) -> None:
+    flag = NoiseFlag.objects.get(pk=ctx.flag.pk)
+    assert flag.status == NoiseStatus.EXCLUDED
+    assert Exclusion.objects.get(pk=flag.exclusion_id).item_id == seed_item(ctx).pk
 
 
 def page(url_name: str, method: str, capability: Capability, success: int, **kwargs) -> Case:
@@ -898,6 +926,32 @@ CASES: list[Case] = [
         verify=all_of(redirects_to("adjudication"), adjudicated_as("Politics")),
     ),
     page("dashboard", "GET", V, 200, verify=page_shows(lambda ctx: "Queue in random order")),
+    # --- noisy labels ---
+    page("noise-page", "GET", Capability.REVIEW, 200, verify=page_shows(lambda ctx: "The match ended in a draw")),
+    page(
+        "noise-start",
+        "POST",
+        RUN,
+        302,
+        data=lambda ctx: {"detectors": ["kfold", "deep_knn"], "filter_by": "both"},
+        verify=redirects_to("noise-page"),  # two seed items are too few: the reason is a message
+    ),
+    page(
+        "noise-decide",
+        "POST",
+        Capability.REVIEW,
+        302,
+        url_kwargs=lambda ctx: {"flag_id": ctx.flag.pk, "decision": "exclude"},
+        verify=all_of(redirects_to("noise-page"), noise_excluded),
+    ),
+    api(
+        "api-noise-start",
+        "POST",
+        RUN,
+        400,
+        data=lambda ctx: {"detectors": ["kfold"], "audit_test": True},
+        verify=api_json(lambda ctx, data: "label 18 more item(s)" in data["detail"]),
+    ),
     # --- the annotation queue (pages) ---
     page("queue", "GET", ANNOTATE, 200, verify=page_shows(lambda ctx: f'data-item="{open_item(ctx).pk}"')),
     page("queue-undo", "GET", ANNOTATE, 200, verify=page_shows(lambda ctx: "Nothing earlier to undo")),

@@ -391,3 +391,40 @@ def test_speed_times_each_model_and_their_ratio(keyword_dataset, tmp_path, capsy
     assert result["texts_per_second"]["textcnn"] > 0 and result["n_test"] > 0
     assert "speed" in capsys.readouterr().out
     assert bench.main([*args[:-1], "textcnn,nope"]) == 2
+
+
+# --- noise --------------------------------------------------------------------------------------
+
+
+def run_noise(dataset, tmp_path, *extra: str) -> dict:
+    out = tmp_path / "noise.json"
+    argv = ["--quiet", "noise", "--dataset", str(dataset), "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    assert bench.main([*argv, "--timing-items", "500", *extra]) == 0
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("kind", ["symmetric", "confusable"])
+def test_noise_benchmark_end_to_end(al_dataset, tmp_path, capsys, kind):
+    result = run_noise(al_dataset, tmp_path, "--noise", "0.2", "--kind", kind, "--seeds", "2")
+    assert (result["n_train"], result["kind"], result["seeds"]) == (120, kind, [0, 1])
+    assert set(result["detectors"]) == {"kfold", "confident_learning", "deep_knn", "ensemble"}
+    assert set(result["cleanlab_filter_by"]) == {"prune_by_noise_rate", "both", "confident_learning"}
+    # cleanlab alone under the ensemble's filter_by is the `confident_learning` detector.
+    assert result["detectors"]["confident_learning"] == result["cleanlab_filter_by"]["both"]
+    for run in result["runs"]:
+        assert run["flipped"] == 24
+    for scores in result["detectors"].values():
+        assert set(scores) == {"flagged", "precision", "recall", "f1"} and 0 <= scores["f1"] <= 1
+    assert result["detectors"]["ensemble"]["f1"] > 0.5  # keyword classes: flips are easy to see
+    assert set(result["test_f1"]) == {"clean", "noisy", "cleaned", "flagged_removed"}
+    assert result["timing_items"] == 500 and result["timing_seconds"] > 0
+    assert "ensemble" in capsys.readouterr().out
+
+
+def test_noise_options_are_checked(al_dataset, tmp_path, capsys):
+    args = ["noise", "--dataset", str(al_dataset), "--out", str(tmp_path / "o.json")]
+    assert bench.main([*args, "--noise", "1.5"]) == 2
+    assert bench.main([*args, "--seeds", "0"]) == 2
+    assert "--noise must lie in (0, 1)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main([*args, "--kind", "adversarial"])

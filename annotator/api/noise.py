@@ -1,0 +1,38 @@
+"""Noisy labels over the API: start a noise-detection job (its flags are reviewed on the page)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from annotator.access import ProjectAPIView
+from annotator.api.errors import validation_error_response
+from annotator.api.jobs import JobOutput
+from annotator.permissions import Capability
+from annotator.services.noise import DEFAULT_FILTER_BY, noise_start
+from mlcore.noise import DEFAULT_DETECTORS
+
+
+class NoiseStartApi(ProjectAPIView):
+    """Queue a noise-detection job: 202 with the job; 400 with the reason (a multi-label project,
+    too few labels, an unknown detector, a job already running)."""
+
+    capability = Capability.RUN_JOBS
+
+    class NoiseStartInput(serializers.Serializer):
+        # Names are checked by the service against mlcore's registry, so its error names the valid ones.
+        detectors = serializers.ListField(child=serializers.CharField(), default=list(DEFAULT_DETECTORS))
+        filter_by = serializers.CharField(default=DEFAULT_FILTER_BY)
+        audit_test = serializers.BooleanField(default=False)
+
+    @extend_schema(request=NoiseStartInput, responses={202: JobOutput})
+    def post(self, request, project_id: int):
+        data = self.NoiseStartInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            job = noise_start(project=self.project, by=request.user, **data.validated_data)
+        except ValidationError as error:
+            return validation_error_response(error)
+        return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)

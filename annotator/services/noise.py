@@ -1,0 +1,437 @@
+"""Noisy labels: a `cpu` job runs mlcore's detectors over the labeled training items and flags the
+ones whose given label is probably wrong; experts keep, relabel or exclude each flagged item.
+
+The job judges out-of-fold only (mlcore.noise): an item is never judged by a model that trained on
+it. With `audit_test` it also judges the locked test split with models of the training items, read
+only: the job never changes a label, and test items can never be excluded (nothing trains on them).
+
+A new run replaces the open flags of earlier runs (of the splits it judges); decided flags stay as
+history, and an item an expert already decided for its current label (kept it, or relabeled it to
+it) is not flagged again. Decisions feed the next training snapshot: a relabel is an expert
+decision on the item (`item_adjudicate`, with history), an exclusion an `Exclusion` row (undone by
+reopening the flag).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from annotator.models import (
+    Exclusion,
+    Job,
+    JobStatus,
+    Label,
+    NoiseFlag,
+    NoiseRun,
+    NoiseSplit,
+    NoiseStatus,
+    Project,
+    RuleKind,
+)
+from annotator.selectors.noise import NOISE_KIND, JudgedItems, NoiseInputs, is_multi_label, noise_inputs
+from annotator.selectors.rules import ProjectTexts, rule_masks
+from annotator.services.embeddings import load_encoder, unit_item_embeddings
+from annotator.services.jobs import job_start
+from annotator.services.review import item_adjudicate
+from mlcore.noise import (
+    DEFAULT_DETECTORS,
+    DETECTORS,
+    FILTER_BY_CHOICES,
+    NoiseReport,
+    NoiseSettings,
+    audit_evidence,
+    detect_label_noise,
+    gather_evidence,
+)
+from mlcore.rules import RuleError
+
+Progress = Callable[[float, str], None]
+
+MIN_LABELED_ITEMS = 20
+MIN_CLASSES = 2
+# Items of a label with fewer training labels than this are evidence for the others but are not
+# flagged themselves: out-of-fold models rarely predict a class seen so few times, so every one of
+# them would look wrong.
+MIN_LABELS_TO_JUDGE = 5
+DEFAULT_FILTER_BY = NoiseSettings().filter_by
+RANDOM_STATE = 0
+# Blacklist regexes run over every judged text inside the job: a generous budget, per rule.
+RULE_BUDGET_SECONDS = 60.0
+WRITE_BATCH_SIZE = 1000
+
+MULTI_LABEL_ERROR = "Noise detection works on single-label projects only; this project is multi-label."
+NO_DETECTOR_ERROR = "Choose at least one detector."
+UNKNOWN_DETECTOR_ERROR = "Unknown detector {name!r}: choose from {known}."
+UNKNOWN_FILTER_BY_ERROR = "Unknown filter_by {name!r}: choose one of {known}."
+NOT_ENOUGH_LABELS_ERROR = (
+    "Noise detection needs at least {items} labeled training items in {classes} or more labels; "
+    "this project has {found} in {found_classes} label(s): {missing}."
+)
+ALREADY_RUNNING_ERROR = "Noise detection job #{pk} is already {status}: wait for it to finish or cancel it."
+ALREADY_DECIDED_ERROR = "This flag was already decided ({status}); reopen it first."
+STILL_OPEN_ERROR = "This flag is still open: there is no decision to reopen."
+TEST_EXCLUDE_ERROR = "Test items are only audited: nothing trains on the locked test split, so nothing to exclude."
+NO_SUGGESTION_ERROR = "The detectors suggest no other label for this item: choose one."
+SAME_LABEL_ERROR = "“{name}” is the item's label already: keep it instead."
+REOPEN_RELABEL_ERROR = (
+    "A relabel is an expert decision with its own history: change the item's label on the adjudication page."
+)
+FLAG_REPLACED_ERROR = "A newer noise run replaced this flag: reload the page."
+EXCLUSION_REASON = "noise review, flag #{pk}"
+
+
+# --- starting the job -----------------------------------------------------------------------------------------
+
+
+def _checked_detectors(detectors: Sequence[str]) -> list[str]:
+    """The detectors in registry order, once each; a ValidationError names the valid ones."""
+    if not detectors:
+        raise ValidationError(NO_DETECTOR_ERROR)
+    for name in detectors:
+        if name not in DETECTORS:
+            raise ValidationError(UNKNOWN_DETECTOR_ERROR.format(name=name, known=", ".join(DETECTORS)))
+    return [name for name in DETECTORS if name in set(detectors)]
+
+
+def _checked_filter_by(filter_by: str) -> str:
+    if filter_by not in FILTER_BY_CHOICES:
+        raise ValidationError(UNKNOWN_FILTER_BY_ERROR.format(name=filter_by, known=", ".join(FILTER_BY_CHOICES)))
+    return filter_by
+
+
+def _check_enough_labels(train: JudgedItems) -> None:
+    found, found_classes = len(train), len(train.label_counts)
+    if found >= MIN_LABELED_ITEMS and found_classes >= MIN_CLASSES:
+        return
+    missing = []
+    if found < MIN_LABELED_ITEMS:
+        missing.append(f"label {MIN_LABELED_ITEMS - found} more item(s)")
+    if found_classes < MIN_CLASSES:
+        missing.append(f"use {MIN_CLASSES - found_classes} more label(s)")
+    raise ValidationError(
+        NOT_ENOUGH_LABELS_ERROR.format(
+            items=MIN_LABELED_ITEMS,
+            classes=MIN_CLASSES,
+            found=found,
+            found_classes=found_classes,
+            missing=" and ".join(missing),
+        )
+    )
+
+
+def _checked_inputs(project: Project) -> NoiseInputs:
+    if is_multi_label(project):
+        raise ValidationError(MULTI_LABEL_ERROR)
+    inputs = noise_inputs(project=project)
+    _check_enough_labels(inputs.train)
+    return inputs
+
+
+def noise_start(
+    *,
+    project: Project,
+    by: AbstractBaseUser | None,
+    detectors: Sequence[str] = DEFAULT_DETECTORS,
+    filter_by: str = DEFAULT_FILTER_BY,
+    audit_test: bool = False,
+) -> Job:
+    """Queue a noise-detection job (`cpu` queue). One at a time per project."""
+    chosen = _checked_detectors(detectors)
+    filter_by = _checked_filter_by(filter_by)
+    # Outside the transaction: reading every final label takes a while, and on SQLite a write
+    # transaction would hold up the annotators' submits meanwhile.
+    _checked_inputs(project)
+    params = {"detectors": chosen, "filter_by": filter_by, "audit_test": bool(audit_test)}
+    with transaction.atomic():
+        # Lock the project row so that two admins starting at once cannot both queue a job.
+        Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True).first()
+        live = Job.objects.filter(project=project, kind=NOISE_KIND, status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+        running = live.order_by("id").first()
+        if running is not None:
+            status = running.get_status_display().lower()
+            raise ValidationError(ALREADY_RUNNING_ERROR.format(pk=running.pk, status=status))
+        return job_start(kind=NOISE_KIND, project=project, params=params, created_by=by)
+
+
+# --- the job --------------------------------------------------------------------------------------------------
+
+
+def _rule_hits(project: Project, texts: list[str]) -> tuple[np.ndarray | None, list[str]]:
+    """Which texts the active blacklist rules match (None without such rules), and the rules that failed."""
+    rules = list(project.rules.filter(active=True, kind=RuleKind.BLACKLIST))
+    if not rules:
+        return None, []
+    corpus = ProjectTexts(ids=np.arange(len(texts), dtype=np.int64), texts=texts, splits=[""] * len(texts))
+    hits = np.zeros(len(texts), dtype=bool)
+    failed = []
+    for rule in rules:
+        try:
+            hits |= rule_masks(rules=[rule], texts=corpus, budget_seconds=RULE_BUDGET_SECONDS)[rule.pk]
+        except RuleError:  # too slow or broken since it was saved: the others still count
+            failed.append(rule.name)
+    return hits, failed
+
+
+def _job_settings(params: dict) -> tuple[list[str], NoiseSettings]:
+    detectors = _checked_detectors(params.get("detectors") or DEFAULT_DETECTORS)
+    filter_by = _checked_filter_by(params.get("filter_by") or DEFAULT_FILTER_BY)
+    return detectors, NoiseSettings(filter_by=filter_by, random_state=RANDOM_STATE)
+
+
+def _with_labels(items: JudgedItems, labels: set[int]) -> JudgedItems:
+    rows = [row for row, label in enumerate(items.label_ids) if label in labels]
+    ids, texts = [items.item_ids[row] for row in rows], [items.texts[row] for row in rows]
+    return JudgedItems(ids, texts, [items.label_ids[row] for row in rows])
+
+
+def _judged_mask(label_ids: list[int], counts: dict[int, int]) -> np.ndarray:
+    return np.asarray([counts.get(label, 0) >= MIN_LABELS_TO_JUDGE for label in label_ids], dtype=bool)
+
+
+def noise_run_job(*, job: Job, progress: Progress) -> dict:
+    """The body of a noise-detection job: embed, gather out-of-fold evidence, detect, store the flags."""
+    earlier = NoiseRun.objects.filter(job=job).first()
+    if earlier is not None:  # a re-delivered task whose first attempt stored its run before the worker died
+        progress(100, "Stored by an earlier attempt")
+        return _result(earlier)
+    project = job.project
+    detectors, settings = _job_settings(job.params)
+    inputs = _checked_inputs(project)  # labels may have changed since the job was queued
+    train, classes = inputs.train, sorted(inputs.train.label_counts)
+    # Test items of a label no training item has cannot be judged by models of the training items.
+    audit_test = bool(job.params.get("audit_test"))
+    test = _with_labels(inputs.test, set(classes)) if audit_test else JudgedItems([], [], [])
+    progress(1, f"{len(train)} labeled items in {len(classes)} labels; loading the encoder")
+    encoder = load_encoder(project.backbone)
+    vectors = unit_item_embeddings(
+        project=project, item_ids=train.item_ids + test.item_ids, encoder=encoder, progress=progress, start=2, span=38
+    )
+    hits, failed_rules = _rule_hits(project, train.texts + test.texts)
+    report, audit = _detect(
+        (train, vectors[: len(train)], None if hits is None else hits[: len(train)]),
+        (test, vectors[len(train) :], None if hits is None else hits[len(train) :]),
+        classes=classes,
+        detectors=detectors,
+        settings=settings,
+        progress=progress,
+    )
+    progress(93, "Storing the flags")
+    counts = train.label_counts
+    judged = {NoiseSplit.TRAIN: (train, report, _judged_mask(train.label_ids, counts))}
+    if audit_test:
+        judged[NoiseSplit.TEST] = (test, audit, _judged_mask(test.label_ids, counts))
+    run, stored = _store_run(
+        job=job, encoder_version=encoder.version, detectors=detectors, settings=settings, classes=classes, judged=judged
+    )
+    result = _result(run, already_reviewed=stored["suppressed"], not_judged=stored["not_judged"])
+    if failed_rules:
+        result["rules_failed"] = failed_rules
+    summary = f"{run.n_flagged} of {run.n_items} training items flagged"
+    if run.audited_test:
+        summary += f"; test split: {run.test_flagged} of {run.test_items} flagged"
+    progress(100, summary)
+    return result
+
+
+Judged = tuple[JudgedItems, np.ndarray, np.ndarray | None]  # items, their embeddings, their rule hits
+
+
+def _detect(
+    train: Judged,
+    test: Judged,
+    *,
+    classes: list[int],
+    detectors: list[str],
+    settings: NoiseSettings,
+    progress: Progress,
+) -> tuple[NoiseReport, NoiseReport | None]:
+    """The detectors' report on the training items (out-of-fold) and, if there are any, on the test items."""
+    index = {label: position for position, label in enumerate(classes)}
+    (train_items, x_train, train_hits), (test_items, x_test, test_hits) = train, test
+    y_train = np.asarray([index[label] for label in train_items.label_ids], dtype=np.int64)
+    progress(40, f"Out-of-fold models and neighbours for {len(train_items)} items")
+    evidence = gather_evidence(
+        x_train,
+        y_train,
+        len(classes),
+        rule_hits=train_hits,
+        settings=settings,
+        progress=lambda percent, message: progress(40 + 0.45 * percent, message),
+    )
+    report = detect_label_noise(evidence, detectors=detectors, settings=settings)
+    if not len(test_items):
+        return report, None
+    progress(86, f"Auditing {len(test_items)} items of the locked test split")
+    y_test = np.asarray([index[label] for label in test_items.label_ids], dtype=np.int64)
+    audit = audit_evidence(x_train, y_train, x_test, y_test, len(classes), rule_hits=test_hits, settings=settings)
+    return report, detect_label_noise(audit, detectors=detectors, settings=settings)
+
+
+def _result(run: NoiseRun, **extra: int) -> dict:
+    result = {
+        "noise_run": run.pk,
+        "items": run.n_items,
+        "flagged": run.n_flagged,
+        "detectors": run.detector_counts,
+        **extra,
+    }
+    if run.audited_test:
+        result["audit"] = {"items": run.test_items, "flagged": run.test_flagged, "share": run.test_share_flagged}
+    return result
+
+
+def _reviewed(project: Project) -> set[tuple[int, int]]:
+    """(item, label) pairs experts already confirmed: kept as given, or relabeled to that label."""
+    decided = NoiseFlag.objects.filter(project=project, status__in=[NoiseStatus.KEPT, NoiseStatus.RELABELED])
+    pairs = set()
+    rows = decided.values_list("item_id", "status", "given_label_id", "relabeled_to_id")
+    for item_id, status, given, relabeled in rows:
+        label = given if status == NoiseStatus.KEPT else relabeled
+        if label is not None:
+            pairs.add((item_id, label))
+    return pairs
+
+
+@transaction.atomic
+def _store_run(
+    *,
+    job: Job,
+    encoder_version: str,
+    detectors: list[str],
+    settings: NoiseSettings,
+    classes: list[int],
+    judged: dict[str, tuple[JudgedItems, NoiseReport | None, np.ndarray]],
+) -> tuple[NoiseRun, dict]:
+    """Record the run and replace earlier runs' open flags with this run's, in one transaction.
+
+    `judged`: per split, the items, the detectors' report (None: nothing to judge) and which items
+    may be flagged (their label has enough training labels).
+    """
+    project = job.project
+    _train, report, train_mask = judged[NoiseSplit.TRAIN]
+    run = NoiseRun.objects.create(
+        project=project,
+        job=job,
+        encoder=encoder_version,
+        detectors=detectors,
+        params={"filter_by": settings.filter_by, "folds": settings.folds, "neighbours": settings.neighbours},
+        n_items=int(train_mask.sum()),
+        detector_counts={name: int((result.flags & train_mask).sum()) for name, result in report.detectors.items()},
+        created_by=job.created_by,
+    )
+    # Per split: a run that did not audit the test split leaves the last audit's open flags alone.
+    NoiseFlag.objects.filter(project=project, status=NoiseStatus.OPEN, split__in=list(judged)).delete()
+    reviewed = _reviewed(project)  # read inside the transaction: a decision made during the job counts
+    stored = {"suppressed": 0, "not_judged": int((~train_mask).sum())}
+    flagged_per_split = {}
+    for split, (items, split_report, mask) in judged.items():
+        flags = []
+        rows = np.flatnonzero(split_report.flags & mask) if split_report is not None else []
+        for row in rows:
+            item_id, given = items.item_ids[row], items.label_ids[row]
+            if (item_id, given) in reviewed:
+                stored["suppressed"] += 1
+                continue
+            suggested = classes[int(split_report.suggested[row])]
+            flags.append(
+                NoiseFlag(
+                    project=project,
+                    run=run,
+                    item_id=item_id,
+                    split=split,
+                    given_label_id=given,
+                    # A flag from the rules alone can have the given label as the best guess: no suggestion.
+                    suggested_label_id=suggested if suggested != given else None,
+                    score=float(split_report.scores[row]),
+                    votes=int(split_report.votes[row]),
+                    detectors=list(split_report.agreeing[row]),
+                )
+            )
+        NoiseFlag.objects.bulk_create(flags, batch_size=WRITE_BATCH_SIZE)
+        flagged_per_split[split] = len(flags)
+    run.n_flagged = flagged_per_split[NoiseSplit.TRAIN]
+    if NoiseSplit.TEST in judged:
+        run.test_items = int(judged[NoiseSplit.TEST][2].sum())
+        run.test_flagged = flagged_per_split[NoiseSplit.TEST]
+    run.save(update_fields=["n_flagged", "test_items", "test_flagged"])
+    return run, stored
+
+
+# --- the experts' decisions -----------------------------------------------------------------------------------
+
+
+def _lock(flag: NoiseFlag) -> NoiseFlag:
+    try:
+        return NoiseFlag.objects.select_for_update().select_related("item__project", "given_label").get(pk=flag.pk)
+    except NoiseFlag.DoesNotExist:  # a newer run replaced it while the expert looked at it
+        raise ValidationError(FLAG_REPLACED_ERROR) from None
+
+
+def _lock_open(flag: NoiseFlag) -> NoiseFlag:
+    locked = _lock(flag)
+    if locked.status != NoiseStatus.OPEN:
+        raise ValidationError(ALREADY_DECIDED_ERROR.format(status=locked.get_status_display().lower()))
+    return locked
+
+
+def _decide(flag: NoiseFlag, status: str, by: AbstractBaseUser, **fields) -> NoiseFlag:
+    flag.status, flag.decided_by, flag.decided_at = status, by, timezone.now()
+    for name, value in fields.items():
+        setattr(flag, name, value)
+    flag.save(update_fields=["status", "decided_by", "decided_at", *fields])
+    return flag
+
+
+@transaction.atomic
+def noise_flag_keep(*, flag: NoiseFlag, by: AbstractBaseUser) -> NoiseFlag:
+    """The given label is right: the item stays as it is and is not flagged for this label again."""
+    return _decide(_lock_open(flag), NoiseStatus.KEPT, by)
+
+
+@transaction.atomic
+def noise_flag_relabel(
+    *, flag: NoiseFlag, by: AbstractBaseUser, label: Label | None = None, note: str = ""
+) -> NoiseFlag:
+    """Give the item `label` (default: the suggestion) as an expert decision, kept in its history."""
+    flag = _lock_open(flag)
+    label = label or flag.suggested_label
+    if label is None:
+        raise ValidationError(NO_SUGGESTION_ERROR)
+    if label.pk == flag.given_label_id:
+        raise ValidationError(SAME_LABEL_ERROR.format(name=label.name))
+    why = f"Noise review, flag #{flag.pk}: {', '.join(flag.detectors) or 'ensemble'} (score {flag.score:.2f})"
+    item_adjudicate(item=flag.item, by=by, labels=[label], note=f"{why}. {note.strip()}".strip())
+    return _decide(flag, NoiseStatus.RELABELED, by, relabeled_to=label)
+
+
+@transaction.atomic
+def noise_flag_exclude(*, flag: NoiseFlag, by: AbstractBaseUser) -> NoiseFlag:
+    """Keep the item out of training (it stays visible, with its label); reopening the flag undoes it."""
+    flag = _lock_open(flag)
+    if flag.split == NoiseSplit.TEST:
+        raise ValidationError(TEST_EXCLUDE_ERROR)
+    exclusion = Exclusion.objects.create(
+        item=flag.item, rule=None, reason=EXCLUSION_REASON.format(pk=flag.pk), created_by=by
+    )
+    return _decide(flag, NoiseStatus.EXCLUDED, by, exclusion=exclusion)
+
+
+@transaction.atomic
+def noise_flag_reopen(*, flag: NoiseFlag) -> NoiseFlag:
+    """Undo a keep or an exclusion: the flag is open again (and the item back in training)."""
+    flag = _lock(flag)
+    if flag.status == NoiseStatus.OPEN:
+        raise ValidationError(STILL_OPEN_ERROR)
+    if flag.status == NoiseStatus.RELABELED:
+        raise ValidationError(REOPEN_RELABEL_ERROR)
+    if flag.exclusion_id is not None:
+        Exclusion.objects.filter(pk=flag.exclusion_id).delete()
+    flag.status, flag.decided_by, flag.decided_at, flag.exclusion = NoiseStatus.OPEN, None, None, None
+    flag.save(update_fields=["status", "decided_by", "decided_at", "exclusion"])
+    return flag

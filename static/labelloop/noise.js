@@ -1,0 +1,72 @@
+// Keyboard control of the noisy-label review queue (noise.html). Every action is a real button in
+// the focused row (data-key); this script only maps keys to them and moves the focus, so the page
+// works the same without it. Once htmx has settled a decided row, the focus moves to the next row.
+(function () {
+  "use strict";
+
+  let busy = false; // a decision is in flight or its row is not settled yet: its buttons are not wired
+
+  const rows = () => Array.from(document.querySelectorAll("tr.noise-row"));
+  const flagRow = (element) => (element && element.closest ? element.closest("tr[id^='flag-']") : null);
+
+  function typingInField(target) {
+    const tag = target.tagName;
+    return tag === "TEXTAREA" || tag === "SELECT" || (tag === "INPUT" && target.type !== "hidden");
+  }
+
+  function move(row, step) {
+    const all = rows();
+    const next = all[all.indexOf(row) + step];
+    if (next) next.focus();
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || typingInField(event.target)) return;
+    const row = event.target.closest ? event.target.closest("tr.noise-row") : null;
+    const key = event.key.toLowerCase();
+    if (!row) {
+      if (key === "j" && rows().length) {
+        rows()[0].focus();
+        event.preventDefault();
+      }
+      return;
+    }
+    if (busy) {
+      event.preventDefault();
+      return;
+    }
+    if (key === "j" || event.key === "ArrowDown") {
+      move(row, 1);
+    } else if (event.key === "ArrowUp") {
+      move(row, -1);
+    } else if (key === "e") {
+      const details = row.querySelector("details.expand");
+      if (details) details.open = !details.open;
+    } else {
+      const button = row.querySelector('button[data-key="' + key + '"]');
+      if (!button) return;
+      button.click();
+    }
+    event.preventDefault();
+  });
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (flagRow(event.target)) busy = true;
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (flagRow(event.target) && !event.detail.successful) busy = false; // nothing will be swapped in
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    const settled = flagRow(event.target);
+    if (!settled) return;
+    busy = false;
+    const row = document.getElementById(settled.id); // the row now in the page, whichever htmx reported
+    if (!row) return;
+    if (!row.classList.contains("noise-row")) return;
+    const next = row.nextElementSibling;
+    const decided = row.dataset.status !== "open";
+    (decided && next && next.classList.contains("noise-row") ? next : row).focus();
+  });
+})();

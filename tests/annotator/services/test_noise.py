@@ -1,0 +1,405 @@
+"""Noisy labels: starting the job (and its refusals), the job on known flipped labels, the experts'
+decisions, and how they reach the next training snapshot.
+
+Most runs use embeddings the test controls (one tight cluster per true class), so which items are
+wrong is known and the assertions can name them; one run goes through a real (tiny, random) encoder.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from django.core.exceptions import ValidationError
+
+from annotator.importing.parsers import Record
+from annotator.models import (
+    AnnotationSource,
+    Exclusion,
+    Item,
+    Job,
+    JobStatus,
+    NoiseFlag,
+    NoiseRun,
+    NoiseSplit,
+    NoiseStatus,
+    Project,
+    RuleKind,
+    Split,
+    TaskType,
+)
+from annotator.selectors.items import final_label_ids
+from annotator.selectors.noise import annotator_corrections, noise_inputs
+from annotator.selectors.training import training_snapshot
+from annotator.services import embeddings, jobs, noise
+from annotator.services.imports import ImportReport, import_parsed
+from annotator.services.queue import annotation_submit
+from annotator.services.review import annotation_correct, item_adjudicate
+from annotator.services.rules import rule_apply, rule_create
+from annotator.services.taxonomy import label_archive
+from mlcore.noise import DETECTORS
+
+pytestmark = pytest.mark.django_db
+
+TOPICS = ("Sport", "Politics", "Tech")
+PER_CLASS = 20
+# Index (in TOPICS order, PER_CLASS each) -> the wrong label it is given.
+FLIPS = {0: "Politics", 25: "Tech", 47: "Sport"}
+DIM = 16
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[tuple[str, list, str]]:
+    calls: list[tuple[str, list, str]] = []
+    monkeypatch.setattr(jobs, "enqueue", lambda name, *, args, queue: calls.append((name, args, queue)) or "tid")
+    return calls
+
+
+@pytest.fixture
+def controlled_embeddings(monkeypatch):
+    """Each item's vector: its true class's axis plus a little seeded noise (true class in meta)."""
+    centers = {topic: np.eye(DIM, dtype=np.float32)[position] for position, topic in enumerate(TOPICS)}
+    embedded: list[int] = []
+
+    def item_embeddings(*, project, item_ids, encoder, progress=None):
+        embedded.extend(item_ids)
+        truth = dict(Item.objects.filter(pk__in=item_ids).values_list("id", "meta__true"))
+        return np.stack(
+            [centers[truth[pk]] + np.random.default_rng(pk).normal(0, 0.15, DIM).astype(np.float32) for pk in item_ids]
+        )
+
+    monkeypatch.setattr(noise, "load_encoder", lambda backbone: SimpleNamespace(version="controlled", dim=DIM))
+    monkeypatch.setattr(embeddings, "item_embeddings", item_embeddings)
+    return embedded
+
+
+def _add(project: Project, *, split: str = Split.TRAIN, per_class: int = PER_CLASS, flips=None, prefix: str = ""):
+    """Items with given labels (imported): `flips` gives some of them a wrong one. Returns them in order."""
+    flips = FLIPS if flips is None else flips
+    records = []
+    for position, topic in enumerate(TOPICS):
+        for i in range(per_class):
+            n = position * per_class + i
+            text = f"{prefix}{topic} story number {i}"
+            records.append(Record(line=n + 1, text=text, labels=(flips.get(n, topic),), meta={"true": topic}))
+    import_parsed(project=project, records=records, split=split, report=ImportReport(format="test"))
+    texts = [record.text for record in records]
+    items = {item.text: item for item in Item.objects.filter(project=project, text__in=texts)}
+    return [items[text] for text in texts]
+
+
+def _label(project: Project, name: str):
+    return project.labels.get(name=name)
+
+
+def _run(project: Project, **params) -> tuple[Job, dict, list[float]]:
+    job = Job.objects.create(
+        project=project, kind="noise", params={"detectors": list(DETECTORS), "filter_by": "both", **params}
+    )
+    seen: list[float] = []
+    result = noise.noise_run_job(job=job, progress=lambda percent, message: seen.append(percent))
+    return job, result, seen
+
+
+def _flipped(items: list[Item]) -> set[int]:
+    return {items[n].pk for n in FLIPS}
+
+
+# --- starting -------------------------------------------------------------------------------------------------
+
+
+def test_start_queues_one_cpu_job_and_refuses_a_second_while_it_waits(
+    project_with_roles, sent, django_capture_on_commit_callbacks
+):
+    project, users = project_with_roles
+    _add(project)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = noise.noise_start(project=project, by=users["admin"], detectors=["deep_knn", "kfold"], audit_test=True)
+    assert (job.kind, job.queue, job.created_by) == ("noise", "cpu", users["admin"])
+    assert job.params == {"detectors": ["kfold", "deep_knn"], "filter_by": "both", "audit_test": True}
+    assert sent == [("labelloop.detect_noise", [job.pk], "cpu")]
+    with pytest.raises(ValidationError, match=f"job #{job.pk} is already queued"):
+        noise.noise_start(project=project, by=users["admin"])
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED)
+    assert noise.noise_start(project=project, by=users["admin"]).pk != job.pk
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"detectors": ["kfold", "magic"]}, "Unknown detector 'magic': choose from kfold, confident_learning"),
+        ({"detectors": []}, noise.NO_DETECTOR_ERROR),
+        ({"filter_by": "vibes"}, "Unknown filter_by 'vibes': choose one of prune_by_noise_rate"),
+    ],
+)
+def test_start_refuses_unknown_detectors_and_filters(project_with_roles, sent, kwargs, message):
+    project, users = project_with_roles
+    _add(project)
+    with pytest.raises(ValidationError) as error:
+        noise.noise_start(project=project, by=users["admin"], **kwargs)
+    assert message in error.value.messages[0]
+    assert not Job.objects.filter(kind="noise").exists()
+
+
+def test_start_says_how_many_labels_are_missing(project_with_roles, sent):
+    project, users = project_with_roles
+    _add(project, per_class=4, flips={})  # 12 items in 3 labels
+    with pytest.raises(ValidationError) as error:
+        noise.noise_start(project=project, by=users["admin"])
+    assert error.value.messages == [
+        "Noise detection needs at least 20 labeled training items in 2 or more labels; "
+        "this project has 12 in 3 label(s): label 8 more item(s)."
+    ]
+    other = Project.objects.create(name="One label")
+    import_parsed(
+        project=other,
+        records=[Record(line=n, text=f"text {n}", labels=("Only",), meta={}) for n in range(1, 6)],
+        split=Split.TRAIN,
+        report=ImportReport(format="test"),
+    )
+    with pytest.raises(ValidationError, match=r"has 5 in 1 label\(s\): label 15 more item\(s\) and use 1 more label"):
+        noise.noise_start(project=other, by=users["admin"])
+
+
+def test_start_refuses_a_multi_label_project(project_with_roles, sent):
+    project, users = project_with_roles
+    Project.objects.filter(pk=project.pk).update(task_type=TaskType.MULTI_LABEL)
+    project.refresh_from_db()
+    with pytest.raises(ValidationError, match="single-label projects only"):
+        noise.noise_start(project=project, by=users["admin"])
+
+
+# --- the job --------------------------------------------------------------------------------------------------
+
+
+def test_the_job_flags_exactly_the_flipped_labels_and_suggests_the_true_ones(project_with_roles, controlled_embeddings):
+    project, _ = project_with_roles
+    items = _add(project)
+    job, result, progress = _run(project)
+
+    run = NoiseRun.objects.get(pk=result["noise_run"])
+    flags = NoiseFlag.objects.filter(run=run)
+    assert {flag.item_id for flag in flags} == _flipped(items)
+    for flag in flags:
+        item = Item.objects.get(pk=flag.item_id)
+        assert flag.split == NoiseSplit.TRAIN and flag.status == NoiseStatus.OPEN
+        assert flag.given_label == _label(project, FLIPS[items.index(item)])
+        assert flag.suggested_label == _label(project, item.meta["true"])
+        assert flag.score > 0.5 and flag.votes == len(flag.detectors) >= 2
+        assert set(flag.detectors) <= {"kfold", "confident_learning", "deep_knn"}  # no rules in this project
+    assert (run.job, run.encoder, run.n_items, run.n_flagged) == (job, "controlled", 3 * PER_CLASS, 3)
+    assert run.detectors == list(DETECTORS) and run.params["filter_by"] == "both"
+    assert not run.audited_test and run.test_share_flagged is None
+    assert result == {
+        "noise_run": run.pk,
+        "items": 3 * PER_CLASS,
+        "flagged": 3,
+        "detectors": run.detector_counts,
+        "already_reviewed": 0,
+        "not_judged": 0,
+    }
+    assert set(run.detector_counts) == {"kfold", "confident_learning", "deep_knn"}
+    assert progress == sorted(progress) and progress[-1] == 100
+    assert set(controlled_embeddings) == {item.pk for item in items}  # the test split was not asked for
+
+
+def test_a_redelivered_job_whose_run_was_stored_stores_nothing_twice(project_with_roles, controlled_embeddings):
+    project, _ = project_with_roles
+    _add(project)
+    job, result, _ = _run(project)
+    embedded = len(controlled_embeddings)
+    again = noise.noise_run_job(job=job, progress=lambda percent, message: None)
+    assert again == {key: value for key, value in result.items() if key not in ("already_reviewed", "not_judged")}
+    assert NoiseRun.objects.count() == 1 and NoiseFlag.objects.count() == 3
+    assert len(controlled_embeddings) == embedded  # nothing recomputed
+
+
+def test_blacklisted_items_are_judged_by_the_rules_detector(project_with_roles, controlled_embeddings):
+    project, users = project_with_roles
+    items = _add(project)
+    rule = rule_create(project=project, name="drafts", pattern="number 3", kind=RuleKind.BLACKLIST, by=users["admin"])
+    rule_apply(rule=rule, by=users["admin"])
+    hit = {item.pk for item in items if "number 3" in item.text}
+    assert len(hit) == 3 and Exclusion.objects.filter(rule=rule).count() == 3
+    assert not hit & set(training_snapshot(project=project).train.item_ids)
+    assert hit <= set(noise_inputs(project=project).train.item_ids)  # judged although not trained on
+
+    _job, result, _ = _run(project)
+    flags = {flag.item_id: flag for flag in NoiseFlag.objects.filter(run=result["noise_run"])}
+    assert set(flags) == _flipped(items) | hit
+    for pk in hit:
+        assert "rules" in flags[pk].detectors
+        assert flags[pk].suggested_label is None  # their label is fine: nothing better to suggest
+    assert result["detectors"]["rules"] == 3
+
+
+def test_a_new_run_replaces_open_flags_and_never_reflags_what_an_expert_kept(project_with_roles, controlled_embeddings):
+    project, users = project_with_roles
+    items = _add(project)
+    _job, first, _ = _run(project)
+    kept = NoiseFlag.objects.get(run=first["noise_run"], item=items[0])
+    noise.noise_flag_keep(flag=kept, by=users["expert"])
+
+    _job, second, _ = _run(project)
+    assert second["already_reviewed"] == 1 and second["flagged"] == 2
+    assert NoiseFlag.objects.filter(run=first["noise_run"]).get() == kept  # history stays, open flags went
+    assert set(NoiseFlag.objects.filter(run=second["noise_run"]).values_list("item_id", flat=True)) == (
+        _flipped(items) - {items[0].pk}
+    )
+    # A different label on the item is a new question: flagged again.
+    annotation = items[0].annotations.get()
+    annotation_correct(annotation=annotation, by=users["expert"], labels=[_label(project, "Tech")])
+    _job, third, _ = _run(project)
+    assert NoiseFlag.objects.filter(run=third["noise_run"], item=items[0], given_label__name="Tech").exists()
+
+
+def test_relabel_and_exclude_reach_the_next_training_snapshot(project_with_roles, controlled_embeddings):
+    project, users = project_with_roles
+    items = _add(project)
+    _job, result, _ = _run(project)
+    flags = {flag.item_id: flag for flag in NoiseFlag.objects.filter(run=result["noise_run"])}
+    to_relabel, to_exclude = flags[items[0].pk], flags[items[25].pk]
+
+    relabeled = noise.noise_flag_relabel(flag=to_relabel, by=users["expert"], note="clearly sport")
+    excluded = noise.noise_flag_exclude(flag=to_exclude, by=users["expert"])
+    assert (relabeled.status, relabeled.decided_by, relabeled.relabeled_to) == (
+        NoiseStatus.RELABELED,
+        users["expert"],
+        _label(project, "Sport"),
+    )
+    assert relabeled.decided_at is not None
+    decision = items[0].annotations.get(source=AnnotationSource.ADJUDICATED)
+    revision = decision.revisions.get()
+    assert revision.changed_by == users["expert"] and revision.labels_after == [_label(project, "Sport").pk]
+    assert revision.note.startswith(f"Noise review, flag #{to_relabel.pk}:") and revision.note.endswith("clearly sport")
+    exclusion = excluded.exclusion
+    assert (exclusion.item_id, exclusion.rule, exclusion.created_by) == (items[25].pk, None, users["expert"])
+    assert "noise review" in exclusion.reason
+
+    snapshot = training_snapshot(project=project)
+    train = dict(zip(snapshot.train.item_ids, snapshot.train.labels, strict=True))
+    assert train[items[0].pk] == _label(project, "Sport").pk
+    assert items[25].pk not in train
+    assert len(train) == 3 * PER_CLASS - 1
+
+    with pytest.raises(ValidationError, match="already decided"):
+        noise.noise_flag_keep(flag=to_exclude, by=users["expert"])
+    with pytest.raises(ValidationError, match="adjudication page"):
+        noise.noise_flag_reopen(flag=to_relabel)
+    reopened = noise.noise_flag_reopen(flag=to_exclude)
+    assert (reopened.status, reopened.decided_by, reopened.exclusion) == (NoiseStatus.OPEN, None, None)
+    assert not Exclusion.objects.filter(pk=exclusion.pk).exists()
+    assert items[25].pk in training_snapshot(project=project).train.item_ids
+    with pytest.raises(ValidationError, match="still open"):
+        noise.noise_flag_reopen(flag=to_exclude)
+
+
+def test_relabel_refusals(project_with_roles, controlled_embeddings):
+    project, users = project_with_roles
+    items = _add(project)
+    _job, result, _ = _run(project)
+    flag = NoiseFlag.objects.get(run=result["noise_run"], item=items[0])
+    with pytest.raises(ValidationError, match="“Politics” is the item's label already"):
+        noise.noise_flag_relabel(flag=flag, by=users["expert"], label=_label(project, "Politics"))
+    label_archive(label=_label(project, "Tech"), by=users["admin"])
+    with pytest.raises(ValidationError, match="archived"):
+        noise.noise_flag_relabel(flag=flag, by=users["expert"], label=_label(project, "Tech"))
+    NoiseFlag.objects.filter(pk=flag.pk).update(suggested_label=None)
+    flag.refresh_from_db()
+    with pytest.raises(ValidationError, match=noise.NO_SUGGESTION_ERROR):
+        noise.noise_flag_relabel(flag=flag, by=users["expert"])
+    assert NoiseFlag.objects.get(pk=flag.pk).status == NoiseStatus.OPEN
+    assert not items[0].annotations.filter(source=AnnotationSource.ADJUDICATED).exists()
+
+
+def test_the_test_split_audit_is_read_only(project_with_roles, controlled_embeddings):
+    project, users = project_with_roles
+    items = _add(project)
+    test_items = _add(project, split=Split.TEST, per_class=10, flips={2: "Tech", 15: "Sport"}, prefix="held out ")
+    finals_before = final_label_ids(project=project)
+    _job, result, progress = _run(project, audit_test=True)
+
+    run = NoiseRun.objects.get(pk=result["noise_run"])
+    audit = NoiseFlag.objects.filter(run=run, split=NoiseSplit.TEST)
+    assert {flag.item_id for flag in audit} == {test_items[2].pk, test_items[15].pk}
+    assert (run.test_items, run.test_flagged, run.test_share_flagged) == (30, 2, 2 / 30)
+    assert result["audit"] == {"items": 30, "flagged": 2, "share": 2 / 30}
+    assert {flag.item_id for flag in NoiseFlag.objects.filter(run=run, split=NoiseSplit.TRAIN)} == _flipped(items)
+    assert final_label_ids(project=project) == finals_before  # the job changed no label
+    assert progress[-1] == 100
+    with pytest.raises(ValidationError, match="only audited"):
+        noise.noise_flag_exclude(flag=audit.first(), by=users["expert"])
+    assert not Exclusion.objects.exists()
+
+    # A run without the audit replaces the training flags and leaves the audit's open flags alone.
+    _job, again, _ = _run(project)
+    assert set(NoiseFlag.objects.filter(split=NoiseSplit.TEST).values_list("run", flat=True)) == {run.pk}
+    assert set(NoiseFlag.objects.filter(split=NoiseSplit.TRAIN).values_list("run", flat=True)) == {again["noise_run"]}
+
+
+def test_labels_with_too_few_items_are_evidence_but_not_judged(project_with_roles, controlled_embeddings):
+    project, _ = project_with_roles
+    _add(project)
+    import_parsed(
+        project=project,
+        records=[Record(line=n, text=f"rare {n}", labels=("Rare",), meta={"true": "Tech"}) for n in range(1, 4)],
+        split=Split.TRAIN,
+        report=ImportReport(format="test"),
+    )
+    _job, result, _ = _run(project)
+    assert result["not_judged"] == 3 and result["items"] == 3 * PER_CLASS
+    assert not NoiseFlag.objects.filter(given_label__name="Rare").exists()
+
+
+def test_the_job_runs_with_a_real_encoder(project_with_roles, tiny_backbone):
+    """A random tiny BERT judges at random: the flags' shape is checked, not which items they are."""
+    project, _ = project_with_roles
+    project.backbone = tiny_backbone
+    project.save(update_fields=["backbone"])
+    items = _add(project)
+    _add(project, split=Split.TEST, per_class=5, flips={}, prefix="held out ")
+    _job, result, _ = _run(project, audit_test=True)
+    run = NoiseRun.objects.get(pk=result["noise_run"])
+    assert run.n_items == 3 * PER_CLASS and run.test_items == 15
+    assert tiny_backbone.rstrip("/").split("/")[-1] in run.encoder
+    flags = list(NoiseFlag.objects.filter(run=run))
+    assert len(flags) == run.n_flagged + run.test_flagged
+    labels = {label.pk for label in project.labels.all()}
+    for flag in flags:
+        assert 0.0 <= flag.score <= 1.0 and set(flag.detectors) <= set(DETECTORS)
+        assert flag.given_label_id in labels and flag.suggested_label_id != flag.given_label_id
+    assert {flag.item_id for flag in flags if flag.split == NoiseSplit.TRAIN} <= {item.pk for item in items}
+
+
+# --- the annotators' correction rates -------------------------------------------------------------------------
+
+
+def test_corrections_per_annotator_count_review_corrections_adjudications_and_noise_relabels(
+    project_with_roles, make_user
+):
+    project, users = project_with_roles
+    careful, sloppy = users["annotator"], make_user("sloppy")
+    records = [Record(line=n, text=f"plain text {n}", labels=(), meta={}) for n in range(1, 11)]
+    import_parsed(project=project, records=records, split=Split.POOL, report=ImportReport(format="test"))
+    for name in TOPICS:
+        project.labels.get_or_create(name=name)
+    sport, politics = _label(project, "Sport"), _label(project, "Politics")
+    pool = list(project.items.order_by("id"))
+    for item in pool[:6]:
+        annotation_submit(item=item, annotator=careful, labels=[sport])
+    sloppy_annotations = [annotation_submit(item=item, annotator=sloppy, labels=[sport]) for item in pool[6:]]
+    # One corrected in review, one relabeled through noise review, one overruled by the same label (no change).
+    annotation_correct(annotation=sloppy_annotations[0], by=users["expert"], labels=[politics])
+    run = NoiseRun.objects.create(project=project, encoder="test")
+    flag = NoiseFlag.objects.create(
+        project=project, run=run, item=pool[7], given_label=sport, suggested_label=politics, score=0.9
+    )
+    noise.noise_flag_relabel(flag=flag, by=users["expert"])
+    item_adjudicate(item=pool[8], by=users["expert"], labels=[sport])
+
+    rows = {row.username: row for row in annotator_corrections(project=project)}
+    assert set(rows) == {careful.username, "sloppy"}
+    assert (rows["sloppy"].labels, rows["sloppy"].corrected, rows["sloppy"].by_noise_review) == (4, 2, 1)
+    assert rows["sloppy"].share == 0.5
+    assert (rows[careful.username].corrected, rows[careful.username].share) == (0, 0.0)

@@ -1,0 +1,81 @@
+"""An expert works through the noisy-label review queue with the keyboard in a real browser.
+
+J focuses the first flag; K keeps, R relabels to the suggestion, X excludes, each swapping only that
+row (htmx) and moving the focus to the next one; U undoes the exclusion. A hostile text is shown as
+text. The database must hold exactly what was pressed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from annotator.models import AnnotationSource, Exclusion, NoiseFlag, NoiseRun, NoiseStatus, Role
+from annotator.services.projects import member_set_role, project_create
+from annotator.services.queue import annotation_submit
+from annotator.services.taxonomy import label_create
+from tests.browser.test_review_browser import log_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+XSS_TEXT = '<img src=x onerror="window.__xss = 1"> The derby ended 2-1 ' + "after extra time. " * 20
+
+
+@pytest.fixture
+def queue(django_user_model):
+    admin = django_user_model.objects.create_user("grace", password="pw-grace")
+    expert = django_user_model.objects.create_user("ada", password="pw-ada")
+    project = project_create(name="Noisy desk", created_by=admin)
+    member_set_role(project=project, user=expert, role=Role.EXPERT)
+    labels = {name: label_create(project=project, name=name, by=admin) for name in ("Sport", "Politics")}
+    ann = django_user_model.objects.create_user("ann")
+    run = NoiseRun.objects.create(project=project, encoder="test", n_items=3, n_flagged=3)
+    flags = []
+    for n, (text, score) in enumerate([(XSS_TEXT, 0.95), ("Cup final tonight", 0.9), ("Rain all week", 0.8)]):
+        item = project.items.create(text=text, content_hash=str(n))
+        annotation_submit(item=item, annotator=ann, labels=[labels["Politics"]])
+        flags.append(
+            NoiseFlag.objects.create(
+                project=project,
+                run=run,
+                item=item,
+                given_label=labels["Politics"],
+                suggested_label=labels["Sport"],
+                score=score,
+                votes=2,
+                detectors=["kfold", "deep_knn"],
+            )
+        )
+    return project, labels, flags
+
+
+def test_an_expert_keeps_relabels_and_excludes_with_the_keyboard(page, live_server, queue):
+    project, labels, flags = queue
+    log_in(page, live_server, "ada", "pw-ada")
+    page.goto(f"{live_server.url}/projects/{project.pk}/noise/")
+    first, second, third = (page.locator(f"#flag-{flag.pk}") for flag in flags)
+    assert "onerror" in first.inner_text() and page.evaluate("window.__xss") is None
+
+    page.keyboard.press("j")
+    assert page.evaluate("document.activeElement.id") == f"flag-{flags[0].pk}"
+    page.keyboard.press("e")
+    assert first.locator("details.expand").get_attribute("open") is not None
+    page.keyboard.press("k")
+    first.locator("text=Kept item").wait_for()
+    page.wait_for_function(f"document.activeElement.id === 'flag-{flags[1].pk}'")
+    page.keyboard.press("r")
+    second.locator("text=Relabeled item").wait_for()
+    page.wait_for_function(f"document.activeElement.id === 'flag-{flags[2].pk}'")
+    page.keyboard.press("x")
+    third.locator("text=Undo: back into training").wait_for()
+    assert Exclusion.objects.get().item_id == flags[2].item_id
+
+    statuses = dict(NoiseFlag.objects.values_list("pk", "status"))
+    assert [statuses[flag.pk] for flag in flags] == [NoiseStatus.KEPT, NoiseStatus.RELABELED, NoiseStatus.EXCLUDED]
+    decision = flags[1].item.annotations.get(source=AnnotationSource.ADJUDICATED)
+    assert list(decision.labels.all()) == [labels["Sport"]]
+
+    # The last row keeps the focus once htmx has settled it (keys wait for that): undo the exclusion.
+    page.wait_for_function(f"document.activeElement.id === 'flag-{flags[2].pk}'")
+    page.keyboard.press("u")
+    third.locator("text=Reopened").wait_for()
+    assert not Exclusion.objects.exists() and NoiseFlag.objects.get(pk=flags[2].pk).status == NoiseStatus.OPEN

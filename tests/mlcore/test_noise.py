@@ -1,0 +1,193 @@
+"""Noisy-label detectors: the shared contract, out-of-fold honesty, and detection on seeded blobs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlcore.noise import (
+    DEFAULT_DETECTORS,
+    DETECTORS,
+    NoiseSettings,
+    audit_evidence,
+    detect_label_noise,
+    gather_evidence,
+    get_detector,
+    neighbour_label_distribution,
+    out_of_fold_probabilities,
+)
+from mlcore.noise_bench import cleaned_labels, flag_scores, flip_labels, recovered_share, reliability
+
+N_CLASSES = 5
+
+
+def blobs(n_per_class: int = 80, dim: int = 16, spread: float = 0.6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Well-separated Gaussian blobs, one per class."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(N_CLASSES, dim)) * 3
+    labels = np.repeat(np.arange(N_CLASSES), n_per_class)
+    features = centres[labels] + rng.normal(scale=spread, size=(len(labels), dim))
+    return features.astype(np.float32), labels
+
+
+@pytest.fixture(scope="module")
+def noisy_blobs():
+    features, labels = blobs()
+    noisy, flipped = flip_labels(labels, 0.1, N_CLASSES, np.random.default_rng(0))
+    rule_hits = np.zeros(len(labels), dtype=bool)
+    rule_hits[:3] = True
+    evidence = gather_evidence(features, noisy, N_CLASSES, rule_hits=rule_hits)
+    return features, labels, noisy, flipped, evidence
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_every_detector_keeps_the_contract(name, noisy_blobs):
+    *_, noisy, _flipped, evidence = noisy_blobs
+    result = get_detector(name)(evidence, NoiseSettings())
+    n = len(noisy)
+    assert result.name == name
+    assert result.scores.shape == result.flags.shape == result.suggested.shape == (n,)
+    assert result.flags.dtype == bool
+    assert np.all((result.scores >= 0) & (result.scores <= 1))
+    assert np.all((result.suggested >= 0) & (result.suggested < N_CLASSES))
+
+
+def test_the_ensemble_finds_flipped_labels_and_suggests_the_true_ones(noisy_blobs):
+    _features, labels, _noisy, flipped, evidence = noisy_blobs
+    report = detect_label_noise(evidence)
+    # Rows 0-2 are blacklist rule hits, flagged whether their labels are right or not.
+    scores = flag_scores(report.flags[3:], flipped[3:])
+    assert scores["precision"] > 0.9 and scores["recall"] > 0.9, scores
+    caught = report.flags & flipped
+    assert np.mean(report.suggested[caught] == labels[caught]) > 0.95
+    # The combined score ranks the flipped items above the rest.
+    assert report.scores[flipped].mean() > 0.7 > 0.2 > report.scores[~flipped].mean()
+
+
+def test_the_ensemble_reports_votes_and_which_detectors_agree(noisy_blobs):
+    *_, evidence = noisy_blobs
+    report = detect_label_noise(evidence)
+    assert set(report.detectors) == set(DEFAULT_DETECTORS)
+    for row in range(len(report.votes)):
+        agreeing = [name for name, result in report.detectors.items() if result.flags[row]]
+        assert report.agreeing[row] == agreeing and report.votes[row] == len(agreeing)
+    assert report.flags[:3].all()  # a blacklist rule hit is always worth a look
+    assert "rules" in report.agreeing[0]
+
+
+def test_the_rules_detector_only_runs_when_there_are_rules():
+    features, labels = blobs()
+    report = detect_label_noise(gather_evidence(features, labels, N_CLASSES))
+    assert "rules" not in report.detectors and set(report.detectors) == {"kfold", "confident_learning", "deep_knn"}
+
+
+def test_out_of_fold_means_no_item_is_judged_by_a_model_that_saw_it():
+    # Pure noise with more dimensions than items: a model that trained on an item memorises its
+    # label, so in-sample predictions would be ~100% right. Out of fold they are at chance.
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(200, 400)).astype(np.float32)
+    labels = rng.integers(0, 2, size=200)
+    probabilities = out_of_fold_probabilities(features, labels, 2, settings=NoiseSettings(C=1e4))
+    accuracy = np.mean(probabilities.argmax(axis=1) == labels)
+    assert 0.35 < accuracy < 0.65
+
+
+def test_an_items_own_label_never_votes_for_itself_in_deep_knn():
+    features = np.array([[0.0, 1.0], [0.0, 1.01], [1.0, 0.0], [1.0, 0.01]], dtype=np.float32)
+    labels = np.array([0, 1, 1, 1])
+    distribution = neighbour_label_distribution(features, labels, 2, neighbours=1)
+    # Row 0's only neighbour is row 1 (label 1); row 1's is row 0 (label 0).
+    assert distribution[0].argmax() == 1 and distribution[1].argmax() == 0
+    assert np.allclose(distribution.sum(axis=1), 1.0)
+
+
+def test_an_audit_judges_held_out_items_with_models_of_the_training_items():
+    features, labels = blobs(seed=2)
+    test_features, test_labels = blobs(n_per_class=20, seed=2)  # same centres: the same classes
+    wrong = test_labels.copy()
+    wrong[:10] = (wrong[:10] + 1) % N_CLASSES
+    evidence = audit_evidence(features, labels, test_features, wrong, N_CLASSES)
+    report = detect_label_noise(evidence)
+    assert report.flags[:10].all() and report.flags[10:].mean() < 0.05
+    assert np.all(report.suggested[:10] == test_labels[:10])
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda f, y: gather_evidence(f, y[:-1], N_CLASSES), "one entry per row"),
+        (lambda f, y: gather_evidence(f, y.astype(float), N_CLASSES), "integer class indices"),
+        (lambda f, y: gather_evidence(f, y + 10, N_CLASSES), "must lie in 0..4"),
+        (lambda f, y: gather_evidence(f[0], y, N_CLASSES), "2-d array"),
+        (lambda f, y: gather_evidence(f, y, N_CLASSES, rule_hits=np.ones(3)), "rule_hits must have one entry"),
+        (lambda f, y: NoiseSettings(filter_by="best"), "Unknown filter_by 'best'"),
+        (lambda f, y: NoiseSettings(folds=1), "folds must be at least 2"),
+        (lambda f, y: get_detector("magic"), "Unknown detector 'magic': choose one of"),
+    ],
+)
+def test_bad_inputs_get_clear_errors(call, message):
+    features, labels = blobs(n_per_class=10)
+    with pytest.raises(ValueError, match=message):
+        call(features, labels)
+
+
+def test_symmetric_flips_change_exactly_the_share_asked_for():
+    labels = np.repeat(np.arange(4), 50)
+    noisy, flipped = flip_labels(labels, 0.2, 4, np.random.default_rng(3))
+    assert (
+        flipped.sum() == 40
+        and np.all(noisy[flipped] != labels[flipped])
+        and np.all(noisy[~flipped] == labels[~flipped])
+    )
+    assert len(set(noisy[flipped] - labels[flipped])) > 1  # not one fixed permutation
+
+
+def test_confusable_flips_go_to_the_most_confused_other_class():
+    labels = np.array([0, 1, 2, 0])
+    confusion = np.array([[0.9, 0.02, 0.08], [0.1, 0.5, 0.4], [0.3, 0.6, 0.1], [0.5, 0.45, 0.05]])
+    noisy, flipped = flip_labels(labels, 0.99, 3, np.random.default_rng(0), confusion=confusion)
+    assert flipped.all() and list(noisy) == [2, 2, 1, 1]
+
+
+def test_flag_scores_and_recovered_share():
+    flags = np.array([True, True, False, False])
+    flipped = np.array([True, False, True, False])
+    assert flag_scores(flags, flipped) == {"flagged": 2, "precision": 0.5, "recall": 0.5, "f1": 0.5}
+    assert recovered_share({"clean": 0.8, "noisy": 0.7, "cleaned": 0.79}) == 0.9
+    assert recovered_share({"clean": 0.8, "noisy": 0.8, "cleaned": 0.79}) is None
+
+
+def _detect_in_a_daemon(queue) -> None:
+    features, labels = blobs(n_per_class=30)
+    report = detect_label_noise(gather_evidence(features, labels, N_CLASSES))
+    queue.put(int(report.flags.sum()))
+
+
+def test_detectors_run_inside_a_daemonic_process_like_a_celery_worker_child():
+    # A prefork worker's child is daemonic and may not start a multiprocessing pool of its own,
+    # which cleanlab does unless told n_jobs=1.
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    process = context.Process(target=_detect_in_a_daemon, args=(queue,), daemon=True)
+    process.start()
+    process.join(timeout=120)
+    assert process.exitcode == 0
+    assert queue.get(timeout=5) >= 0
+
+
+def test_cleaning_relabels_the_flagged_items_to_the_suggestion(noisy_blobs):
+    _features, labels, noisy, flipped, evidence = noisy_blobs
+    report = detect_label_noise(evidence)
+    cleaned = cleaned_labels(noisy, report)
+    assert np.all(cleaned[~report.flags] == noisy[~report.flags])
+    assert np.mean(cleaned[flipped] == labels[flipped]) > 0.9
+
+
+def test_reliability_bins_count_every_item_once():
+    scores = np.array([0.0, 0.3, 0.85, 0.97, 1.0, 1.0])
+    flipped = np.array([False, False, True, False, True, True])
+    bins = reliability(scores, flipped)
+    assert sum(row["items"] for row in bins) == len(scores)
+    assert bins[-1] == {"bin": "[0.99, 1.0]", "items": 2, "mean_score": 1.0, "flipped_share": 1.0}
