@@ -20,6 +20,7 @@ import itertools
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -91,13 +92,12 @@ def flip_labels(
     return noisy, flipped
 
 
-RELIABILITY_EDGES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 1.0)
+RELIABILITY_EDGES = (0.0, 0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 1.0)
 
 
-def reliability(scores: np.ndarray, flipped: np.ndarray) -> list[dict]:
+def reliability(scores: np.ndarray, flipped: np.ndarray, edges: Sequence[float] = RELIABILITY_EDGES) -> list[dict]:
     """Per score bin: items, their mean score, and the share of them that were flipped."""
     bins = []
-    edges = RELIABILITY_EDGES
     for low, high in itertools.pairwise(edges):
         inside = (scores >= low) & ((scores < high) if high < 1.0 else (scores <= high))
         count = int(inside.sum())
@@ -110,6 +110,16 @@ def reliability(scores: np.ndarray, flipped: np.ndarray) -> list[dict]:
             }
         )
     return bins
+
+
+def expected_calibration_error(scores: np.ndarray, flipped: np.ndarray) -> float:
+    """Item-weighted mean |mean score - flipped share| over the reliability bins (0 = calibrated)."""
+    total = sum(row["items"] for row in reliability(scores, flipped))
+    return sum(
+        row["items"] / total * abs(row["mean_score"] - row["flipped_share"])
+        for row in reliability(scores, flipped)
+        if row["items"]
+    )
 
 
 def flag_scores(flags: np.ndarray, flipped: np.ndarray) -> dict:
@@ -176,7 +186,14 @@ def noise_seed_run(data: tuple, args: argparse.Namespace, seed: int, n_classes: 
         "detectors": detectors,
         "cleanlab_filter_by": cleanlab,
         "suggestion_accuracy": float(suggestions_right.mean()) if suggestions_right.size else None,
-        "reliability": reliability(report.scores, flipped),
+        "calibration": {
+            "probability_ece": expected_calibration_error(report.probabilities, flipped),
+            "score_ece": expected_calibration_error(report.scores, flipped),
+        },
+        "reliability": {
+            "score": reliability(report.scores, flipped),
+            "probability": reliability(report.probabilities, flipped),
+        },
         "detect_seconds": round(seconds, 2),
         "test_f1": {
             "clean": _head_f1(train, labels, test, test_labels, seed),
@@ -251,7 +268,8 @@ def noise_benchmark(args: argparse.Namespace) -> dict:
                 ensemble = runs[-1]["detectors"]["ensemble"]
                 print(f"noise seed {seed}: ensemble flag F1 {ensemble['f1']:.3f}", file=sys.stderr, flush=True)
         timed = time_detectors(train, labels, len(classes), args.timing_items, seeds[0]) if args.timing_items else None
-    mean = _mean_scores([{key: run[key] for key in ("detectors", "cleanlab_filter_by", "test_f1")} for run in runs])
+    keys = ("detectors", "cleanlab_filter_by", "test_f1", "calibration")
+    mean = _mean_scores([{key: run[key] for key in keys} for run in runs])
     return {
         "dataset": str(args.dataset),
         "n_train": len(train_texts),
@@ -287,6 +305,7 @@ def run_noise(args: argparse.Namespace) -> int:
             f"  {name:32s} flagged={scores['flagged']:7.1f} precision={scores['precision']:.3f} "
             f"recall={scores['recall']:.3f} f1={scores['f1']:.3f}"
         )
+    print(f"  calibration: {result['calibration']}")
     print(
         f"  recovered {result['recovered_share']} of the lost F1 ({result['recovered_share_by_removal']} by removal); "
         f"{result['timing_seconds']}s for {args.timing_items} items"

@@ -368,7 +368,7 @@ def _store_run(
 
 def _lock(flag: NoiseFlag) -> NoiseFlag:
     try:
-        return NoiseFlag.objects.select_for_update().select_related("item__project", "given_label").get(pk=flag.pk)
+        return NoiseFlag.objects.select_for_update().select_related("item__project").get(pk=flag.pk)
     except NoiseFlag.DoesNotExist:  # a newer run replaced it while the expert looked at it
         raise ValidationError(FLAG_REPLACED_ERROR) from None
 

@@ -16,7 +16,14 @@ from mlcore.noise import (
     neighbour_label_distribution,
     out_of_fold_probabilities,
 )
-from mlcore.noise_bench import cleaned_labels, flag_scores, flip_labels, recovered_share, reliability
+from mlcore.noise_bench import (
+    cleaned_labels,
+    expected_calibration_error,
+    flag_scores,
+    flip_labels,
+    recovered_share,
+    reliability,
+)
 
 N_CLASSES = 5
 
@@ -190,4 +197,16 @@ def test_reliability_bins_count_every_item_once():
     flipped = np.array([False, False, True, False, True, True])
     bins = reliability(scores, flipped)
     assert sum(row["items"] for row in bins) == len(scores)
-    assert bins[-1] == {"bin": "[0.99, 1.0]", "items": 2, "mean_score": 1.0, "flipped_share": 1.0}
+    assert bins[-1] == {"bin": "[0.9, 1.0]", "items": 3, "mean_score": 0.99, "flipped_share": 0.6667}
+    assert bins[-2] == {"bin": "[0.8, 0.9)", "items": 1, "mean_score": 0.85, "flipped_share": 1.0}
+    assert expected_calibration_error(np.array([0.0, 1.0]), np.array([False, True])) == 0.0
+    assert expected_calibration_error(np.array([0.95, 0.95]), np.array([False, False])) == pytest.approx(0.95)
+
+
+def test_wrong_label_probabilities_are_high_for_flips_and_low_for_the_rest(noisy_blobs):
+    *_, flipped, evidence = noisy_blobs
+    probabilities = detect_label_noise(evidence).probabilities
+    assert probabilities.shape == flipped.shape and np.all((probabilities >= 0) & (probabilities <= 1))
+    assert probabilities[flipped].mean() > 0.8 and probabilities[~flipped].mean() < 0.05
+    # Calibrated in the large: the expected number of wrong labels is about the number flipped.
+    assert abs(probabilities.sum() - flipped.sum()) < 0.25 * flipped.sum()
