@@ -15,6 +15,7 @@ from annotator.models import (
     Label,
     RevisionReason,
 )
+from annotator.services.active_learning import al_labels_added
 from annotator.services.queue import annotation_relabel, check_labels
 
 NOT_COUNTED_ERROR = "Only counted annotations can be corrected; suggestions are confirmed or rejected instead."
@@ -41,8 +42,13 @@ def item_adjudicate(*, item: Item, by: AbstractBaseUser, labels: list[Label], no
             labels_before=[],
             labels_after=sorted(label.pk for label in labels),
         )
+        al_labels_added(project=item.project, by=by)  # a new final label: active learning counts it
         return decision
-    annotation_relabel(annotation=decision, labels=labels, by=by, reason=RevisionReason.CORRECTION, note=note.strip())
+    revision = annotation_relabel(
+        annotation=decision, labels=labels, by=by, reason=RevisionReason.CORRECTION, note=note.strip()
+    )
+    if revision is not None:  # a changed final label counts too: the model should learn the correction
+        al_labels_added(project=item.project, by=by)
     if decision.annotator_id != by.pk:  # the decision is now this expert's
         decision.annotator = by
         decision.save(update_fields=["annotator", "updated_at"])

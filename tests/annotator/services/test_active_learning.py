@@ -17,6 +17,7 @@ from annotator.services.active_learning import RESCORE_KIND, rescore_request, re
 from annotator.services.demo import bbc_articles
 from annotator.services.imports import ImportReport, import_parsed
 from annotator.services.queue import annotation_submit, queue_next_item
+from annotator.services.review import item_adjudicate
 from mlcore.active_learning import DEFAULT_STRATEGY
 
 TOPICS = ("Sport", "Politics", "Tech")
@@ -92,6 +93,19 @@ def test_every_nth_new_label_queues_one_rescoring_after_commit(
     assert _rescore_jobs(project).count() == 1 and len(sent) == 1
     project.refresh_from_db()
     assert project.al_label_counter == 10
+
+
+@pytest.mark.django_db
+def test_an_experts_decision_counts_as_a_label_when_it_sets_or_changes_the_final_label(project_with_roles, sent):
+    project, users = project_with_roles
+    _news(project, pool_per_topic=2, test_per_topic=0)
+    item = project.items.first()
+    sport, tech = project.labels.get(name="Sport"), project.labels.get(name="Tech")
+    item_adjudicate(item=item, by=users["expert"], labels=[sport])
+    item_adjudicate(item=item, by=users["expert"], labels=[sport], note="same label: no new information")
+    item_adjudicate(item=item, by=users["expert"], labels=[tech])
+    project.refresh_from_db()
+    assert project.al_label_counter == 2
 
 
 @pytest.mark.django_db
