@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,34 @@ def cached_embeddings(
     half = encoder.embed(texts, progress=progress).astype(np.float16)
     _save_atomically(path, half)
     return half.astype(np.float32), False
+
+
+@dataclass(frozen=True)
+class EmbeddedDataset:
+    """A dataset's train and test splits, embedded by one encoder through the cache."""
+
+    train: np.ndarray
+    train_gold: list[str]
+    test: np.ndarray
+    test_gold: list[str]
+    encoder_version: str
+    from_cache: bool
+
+    @property
+    def classes(self) -> list[str]:
+        return sorted(set(self.train_gold) | set(self.test_gold))
+
+
+def embedded_dataset(args: argparse.Namespace) -> EmbeddedDataset:
+    """Read --dataset's train and test rows and embed them with --backbone, cached under --cache-dir."""
+    train_texts, train_gold = read_jsonl_split(args.dataset, "train")
+    test_texts, test_gold = read_jsonl_split(args.dataset, "test")
+    encoder = TextEncoder.load(args.backbone)
+    progress = None if getattr(args, "quiet", False) else _print_progress
+    cache_dir = args.cache_dir.expanduser()
+    train, train_cached = cached_embeddings(encoder, train_texts, cache_dir, progress=progress)
+    test, test_cached = cached_embeddings(encoder, test_texts, cache_dir, progress=progress)
+    return EmbeddedDataset(train, train_gold, test, test_gold, encoder.version, train_cached and test_cached)
 
 
 def _save_atomically(path: Path, array: np.ndarray) -> None:
@@ -549,17 +578,11 @@ def al_benchmark(args: argparse.Namespace) -> dict:
     for option in ("init", "batch", "budget", "seeds"):
         if getattr(args, option) < 1:
             raise ValueError(f"--{option} must be >= 1; got {getattr(args, option)}")
-    quiet = getattr(args, "quiet", False)
     machine = _machine()
-    train_texts, train_gold = read_jsonl_split(args.dataset, "train")
-    test_texts, test_gold = read_jsonl_split(args.dataset, "test")
-    encoder = TextEncoder.load(args.backbone)
-    progress = None if quiet else _print_progress
-    cache_dir = args.cache_dir.expanduser()
-    train, train_cached = cached_embeddings(encoder, train_texts, cache_dir, progress=progress)
-    test, test_cached = cached_embeddings(encoder, test_texts, cache_dir, progress=progress)
-    train_labels, test_labels = np.array(train_gold), np.array(test_gold)
-    classes = sorted(set(train_gold) | set(test_gold))
+    dataset = embedded_dataset(args)
+    train, train_gold, test = dataset.train, dataset.train_gold, dataset.test
+    train_labels, test_labels = np.array(train_gold), np.array(dataset.test_gold)
+    classes = dataset.classes
 
     seeds = [args.random_state + i for i in range(args.seeds)]
     data = (train, train_labels, test, test_labels)
@@ -571,11 +594,11 @@ def al_benchmark(args: argparse.Namespace) -> dict:
         results = {name: _strategy_summary(name, args, data, full_f1, seeds) for name in names}
     return {
         "dataset": str(args.dataset),
-        "n_train": len(train_texts),
-        "n_test": len(test_texts),
+        "n_train": len(train_gold),
+        "n_test": len(dataset.test_gold),
         "n_classes": len(classes),
-        "encoder": encoder.version,
-        "embeddings_from_cache": train_cached and test_cached,
+        "encoder": dataset.encoder_version,
+        "embeddings_from_cache": dataset.from_cache,
         "head": args.head,
         "head_params": full_model.get_params(),
         "init": args.init,

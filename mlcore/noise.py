@@ -30,6 +30,7 @@ ranks; it is not a calibrated probability, and neither is `wrong_label_probabili
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -106,7 +107,6 @@ class NoiseReport:
     votes: np.ndarray
     suggested: np.ndarray
     agreeing: list[list[str]] = field(default_factory=list)  # per item: the detectors that flag it
-    probabilities: np.ndarray | None = None  # (n,) Bayes' P(the given label is wrong): not yet calibrated
 
 
 # --- evidence -----------------------------------------------------------------------------------
@@ -170,8 +170,6 @@ def out_of_fold_probabilities(
 
 
 def _quiet_split(splitter: StratifiedKFold, order: np.ndarray, labels: np.ndarray):
-    import warnings
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
         return list(splitter.split(order, labels))
@@ -385,7 +383,7 @@ def wrong_label_probabilities(evidence: NoiseEvidence) -> np.ndarray:
     Measured (docs/benchmarks.md): expected calibration error 0.01-0.08 on BBC News and 20 Newsgroups
     at 10% and 20% symmetric and confusable noise, but no better than the ranking score's overall and
     under-confident among the suspicious items (it says 0.2 where half are wrong). Reported by the
-    benchmark; the app shows the ranking score only until one of them is calibrated where it matters.
+    benchmark only; the app shows the ranking score until one of them is calibrated where it matters.
     """
     from cleanlab.count import estimate_py_and_noise_matrices_from_probabilities
 
@@ -429,8 +427,7 @@ def ensemble(evidence: NoiseEvidence, results: dict[str, DetectorResult], settin
     votes = flagged_by.sum(axis=0).astype(np.int64)
     names = list(results)
     agreeing = [[names[row] for row in np.flatnonzero(column)] for column in flagged_by.T]
-    probabilities = wrong_label_probabilities(evidence)
-    return NoiseReport(results, scores, flags, votes, suggested, agreeing, probabilities)
+    return NoiseReport(results, scores, flags, votes, suggested, agreeing)
 
 
 def detect_label_noise(

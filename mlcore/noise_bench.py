@@ -34,6 +34,7 @@ from mlcore.noise import (
     detect_label_noise,
     gather_evidence,
     out_of_fold_probabilities,
+    wrong_label_probabilities,
 )
 
 NOISE_KINDS = ("symmetric", "confusable")
@@ -169,6 +170,7 @@ def noise_seed_run(data: tuple, args: argparse.Namespace, seed: int, n_classes: 
     evidence = gather_evidence(train, noisy, n_classes, settings=settings)
     report = detect_label_noise(evidence, settings=settings)
     seconds = time.perf_counter() - started
+    probabilities = wrong_label_probabilities(evidence)
 
     detectors = {name: flag_scores(result.flags, flipped) for name, result in report.detectors.items()}
     detectors["ensemble"] = flag_scores(report.flags, flipped)
@@ -187,12 +189,12 @@ def noise_seed_run(data: tuple, args: argparse.Namespace, seed: int, n_classes: 
         "cleanlab_filter_by": cleanlab,
         "suggestion_accuracy": float(suggestions_right.mean()) if suggestions_right.size else None,
         "calibration": {
-            "probability_ece": expected_calibration_error(report.probabilities, flipped),
+            "probability_ece": expected_calibration_error(probabilities, flipped),
             "score_ece": expected_calibration_error(report.scores, flipped),
         },
         "reliability": {
             "score": reliability(report.scores, flipped),
-            "probability": reliability(report.probabilities, flipped),
+            "probability": reliability(probabilities, flipped),
         },
         "detect_seconds": round(seconds, 2),
         "test_f1": {
@@ -238,8 +240,7 @@ def time_detectors(train: np.ndarray, labels: np.ndarray, n_classes: int, items:
 
 def noise_benchmark(args: argparse.Namespace) -> dict:
     """Every seed's run and their mean, as a JSON-ready dict."""
-    from mlcore.bench import _machine, _print_progress, cached_embeddings, read_jsonl_split
-    from mlcore.encoders import TextEncoder
+    from mlcore.bench import _machine, embedded_dataset
 
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1; got {args.seeds}")
@@ -247,18 +248,13 @@ def noise_benchmark(args: argparse.Namespace) -> dict:
         raise ValueError(f"--noise must lie in (0, 1); got {args.noise}")
     quiet = getattr(args, "quiet", False)
     machine = _machine()
-    train_texts, train_gold = read_jsonl_split(args.dataset, "train")
-    test_texts, test_gold = read_jsonl_split(args.dataset, "test")
-    classes = sorted(set(train_gold) | set(test_gold))
+    dataset = embedded_dataset(args)
+    classes = dataset.classes
     index = {name: number for number, name in enumerate(classes)}
-    encoder = TextEncoder.load(args.backbone)
-    progress = None if quiet else _print_progress
-    cache_dir = args.cache_dir.expanduser()
-    train, train_cached = cached_embeddings(encoder, train_texts, cache_dir, progress=progress)
-    test, test_cached = cached_embeddings(encoder, test_texts, cache_dir, progress=progress)
-    labels = np.array([index[name] for name in train_gold])
-    test_labels = np.array([index[name] for name in test_gold])
-    data = (train, labels, test, test_labels)
+    train = dataset.train
+    labels = np.array([index[name] for name in dataset.train_gold])
+    test_labels = np.array([index[name] for name in dataset.test_gold])
+    data = (train, labels, dataset.test, test_labels)
     seeds = [args.random_state + offset for offset in range(args.seeds)]
     runs = []
     with threadpool_limits(limits=1, user_api="blas"):  # small matrices: BLAS threads cost more than they gain
@@ -272,11 +268,11 @@ def noise_benchmark(args: argparse.Namespace) -> dict:
     mean = _mean_scores([{key: run[key] for key in keys} for run in runs])
     return {
         "dataset": str(args.dataset),
-        "n_train": len(train_texts),
-        "n_test": len(test_texts),
+        "n_train": len(dataset.train_gold),
+        "n_test": len(dataset.test_gold),
         "n_classes": len(classes),
-        "encoder": encoder.version,
-        "embeddings_from_cache": train_cached and test_cached,
+        "encoder": dataset.encoder_version,
+        "embeddings_from_cache": dataset.from_cache,
         "noise": args.noise,
         "kind": args.kind,
         "filter_by": args.filter_by,

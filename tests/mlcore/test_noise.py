@@ -15,6 +15,7 @@ from mlcore.noise import (
     get_detector,
     neighbour_label_distribution,
     out_of_fold_probabilities,
+    wrong_label_probabilities,
 )
 from mlcore.noise_bench import (
     cleaned_labels,
@@ -205,7 +206,7 @@ def test_reliability_bins_count_every_item_once():
 
 def test_wrong_label_probabilities_are_high_for_flips_and_low_for_the_rest(noisy_blobs):
     *_, flipped, evidence = noisy_blobs
-    probabilities = detect_label_noise(evidence).probabilities
+    probabilities = wrong_label_probabilities(evidence)
     assert probabilities.shape == flipped.shape and np.all((probabilities >= 0) & (probabilities <= 1))
     assert probabilities[flipped].mean() > 0.8 and probabilities[~flipped].mean() < 0.05
     # Calibrated in the large: the expected number of wrong labels is about the number flipped.
