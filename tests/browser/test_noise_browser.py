@@ -74,8 +74,27 @@ def test_an_expert_keeps_relabels_and_excludes_with_the_keyboard(page, live_serv
     decision = flags[1].item.annotations.get(source=AnnotationSource.ADJUDICATED)
     assert list(decision.labels.all()) == [labels["Sport"]]
 
-    # The last row keeps the focus once htmx has settled it (keys wait for that): undo the exclusion.
+    # The last row keeps the focus (htmx restores it even before the row settles; a key pressed that
+    # early is kept and applied once it has): undo the exclusion.
     page.wait_for_function(f"document.activeElement.id === 'flag-{flags[2].pk}'")
     page.keyboard.press("u")
     third.locator("text=Reopened").wait_for()
     assert not Exclusion.objects.exists() and NoiseFlag.objects.get(pk=flags[2].pk).status == NoiseStatus.OPEN
+
+
+def test_a_key_typed_while_a_decision_is_in_flight_applies_to_the_next_row(page, live_server, queue):
+    project, _labels, flags = queue
+    log_in(page, live_server, "ada", "pw-ada")
+
+    def slow(route):  # hold each decision half a second: the next key surely comes while it is in flight
+        page.wait_for_timeout(500)
+        route.continue_()
+
+    page.route("**/noise/*/keep/", slow)
+    page.goto(f"{live_server.url}/projects/{project.pk}/noise/")
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    page.keyboard.press("r")  # typed ahead: kept, then applied to the second row once the first settles
+    page.locator(f"#flag-{flags[1].pk}").locator("text=Relabeled item").wait_for()
+    statuses = dict(NoiseFlag.objects.values_list("pk", "status"))
+    assert [statuses[flag.pk] for flag in flags] == [NoiseStatus.KEPT, NoiseStatus.RELABELED, NoiseStatus.OPEN]
