@@ -41,6 +41,7 @@ from threadpoolctl import threadpool_limits
 from mlcore.clustering import TextClusterer, cluster_keywords
 from mlcore.encoders import DEFAULT_BACKBONE, TextEncoder
 from mlcore.noise_bench import add_noise_arguments, run_noise
+from mlcore.semi_supervised import NeighbourGraph, neighbour_graph, reorder_graph
 
 DEFAULT_CACHE_DIR = Path("~/.cache/labelloop/embeddings")
 KEYWORDS_PER_CLUSTER = 8
@@ -441,11 +442,12 @@ def _add_al_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _al_head(head: str, random_state: int):
-    """The fast head the loop retrains every round: --head lr pins the reference setup (C=10)."""
+    """The fast head the loop retrains every round: --head lr pins the reference setup (C=10, labels only);
+    --head default is a new project's head, which also learns from the pool (self-training)."""
     from mlcore.models import FastHead
 
     if head == "lr":
-        return FastHead(head="lr", C=10.0, random_state=random_state)
+        return FastHead(head="lr", C=10.0, self_training=None, random_state=random_state)
     return FastHead(random_state=random_state)
 
 
@@ -476,6 +478,7 @@ def simulate_active_learning(
     budget: int,
     seed: int,
     head: str = "default",
+    train_graph: NeighbourGraph | None = None,
 ) -> dict:
     """One run of the loop with the gold labels as the oracle.
 
@@ -492,14 +495,23 @@ def simulate_active_learning(
     labeled[initial_labels(train_labels, init, rng)] = True
     curve: dict[str, list] = {"labels": [], "f1": [], "query_seconds": []}
     previous_f1: dict | None = None
+    graph = train_graph if train_graph is not None or head == "lr" else neighbour_graph(train)
     for round_number in range(len(train)):
-        model = _al_head(head, seed).fit(train[labeled], train_labels[labeled].tolist())
+        order = np.concatenate([np.flatnonzero(labeled), np.flatnonzero(~labeled)])
+        model = _al_head(head, seed).fit(
+            train[labeled],
+            train_labels[labeled].tolist(),
+            unlabeled=train[~labeled],
+            graph=None if graph is None else reorder_graph(graph, order),
+        )
         f1, per_class = _macro_f1_and_per_class(model, test, test_labels, classes)
         curve["labels"].append(int(labeled.sum()))
         curve["f1"].append(f1)
         if labeled.sum() >= min(budget, len(train)):
             break
         pool_rows = np.flatnonzero(~labeled)
+        if model.n_pseudo_labeled_:  # the queue reads uncertainty from a head of the labels alone, as the app does
+            model = _al_head("lr", seed).fit(train[labeled], train_labels[labeled].tolist())
         pool = QueryPool(
             embeddings=train[pool_rows],
             probabilities=model.predict_proba(train[pool_rows]),
@@ -522,9 +534,11 @@ def simulate_active_learning(
 
 def time_query_round(
     train: np.ndarray, train_labels: np.ndarray, strategy: str, *, pool_size: int, labeled: int, batch: int, head: str
-) -> float:
-    """Seconds of one round (retrain on `labeled` rows, predict the pool, query) with a `pool_size`-row pool.
+) -> tuple[float, float | None]:
+    """(seconds of one round: retrain on `labeled` rows, predict the pool, query; seconds to build the
+    neighbour graph of labeled + pool rows, None for the labels-only head) with a `pool_size`-row pool.
 
+    The graph depends on the embeddings only, so it is built once per pool, not every round.
     The pool is the train embeddings repeated to `pool_size` rows with a little seeded noise, so
     duplicates do not make k-means or the neighbour search unrealistically easy.
     """
@@ -534,12 +548,20 @@ def time_query_round(
     rows = rng.choice(len(train), size=min(labeled, len(train) - 1), replace=False)
     pool = train[rng.integers(len(train), size=pool_size)] + rng.normal(0, 0.01, (pool_size, train.shape[1]))
     pool = (pool / np.linalg.norm(pool, axis=1, keepdims=True)).astype(np.float32)
+    graph, graph_seconds = None, None
+    if head != "lr":
+        started = time.perf_counter()
+        graph = neighbour_graph(np.concatenate([train[rows], pool]))
+        graph_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    model = _al_head(head, 0).fit(train[rows], train_labels[rows].tolist())
+    model = _al_head(head, 0).fit(train[rows], train_labels[rows].tolist(), unlabeled=pool, graph=graph)
+    model.predict_proba(pool)  # the suggestions
+    if model.n_pseudo_labeled_:
+        model = _al_head("lr", 0).fit(train[rows], train_labels[rows].tolist())
     probabilities = model.predict_proba(pool)
     query_pool = QueryPool(embeddings=pool, probabilities=probabilities, labeled_embeddings=train[rows])
     make_strategy(strategy, random_state=0).query(query_pool, batch)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, graph_seconds
 
 
 def summarize_curves(runs: list[dict], full_f1: float) -> dict:
@@ -621,10 +643,12 @@ def _strategy_summary(name: str, args: argparse.Namespace, data: tuple, full_f1:
     from mlcore.active_learning import DEFAULT_STRATEGY
 
     train, train_labels, test, test_labels = data
+    graph = neighbour_graph(train) if args.head != "lr" else None  # the same for every seed and round
     runs = []
     for seed in seeds:
         started = time.perf_counter()
         loop = {"init": args.init, "batch": args.batch, "budget": args.budget, "seed": seed, "head": args.head}
+        loop["train_graph"] = graph
         runs.append(simulate_active_learning(train, train_labels, test, test_labels, name, **loop))
         if not getattr(args, "quiet", False):
             print(
@@ -634,7 +658,10 @@ def _strategy_summary(name: str, args: argparse.Namespace, data: tuple, full_f1:
             )
     summary = summarize_curves(runs, full_f1)
     timing = {"pool_size": args.timing_pool, "labeled": args.budget, "batch": args.batch, "head": args.head}
-    summary["round_seconds_at_pool"] = round(time_query_round(train, train_labels, name, **timing), 3)
+    round_seconds, graph_seconds = time_query_round(train, train_labels, name, **timing)
+    summary["round_seconds_at_pool"] = round(round_seconds, 3)
+    if graph_seconds is not None:
+        summary["graph_seconds_at_pool"] = round(graph_seconds, 3)
     if name == "default":
         summary["resolves_to"] = DEFAULT_STRATEGY
     return summary

@@ -39,6 +39,7 @@ from torch import nn
 from transformers import AutoTokenizer
 
 from mlcore.encoders import DEFAULT_BACKBONE, resolve_backbone_dir
+from mlcore.semi_supervised import NeighbourGraph, neighbour_graph, spread_labels
 
 MODEL_FILE = "model.json"
 FORMAT_VERSION = 1
@@ -403,6 +404,30 @@ class TextClassifier(BaseEstimator, ABC):
 # --- FastHead -----------------------------------------------------------------------------------
 
 FAST_HEADS = ("lr", "mlp")
+# Self-training threshold of a new head (FastHead's default), as a share of the way from chance to
+# certainty (`sure_probability`): 0.2875 with 20 labels, 0.625 with 2. On 20 Newsgroups (3 seeds,
+# 2,000 labels) 0.05 / 0.15 / 0.25 / 0.35 / 0.45 gave 0.764 / 0.763 / 0.765 / 0.764 / 0.762 macro-F1.
+DEFAULT_SELF_TRAINING = 0.25
+# The refit on pseudo-labels stops at a looser optimum: its labels are estimates themselves. On 20
+# Newsgroups at 2,000 labels: 0.7641 macro-F1 against 0.7645 at 1e-4, in a third of the iterations.
+SELF_TRAINING_TOLERANCE = 1e-3
+
+
+def sure_probability(threshold: float, n_classes: int) -> float:
+    """The top probability that is `threshold` of the way from chance (1/K) to certainty.
+
+    A fixed probability would mean different things: 0.4 is picky among 20 labels and says nothing
+    between two (every item clears it); the way from chance asks the same of both.
+    """
+    chance = 1.0 / n_classes
+    return chance + threshold * (1.0 - chance)
+
+
+def _halved_progress(on_progress: ProgressCallback | None) -> tuple[ProgressCallback | None, ProgressCallback | None]:
+    """Two callbacks that report a first and a second training run as one 0..1 progress."""
+    if on_progress is None:
+        return None, None
+    return (lambda fraction: on_progress(fraction / 2.0)), (lambda fraction: on_progress(0.5 + fraction / 2.0))
 
 
 def _as_embeddings(X: Any) -> np.ndarray:
@@ -427,12 +452,19 @@ class FastHead(TextClassifier):
     multi_label), stored as plain coefficient arrays. head="mlp": Linear-ReLU-Dropout-Linear in torch,
     trained with Adam, optionally stopped early on a seeded held-out `validation_fraction`.
 
+    Self-training (single-label): given the unlabeled items' embeddings (`fit(..., unlabeled=pool)`),
+    the head labels the ones it is sure of (its probabilities averaged with label spreading over the
+    10-nearest-neighbour graph of all items put one label `self_training` of the way from chance to
+    certain: `sure_probability`) and trains once more on the labeled and those pseudo-labeled items.
+    `self_training=None`, no `unlabeled`, or a multi-label head trains on the labels alone.
+
         >>> head = FastHead(head="lr").fit(embeddings, ["sport", "politics", ...])
         >>> head.predict(new_embeddings)
     """
 
     kind = "fast_head"
     input_type = "embeddings"
+    _tolerance = 1e-4  # the logistic regression solver's stopping tolerance (scikit-learn's default)
 
     def __init__(
         self,
@@ -449,6 +481,7 @@ class FastHead(TextClassifier):
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         patience: int = 3,
+        self_training: float | None = DEFAULT_SELF_TRAINING,
         random_state: int = 0,
         device: str | None = None,
     ) -> None:
@@ -465,12 +498,79 @@ class FastHead(TextClassifier):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.self_training = self_training
         self.random_state = random_state
         self.device = device
+
+    def fit(
+        self,
+        X: Any,
+        y: Sequence,
+        *,
+        unlabeled: Any = None,
+        graph: NeighbourGraph | None = None,
+        on_progress: ProgressCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> FastHead:
+        """Train on X and y; with `self_training` set and `unlabeled` embeddings given, train a second
+        time with the unlabeled items the evidence is sure of (see the class docstring). Returns self.
+
+        `graph`: the neighbour graph of the rows of X followed by those of `unlabeled`
+        (`mlcore.semi_supervised`); built here when not given. Callers retraining on one pool round after
+        round build it once: it depends on the embeddings only.
+        """
+        self._check_params()
+        pool = None if unlabeled is None else _as_embeddings(unlabeled)
+        self.n_pseudo_labeled_ = 0
+        if self.self_training is None or self.multi_label or pool is None or not len(pool):
+            return super().fit(X, y, on_progress=on_progress, should_cancel=should_cancel)
+        first_half, second_half = _halved_progress(on_progress)
+        super().fit(X, y, on_progress=first_half, should_cancel=should_cancel)
+        if pool.shape[1] != self.n_features_in_:
+            raise ValueError(f"unlabeled has {pool.shape[1]} features; X has {self.n_features_in_}")
+        labeled = _as_embeddings(X)
+        if graph is None:
+            graph = neighbour_graph(np.concatenate([labeled, pool]))
+        elif len(graph) != len(labeled) + len(pool):
+            raise ValueError(f"the graph has {len(graph)} rows; X and unlabeled have {len(labeled) + len(pool)}")
+        rows, pseudo_labels = self._sure_pseudo_labels(y, pool, graph)
+        if len(rows):
+            inputs, labels = np.concatenate([labeled, pool[rows]]), [*y, *pseudo_labels]
+            with self._solver_tolerance(SELF_TRAINING_TOLERANCE):
+                super().fit(inputs, labels, on_progress=second_half, should_cancel=should_cancel)
+        elif second_half is not None:
+            second_half(1.0)
+        self.n_pseudo_labeled_ = len(rows)
+        return self
+
+    @contextmanager
+    def _solver_tolerance(self, tolerance: float) -> Iterator[None]:
+        previous, self._tolerance = self._tolerance, tolerance
+        try:
+            yield
+        finally:
+            self._tolerance = previous
+
+    def _sure_pseudo_labels(self, y: Sequence, pool: np.ndarray, graph: NeighbourGraph) -> tuple[np.ndarray, list]:
+        """(rows of `pool` to pseudo-label, their labels): where the head and label spreading over the
+        graph, averaged, put one label `self_training` of the way from chance to certain.
+
+        Two views that err differently: the linear head alone pseudo-labels its own mistakes
+        confidently; spreading follows the pool's dense regions, where the head draws one global
+        boundary. On 20 Newsgroups at 2,000 labels the average beat either alone (docs/benchmarks.md).
+        """
+        index = {label: i for i, label in enumerate(self.classes_.tolist())}
+        targets = np.array([index[_plain_label(label)] for label in y], dtype=np.int64)
+        spread = spread_labels(graph, targets, len(self.classes_))[len(targets) :]
+        evidence = (self.predict_proba(pool) + spread) / 2.0
+        rows = np.flatnonzero(evidence.max(axis=1) >= sure_probability(self.self_training, len(self.classes_)))
+        return rows, self.classes_[evidence[rows].argmax(axis=1)].tolist()
 
     def _check_params(self) -> None:
         _check_choice("head", self.head, FAST_HEADS)
         _check_seed(self.random_state)
+        if self.self_training is not None and not 0.0 < self.self_training <= 1.0:
+            raise ValueError(f"self_training must be None or a share in (0, 1]; got {self.self_training!r}")
         if self.head == "lr":
             if not self.C > 0:
                 raise ValueError(f"C must be > 0; got {self.C!r}")
@@ -497,7 +597,7 @@ class FastHead(TextClassifier):
     # - logistic regression
 
     def _logistic(self) -> LogisticRegression:
-        return LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.random_state)
+        return LogisticRegression(C=self.C, max_iter=self.max_iter, tol=self._tolerance, random_state=self.random_state)
 
     def _fit_logistic(self, X: np.ndarray, targets: np.ndarray, callbacks: _Callbacks) -> None:
         callbacks.check("before fitting")

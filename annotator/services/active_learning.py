@@ -123,8 +123,8 @@ def _classes_of(snapshot: TrainingSnapshot) -> dict[int, int]:
     return counts
 
 
-def _new_head(multi_label: bool) -> FastHead:
-    return FastHead(**HEAD_PARAMS, multi_label=multi_label, random_state=0)
+def _new_head(multi_label: bool, **params) -> FastHead:
+    return FastHead(**{**HEAD_PARAMS, **params}, multi_label=multi_label, random_state=0)
 
 
 def _test_is_large_enough(snapshot: TrainingSnapshot, classes: dict[int, int]) -> bool:
@@ -238,10 +238,15 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
     n_train, n_test = len(snapshot.train.item_ids), len(test_ids)
     x_train, x_test, x_pool = vectors[:n_train], vectors[n_train : n_train + n_test], vectors[n_train + n_test :]
 
-    progress(40, "Training the fast head")
+    progress(40, "Training the fast head (with the pool items it is sure of)")
     started = time.perf_counter()
-    model = _new_head(snapshot.multi_label).fit(x_train, snapshot.train.labels)
+    model = _new_head(snapshot.multi_label).fit(x_train, snapshot.train.labels, unlabeled=x_pool)
     train_seconds = time.perf_counter() - started
+    # The queue's uncertainty comes from a head of the labels alone: the self-trained one is sure
+    # wherever it labeled the pool itself, which hides what the labels have not taught yet.
+    query_head = model if model.n_pseudo_labeled_ == 0 else _new_head(snapshot.multi_label, self_training=None)
+    if query_head is not model:
+        query_head.fit(x_train, snapshot.train.labels)
     progress(50, "Evaluating on the test split" if use_test else "Cross-validating (the test split is small)")
     metrics = _evaluate(model, snapshot, classes, x_train, x_test if use_test else None)
     metrics["class_counts"] = {str(label): n for label, n in sorted(classes.items())}
@@ -254,9 +259,10 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
     name, note = _strategy_name(project)
     strategy = make_strategy(name, random_state=int(snapshot.data_hash[:8], 16))
     previous_f1 = _class_f1(previous.metrics) if previous is not None else None
+    query_probabilities = probabilities if query_head is model else np.asarray(query_head.predict_proba(x_pool))
     pool = QueryPool(
         embeddings=x_pool.astype(np.float32),
-        probabilities=probabilities,
+        probabilities=query_probabilities,
         labeled_embeddings=x_train.astype(np.float32),
         classes=[int(label) for label in model.classes_],
         class_f1=_class_f1(metrics),
@@ -279,7 +285,7 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
                 snapshot=snapshot,
                 metrics=metrics,
                 seconds=train_seconds,
-                params=dict(HEAD_PARAMS),
+                params={**HEAD_PARAMS, "self_training": model.self_training, "pseudo_labeled": model.n_pseudo_labeled_},
             )
             run = score_run_store(
                 project=project,

@@ -15,6 +15,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from mlcore.models import (
+    DEFAULT_SELF_TRAINING,
     MODEL_KINDS,
     FastHead,
     TextClassifier,
@@ -212,6 +213,71 @@ class TestLogisticHead(ClassifierContract):
             model.predict(np.zeros((2, 5)))
 
 
+def two_wide_clusters(n: int, seed: int) -> tuple[np.ndarray, list[str]]:
+    """Two wide clusters left and right of the origin ("left" at x=-3, "right" at x=+3)."""
+    rng = np.random.default_rng(seed)
+    side = np.arange(n) % 2
+    points = np.column_stack([np.where(side == 0, -3.0, 3.0) + rng.normal(scale=1.5, size=n), rng.normal(size=n)])
+    return points, [["left", "right"][i] for i in side]
+
+
+class TestSelfTraining:
+    """Two labeled items far off centre put the labels-only boundary deep inside the right cluster;
+    the unlabeled pool shows where the clusters really part."""
+
+    labeled = np.array([[-0.2, 0.0], [5.5, 0.0]])
+    labels = ["left", "right"]
+
+    def test_the_pool_moves_a_misplaced_boundary(self):
+        pool, _ = two_wide_clusters(400, seed=0)
+        test, truth = two_wide_clusters(400, seed=1)
+        alone = FastHead(self_training=None).fit(self.labeled, self.labels, unlabeled=pool)
+        taught = FastHead(self_training=DEFAULT_SELF_TRAINING).fit(self.labeled, self.labels, unlabeled=pool)
+        assert alone.n_pseudo_labeled_ == 0
+        assert taught.n_pseudo_labeled_ > 200
+        assert accuracy(alone.predict(test), truth) < 0.85
+        assert accuracy(taught.predict(test), truth) > accuracy(alone.predict(test), truth) + 0.08
+
+    def test_without_a_pool_it_is_the_labels_only_head(self):
+        points, labels = blobs(30, seed=0)
+        plain = FastHead(self_training=None).fit(points, labels)
+        for unlabeled in (None, np.zeros((0, points.shape[1]))):
+            head = FastHead(self_training=DEFAULT_SELF_TRAINING).fit(points, labels, unlabeled=unlabeled)
+            np.testing.assert_array_equal(head.coef_, plain.coef_)
+            assert head.n_pseudo_labeled_ == 0
+
+    def test_a_multi_label_head_ignores_the_pool(self):
+        points, labels = label_blobs(40, seed=0)
+        plain = FastHead(multi_label=True, self_training=None).fit(points, labels)
+        head = FastHead(multi_label=True).fit(points, labels, unlabeled=label_blobs(40, seed=1)[0])
+        np.testing.assert_array_equal(head.coef_, plain.coef_)
+
+    def test_progress_covers_both_fits_once(self):
+        pool, _ = two_wide_clusters(100, seed=0)
+        seen: list[float] = []
+        FastHead(head="mlp", epochs=5, device="cpu").fit(
+            self.labeled, self.labels, unlabeled=pool, on_progress=seen.append
+        )
+        assert seen == sorted(seen) and seen[-1] == 1.0
+        assert any(0.45 <= value <= 0.55 for value in seen)
+
+    def test_a_pool_of_another_width_is_refused(self):
+        with pytest.raises(ValueError, match="unlabeled has 3 features"):
+            FastHead().fit(self.labeled, self.labels, unlabeled=np.zeros((4, 3)))
+
+    @pytest.mark.parametrize("threshold", [0.0, 1.5])
+    def test_a_threshold_outside_0_1_is_refused(self, threshold):
+        with pytest.raises(ValueError, match="self_training must be None or a share"):
+            FastHead(self_training=threshold).fit(self.labeled, self.labels)
+
+    def test_the_threshold_survives_a_round_trip(self, tmp_path):
+        pool, _ = two_wide_clusters(100, seed=0)
+        head = FastHead(self_training=0.6).fit(self.labeled, self.labels, unlabeled=pool)
+        loaded = load_model(head.save(tmp_path))
+        assert loaded.self_training == 0.6
+        np.testing.assert_allclose(loaded.predict_proba(pool), head.predict_proba(pool))
+
+
 class TestMLPHead(ClassifierContract):
     def make(self, **params) -> TextClassifier:
         return FastHead(head="mlp", device="cpu", **{"epochs": 30, "batch_size": 16, **params})
@@ -378,3 +444,10 @@ def test_token_tables_follow_weight_changes():
         expected = network(ids, lengths).detach()
     assert not torch.allclose(before, after)
     np.testing.assert_allclose(after.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_sure_probability_runs_from_chance_to_certainty():
+    from mlcore.models import sure_probability
+
+    assert sure_probability(0.0, 4) == 0.25 and sure_probability(1.0, 4) == 1.0
+    assert sure_probability(0.5, 2) == 0.75 and sure_probability(0.5, 20) == pytest.approx(0.525)

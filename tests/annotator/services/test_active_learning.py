@@ -19,6 +19,7 @@ from annotator.services.imports import ImportReport, import_parsed
 from annotator.services.queue import annotation_submit, queue_next_item
 from annotator.services.review import item_adjudicate
 from mlcore.active_learning import DEFAULT_STRATEGY
+from mlcore.models import DEFAULT_SELF_TRAINING
 
 TOPICS = ("Sport", "Politics", "Tech")
 
@@ -179,6 +180,9 @@ def test_a_rescoring_trains_registers_and_reorders_the_open_pool(project_with_ro
     version = ModelVersion.objects.get(pk=result["model_version"])
     assert (version.kind, version.n_train, version.metrics["evaluation"]) == ("fast_head", 12, "cross_validation")
     assert sum(version.metrics["class_counts"].values()) == 12
+    # The head may also learn from pool items it is sure of (self-training); a random tiny backbone
+    # is sure of none (the low bar below shows that the pool reaches the head).
+    assert version.params["self_training"] == DEFAULT_SELF_TRAINING and version.params["pseudo_labeled"] == 0
     run = ScoreRun.objects.get(pk=result["score_run"])
     assert run.model_version == version and run.labels_used == 12 and run.strategy == DEFAULT_STRATEGY
     assert "agreement" not in run.stats  # nothing to compare with yet
@@ -230,3 +234,16 @@ def test_a_broker_outage_never_fails_the_annotators_submit(project_with_roles, m
 
     assert [item.annotations.filter(annotator=users["annotator"]).count() for item in done] == [1, 1]
     assert "Could not queue the rescoring" in caplog.text
+
+
+@pytest.mark.django_db
+def test_the_rescoring_head_learns_from_the_pool_it_is_sure_of(project_with_roles, tiny_backbone, monkeypatch):
+    project, users = project_with_roles
+    project.backbone = tiny_backbone
+    project.save()
+    _news(project, pool_per_topic=12, test_per_topic=2)
+    _label_next(project, users["annotator"], 12)
+    # A bar just above chance: every open pool item is sure enough, so all 24 join the second fit.
+    monkeypatch.setitem(active_learning.HEAD_PARAMS, "self_training", 0.01)
+    version = ModelVersion.objects.get(pk=_run(project, users["admin"])["model_version"])
+    assert (version.params["self_training"], version.params["pseudo_labeled"]) == (0.01, 24)

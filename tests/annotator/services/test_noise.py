@@ -7,6 +7,7 @@ wrong is known and the assertions can name them; one run goes through a real (ti
 
 from __future__ import annotations
 
+import zlib
 from types import SimpleNamespace
 
 import numpy as np
@@ -56,6 +57,12 @@ def sent(monkeypatch) -> list[tuple[str, list, str]]:
     return calls
 
 
+def _controlled_vector(centers: dict, truth: str, text: str) -> np.ndarray:
+    # Seeded by the text, not the primary key: keys depend on which tests ran before on PostgreSQL.
+    noise_vector = np.random.default_rng(zlib.crc32(text.encode())).normal(0, 0.15, DIM).astype(np.float32)
+    return centers[truth] + noise_vector
+
+
 @pytest.fixture
 def controlled_embeddings(monkeypatch):
     """Each item's vector: its true class's axis plus a little seeded noise (true class in meta)."""
@@ -64,10 +71,9 @@ def controlled_embeddings(monkeypatch):
 
     def item_embeddings(*, project, item_ids, encoder, progress=None):
         embedded.extend(item_ids)
-        truth = dict(Item.objects.filter(pk__in=item_ids).values_list("id", "meta__true"))
-        return np.stack(
-            [centers[truth[pk]] + np.random.default_rng(pk).normal(0, 0.15, DIM).astype(np.float32) for pk in item_ids]
-        )
+        rows = Item.objects.filter(pk__in=item_ids).values_list("id", "meta__true", "text")
+        truth_and_text = {pk: (truth, text) for pk, truth, text in rows}
+        return np.stack([_controlled_vector(centers, *truth_and_text[pk]) for pk in item_ids])
 
     monkeypatch.setattr(noise, "load_encoder", lambda backbone: SimpleNamespace(version="controlled", dim=DIM))
     monkeypatch.setattr(embeddings, "item_embeddings", item_embeddings)
