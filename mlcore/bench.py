@@ -510,8 +510,7 @@ def simulate_active_learning(
         if labeled.sum() >= min(budget, len(train)):
             break
         pool_rows = np.flatnonzero(~labeled)
-        if model.n_pseudo_labeled_:  # the queue reads uncertainty from a head of the labels alone, as the app does
-            model = _al_head("lr", seed).fit(train[labeled], train_labels[labeled].tolist())
+        model = model.labels_only_  # the queue reads uncertainty from the head of the labels alone, as the app does
         pool = QueryPool(
             embeddings=train[pool_rows],
             probabilities=model.predict_proba(train[pool_rows]),
@@ -556,9 +555,7 @@ def time_query_round(
     started = time.perf_counter()
     model = _al_head(head, 0).fit(train[rows], train_labels[rows].tolist(), unlabeled=pool, graph=graph)
     model.predict_proba(pool)  # the suggestions
-    if model.n_pseudo_labeled_:
-        model = _al_head("lr", 0).fit(train[rows], train_labels[rows].tolist())
-    probabilities = model.predict_proba(pool)
+    probabilities = model.labels_only_.predict_proba(pool)  # the queue's uncertainty
     query_pool = QueryPool(embeddings=pool, probabilities=probabilities, labeled_embeddings=train[rows])
     make_strategy(strategy, random_state=0).query(query_pool, batch)
     return time.perf_counter() - started, graph_seconds

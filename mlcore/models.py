@@ -457,6 +457,7 @@ class FastHead(TextClassifier):
     10-nearest-neighbour graph of all items put one label `self_training` of the way from chance to
     certain: `sure_probability`) and trains once more on the labeled and those pseudo-labeled items.
     `self_training=None`, no `unlabeled`, or a multi-label head trains on the labels alone.
+    `labels_only_` is the head of the first fit, on the labels alone (itself when no pool item joined).
 
         >>> head = FastHead(head="lr").fit(embeddings, ["sport", "politics", ...])
         >>> head.predict(new_embeddings)
@@ -522,10 +523,16 @@ class FastHead(TextClassifier):
         self._check_params()
         pool = None if unlabeled is None else _as_embeddings(unlabeled)
         self.n_pseudo_labeled_ = 0
+        self.__dict__.pop("labels_only_", None)  # never carried into the copy below from an earlier fit
         if self.self_training is None or self.multi_label or pool is None or not len(pool):
-            return super().fit(X, y, on_progress=on_progress, should_cancel=should_cancel)
+            super().fit(X, y, on_progress=on_progress, should_cancel=should_cancel)
+            self.labels_only_ = self
+            return self
         first_half, second_half = _halved_progress(on_progress)
         super().fit(X, y, on_progress=first_half, should_cancel=should_cancel)
+        # Refitting replaces the weight arrays (or the network) and never writes into them, so a shallow
+        # copy keeps the head of the labels alone.
+        self.labels_only_ = copy.copy(self)
         if pool.shape[1] != self.n_features_in_:
             raise ValueError(f"unlabeled has {pool.shape[1]} features; X has {self.n_features_in_}")
         labeled = _as_embeddings(X)
@@ -538,8 +545,10 @@ class FastHead(TextClassifier):
             inputs, labels = np.concatenate([labeled, pool[rows]]), [*y, *pseudo_labels]
             with self._solver_tolerance(SELF_TRAINING_TOLERANCE):
                 super().fit(inputs, labels, on_progress=second_half, should_cancel=should_cancel)
-        elif second_half is not None:
-            second_half(1.0)
+        else:
+            self.labels_only_ = self
+            if second_half is not None:
+                second_half(1.0)
         self.n_pseudo_labeled_ = len(rows)
         return self
 

@@ -123,8 +123,8 @@ def _classes_of(snapshot: TrainingSnapshot) -> dict[int, int]:
     return counts
 
 
-def _new_head(multi_label: bool, **params) -> FastHead:
-    return FastHead(**{**HEAD_PARAMS, **params}, multi_label=multi_label, random_state=0)
+def _new_head(multi_label: bool) -> FastHead:
+    return FastHead(**HEAD_PARAMS, multi_label=multi_label, random_state=0)
 
 
 def _test_is_large_enough(snapshot: TrainingSnapshot, classes: dict[int, int]) -> bool:
@@ -242,11 +242,9 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
     started = time.perf_counter()
     model = _new_head(snapshot.multi_label).fit(x_train, snapshot.train.labels, unlabeled=x_pool)
     train_seconds = time.perf_counter() - started
-    # The queue's uncertainty comes from a head of the labels alone: the self-trained one is sure
+    # The queue's uncertainty comes from the head of the labels alone: the self-trained one is sure
     # wherever it labeled the pool itself, which hides what the labels have not taught yet.
-    query_head = model if model.n_pseudo_labeled_ == 0 else _new_head(snapshot.multi_label, self_training=None)
-    if query_head is not model:
-        query_head.fit(x_train, snapshot.train.labels)
+    query_head = model.labels_only_
     progress(50, "Evaluating on the test split" if use_test else "Cross-validating (the test split is small)")
     metrics = _evaluate(model, snapshot, classes, x_train, x_test if use_test else None)
     metrics["class_counts"] = {str(label): n for label, n in sorted(classes.items())}

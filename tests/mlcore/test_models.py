@@ -236,6 +236,9 @@ class TestSelfTraining:
         assert alone.n_pseudo_labeled_ == 0
         assert taught.n_pseudo_labeled_ > 200
         assert accuracy(alone.predict(test), truth) < 0.85
+        # The head of the first fit is kept: what the labels alone taught.
+        np.testing.assert_array_equal(taught.labels_only_.coef_, alone.coef_)
+        assert alone.labels_only_ is alone
         assert accuracy(taught.predict(test), truth) > accuracy(alone.predict(test), truth) + 0.08
 
     def test_without_a_pool_it_is_the_labels_only_head(self):
@@ -244,7 +247,7 @@ class TestSelfTraining:
         for unlabeled in (None, np.zeros((0, points.shape[1]))):
             head = FastHead(self_training=DEFAULT_SELF_TRAINING).fit(points, labels, unlabeled=unlabeled)
             np.testing.assert_array_equal(head.coef_, plain.coef_)
-            assert head.n_pseudo_labeled_ == 0
+            assert head.n_pseudo_labeled_ == 0 and head.labels_only_ is head
 
     def test_a_multi_label_head_ignores_the_pool(self):
         points, labels = label_blobs(40, seed=0)
