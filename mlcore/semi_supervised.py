@@ -60,14 +60,17 @@ def neighbour_graph(embeddings: np.ndarray, neighbours: int = DEFAULT_GRAPH_NEIG
     return NeighbourGraph(np.concatenate(indices).astype(np.int64), np.concatenate(similarities))
 
 
-def reorder_graph(graph: NeighbourGraph, order: np.ndarray) -> NeighbourGraph:
-    """The same graph with its rows in `order` (a permutation): row i of the result is row order[i]."""
-    order = np.asarray(order, dtype=np.int64)
-    if len(order) != len(graph) or not np.array_equal(np.sort(order), np.arange(len(graph))):
-        raise ValueError(f"order must be a permutation of the graph's {len(graph)} rows")
-    position = np.empty_like(order)
-    position[order] = np.arange(len(order))
-    return NeighbourGraph(position[graph.indices[order]], graph.similarities[order])
+def reorder_graph(graph: NeighbourGraph, rows: np.ndarray) -> NeighbourGraph:
+    """The graph laid out as `rows`: row i of the result is graph row rows[i], and a link to graph
+    row j points at the first result row holding j. `rows` must hold every graph row at least once
+    (a permutation, or one with repeats: an item both labeled and still in the pool).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) < len(graph) or not np.array_equal(np.unique(rows), np.arange(len(graph))):
+        raise ValueError(f"rows must hold each of the graph's {len(graph)} rows at least once")
+    first_position = np.empty(len(graph), dtype=np.int64)
+    first_position[rows[::-1]] = np.arange(len(rows))[::-1]  # the last write wins: the first position
+    return NeighbourGraph(first_position[graph.indices[rows]], graph.similarities[rows])
 
 
 def _normalised_adjacency(graph: NeighbourGraph) -> sparse.csr_matrix:

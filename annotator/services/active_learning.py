@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from annotator.models import Item, Job, JobStatus, ModelVersion, Project, ScoreRun, Split
 from annotator.selectors.training import TrainingSnapshot, training_snapshot
-from annotator.services.embeddings import load_encoder, unit_item_embeddings
+from annotator.services.embeddings import item_neighbour_graph, load_encoder, unit_item_embeddings
 from annotator.services.jobs import job_append_log, job_fail, job_start
 from annotator.services.scoring import ItemScore, score_run_store
 from annotator.services.training import Progress, model_version_register, trained_model
@@ -240,7 +240,16 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
 
     progress(40, "Training the fast head (with the pool items it is sure of)")
     started = time.perf_counter()
-    model = _new_head(snapshot.multi_label).fit(x_train, snapshot.train.labels, unlabeled=x_pool)
+    model = _new_head(snapshot.multi_label)
+    graph = None
+    if len(pool_ids) and model.self_training is not None and not snapshot.multi_label:
+        graph = item_neighbour_graph(
+            project=project,
+            item_ids=snapshot.train.item_ids + pool_ids,
+            vectors=np.concatenate([x_train, x_pool]),
+            encoder=encoder,
+        )
+    model.fit(x_train, snapshot.train.labels, unlabeled=x_pool, graph=graph)
     train_seconds = time.perf_counter() - started
     # The queue's uncertainty comes from the head of the labels alone: the self-trained one is sure
     # wherever it labeled the pool itself, which hides what the labels have not taught yet.

@@ -48,9 +48,15 @@ def test_reordering_keeps_who_neighbours_whom():
     np.testing.assert_array_equal(moved.similarities, graph.similarities[order])
 
 
-def test_reordering_needs_a_permutation():
+def test_a_repeated_row_links_to_the_first_copy():
+    graph = NeighbourGraph(np.array([[1], [2], [0]]), np.ones((3, 1), dtype=np.float32))
+    laid_out = reorder_graph(graph, np.array([2, 0, 1, 0]))  # graph row 0 twice: result rows 1 and 3
+    np.testing.assert_array_equal(laid_out.indices[:, 0], [1, 2, 0, 2])  # links to graph row 0 go to row 1
+
+
+def test_reordering_needs_every_row():
     graph = neighbour_graph(np.random.default_rng(1).normal(size=(5, 3)), neighbours=2)
-    with pytest.raises(ValueError, match="permutation"):
+    with pytest.raises(ValueError, match="at least once"):
         reorder_graph(graph, np.array([0, 0, 1, 2, 3]))
 
 

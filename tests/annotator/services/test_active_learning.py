@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
+import numpy as np
 import pytest
 from django.db import connection
 from django.utils import timezone
 
 from annotator.importing.parsers import Record
 from annotator.models import Item, Job, JobStatus, ModelVersion, Project, ScoreRun, Split
-from annotator.services import active_learning, jobs
+from annotator.services import active_learning, embeddings, jobs
 from annotator.services.active_learning import RESCORE_KIND, rescore_request, rescore_run_job
 from annotator.services.demo import bbc_articles
 from annotator.services.imports import ImportReport, import_parsed
@@ -20,6 +21,7 @@ from annotator.services.queue import annotation_submit, queue_next_item
 from annotator.services.review import item_adjudicate
 from mlcore.active_learning import DEFAULT_STRATEGY
 from mlcore.models import DEFAULT_SELF_TRAINING
+from mlcore.semi_supervised import neighbour_graph
 
 TOPICS = ("Sport", "Politics", "Tech")
 
@@ -247,3 +249,51 @@ def test_the_rescoring_head_learns_from_the_pool_it_is_sure_of(project_with_role
     monkeypatch.setitem(active_learning.HEAD_PARAMS, "self_training", 0.01)
     version = ModelVersion.objects.get(pk=_run(project, users["admin"])["model_version"])
     assert (version.params["self_training"], version.params["pseudo_labeled"]) == (0.01, 24)
+
+
+@pytest.mark.django_db
+def test_the_neighbour_graph_is_kept_while_the_item_set_stays(project_with_roles, tiny_backbone, monkeypatch):
+    project, users = project_with_roles
+    project.backbone = tiny_backbone
+    project.save()
+    _news(project, pool_per_topic=12, test_per_topic=2)
+    built: list[int] = []
+    real_graph = embeddings.neighbour_graph
+    monkeypatch.setattr(
+        embeddings, "neighbour_graph", lambda vectors: built.append(len(vectors)) or real_graph(vectors)
+    )
+
+    _label_next(project, users["annotator"], 12)
+    _run(project, users["admin"])
+    _label_next(project, users["annotator"], 6)  # pool items move into training: the same 36 items
+    _run(project, users["admin"])
+    assert built == [36]
+    import_parsed(
+        project=project,
+        records=[Record(line=1, text="A late arrival about the league", labels=(), meta={"gold_label": "Sport"})],
+        split=Split.POOL,
+        report=ImportReport(format="test"),
+    )
+    _run(project, users["admin"])
+    assert built == [36, 37]
+
+
+@pytest.mark.django_db
+def test_a_cached_graph_follows_the_callers_row_order(project_with_roles, tiny_backbone):
+    project, _ = project_with_roles
+    project.backbone = tiny_backbone
+    project.save()
+    _news(project, pool_per_topic=5, test_per_topic=0)
+    ids = list(Item.objects.filter(project=project).order_by("id").values_list("id", flat=True))
+    encoder = embeddings.load_encoder(tiny_backbone)
+    vectors = embeddings.item_embeddings(project=project, item_ids=ids, encoder=encoder)
+    embeddings.item_neighbour_graph(project=project, item_ids=ids, vectors=vectors, encoder=encoder)  # stored
+    shuffled = np.random.default_rng(0).permutation(len(ids))
+    order = [ids[i] for i in shuffled]
+    cached = embeddings.item_neighbour_graph(
+        project=project, item_ids=order, vectors=vectors[shuffled], encoder=encoder
+    )
+    fresh = neighbour_graph(vectors[shuffled])
+    # The same neighbours of the same items, whichever row order asked.
+    as_ids = np.asarray(order)
+    assert [set(row) for row in as_ids[cached.indices]] == [set(row) for row in as_ids[fresh.indices]]
