@@ -238,12 +238,18 @@ def test_a_broker_outage_never_fails_the_annotators_submit(project_with_roles, m
     assert "Could not queue the rescoring" in caplog.text
 
 
-@pytest.mark.django_db
-def test_the_rescoring_head_learns_from_the_pool_it_is_sure_of(project_with_roles, tiny_backbone, monkeypatch):
+def _news_on_tiny_backbone(project_with_roles, backbone: str) -> tuple[Project, dict]:
+    """The roles' project on the tiny backbone: 12 pool items and 2 test items per topic."""
     project, users = project_with_roles
-    project.backbone = tiny_backbone
+    project.backbone = backbone
     project.save()
     _news(project, pool_per_topic=12, test_per_topic=2)
+    return project, users
+
+
+@pytest.mark.django_db
+def test_the_rescoring_head_learns_from_the_pool_it_is_sure_of(project_with_roles, tiny_backbone, monkeypatch):
+    project, users = _news_on_tiny_backbone(project_with_roles, tiny_backbone)
     _label_next(project, users["annotator"], 12)
     # A bar just above chance: every open pool item is sure enough, so all 24 join the second fit.
     monkeypatch.setitem(active_learning.HEAD_PARAMS, "self_training", 0.01)
@@ -253,10 +259,7 @@ def test_the_rescoring_head_learns_from_the_pool_it_is_sure_of(project_with_role
 
 @pytest.mark.django_db
 def test_the_neighbour_graph_is_kept_while_the_item_set_stays(project_with_roles, tiny_backbone, monkeypatch):
-    project, users = project_with_roles
-    project.backbone = tiny_backbone
-    project.save()
-    _news(project, pool_per_topic=12, test_per_topic=2)
+    project, users = _news_on_tiny_backbone(project_with_roles, tiny_backbone)
     built: list[int] = []
     real_graph = embeddings.neighbour_graph
     monkeypatch.setattr(
