@@ -510,12 +510,12 @@ def simulate_active_learning(
         if labeled.sum() >= min(budget, len(train)):
             break
         pool_rows = np.flatnonzero(~labeled)
-        model = model.labels_only_  # the queue reads uncertainty from the head of the labels alone, as the app does
+        query_head = model.labels_only_  # the queue reads uncertainty from the labels alone, as the app does
         pool = QueryPool(
             embeddings=train[pool_rows],
-            probabilities=model.predict_proba(train[pool_rows]),
+            probabilities=query_head.predict_proba(train[pool_rows]),
             labeled_embeddings=train[labeled],
-            classes=[str(c) for c in model.classes_],
+            classes=[str(c) for c in query_head.classes_],
             class_f1=per_class,
             class_f1_previous=previous_f1,
         )

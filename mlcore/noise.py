@@ -196,6 +196,8 @@ def neighbour_label_distribution(
     if k < 1:
         raise ValueError("deep kNN needs at least 2 labeled items")
     distribution = np.zeros((len(queries), n_classes), dtype=np.float64)
+    # numpy, not semi_supervised's torch topk: a forked child whose parent already ran torch ops hangs in
+    # torch's thread pool (test_detectors_run_inside_a_daemonic_process_like_a_celery_worker_child).
     for start in range(0, len(queries), KNN_BLOCK_ROWS):
         block = queries[start : start + KNN_BLOCK_ROWS] @ reference.T
         if leave_self_out:
