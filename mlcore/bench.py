@@ -4,6 +4,7 @@
         [--random-state 0] [--limit N] [--cache-dir DIR]
     python -m mlcore.bench train --dataset FILE.jsonl --model head|teacher|textcnn --out RESULT.json
         [--random-state 0] [--limit-train N] [--epochs E] [--batch-size B] [--max-len L] [--head lr|mlp]
+        [--long-texts head_tail|sliding_window] [--window-stride S] [--learning-rate R] [--layer-decay D]
         [--cache-dir DIR] [--backbone NAME] [--device cpu] [--quiet]
     python -m mlcore.bench speed --dataset FILE.jsonl --out RESULT.json [--models textcnn,teacher]
     python -m mlcore.bench al --dataset FILE.jsonl --strategies random,margin,default --out RESULT.json
@@ -259,6 +260,12 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-len", type=int, default=None, help="tokens per text (the encoder's for head); default: the model's own"
     )
+    parser.add_argument(
+        "--long-texts", default=None, help="teacher: truncate, head_tail or sliding_window; default the model's own"
+    )
+    parser.add_argument("--window-stride", type=int, default=None, help="teacher: tokens between windows")
+    parser.add_argument("--learning-rate", type=float, default=None, help="the optimiser's (teacher: backbone's) rate")
+    parser.add_argument("--layer-decay", type=float, default=None, help="teacher: layer-wise learning-rate decay")
     parser.add_argument("--head", choices=HEAD_CHOICES, default=None, help="--model head only (default lr)")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="embedding cache (--model head)")
     parser.add_argument(
@@ -282,7 +289,14 @@ def _model_params(cls: type, args: argparse.Namespace) -> dict:
     """Constructor arguments from the options; an option the model does not take is a ValueError."""
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
     params = {name: getattr(args, name) for name in ("random_state", "device") if name in accepted}
-    given = {"--epochs": ("epochs", args.epochs), "--batch-size": ("batch_size", args.batch_size)}
+    given = {
+        "--epochs": ("epochs", args.epochs),
+        "--batch-size": ("batch_size", args.batch_size),
+        "--long-texts": ("long_texts", args.long_texts),
+        "--window-stride": ("window_stride", args.window_stride),
+        "--learning-rate": ("learning_rate", args.learning_rate),
+        "--layer-decay": ("layer_decay", args.layer_decay),
+    }
     if cls.input_type == "embeddings":
         params["head"] = args.head or "lr"  # --max-len and --backbone go to the encoder
     elif args.head is not None:

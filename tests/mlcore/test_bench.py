@@ -256,13 +256,24 @@ def test_teacher_options_map_to_its_parameters():
         pytest.skip("the teacher kind is not registered")
     args = bench.build_parser().parse_args(
         ["train", "--dataset", "d", "--model", "teacher", "--out", "o", "--epochs", "1", "--batch-size", "4",
-         "--max-len", "64", "--backbone", "some-dir", "--random-state", "5"]
+         "--max-len", "64", "--backbone", "some-dir", "--random-state", "5", "--long-texts", "sliding_window",
+         "--window-stride", "128", "--learning-rate", "3e-5", "--layer-decay", "0.9"]
     )  # fmt: skip
     params = bench._model_params(teacher, args)
     assert params == {
-        "epochs": 1, "batch_size": 4, "max_len": 64, "backbone": "some-dir", "random_state": 5, "device": "cpu"
+        "epochs": 1, "batch_size": 4, "max_len": 64, "backbone": "some-dir", "random_state": 5, "device": "cpu",
+        "long_texts": "sliding_window", "window_stride": 128, "learning_rate": 3e-5, "layer_decay": 0.9,
     }  # fmt: skip
     teacher(**params)  # the constructor takes them
+
+
+def test_teacher_only_options_are_clear_errors_for_other_models():
+    head = bench._train_model_class("head")
+    args = bench.build_parser().parse_args(
+        ["train", "--dataset", "d", "--model", "head", "--out", "o", "--long-texts", "sliding_window"]
+    )
+    with pytest.raises(ValueError, match="--long-texts does not apply to --model head"):
+        bench._model_params(head, args)
 
 
 def test_train_subcommand_is_registered():
