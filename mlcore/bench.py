@@ -4,7 +4,7 @@
         [--random-state 0] [--limit N] [--cache-dir DIR]
     python -m mlcore.bench train --dataset FILE.jsonl --model head|teacher|textcnn --out RESULT.json
         [--random-state 0] [--limit-train N] [--epochs E] [--batch-size B] [--max-len L] [--head lr|mlp]
-        [--long-texts head_tail|sliding_window] [--window-stride S] [--learning-rate R] [--layer-decay D]
+        [--long-texts truncate|head_tail|sliding_window] [--window-stride S] [--learning-rate R] [--layer-decay D]
         [--cache-dir DIR] [--backbone NAME] [--device cpu] [--quiet]
     python -m mlcore.bench speed --dataset FILE.jsonl --out RESULT.json [--models textcnn,teacher]
     python -m mlcore.bench al --dataset FILE.jsonl --strategies random,margin,default --out RESULT.json
@@ -214,6 +214,8 @@ def _run_cluster(args: argparse.Namespace) -> int:
 # --model name -> kind in mlcore.models.MODEL_KINDS.
 TRAIN_MODELS = {"head": "fast_head", "teacher": "teacher", "textcnn": "text_cnn"}
 HEAD_CHOICES = ("lr", "mlp")
+# Train options that go to the model's constructor under the same name (`--batch-size` -> batch_size).
+MODEL_OPTIONS = ("epochs", "batch_size", "long_texts", "window_stride", "learning_rate", "layer_decay")
 INFERENCE_TIMED = {
     "embeddings": (
         "embed+predict",
@@ -289,21 +291,15 @@ def _model_params(cls: type, args: argparse.Namespace) -> dict:
     """Constructor arguments from the options; an option the model does not take is a ValueError."""
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
     params = {name: getattr(args, name) for name in ("random_state", "device") if name in accepted}
-    given = {
-        "--epochs": ("epochs", args.epochs),
-        "--batch-size": ("batch_size", args.batch_size),
-        "--long-texts": ("long_texts", args.long_texts),
-        "--window-stride": ("window_stride", args.window_stride),
-        "--learning-rate": ("learning_rate", args.learning_rate),
-        "--layer-decay": ("layer_decay", args.layer_decay),
-    }
+    names = list(MODEL_OPTIONS)
     if cls.input_type == "embeddings":
         params["head"] = args.head or "lr"  # --max-len and --backbone go to the encoder
     elif args.head is not None:
         raise ValueError(f"--head does not apply to --model {args.model}")
     else:
-        given |= {"--max-len": ("max_len", args.max_len), "--backbone": ("backbone", args.backbone)}
-    for option, (name, value) in given.items():
+        names += ["max_len", "backbone"]
+    for name in names:
+        option, value = "--" + name.replace("_", "-"), getattr(args, name)
         if value is None:
             continue
         if name not in accepted:
