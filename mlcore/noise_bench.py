@@ -2,11 +2,12 @@
 
     python -m mlcore.bench noise --dataset FILE.jsonl --noise 0.1 --kind symmetric|confusable
         --seeds 3 --out RESULT.json [--filter-by both] [--timing-items 20000] [--random-state 0]
-        [--cache-dir DIR] [--backbone NAME] [--quiet]
+        [--no-words] [--language en] [--cache-dir DIR] [--backbone NAME] [--quiet]
 
 Per seed: flip `--noise` of the train labels (symmetric: to a uniformly random other class;
 confusable: to the class a clean out-of-fold model gives the item most after its own), gather the
-out-of-fold evidence on the noisy labels, run every detector, the ensemble and cleanlab under each
+out-of-fold evidence on the noisy labels (embeddings, neighbours and, unless `--no-words`, the
+bag of words), run every detector, the ensemble and cleanlab under each
 `filter_by`, and score each one's flags against the flipped items. Then train the fast head on clean,
 noisy and ensemble-cleaned labels (flagged items relabeled to the suggestion; also: flagged items
 removed) and report its test macro-F1. The JSON holds the mean over seeds
@@ -34,6 +35,7 @@ from mlcore.noise import (
     detect_label_noise,
     gather_evidence,
     out_of_fold_probabilities,
+    word_features,
     wrong_label_probabilities,
 )
 
@@ -56,6 +58,10 @@ def add_noise_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timing-items", type=int, default=TIMING_ITEMS, help="items of the timed detector run; 0 skips"
     )
+    parser.add_argument(
+        "--no-words", action="store_true", help="leave the bag-of-words view out (the ensemble before 2026-12-03)"
+    )
+    parser.add_argument("--language", default="en", help="the texts' language, for the bag of words (zh: jieba)")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="packaged model name or local model directory")
     parser.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress output on stderr")
@@ -158,7 +164,7 @@ def cleaned_labels(labels: np.ndarray, report: NoiseReport) -> np.ndarray:
 
 def noise_seed_run(data: tuple, args: argparse.Namespace, seed: int, n_classes: int) -> dict:
     """Flip, detect, score and retrain for one seed."""
-    train, labels, test, test_labels = data
+    train, labels, test, test_labels, words = data
     rng = np.random.default_rng(seed)
     settings = NoiseSettings(random_state=seed, filter_by=args.filter_by)
     confusion = None
@@ -167,7 +173,7 @@ def noise_seed_run(data: tuple, args: argparse.Namespace, seed: int, n_classes: 
     noisy, flipped = flip_labels(labels, args.noise, n_classes, rng, confusion=confusion)
 
     started = time.perf_counter()
-    evidence = gather_evidence(train, noisy, n_classes, settings=settings)
+    evidence = gather_evidence(train, noisy, n_classes, words=words, settings=settings)
     report = detect_label_noise(evidence, settings=settings)
     seconds = time.perf_counter() - started
     probabilities = wrong_label_probabilities(evidence)
@@ -227,20 +233,34 @@ def recovered_share(test_f1: dict, cleaned: str = "cleaned") -> float | None:
     return round((test_f1[cleaned] - test_f1["noisy"]) / lost, 4)
 
 
-def time_detectors(train: np.ndarray, labels: np.ndarray, n_classes: int, items: int, seed: int) -> float:
-    """Seconds to gather the evidence and run every detector on `items` rows (train rows repeated)."""
+def time_detectors(
+    train: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    items: int,
+    seed: int,
+    *,
+    texts: Sequence[str] | None = None,
+    language: str = "en",
+) -> float:
+    """Seconds to gather the evidence and run every detector on `items` rows (train rows repeated).
+
+    With `texts`, the bag-of-words view is timed too, its TF-IDF included.
+    """
     rng = np.random.default_rng(seed)
     rows = np.resize(np.arange(len(train)), items)
     features = train[rows] + rng.normal(scale=0.01, size=(items, train.shape[1])).astype(np.float32)
     started = time.perf_counter()
+    words = None if texts is None else word_features([texts[row] for row in rows], language=language)
     settings = NoiseSettings(random_state=seed)
-    detect_label_noise(gather_evidence(features, labels[rows], n_classes, settings=settings), settings=settings)
+    evidence = gather_evidence(features, labels[rows], n_classes, words=words, settings=settings)
+    detect_label_noise(evidence, settings=settings)
     return time.perf_counter() - started
 
 
 def noise_benchmark(args: argparse.Namespace) -> dict:
     """Every seed's run and their mean, as a JSON-ready dict."""
-    from mlcore.bench import _machine, embedded_dataset
+    from mlcore.bench import _machine, embedded_dataset, read_jsonl_split
 
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1; got {args.seeds}")
@@ -254,7 +274,9 @@ def noise_benchmark(args: argparse.Namespace) -> dict:
     train = dataset.train
     labels = np.array([index[name] for name in dataset.train_gold])
     test_labels = np.array([index[name] for name in dataset.test_gold])
-    data = (train, labels, dataset.test, test_labels)
+    texts = None if args.no_words else read_jsonl_split(args.dataset, "train")[0]
+    words = None if texts is None else word_features(texts, language=args.language)
+    data = (train, labels, dataset.test, test_labels, words)
     seeds = [args.random_state + offset for offset in range(args.seeds)]
     runs = []
     with threadpool_limits(limits=1, user_api="blas"):  # small matrices: BLAS threads cost more than they gain
@@ -263,7 +285,11 @@ def noise_benchmark(args: argparse.Namespace) -> dict:
             if not quiet:
                 ensemble = runs[-1]["detectors"]["ensemble"]
                 print(f"noise seed {seed}: ensemble flag F1 {ensemble['f1']:.3f}", file=sys.stderr, flush=True)
-        timed = time_detectors(train, labels, len(classes), args.timing_items, seeds[0]) if args.timing_items else None
+        timed = None
+        if args.timing_items:
+            timed = time_detectors(
+                train, labels, len(classes), args.timing_items, seeds[0], texts=texts, language=args.language
+            )
     keys = ("detectors", "cleanlab_filter_by", "test_f1", "calibration")
     mean = _mean_scores([{key: run[key] for key in keys} for run in runs])
     return {
@@ -276,6 +302,7 @@ def noise_benchmark(args: argparse.Namespace) -> dict:
         "noise": args.noise,
         "kind": args.kind,
         "filter_by": args.filter_by,
+        "views": ["model", "neighbours"] + ([] if words is None else ["words"]),
         "seeds": seeds,
         **mean,
         "recovered_share": recovered_share(mean["test_f1"]),

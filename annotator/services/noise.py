@@ -21,6 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from scipy import sparse
 
 from annotator.models import (
     Exclusion,
@@ -48,6 +49,7 @@ from mlcore.noise import (
     audit_evidence,
     detect_label_noise,
     gather_evidence,
+    word_features,
 )
 from mlcore.rules import RuleError
 
@@ -213,9 +215,12 @@ def noise_run_job(*, job: Job, progress: Progress) -> dict:
         project=project, item_ids=train.item_ids + test.item_ids, encoder=encoder, progress=progress, start=2, span=38
     )
     hits, failed_rules = _rule_hits(project, train.texts + test.texts)
+    progress(39, "Counting words for the bag-of-words model")
+    # One vocabulary for both splits: the audit's bag-of-words model reads test rows in the train's terms.
+    words = word_features(train.texts + test.texts, language=project.language)
     report, audit = _detect(
-        (train, vectors[: len(train)], None if hits is None else hits[: len(train)]),
-        (test, vectors[len(train) :], None if hits is None else hits[len(train) :]),
+        (train, vectors[: len(train)], _rows(hits, 0, len(train)), _rows(words, 0, len(train))),
+        (test, vectors[len(train) :], _rows(hits, len(train), None), _rows(words, len(train), None)),
         classes=classes,
         detectors=detectors,
         settings=settings,
@@ -239,7 +244,12 @@ def noise_run_job(*, job: Job, progress: Progress) -> dict:
     return result
 
 
-Judged = tuple[JudgedItems, np.ndarray, np.ndarray | None]  # items, their embeddings, their rule hits
+# items, their embeddings, their rule hits, their bag-of-words rows
+Judged = tuple[JudgedItems, np.ndarray, np.ndarray | None, sparse.csr_matrix | None]
+
+
+def _rows(matrix, start: int, stop: int | None):
+    return None if matrix is None else matrix[start:stop]
 
 
 def _detect(
@@ -253,13 +263,14 @@ def _detect(
 ) -> tuple[NoiseReport, NoiseReport | None]:
     """The detectors' report on the training items (out-of-fold) and, if there are any, on the test items."""
     index = {label: position for position, label in enumerate(classes)}
-    (train_items, x_train, train_hits), (test_items, x_test, test_hits) = train, test
+    (train_items, x_train, train_hits, train_words), (test_items, x_test, test_hits, test_words) = train, test
     y_train = np.asarray([index[label] for label in train_items.label_ids], dtype=np.int64)
     progress(40, f"Out-of-fold models and neighbours for {len(train_items)} items")
     evidence = gather_evidence(
         x_train,
         y_train,
         len(classes),
+        words=train_words,
         rule_hits=train_hits,
         settings=settings,
         progress=lambda percent, message: progress(40 + 0.45 * percent, message),
@@ -269,7 +280,17 @@ def _detect(
         return report, None
     progress(86, f"Auditing {len(test_items)} items of the locked test split")
     y_test = np.asarray([index[label] for label in test_items.label_ids], dtype=np.int64)
-    audit = audit_evidence(x_train, y_train, x_test, y_test, len(classes), rule_hits=test_hits, settings=settings)
+    audit = audit_evidence(
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        len(classes),
+        train_words=train_words,
+        words=test_words,
+        rule_hits=test_hits,
+        settings=settings,
+    )
     return report, detect_label_noise(audit, detectors=detectors, settings=settings)
 
 

@@ -50,6 +50,7 @@ DETECTOR_NAMES = {
     "kfold": "k-fold disagreement",
     "confident_learning": "confident learning (cleanlab)",
     "deep_knn": "deep kNN",
+    "kfold_words": "bag-of-words k-fold",
     "rules": "blacklist rules",
 }
 GONE_ROW = '<tr id="flag-{pk}"><td colspan="7" class="muted" role="alert">{message}</td></tr>'

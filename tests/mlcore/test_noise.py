@@ -15,6 +15,8 @@ from mlcore.noise import (
     get_detector,
     neighbour_label_distribution,
     out_of_fold_probabilities,
+    out_of_fold_word_probabilities,
+    word_features,
     wrong_label_probabilities,
 )
 from mlcore.noise_bench import (
@@ -38,13 +40,22 @@ def blobs(n_per_class: int = 80, dim: int = 16, spread: float = 0.6, seed: int =
     return features.astype(np.float32), labels
 
 
+def class_texts(labels: np.ndarray, seed: int = 0, *, topical: int = 4) -> list[str]:
+    """Texts of `topical` words of their class's own vocabulary among shared filler words."""
+    rng = np.random.default_rng(seed)
+    vocabulary = [[f"topic{label}word{number}" for number in range(12)] for label in range(N_CLASSES)]
+    filler = [f"common{number}" for number in range(30)]
+    return [" ".join([*rng.choice(vocabulary[label], size=topical), *rng.choice(filler, size=8)]) for label in labels]
+
+
 @pytest.fixture(scope="module")
 def noisy_blobs():
     features, labels = blobs()
     noisy, flipped = flip_labels(labels, 0.1, N_CLASSES, np.random.default_rng(0))
     rule_hits = np.zeros(len(labels), dtype=bool)
     rule_hits[:3] = True
-    evidence = gather_evidence(features, noisy, N_CLASSES, rule_hits=rule_hits)
+    words = word_features(class_texts(labels))
+    evidence = gather_evidence(features, noisy, N_CLASSES, words=words, rule_hits=rule_hits)
     return features, labels, noisy, flipped, evidence
 
 
@@ -83,10 +94,38 @@ def test_the_ensemble_reports_votes_and_which_detectors_agree(noisy_blobs):
     assert "rules" in report.agreeing[0]
 
 
-def test_the_rules_detector_only_runs_when_there_are_rules():
+def test_the_rules_and_words_detectors_only_run_when_they_have_their_input():
     features, labels = blobs()
     report = detect_label_noise(gather_evidence(features, labels, N_CLASSES))
-    assert "rules" not in report.detectors and set(report.detectors) == {"kfold", "confident_learning", "deep_knn"}
+    assert set(report.detectors) == {"kfold", "confident_learning", "deep_knn"}
+
+
+def test_the_bag_of_words_view_finds_flips_the_embeddings_cannot_see():
+    # Embeddings that say nothing (one blob for all classes) and texts that say everything: the
+    # words view alone carries the evidence, and the ensemble follows it.
+    labels = np.repeat(np.arange(N_CLASSES), 60)
+    features = np.random.default_rng(4).normal(size=(len(labels), 8)).astype(np.float32)
+    noisy, flipped = flip_labels(labels, 0.1, N_CLASSES, np.random.default_rng(4))
+    words = word_features(class_texts(labels, seed=4))
+    without = detect_label_noise(gather_evidence(features, noisy, N_CLASSES))
+    report = detect_label_noise(gather_evidence(features, noisy, N_CLASSES, words=words))
+    assert flag_scores(report.flags, flipped)["f1"] > 0.8 > 0.4 > flag_scores(without.flags, flipped)["f1"]
+    assert flag_scores(report.detectors["kfold_words"].flags, flipped)["recall"] > 0.9
+    caught = report.flags & flipped
+    assert np.mean(report.suggested[caught] == labels[caught]) > 0.9
+
+
+def test_word_features_out_of_fold_and_in_chinese():
+    # Out of fold: words unique to one item (its id) cannot vouch for its own label.
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 2, size=120)
+    texts = [f"item{row} shared filler text" for row in range(120)]
+    words = word_features(texts + texts)  # each id twice, so that min_df keeps it
+    probabilities = out_of_fold_word_probabilities(words[:120], labels, 2)
+    assert 0.3 < np.mean(probabilities.argmax(axis=1) == labels) < 0.7
+    chinese = word_features(["今天股市大涨投资者很高兴", "球队赢得了冠军比赛", "股市下跌投资者担心"], language="zh")
+    assert chinese is not None and chinese.shape[0] == 3 and chinese.shape[1] >= 4
+    assert word_features(["", "  "]) is None  # no word at all: no view, not an error
 
 
 def test_out_of_fold_means_no_item_is_judged_by_a_model_that_saw_it():
@@ -118,6 +157,12 @@ def test_an_audit_judges_held_out_items_with_models_of_the_training_items():
     report = detect_label_noise(evidence)
     assert report.flags[:10].all() and report.flags[10:].mean() < 0.05
     assert np.all(report.suggested[:10] == test_labels[:10])
+    words = word_features(class_texts(np.concatenate([labels, test_labels]), seed=2))
+    with_words = audit_evidence(
+        features, labels, test_features, wrong, N_CLASSES, train_words=words[: len(labels)], words=words[len(labels) :]
+    )
+    assert with_words.word_probabilities.shape == (len(wrong), N_CLASSES)
+    assert detect_label_noise(with_words).flags[:10].all()
 
 
 @pytest.mark.parametrize(
@@ -128,6 +173,9 @@ def test_an_audit_judges_held_out_items_with_models_of_the_training_items():
         (lambda f, y: gather_evidence(f, y + 10, N_CLASSES), "must lie in 0..4"),
         (lambda f, y: gather_evidence(f[0], y, N_CLASSES), "2-d array"),
         (lambda f, y: gather_evidence(f, y, N_CLASSES, rule_hits=np.ones(3)), "rule_hits must have one entry"),
+        (lambda f, y: gather_evidence(f, y, N_CLASSES, words=np.ones((len(y), 3))), "2-d sparse matrix"),
+        (lambda f, y: gather_evidence(f, y, N_CLASSES, words=word_features(["a bc", "bc de"])), "one row per item"),
+        (lambda f, y: NoiseSettings(word_alpha=0), "word_alpha must be > 0"),
         (lambda f, y: NoiseSettings(filter_by="best"), "Unknown filter_by 'best'"),
         (lambda f, y: NoiseSettings(folds=1), "folds must be at least 2"),
         (lambda f, y: get_detector("magic"), "Unknown detector 'magic': choose one of"),
