@@ -10,8 +10,10 @@ out-of-fold evidence on the noisy labels (embeddings, neighbours and, unless `--
 bag of words), run every detector, the ensemble and cleanlab under each
 `filter_by`, and score each one's flags against the flipped items. Then train the fast head on clean,
 noisy and ensemble-cleaned labels (flagged items relabeled to the suggestion; also: flagged items
-removed) and report its test macro-F1. The JSON holds the mean over seeds
-and every seed's numbers.
+removed) and report its test macro-F1. `calibration` holds the expected calibration error of
+each estimate of P(label wrong) against the flips: the raw score, the ensemble's calibrated
+probability and Bayes' rule through the noise matrix, over all items and over those scoring > 0.1
+(`_suspicious`). The JSON holds the mean over seeds and every seed's numbers.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ def flip_labels(
 
 
 RELIABILITY_EDGES = (0.0, 0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 1.0)
+SUSPICIOUS_SCORE = 0.1  # items above it are the ones the calibration must get right
 
 
 def reliability(scores: np.ndarray, flipped: np.ndarray, edges: Sequence[float] = RELIABILITY_EDGES) -> list[dict]:
@@ -127,6 +130,18 @@ def expected_calibration_error(scores: np.ndarray, flipped: np.ndarray) -> float
         for row in reliability(scores, flipped)
         if row["items"]
     )
+
+
+def calibration_errors(estimates: dict[str, np.ndarray], flipped: np.ndarray, *, suspicious: np.ndarray) -> dict:
+    """Per estimate of P(label wrong): its expected calibration error over every item (`NAME_ece`)
+    and over the suspicious ones (`NAME_ece_suspicious`), where a review queue spends its time and
+    the thousands of clean items scoring 0 cannot hide an error."""
+    errors = {}
+    for name, estimate in estimates.items():
+        errors[f"{name}_ece"] = expected_calibration_error(estimate, flipped)
+        if suspicious.any():
+            errors[f"{name}_ece_suspicious"] = expected_calibration_error(estimate[suspicious], flipped[suspicious])
+    return errors
 
 
 def flag_scores(flags: np.ndarray, flipped: np.ndarray) -> dict:
@@ -194,12 +209,14 @@ def noise_seed_run(data: tuple, args: argparse.Namespace, seed: int, n_classes: 
         "detectors": detectors,
         "cleanlab_filter_by": cleanlab,
         "suggestion_accuracy": float(suggestions_right.mean()) if suggestions_right.size else None,
-        "calibration": {
-            "probability_ece": expected_calibration_error(probabilities, flipped),
-            "score_ece": expected_calibration_error(report.scores, flipped),
-        },
+        "calibration": calibration_errors(
+            {"score": report.scores, "calibrated": report.wrong_probabilities, "probability": probabilities},
+            flipped,
+            suspicious=report.scores > SUSPICIOUS_SCORE,
+        ),
         "reliability": {
             "score": reliability(report.scores, flipped),
+            "calibrated": reliability(report.wrong_probabilities, flipped),
             "probability": reliability(probabilities, flipped),
         },
         "detect_seconds": round(seconds, 2),

@@ -67,7 +67,13 @@ class NoiseFlag(models.Model):
     given_label = models.ForeignKey(Label, null=True, on_delete=models.SET_NULL, related_name="+")
     suggested_label = models.ForeignKey(Label, null=True, on_delete=models.SET_NULL, related_name="+")
     score = models.FloatField(
-        help_text="The ensemble's combined score: 1 - p(given label) / p(best label), averaged model and neighbours."
+        help_text="The ensemble's combined score: 1 - p(given label) / p(best label), the views averaged."
+    )
+    wrong_probability = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="P(the given label is wrong): the score calibrated so that the probabilities add up to "
+        "confident learning's count of wrong labels. Empty on flags from before 2026-12-03.",
     )
     votes = models.PositiveSmallIntegerField(default=0)
     detectors = models.JSONField(default=list)  # the detectors that flag the item

@@ -370,6 +370,7 @@ def _store_run(
                     # A flag from the rules alone can have the given label as the best guess: no suggestion.
                     suggested_label_id=suggested if suggested != given else None,
                     score=float(split_report.scores[row]),
+                    wrong_probability=float(split_report.wrong_probabilities[row]),
                     votes=int(split_report.votes[row]),
                     detectors=list(split_report.agreeing[row]),
                 )

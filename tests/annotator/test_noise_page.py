@@ -60,7 +60,9 @@ def flagged(project_with_roles):
         project=project, encoder="test", n_items=5, n_flagged=3, test_items=1, test_flagged=1, detector_counts={}
     )
 
-    def flag(text: str, score: float, given: str, suggested: str | None, split=NoiseSplit.TRAIN) -> NoiseFlag:
+    def flag(
+        text: str, score: float, given: str, suggested: str | None, split=NoiseSplit.TRAIN, probability=None
+    ) -> NoiseFlag:
         return NoiseFlag.objects.create(
             project=project,
             run=run,
@@ -69,12 +71,13 @@ def flagged(project_with_roles):
             given_label=labels[given],
             suggested_label=labels[suggested] if suggested else None,
             score=score,
+            wrong_probability=probability,
             votes=2,
             detectors=["kfold", "deep_knn"],
         )
 
     flags = {
-        "long": flag(LONG, 0.97, "Politics", "Sport"),
+        "long": flag(LONG, 0.97, "Politics", "Sport", probability=0.934),
         "minister": flag("The minister resigned", 0.81, "Sport", "Politics"),
         "mine": flag("A goal in extra time", 0.64, "Politics", "Sport"),
         "test": flag("A held-out cup final", 0.88, "Politics", "Sport", split=NoiseSplit.TEST),
@@ -99,7 +102,9 @@ def test_experts_see_the_flags_by_score_with_who_labeled_them_and_the_audit(flag
     assert queue.index(f'id="flag-{flags["long"].pk}"') < queue.index(f'id="flag-{flags["minister"].pk}"')
     assert queue.index(f'id="flag-{flags["minister"].pk}"') < queue.index(f'id="flag-{flags["mine"].pk}"')
     assert f'id="flag-{flags["test"].pk}"' not in queue  # the audit is its own section
-    assert "0.97" in queue and "k-fold disagreement" in queue and "deep kNN" in queue
+    assert "93%" in queue and 'value="0.934"' in queue and 'title="score 0.97"' in queue  # the calibrated chance
+    assert ">0.81<" in queue  # a flag from before the calibration shows its score
+    assert "Chance wrong" in page and "k-fold disagreement" in queue and "deep kNN" in queue
     assert "annotator_user" in queue and "import" in queue  # who gave the labels
     assert 'class="expand"' in queue and "(more)" not in queue  # long text: CSS toggles "(more)"/"(less)"
     assert "Relabel to Sport" in queue and "Exclude from training" in queue

@@ -10,7 +10,9 @@ from mlcore.noise import (
     DETECTORS,
     NoiseSettings,
     audit_evidence,
+    calibrated_probabilities,
     detect_label_noise,
+    estimated_issue_count,
     gather_evidence,
     get_detector,
     neighbour_label_distribution,
@@ -20,6 +22,7 @@ from mlcore.noise import (
     wrong_label_probabilities,
 )
 from mlcore.noise_bench import (
+    calibration_errors,
     cleaned_labels,
     expected_calibration_error,
     flag_scores,
@@ -259,3 +262,33 @@ def test_wrong_label_probabilities_are_high_for_flips_and_low_for_the_rest(noisy
     assert probabilities[flipped].mean() > 0.8 and probabilities[~flipped].mean() < 0.05
     # Calibrated in the large: the expected number of wrong labels is about the number flipped.
     assert abs(probabilities.sum() - flipped.sum()) < 0.25 * flipped.sum()
+
+
+def test_calibrated_probabilities_add_up_to_the_count_and_keep_the_order():
+    scores = np.array([0.0, 0.05, 0.3, 0.6, 0.9, 0.99])
+    probabilities = calibrated_probabilities(scores, 2.0)
+    assert probabilities.sum() == pytest.approx(2.0, abs=1e-3)
+    assert probabilities[0] == 0.0 and np.all(np.diff(probabilities) > 0)  # score 0: the given label is best
+    # Fewer wrong labels expected: the same scores mean less.
+    assert np.all(calibrated_probabilities(scores, 1.0)[1:] < probabilities[1:])
+    assert np.all(calibrated_probabilities(scores, 0) == 0) and np.all(calibrated_probabilities(np.zeros(3), 5) == 0)
+    # A count beyond what the scores can carry saturates instead of failing.
+    assert np.all(calibrated_probabilities(scores, 10.0)[1:] > 0.8)
+    tiny = calibrated_probabilities(scores, 1e-9)  # the exponent stops at its bound: lower, never above the score
+    assert tiny.sum() < 1.0 and np.all(tiny <= scores) and np.all(np.isfinite(tiny))
+
+
+def test_the_ensemble_calibrates_its_score_on_the_number_it_believes_wrong(noisy_blobs):
+    *_, flipped, evidence = noisy_blobs
+    report = detect_label_noise(evidence)
+    probabilities = report.wrong_probabilities
+    assert probabilities.shape == flipped.shape and np.all((probabilities >= 0) & (probabilities <= 1))
+    assert probabilities.sum() == pytest.approx(estimated_issue_count(evidence, NoiseSettings()), abs=0.01)
+    assert probabilities[flipped].mean() > 0.7 and probabilities[~flipped].mean() < 0.05
+    order = np.argsort(report.scores)
+    assert np.all(np.diff(probabilities[order]) >= 0)  # the same ranking as the score
+    calibration = calibration_errors(
+        {"calibrated": probabilities, "score": report.scores}, flipped, suspicious=report.scores > 0.1
+    )
+    assert set(calibration) == {"calibrated_ece", "calibrated_ece_suspicious", "score_ece", "score_ece_suspicious"}
+    assert calibration["calibrated_ece"] < 0.05

@@ -192,7 +192,7 @@ def test_the_job_flags_exactly_the_flipped_labels_and_suggests_the_true_ones(pro
         assert flag.split == NoiseSplit.TRAIN and flag.status == NoiseStatus.OPEN
         assert flag.given_label == _label(project, FLIPS[items.index(item)])
         assert flag.suggested_label == _label(project, item.meta["true"])
-        assert flag.score > 0.5 and flag.votes == len(flag.detectors) >= 2
+        assert flag.score > 0.5 and 0.5 < flag.wrong_probability <= 1 and flag.votes == len(flag.detectors) >= 2
         assert set(flag.detectors) <= {"kfold", "confident_learning", "deep_knn", "kfold_words"}  # no rules here
     assert (run.job, run.encoder, run.n_items, run.n_flagged) == (job, "controlled", 3 * PER_CLASS, 3)
     assert run.detectors == list(DETECTORS) and run.params["filter_by"] == "both"
