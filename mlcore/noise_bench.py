@@ -346,8 +346,9 @@ def run_noise(args: argparse.Namespace) -> int:
             f"recall={scores['recall']:.3f} f1={scores['f1']:.3f}"
         )
     print(f"  calibration: {result['calibration']}")
+    timing = f"; {result['timing_seconds']}s for {args.timing_items} items" if args.timing_items else ""
     print(
-        f"  recovered {result['recovered_share']} of the lost F1 ({result['recovered_share_by_removal']} by removal); "
-        f"{result['timing_seconds']}s for {args.timing_items} items"
+        f"  recovered {result['recovered_share']} of the lost F1 "
+        f"({result['recovered_share_by_removal']} by removal){timing}"
     )
     return 0

@@ -418,7 +418,8 @@ def run_noise(dataset, tmp_path, *extra: str) -> dict:
 def test_noise_benchmark_end_to_end(al_dataset, tmp_path, capsys, kind):
     result = run_noise(al_dataset, tmp_path, "--noise", "0.2", "--kind", kind, "--seeds", "2")
     assert (result["n_train"], result["kind"], result["seeds"]) == (120, kind, [0, 1])
-    assert set(result["detectors"]) == {"kfold", "confident_learning", "deep_knn", "ensemble"}
+    assert set(result["detectors"]) == {"kfold", "confident_learning", "deep_knn", "kfold_words", "ensemble"}
+    assert result["views"] == ["model", "neighbours", "words"]
     assert set(result["cleanlab_filter_by"]) == {"prune_by_noise_rate", "both", "confident_learning"}
     # cleanlab alone under the ensemble's filter_by is the `confident_learning` detector.
     assert result["detectors"]["confident_learning"] == result["cleanlab_filter_by"]["both"]
@@ -430,6 +431,15 @@ def test_noise_benchmark_end_to_end(al_dataset, tmp_path, capsys, kind):
     assert set(result["test_f1"]) == {"clean", "noisy", "cleaned", "flagged_removed"}
     assert result["timing_items"] == 500 and result["timing_seconds"] > 0
     assert "ensemble" in capsys.readouterr().out
+    calibration = result["calibration"]
+    assert {"score_ece", "calibrated_ece", "probability_ece", "calibrated_ece_suspicious"} <= set(calibration)
+    assert all(0 <= value <= 1 for value in calibration.values())
+    assert set(result["runs"][0]["reliability"]) == {"score", "calibrated", "probability"}
+
+
+def test_the_noise_benchmark_can_leave_the_bag_of_words_out(al_dataset, tmp_path):
+    result = run_noise(al_dataset, tmp_path, "--noise", "0.2", "--seeds", "1", "--no-words")
+    assert result["views"] == ["model", "neighbours"] and "kfold_words" not in result["detectors"]
 
 
 def test_noise_options_are_checked(al_dataset, tmp_path, capsys):
