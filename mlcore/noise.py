@@ -21,14 +21,17 @@ Detectors:
   representation the features come from (encoder embeddings or a model's penultimate layer).
 - `kfold_words`: the out-of-fold prediction of a bag-of-words model (TF-IDF, `word_features`)
   disagrees with the given label (only when `words` is given).
+- `knn_words`: deep kNN in the bag of words: the items sharing the most words carry another label
+  (only when `words` is given).
 - `rules`: the item is hit by a blacklist rule (only when `rule_hits` is given).
 
 The `ensemble` combines them: a vote count, a combined score (1 - p(given) / p(best label) under the
-average of the views' distributions: the model's, the neighbours', and the bag of words' when there
-is one), and flags: as many items as confident learning on that average counts as wrong, those with
-the highest score (see `ensemble`). The score ranks; `calibrated_probabilities` turns it into
-P(label wrong), anchored on that same count (docs/benchmarks.md). `wrong_label_probabilities`
-(Bayes' rule through the noise matrix) is the benchmark's comparison.
+average of the views' distributions: the model's and the neighbours', and the bag of words' model's
+and neighbours' when there are words), and flags: as many items as confident learning on that
+average counts as wrong, those with the highest score (see `ensemble`). The score ranks;
+`calibrated_probabilities` turns it into P(label wrong), anchored on that same count
+(docs/benchmarks.md). `wrong_label_probabilities` (Bayes' rule through the noise matrix) is the
+benchmark's comparison.
 """
 
 from __future__ import annotations
@@ -86,6 +89,8 @@ class NoiseEvidence:
     probabilities. neighbour_probabilities: (n, K) similarity-weighted label distribution of each
     item's nearest neighbours (never itself). rule_hits: (n,) bool or None when there are no rules.
     word_probabilities: (n, K) out-of-fold probabilities of the bag-of-words model, or None.
+    word_neighbour_probabilities: (n, K) label distribution of the nearest items in the bag of words
+    (never itself), or None.
     """
 
     labels: np.ndarray
@@ -93,6 +98,7 @@ class NoiseEvidence:
     neighbour_probabilities: np.ndarray
     rule_hits: np.ndarray | None = None
     word_probabilities: np.ndarray | None = None
+    word_neighbour_probabilities: np.ndarray | None = None
 
     @property
     def n_classes(self) -> int:
@@ -102,7 +108,8 @@ class NoiseEvidence:
     def views(self) -> list[np.ndarray]:
         """The (n, K) label distributions of the independent views the ensemble averages."""
         views = [self.model_probabilities, self.neighbour_probabilities]
-        return views if self.word_probabilities is None else [*views, self.word_probabilities]
+        words = [self.word_probabilities, self.word_neighbour_probabilities]
+        return views + [view for view in words if view is not None]
 
 
 @dataclass(frozen=True)
@@ -279,24 +286,64 @@ def neighbour_label_distribution(
     reference = _unit_rows(features)
     leave_self_out = queries is None
     queries = reference if queries is None else _unit_rows(np.asarray(queries, dtype=np.float32))
-    k = min(neighbours, len(reference) - (1 if leave_self_out else 0))
+    return _neighbour_votes(
+        lambda rows: queries[rows] @ reference.T, len(queries), labels, n_classes, neighbours, leave_self_out
+    )
+
+
+def word_neighbour_distribution(
+    words: sparse.spmatrix,
+    labels: np.ndarray,
+    n_classes: int,
+    *,
+    neighbours: int = DEFAULT_NEIGHBOURS,
+    queries: sparse.spmatrix | None = None,
+) -> np.ndarray:
+    """(m, K) the same as `neighbour_label_distribution`, over `word_features` rows: the items that
+    share the most (rare) words. A query with no word in the vocabulary gets the labels' prior."""
+    from sklearn.preprocessing import normalize
+
+    reference = normalize(_check_words(words))
+    labels = _check_labels(labels, reference.shape[0], n_classes, rows_of="words")
+    leave_self_out = queries is None
+    queries = reference if queries is None else normalize(_check_words(queries))
+    distribution = _neighbour_votes(
+        lambda rows: (queries[rows] @ reference.T).toarray(),
+        queries.shape[0],
+        labels,
+        n_classes,
+        neighbours,
+        leave_self_out,
+    )
+    wordless = np.asarray(queries.getnnz(axis=1) == 0)
+    distribution[wordless] = np.bincount(labels, minlength=n_classes) / len(labels)
+    return distribution
+
+
+def _neighbour_votes(
+    similarity: Callable[[slice], np.ndarray],
+    n_queries: int,
+    labels: np.ndarray,
+    n_classes: int,
+    neighbours: int,
+    leave_self_out: bool,
+) -> np.ndarray:
+    k = min(neighbours, len(labels) - (1 if leave_self_out else 0))
     if k < 1:
         raise ValueError("deep kNN needs at least 2 labeled items")
-    distribution = np.zeros((len(queries), n_classes), dtype=np.float64)
+    distribution = np.zeros((n_queries, n_classes), dtype=np.float64)
     # numpy, not semi_supervised's torch topk: a forked child whose parent already ran torch ops hangs in
     # torch's thread pool (test_detectors_run_inside_a_daemonic_process_like_a_celery_worker_child).
-    for start in range(0, len(queries), KNN_BLOCK_ROWS):
-        block = queries[start : start + KNN_BLOCK_ROWS] @ reference.T
+    for start in range(0, n_queries, KNN_BLOCK_ROWS):
+        block = np.asarray(similarity(slice(start, start + KNN_BLOCK_ROWS)), dtype=np.float32)
+        rows = np.arange(block.shape[0])
         if leave_self_out:
-            rows = np.arange(block.shape[0])
             block[rows, start + rows] = -np.inf
         nearest = np.argpartition(-block, k - 1, axis=1)[:, :k]
         weights = np.maximum(np.take_along_axis(block, nearest, axis=1), 0.0) + 1e-6
         votes = labels[nearest]
         for column in range(k):
-            np.add.at(
-                distribution[start : start + len(block)], (np.arange(len(block)), votes[:, column]), weights[:, column]
-            )
+            np.add.at(distribution[start : start + len(block)], (rows, votes[:, column]), weights[:, column])
     return distribution / distribution.sum(axis=1, keepdims=True)
 
 
@@ -325,7 +372,7 @@ def gather_evidence(
     model = out_of_fold_probabilities(
         features, labels, n_classes, settings=settings, progress=_scaled(progress, 0, share)
     )
-    word_probabilities = None
+    word_probabilities = word_knn = None
     if words is not None:
         word_probabilities = out_of_fold_word_probabilities(
             words, labels, n_classes, settings=settings, progress=_words_progress(progress, share)
@@ -333,7 +380,10 @@ def gather_evidence(
     if progress is not None:
         progress(95, "Nearest neighbours")
     knn = neighbour_label_distribution(features, labels, n_classes, neighbours=settings.neighbours)
-    return NoiseEvidence(labels, model, knn, _check_rule_hits(rule_hits, len(labels)), word_probabilities)
+    if words is not None:
+        word_knn = word_neighbour_distribution(words, labels, n_classes, neighbours=settings.neighbours)
+    rule_hits = _check_rule_hits(rule_hits, len(labels))
+    return NoiseEvidence(labels, model, knn, rule_hits, word_probabilities, word_knn)
 
 
 def _scaled(progress: Progress | None, start: float, span: float) -> Progress | None:
@@ -372,11 +422,15 @@ def audit_evidence(
     knn = neighbour_label_distribution(
         train_features, train_labels, n_classes, neighbours=settings.neighbours, queries=features
     )
-    word_probabilities = None
+    word_probabilities = word_knn = None
     if train_words is not None and words is not None:
         train_words, words = _check_words(train_words, len(train_labels)), _check_words(words, len(labels))
         word_probabilities = _fit_probabilities(train_words, train_labels, words, n_classes, _word_model(settings))
-    return NoiseEvidence(labels, model, knn, _check_rule_hits(rule_hits, len(labels)), word_probabilities)
+        word_knn = word_neighbour_distribution(
+            train_words, train_labels, n_classes, neighbours=settings.neighbours, queries=words
+        )
+    rule_hits = _check_rule_hits(rule_hits, len(labels))
+    return NoiseEvidence(labels, model, knn, rule_hits, word_probabilities, word_knn)
 
 
 def _check_rule_hits(rule_hits: np.ndarray | None, n: int) -> np.ndarray | None:
@@ -441,6 +495,16 @@ def kfold_words(evidence: NoiseEvidence, settings: NoiseSettings) -> DetectorRes
     return DetectorResult("kfold_words", scores, predicted != evidence.labels, predicted)
 
 
+def knn_words(evidence: NoiseEvidence, settings: NoiseSettings) -> DetectorResult:
+    """Deep kNN in the bag of words: the items sharing the most words mostly carry another label."""
+    distribution = evidence.word_neighbour_probabilities
+    if distribution is None:
+        raise ValueError("knn_words needs the bag-of-words view: gather the evidence with words=")
+    predicted = distribution.argmax(axis=1)
+    given = _given_probability(distribution, evidence.labels)
+    return DetectorResult("knn_words", 1.0 - given, (predicted != evidence.labels) & (given < 0.5), predicted)
+
+
 def blacklist_rules(evidence: NoiseEvidence, settings: NoiseSettings) -> DetectorResult:
     """Flag items hit by a blacklist rule; the suggestion is the model's best other label."""
     hits = evidence.rule_hits if evidence.rule_hits is not None else np.zeros(len(evidence.labels), dtype=bool)
@@ -460,9 +524,10 @@ DETECTORS: dict[str, Detector] = {
     "confident_learning": confident_learning,
     "deep_knn": deep_knn,
     "kfold_words": kfold_words,
+    "knn_words": knn_words,
     "rules": blacklist_rules,
 }
-DEFAULT_DETECTORS = ("kfold", "confident_learning", "deep_knn", "kfold_words", "rules")
+DEFAULT_DETECTORS = ("kfold", "confident_learning", "deep_knn", "kfold_words", "knn_words", "rules")
 
 
 def get_detector(name: str) -> Detector:
@@ -474,10 +539,14 @@ def get_detector(name: str) -> Detector:
 
 def available_detectors(evidence: NoiseEvidence, names: Sequence[str] = DEFAULT_DETECTORS) -> list[str]:
     """The named detectors that have their input: `rules` only runs when there are rule hits to judge,
-    `kfold_words` only when the evidence has the bag-of-words view."""
+    `kfold_words` and `knn_words` only when the evidence has the bag-of-words view."""
     for name in names:
         get_detector(name)
-    missing = {"rules": evidence.rule_hits is None, "kfold_words": evidence.word_probabilities is None}
+    missing = {
+        "rules": evidence.rule_hits is None,
+        "kfold_words": evidence.word_probabilities is None,
+        "knn_words": evidence.word_neighbour_probabilities is None,
+    }
     return [name for name in names if not missing.get(name, False)]
 
 
@@ -486,7 +555,7 @@ def available_detectors(evidence: NoiseEvidence, names: Sequence[str] = DEFAULT_
 
 def combined_probabilities(evidence: NoiseEvidence) -> np.ndarray:
     """(n, K) the average of the views' label distributions: the out-of-fold model's, the
-    neighbours', and the bag-of-words model's when the evidence has it."""
+    neighbours', and the bag-of-words model's and neighbours' when the evidence has them."""
     return np.mean(evidence.views, axis=0)
 
 
@@ -573,12 +642,12 @@ def ensemble(evidence: NoiseEvidence, results: dict[str, DetectorResult], settin
     """Votes, a combined score, and flags: the `estimated_issue_count` items with the highest score.
 
     Views that fail differently are averaged: a linear model over the whole representation (out of
-    fold), the item's nearest neighbours (never itself) and, when there is one, a bag-of-words model
-    over the text (out of fold). Confident learning on that
-    average says how many labels to flag, and the combined score says which: on the benchmark this
-    beat cleanlab alone on every dataset, noise kind and rate (docs/benchmarks.md). Blacklist rule
-    hits are always flagged: an expert wrote the rule, so the item is worth a look.
-    `wrong_probabilities` are the scores calibrated against the same count.
+    fold), the item's nearest neighbours (never itself) and, when there are words, the same two over
+    the bag of words. Confident learning on that average says how many labels to flag, and the
+    combined score says which: on the benchmark this beat cleanlab alone on every dataset, noise
+    kind and rate (docs/benchmarks.md). Blacklist rule hits are always flagged: an expert wrote the
+    rule, so the item is worth a look. `wrong_probabilities` are the scores calibrated against the
+    same count.
     """
     scores = combined_scores(evidence)
     count = estimated_issue_count(evidence, settings)

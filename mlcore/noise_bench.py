@@ -6,8 +6,8 @@
 
 Per seed: flip `--noise` of the train labels (symmetric: to a uniformly random other class;
 confusable: to the class a clean out-of-fold model gives the item most after its own), gather the
-out-of-fold evidence on the noisy labels (embeddings, neighbours and, unless `--no-words`, the
-bag of words), run every detector, the ensemble and cleanlab under each
+out-of-fold evidence on the noisy labels (a model and the neighbours over the embeddings and,
+unless `--no-words`, over the bag of words), run every detector, the ensemble and cleanlab under each
 `filter_by`, and score each one's flags against the flipped items. Then train the fast head on clean,
 noisy and ensemble-cleaned labels (flagged items relabeled to the suggestion; also: flagged items
 removed) and report its test macro-F1. `calibration` holds the expected calibration error of
@@ -319,7 +319,7 @@ def noise_benchmark(args: argparse.Namespace) -> dict:
         "noise": args.noise,
         "kind": args.kind,
         "filter_by": args.filter_by,
-        "views": ["model", "neighbours"] + ([] if words is None else ["words"]),
+        "views": ["model", "neighbours"] + ([] if words is None else ["words", "word_neighbours"]),
         "seeds": seeds,
         **mean,
         "recovered_share": recovered_share(mean["test_f1"]),

@@ -51,6 +51,7 @@ DETECTOR_NAMES = {
     "confident_learning": "confident learning (cleanlab)",
     "deep_knn": "deep kNN",
     "kfold_words": "bag-of-words k-fold",
+    "knn_words": "bag-of-words kNN",
     "rules": "blacklist rules",
 }
 GONE_ROW = '<tr id="flag-{pk}"><td colspan="7" class="muted" role="alert">{message}</td></tr>'

@@ -190,7 +190,14 @@ def test_starting_the_job_from_the_page_and_the_api(flagged):
     Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED)
     started = api.post(f"/api/projects/{project.pk}/noise/", {"filter_by": "both"}, format="json")
     assert started.status_code == 202 and started.json()["kind"] == "noise"
-    assert started.json()["params"]["detectors"] == ["kfold", "confident_learning", "deep_knn", "kfold_words", "rules"]
+    assert started.json()["params"]["detectors"] == [
+        "kfold",
+        "confident_learning",
+        "deep_knn",
+        "kfold_words",
+        "knn_words",
+        "rules",
+    ]
 
 
 def test_the_job_page_links_a_finished_noise_job_to_the_review_queue(flagged):

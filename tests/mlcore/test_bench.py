@@ -418,8 +418,15 @@ def run_noise(dataset, tmp_path, *extra: str) -> dict:
 def test_noise_benchmark_end_to_end(al_dataset, tmp_path, capsys, kind):
     result = run_noise(al_dataset, tmp_path, "--noise", "0.2", "--kind", kind, "--seeds", "2")
     assert (result["n_train"], result["kind"], result["seeds"]) == (120, kind, [0, 1])
-    assert set(result["detectors"]) == {"kfold", "confident_learning", "deep_knn", "kfold_words", "ensemble"}
-    assert result["views"] == ["model", "neighbours", "words"]
+    assert set(result["detectors"]) == {
+        "kfold",
+        "confident_learning",
+        "deep_knn",
+        "kfold_words",
+        "knn_words",
+        "ensemble",
+    }
+    assert result["views"] == ["model", "neighbours", "words", "word_neighbours"]
     assert set(result["cleanlab_filter_by"]) == {"prune_by_noise_rate", "both", "confident_learning"}
     # cleanlab alone under the ensemble's filter_by is the `confident_learning` detector.
     assert result["detectors"]["confident_learning"] == result["cleanlab_filter_by"]["both"]
@@ -440,6 +447,7 @@ def test_noise_benchmark_end_to_end(al_dataset, tmp_path, capsys, kind):
 def test_the_noise_benchmark_can_leave_the_bag_of_words_out(al_dataset, tmp_path):
     result = run_noise(al_dataset, tmp_path, "--noise", "0.2", "--seeds", "1", "--no-words")
     assert result["views"] == ["model", "neighbours"] and "kfold_words" not in result["detectors"]
+    assert "knn_words" not in result["detectors"]
 
 
 def test_noise_options_are_checked(al_dataset, tmp_path, capsys):

@@ -19,6 +19,7 @@ from mlcore.noise import (
     out_of_fold_probabilities,
     out_of_fold_word_probabilities,
     word_features,
+    word_neighbour_distribution,
     wrong_label_probabilities,
 )
 from mlcore.noise_bench import (
@@ -114,6 +115,7 @@ def test_the_bag_of_words_view_finds_flips_the_embeddings_cannot_see():
     report = detect_label_noise(gather_evidence(features, noisy, N_CLASSES, words=words))
     assert flag_scores(report.flags, flipped)["f1"] > 0.8 > 0.4 > flag_scores(without.flags, flipped)["f1"]
     assert flag_scores(report.detectors["kfold_words"].flags, flipped)["recall"] > 0.9
+    assert flag_scores(report.detectors["knn_words"].flags, flipped)["recall"] > 0.9
     caught = report.flags & flipped
     assert np.mean(report.suggested[caught] == labels[caught]) > 0.9
 
@@ -129,6 +131,17 @@ def test_word_features_out_of_fold_and_in_chinese():
     chinese = word_features(["今天股市大涨投资者很高兴", "球队赢得了冠军比赛", "股市下跌投资者担心"], language="zh")
     assert chinese is not None and chinese.shape[0] == 3 and chinese.shape[1] >= 4
     assert word_features(["", "  "]) is None  # no word at all: no view, not an error
+
+
+def test_word_neighbours_never_include_the_item_and_wordless_items_get_the_prior():
+    words = word_features(["alpha beta", "alpha beta", "gamma delta", "gamma delta", ""])
+    labels = np.array([0, 1, 1, 1, 0])
+    distribution = word_neighbour_distribution(words, labels, 2, neighbours=1)
+    assert distribution[0].argmax() == 1 and distribution[1].argmax() == 0  # each other's twin, never itself
+    assert np.allclose(distribution[4], [0.4, 0.6])  # no word to compare: the labels' prior, no opinion
+    assert np.allclose(distribution.sum(axis=1), 1.0)
+    audit = word_neighbour_distribution(words[:4], labels[:4], 2, neighbours=2, queries=words[2:3])
+    assert audit[0].argmax() == 1  # a query may match itself: it is not among the labeled items
 
 
 def test_out_of_fold_means_no_item_is_judged_by_a_model_that_saw_it():
@@ -164,7 +177,9 @@ def test_an_audit_judges_held_out_items_with_models_of_the_training_items():
     with_words = audit_evidence(
         features, labels, test_features, wrong, N_CLASSES, train_words=words[: len(labels)], words=words[len(labels) :]
     )
-    assert with_words.word_probabilities.shape == (len(wrong), N_CLASSES)
+    assert (
+        with_words.word_probabilities.shape == with_words.word_neighbour_probabilities.shape == (len(wrong), N_CLASSES)
+    )
     assert detect_label_noise(with_words).flags[:10].all()
 
 

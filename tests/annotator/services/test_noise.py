@@ -193,7 +193,13 @@ def test_the_job_flags_exactly_the_flipped_labels_and_suggests_the_true_ones(pro
         assert flag.given_label == _label(project, FLIPS[items.index(item)])
         assert flag.suggested_label == _label(project, item.meta["true"])
         assert flag.score > 0.5 and 0.5 < flag.wrong_probability <= 1 and flag.votes == len(flag.detectors) >= 2
-        assert set(flag.detectors) <= {"kfold", "confident_learning", "deep_knn", "kfold_words"}  # no rules here
+        assert set(flag.detectors) <= {
+            "kfold",
+            "confident_learning",
+            "deep_knn",
+            "kfold_words",
+            "knn_words",
+        }  # no rules here
     assert (run.job, run.encoder, run.n_items, run.n_flagged) == (job, "controlled", 3 * PER_CLASS, 3)
     assert run.detectors == list(DETECTORS) and run.params["filter_by"] == "both"
     assert not run.audited_test and run.test_share_flagged is None
@@ -205,7 +211,7 @@ def test_the_job_flags_exactly_the_flipped_labels_and_suggests_the_true_ones(pro
         "already_reviewed": 0,
         "not_judged": 0,
     }
-    assert set(run.detector_counts) == {"kfold", "confident_learning", "deep_knn", "kfold_words"}
+    assert set(run.detector_counts) == {"kfold", "confident_learning", "deep_knn", "kfold_words", "knn_words"}
     assert progress == sorted(progress) and progress[-1] == 100
     assert set(controlled_embeddings) == {item.pk for item in items}  # the test split was not asked for
 
