@@ -53,6 +53,7 @@ DEFAULT_NEIGHBOURS = 10
 SURE_SCORE = 0.95  # the given label is under 5% as likely as the best one
 GAMMA_BOUNDS = (0.05, 50.0)  # calibrated_probabilities' exponent: score ** 50 is 0 below 0.9, ** 0.05 near 1
 KNN_BLOCK_ROWS = 2048  # rows of the similarity matrix held at once: 2,048 x 20,000 floats is 160 MB
+KNN_BLOCK_CELLS = 40_000_000  # and at most this many cells, so that 100,000 items still take 160 MB a block
 
 Progress = Callable[[float, str], None]
 
@@ -334,8 +335,9 @@ def _neighbour_votes(
     distribution = np.zeros((n_queries, n_classes), dtype=np.float64)
     # numpy, not semi_supervised's torch topk: a forked child whose parent already ran torch ops hangs in
     # torch's thread pool (test_detectors_run_inside_a_daemonic_process_like_a_celery_worker_child).
-    for start in range(0, n_queries, KNN_BLOCK_ROWS):
-        block = np.asarray(similarity(slice(start, start + KNN_BLOCK_ROWS)), dtype=np.float32)
+    block_rows = max(16, min(KNN_BLOCK_ROWS, KNN_BLOCK_CELLS // len(labels)))
+    for start in range(0, n_queries, block_rows):
+        block = np.asarray(similarity(slice(start, start + block_rows)), dtype=np.float32)
         rows = np.arange(block.shape[0])
         if leave_self_out:
             block[rows, start + rows] = -np.inf

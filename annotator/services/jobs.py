@@ -77,8 +77,11 @@ def _send(job_id: int, spec: JobKind) -> None:
 
 
 def job_append_log(*, job_id: int, message: str) -> None:
-    line = f"{timezone.now():%H:%M:%S} {message}\n"
-    Job.objects.filter(pk=job_id).update(log=Concat(F("log"), Value(line)))
+    Job.objects.filter(pk=job_id).update(log=_with_log_line(message))
+
+
+def _with_log_line(message: str) -> Concat:
+    return Concat(F("log"), Value(f"{timezone.now():%H:%M:%S} {message}\n"))
 
 
 def job_claim(*, job_id: int, celery_task_id: str) -> Job | None:
@@ -132,11 +135,13 @@ def job_mark_cancelled(*, job_id: int) -> None:
 
 
 def _finish(job_id: int, status: str, *, only_from: tuple = UNFINISHED_STATUSES, **fields) -> bool:
+    # One statement: a page polling the job never sees it finished without its last log line.
     finished = Job.objects.filter(pk=job_id, status__in=only_from).update(
-        status=status, finished_at=timezone.now(), **fields
+        status=status,
+        finished_at=timezone.now(),
+        log=_with_log_line(fields.get("error") or fields["message"]),
+        **fields,
     )
-    if finished:
-        job_append_log(job_id=job_id, message=fields.get("error") or fields["message"])
     return bool(finished)
 
 

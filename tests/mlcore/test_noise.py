@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mlcore import noise
 from mlcore.noise import (
     DEFAULT_DETECTORS,
     DETECTORS,
@@ -307,3 +308,13 @@ def test_the_ensemble_calibrates_its_score_on_the_number_it_believes_wrong(noisy
     )
     assert set(calibration) == {"calibrated_ece", "calibrated_ece_suspicious", "score_ece", "score_ece_suspicious"}
     assert calibration["calibrated_ece"] < 0.05
+
+
+def test_neighbours_do_not_depend_on_the_block_size(monkeypatch):
+    # Large projects are cut into smaller blocks (KNN_BLOCK_CELLS); the answer must not change.
+    features, labels = blobs(n_per_class=40)
+    words = word_features(class_texts(labels))
+    whole = neighbour_label_distribution(features, labels, N_CLASSES), word_neighbour_distribution(words, labels, 5)
+    monkeypatch.setattr(noise, "KNN_BLOCK_CELLS", 7 * len(labels))  # 16 rows a block, the floor
+    pieces = neighbour_label_distribution(features, labels, N_CLASSES), word_neighbour_distribution(words, labels, 5)
+    assert all(np.allclose(a, b) for a, b in zip(whole, pieces, strict=True))
