@@ -453,10 +453,13 @@ def _given_probability(probabilities: np.ndarray, labels: np.ndarray) -> np.ndar
 
 def kfold_disagreement(evidence: NoiseEvidence, settings: NoiseSettings) -> DetectorResult:
     """Flag items whose out-of-fold prediction is another class; score = 1 - p(given label)."""
-    probabilities = evidence.model_probabilities
+    return _prediction_disagrees("kfold", evidence.model_probabilities, evidence.labels)
+
+
+def _prediction_disagrees(name: str, probabilities: np.ndarray, labels: np.ndarray) -> DetectorResult:
     predicted = probabilities.argmax(axis=1)
-    scores = 1.0 - _given_probability(probabilities, evidence.labels)
-    return DetectorResult("kfold", scores, predicted != evidence.labels, predicted)
+    scores = 1.0 - _given_probability(probabilities, labels)
+    return DetectorResult(name, scores, predicted != labels, predicted)
 
 
 def confident_learning(evidence: NoiseEvidence, settings: NoiseSettings) -> DetectorResult:
@@ -480,31 +483,32 @@ def _cleanlab_probabilities(probabilities: np.ndarray) -> np.ndarray:
 
 def deep_knn(evidence: NoiseEvidence, settings: NoiseSettings) -> DetectorResult:
     """Flag items whose neighbours mostly carry another label; score = 1 - neighbours' share of the given one."""
-    distribution = evidence.neighbour_probabilities
+    return _neighbours_disagree("deep_knn", evidence.neighbour_probabilities, evidence.labels)
+
+
+def _neighbours_disagree(name: str, distribution: np.ndarray, labels: np.ndarray) -> DetectorResult:
     predicted = distribution.argmax(axis=1)
-    given = _given_probability(distribution, evidence.labels)
-    flags = (predicted != evidence.labels) & (given < 0.5)
-    return DetectorResult("deep_knn", 1.0 - given, flags, predicted)
+    given = _given_probability(distribution, labels)
+    return DetectorResult(name, 1.0 - given, (predicted != labels) & (given < 0.5), predicted)
 
 
 def kfold_words(evidence: NoiseEvidence, settings: NoiseSettings) -> DetectorResult:
-    """Flag items whose out-of-fold bag-of-words prediction is another class; score = 1 - p(given label)."""
-    probabilities = evidence.word_probabilities
-    if probabilities is None:
-        raise ValueError("kfold_words needs the bag-of-words view: gather the evidence with words=")
-    predicted = probabilities.argmax(axis=1)
-    scores = 1.0 - _given_probability(probabilities, evidence.labels)
-    return DetectorResult("kfold_words", scores, predicted != evidence.labels, predicted)
+    """`kfold` over the bag of words: its out-of-fold prediction is another class."""
+    return _prediction_disagrees(
+        "kfold_words", _words_view(evidence.word_probabilities, "kfold_words"), evidence.labels
+    )
 
 
 def knn_words(evidence: NoiseEvidence, settings: NoiseSettings) -> DetectorResult:
-    """Deep kNN in the bag of words: the items sharing the most words mostly carry another label."""
-    distribution = evidence.word_neighbour_probabilities
-    if distribution is None:
-        raise ValueError("knn_words needs the bag-of-words view: gather the evidence with words=")
-    predicted = distribution.argmax(axis=1)
-    given = _given_probability(distribution, evidence.labels)
-    return DetectorResult("knn_words", 1.0 - given, (predicted != evidence.labels) & (given < 0.5), predicted)
+    """`deep_knn` in the bag of words: the items sharing the most words mostly carry another label."""
+    distribution = _words_view(evidence.word_neighbour_probabilities, "knn_words")
+    return _neighbours_disagree("knn_words", distribution, evidence.labels)
+
+
+def _words_view(view: np.ndarray | None, detector: str) -> np.ndarray:
+    if view is None:
+        raise ValueError(f"{detector} needs the bag-of-words view: gather the evidence with words=")
+    return view
 
 
 def blacklist_rules(evidence: NoiseEvidence, settings: NoiseSettings) -> DetectorResult:

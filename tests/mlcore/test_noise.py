@@ -195,6 +195,8 @@ def test_an_audit_judges_held_out_items_with_models_of_the_training_items():
         (lambda f, y: gather_evidence(f, y, N_CLASSES, words=np.ones((len(y), 3))), "2-d sparse matrix"),
         (lambda f, y: gather_evidence(f, y, N_CLASSES, words=word_features(["a bc", "bc de"])), "one row per item"),
         (lambda f, y: NoiseSettings(word_alpha=0), "word_alpha must be > 0"),
+        (lambda f, y: DETECTORS["kfold_words"](gather_evidence(f, y, N_CLASSES), NoiseSettings()), "kfold_words needs"),
+        (lambda f, y: DETECTORS["knn_words"](gather_evidence(f, y, N_CLASSES), NoiseSettings()), "knn_words needs"),
         (lambda f, y: NoiseSettings(filter_by="best"), "Unknown filter_by 'best'"),
         (lambda f, y: NoiseSettings(folds=1), "folds must be at least 2"),
         (lambda f, y: get_detector("magic"), "Unknown detector 'magic': choose one of"),
