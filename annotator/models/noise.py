@@ -16,6 +16,9 @@ class NoiseRun(models.Model):
     params = models.JSONField(default=dict)  # mlcore.noise.NoiseSettings as used: filter_by, folds, ...
     n_items = models.PositiveIntegerField(default=0, help_text="Labeled training items judged.")
     n_flagged = models.PositiveIntegerField(default=0)
+    n_held_out = models.PositiveIntegerField(
+        default=0, help_text="Doubtful items, not flagged, left out of training until an expert decides."
+    )
     detector_counts = models.JSONField(default=dict)  # {detector: items it flagged}
     # The locked test split judged read-only by models of the training items (None: not audited).
     test_items = models.PositiveIntegerField(null=True, blank=True)
@@ -77,6 +80,9 @@ class NoiseFlag(models.Model):
     )
     votes = models.PositiveSmallIntegerField(default=0)
     detectors = models.JSONField(default=list)  # the detectors that flag the item
+    # Not flagged but doubtful (mlcore.noise: scoring over the doubt score): while the flag is open the
+    # item stays out of training. Keeping it puts it back; the review queue lists it after the flags.
+    held_out = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=NoiseStatus.choices, default=NoiseStatus.OPEN)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

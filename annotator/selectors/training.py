@@ -1,7 +1,8 @@
 """What a training job learns from and is judged on: a snapshot of final labels.
 
 Training items: every item outside the locked test split with a final label (adjudicated, agreed or
-single), minus those kept out of training (blacklist rules, noise decisions). Test items: the test
+single), minus those kept out of training (blacklist rules, noise decisions, and the doubtful items
+of the latest noise run while no expert has decided on them). Test items: the test
 split's items with a final label; they are never trained on. The snapshot's hash names exactly this
 data, so two versions trained on the same labels say so.
 """
@@ -12,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from annotator.models import Exclusion, Item, ModelVersion, Project, Split, TaskType
+from annotator.models import Exclusion, Item, ModelVersion, NoiseFlag, NoiseSplit, NoiseStatus, Project, Split, TaskType
 from annotator.selectors.items import final_label_ids
 
 
@@ -40,12 +41,19 @@ def _labeled_set(items: list[tuple[int, str, str]], finals: dict[int, list[int]]
     return LabeledSet(ids, texts, labels)
 
 
+def held_out_item_ids(*, project: Project) -> set[int]:
+    """Items the latest noise run doubted without flagging, left out of training until an expert decides."""
+    held = NoiseFlag.objects.filter(project=project, split=NoiseSplit.TRAIN, status=NoiseStatus.OPEN, held_out=True)
+    return set(held.values_list("item_id", flat=True))
+
+
 def training_snapshot(*, project: Project) -> TrainingSnapshot:
     multi_label = project.task_type == TaskType.MULTI_LABEL
     finals = {pk: labels for pk, labels in final_label_ids(project=project).items() if labels}
     if not multi_label:  # a single-label project's final label is one label
         finals = {pk: labels for pk, labels in finals.items() if len(labels) == 1}
     excluded = set(Exclusion.objects.filter(item__project=project).values_list("item_id", flat=True))
+    excluded |= held_out_item_ids(project=project)
     rows = Item.objects.filter(project=project, pk__in=list(finals)).order_by("id")
     train, test = [], []
     for pk, text, digest, split in rows.values_list("id", "text", "content_hash", "split").iterator():

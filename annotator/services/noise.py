@@ -62,6 +62,8 @@ MIN_CLASSES = 2
 # them would look wrong.
 MIN_LABELS_TO_JUDGE = 5
 DEFAULT_FILTER_BY = NoiseSettings().filter_by
+# Unflagged items scoring over it stay out of training while open (1.0: hold nothing out).
+DEFAULT_DOUBT_SCORE = NoiseSettings().doubt_score
 RANDOM_STATE = 0
 # Blacklist regexes run over every judged text inside the job: a generous budget, per rule.
 RULE_BUDGET_SECONDS = 60.0
@@ -70,6 +72,7 @@ WRITE_BATCH_SIZE = 1000
 MULTI_LABEL_ERROR = "Noise detection works on single-label projects only; this project is multi-label."
 NO_DETECTOR_ERROR = "Choose at least one detector."
 UNKNOWN_DETECTOR_ERROR = "Unknown detector {name!r}: choose from {known}."
+DOUBT_SCORE_ERROR = "doubt_score must be a number from 0 to 1; got {value!r}."
 UNKNOWN_FILTER_BY_ERROR = "Unknown filter_by {name!r}: choose one of {known}."
 NOT_ENOUGH_LABELS_ERROR = (
     "Noise detection needs at least {items} labeled training items in {classes} or more labels; "
@@ -183,7 +186,14 @@ def _rule_hits(project: Project, texts: list[str]) -> tuple[np.ndarray | None, l
 def _job_settings(params: dict) -> tuple[list[str], NoiseSettings]:
     detectors = _checked_detectors(params.get("detectors") or DEFAULT_DETECTORS)
     filter_by = _checked_filter_by(params.get("filter_by") or DEFAULT_FILTER_BY)
-    return detectors, NoiseSettings(filter_by=filter_by, random_state=RANDOM_STATE)
+    doubt_score = _checked_doubt_score(params.get("doubt_score", DEFAULT_DOUBT_SCORE))
+    return detectors, NoiseSettings(filter_by=filter_by, doubt_score=doubt_score, random_state=RANDOM_STATE)
+
+
+def _checked_doubt_score(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ValidationError(DOUBT_SCORE_ERROR.format(value=value))
+    return float(value)
 
 
 def _with_labels(items: JudgedItems, labels: set[int]) -> JudgedItems:
@@ -299,6 +309,7 @@ def _result(run: NoiseRun, **extra: int) -> dict:
         "noise_run": run.pk,
         "items": run.n_items,
         "flagged": run.n_flagged,
+        "held_out": run.n_held_out,
         "detectors": run.detector_counts,
         **extra,
     }
@@ -341,7 +352,12 @@ def _store_run(
         job=job,
         encoder=encoder_version,
         detectors=detectors,
-        params={"filter_by": settings.filter_by, "folds": settings.folds, "neighbours": settings.neighbours},
+        params={
+            "filter_by": settings.filter_by,
+            "folds": settings.folds,
+            "neighbours": settings.neighbours,
+            "doubt_score": settings.doubt_score,
+        },
         n_items=int(train_mask.sum()),
         detector_counts={name: int((result.flags & train_mask).sum()) for name, result in report.detectors.items()},
         created_by=job.created_by,
@@ -350,11 +366,10 @@ def _store_run(
     NoiseFlag.objects.filter(project=project, status=NoiseStatus.OPEN, split__in=list(judged)).delete()
     reviewed = _reviewed(project)  # read inside the transaction: a decision made during the job counts
     stored = {"suppressed": 0, "not_judged": int((~train_mask).sum())}
-    flagged_per_split = {}
+    flagged_per_split, held_out_per_split = {}, {}
     for split, (items, split_report, mask) in judged.items():
         flags = []
-        rows = np.flatnonzero(split_report.flags & mask) if split_report is not None else []
-        for row in rows:
+        for row, held_out in _rows_to_store(split, split_report, mask):
             item_id, given = items.item_ids[row], items.label_ids[row]
             if (item_id, given) in reviewed:
                 stored["suppressed"] += 1
@@ -373,16 +388,33 @@ def _store_run(
                     wrong_probability=float(split_report.wrong_probabilities[row]),
                     votes=int(split_report.votes[row]),
                     detectors=list(split_report.agreeing[row]),
+                    held_out=held_out,
                 )
             )
         NoiseFlag.objects.bulk_create(flags, batch_size=WRITE_BATCH_SIZE)
-        flagged_per_split[split] = len(flags)
+        flagged_per_split[split] = sum(not flag.held_out for flag in flags)
+        held_out_per_split[split] = sum(flag.held_out for flag in flags)
     run.n_flagged = flagged_per_split[NoiseSplit.TRAIN]
+    run.n_held_out = held_out_per_split[NoiseSplit.TRAIN]
     if NoiseSplit.TEST in judged:
         run.test_items = int(judged[NoiseSplit.TEST][2].sum())
         run.test_flagged = flagged_per_split[NoiseSplit.TEST]
-    run.save(update_fields=["n_flagged", "test_items", "test_flagged"])
+    run.save(update_fields=["n_flagged", "n_held_out", "test_items", "test_flagged"])
     return run, stored
+
+
+def _rows_to_store(split: str, report: NoiseReport | None, mask: np.ndarray) -> list[tuple[int, bool]]:
+    """(row, held out) of the items to store: the flagged ones, then (training split only) the doubtful.
+
+    The doubtful items of the test split are not stored: nothing trains on them, so holding them
+    out means nothing, and the audit lists what the flags say.
+    """
+    if report is None:
+        return []
+    rows = [(int(row), False) for row in np.flatnonzero(report.flags & mask)]
+    if split == NoiseSplit.TRAIN and report.doubtful is not None:
+        rows += [(int(row), True) for row in np.flatnonzero(report.doubtful & mask)]
+    return rows
 
 
 # --- the experts' decisions -----------------------------------------------------------------------------------

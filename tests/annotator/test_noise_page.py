@@ -221,3 +221,31 @@ def test_a_flag_replaced_by_a_newer_run_says_so(flagged):
     assert row.status_code == 200 and row.content.decode().startswith(f'<tr id="flag-{gone}">')
     assert "newer noise run replaced this flag" in row.content.decode()
     assert expert.post(_url(project, f"{gone}/keep/")).status_code == 404
+
+
+def test_held_out_items_show_why_and_that_keeping_puts_them_back(flagged):
+    project, users, flags, labels = flagged
+    run = flags["long"].run
+    run.n_held_out = 1
+    run.save(update_fields=["n_held_out"])
+    item = project.items.get(text="Rain all week")
+    held = NoiseFlag.objects.create(
+        project=project,
+        run=run,
+        item=item,
+        given_label=labels["Sport"],
+        suggested_label=labels["Politics"],
+        score=0.3,
+        wrong_probability=0.12,
+        detectors=[],
+        held_out=True,
+    )
+    page = _client(users["admin"]).get(_url(project)).content.decode()
+    assert "1 more doubtful ones held out of training" in page
+    row = page.split(f'id="flag-{held.pk}"')[1].split("</tr>")[0]
+    assert "held out: doubtful" in row and "ensemble only" not in row
+    assert "Keep: back into training" in row
+    assert item.pk not in training_snapshot(project=project).train.item_ids
+    _client(users["expert"]).post(_url(project, f"{held.pk}/keep/"))
+    assert NoiseFlag.objects.get(pk=held.pk).status == NoiseStatus.KEPT
+    assert item.pk in training_snapshot(project=project).train.item_ids

@@ -435,7 +435,8 @@ def test_noise_benchmark_end_to_end(al_dataset, tmp_path, capsys, kind):
     for scores in result["detectors"].values():
         assert set(scores) == {"flagged", "precision", "recall", "f1"} and 0 <= scores["f1"] <= 1
     assert result["detectors"]["ensemble"]["f1"] > 0.5  # keyword classes: flips are easy to see
-    assert set(result["test_f1"]) == {"clean", "noisy", "cleaned", "flagged_removed"}
+    assert set(result["test_f1"]) == {"clean", "noisy", "cleaned", "flagged_relabeled", "flagged_removed"}
+    assert 0 <= result["held_out_flipped"] <= result["held_out"] < result["n_train"]
     assert result["timing_items"] == 500 and result["timing_seconds"] > 0
     assert "ensemble" in capsys.readouterr().out
     calibration = result["calibration"]

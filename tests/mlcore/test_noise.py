@@ -9,6 +9,7 @@ from mlcore import noise
 from mlcore.noise import (
     DEFAULT_DETECTORS,
     DETECTORS,
+    NoiseReport,
     NoiseSettings,
     audit_evidence,
     calibrated_probabilities,
@@ -25,7 +26,7 @@ from mlcore.noise import (
 )
 from mlcore.noise_bench import (
     calibration_errors,
-    cleaned_labels,
+    cleaned_training,
     expected_calibration_error,
     flag_scores,
     flip_labels,
@@ -257,9 +258,42 @@ def test_detectors_run_inside_a_daemonic_process_like_a_celery_worker_child():
 def test_cleaning_relabels_the_flagged_items_to_the_suggestion(noisy_blobs):
     _features, labels, noisy, flipped, evidence = noisy_blobs
     report = detect_label_noise(evidence)
-    cleaned = cleaned_labels(noisy, report)
+    cleaned, keep = cleaned_training(noisy, report)
     assert np.all(cleaned[~report.flags] == noisy[~report.flags])
     assert np.mean(cleaned[flipped] == labels[flipped]) > 0.9
+    assert np.all(keep == ~report.doubtful)
+
+
+def test_doubtful_items_are_the_unflagged_ones_over_the_doubt_score(noisy_blobs):
+    *_, evidence = noisy_blobs
+    report = detect_label_noise(evidence, settings=NoiseSettings(doubt_score=0.05))
+    assert np.all(report.doubtful == (~report.flags & (report.scores > 0.05)))
+    assert not np.any(report.doubtful & report.flags)
+    everything = detect_label_noise(evidence, settings=NoiseSettings(doubt_score=0.0))
+    assert everything.doubtful.sum() >= report.doubtful.sum()
+    nothing = detect_label_noise(evidence, settings=NoiseSettings(doubt_score=1.0))
+    assert not nothing.doubtful.any()
+
+
+def test_held_out_doubtful_items_are_left_out_of_the_cleaned_training_set():
+    labels = np.array([0, 1, 1, 0])
+    report = NoiseReport(
+        detectors={},
+        scores=np.array([0.9, 0.3, 0.05, 0.0]),
+        flags=np.array([True, False, False, False]),
+        votes=np.zeros(4, dtype=np.int64),
+        suggested=np.array([1, 0, 1, 0]),
+        doubtful=np.array([False, True, False, False]),
+    )
+    cleaned, keep = cleaned_training(labels, report)
+    assert cleaned.tolist() == [1, 1, 1, 0] and keep.tolist() == [True, False, True, True]
+    without = NoiseReport(**{**report.__dict__, "doubtful": None})
+    assert cleaned_training(labels, without)[1].all()
+
+
+def test_the_doubt_score_must_lie_between_0_and_1():
+    with pytest.raises(ValueError, match="doubt_score"):
+        NoiseSettings(doubt_score=1.5)
 
 
 def test_reliability_bins_count_every_item_once():

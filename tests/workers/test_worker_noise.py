@@ -65,7 +65,10 @@ def test_noise_review_on_the_demo_project_feeds_the_next_snapshot(celery_worker,
     assert job.result["audit"]["share"] == run.test_flagged / run.test_items
 
     # A random tiny encoder flags at random, but the ensemble always doubts some of 60 labels.
-    flags = list(NoiseFlag.objects.filter(run=run, split=NoiseSplit.TRAIN, status=NoiseStatus.OPEN))
+    open_flags = NoiseFlag.objects.filter(run=run, split=NoiseSplit.TRAIN, status=NoiseStatus.OPEN)
+    flags = list(open_flags.filter(held_out=False))
+    held_out = set(open_flags.filter(held_out=True).values_list("item_id", flat=True))
+    assert len(held_out) == run.n_held_out
     assert len(flags) >= 2, job.result
     experts_page = Client()
     experts_page.force_login(expert)
@@ -85,6 +88,7 @@ def test_noise_review_on_the_demo_project_feeds_the_next_snapshot(celery_worker,
     train = dict(zip(snapshot.train.item_ids, snapshot.train.labels, strict=True))
     assert train[relabeled.item_id] == target.pk
     assert excluded.item_id not in train
-    assert len(train) == 5 * PER_TOPIC - 1
+    assert not held_out & set(train)  # the doubtful items wait for an expert outside training
+    assert len(train) == 5 * PER_TOPIC - 1 - len(held_out)
     assert NoiseFlag.objects.get(pk=relabeled.pk).decided_by == expert
     assert NoiseFlag.objects.get(pk=excluded.pk).status == NoiseStatus.EXCLUDED

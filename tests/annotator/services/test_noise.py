@@ -7,6 +7,7 @@ wrong is known and the assertions can name them; one run goes through a real (ti
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from types import SimpleNamespace
 
@@ -39,7 +40,7 @@ from annotator.services.queue import annotation_submit
 from annotator.services.review import annotation_correct, item_adjudicate
 from annotator.services.rules import rule_apply, rule_create
 from annotator.services.taxonomy import label_archive
-from mlcore.noise import DETECTORS
+from mlcore.noise import DETECTORS, NoiseSettings
 
 pytestmark = pytest.mark.django_db
 
@@ -60,6 +61,9 @@ def sent(monkeypatch) -> list[tuple[str, list, str]]:
 def _controlled_vector(centers: dict, truth: str, text: str) -> np.ndarray:
     # Seeded by the text, not the primary key: keys depend on which tests ran before on PostgreSQL.
     noise_vector = np.random.default_rng(zlib.crc32(text.encode())).normal(0, 0.15, DIM).astype(np.float32)
+    if ":" in truth:  # "Sport:0.5,Politics:0.5": an item between two classes
+        parts = [part.split(":") for part in truth.split(",")]
+        return sum(float(weight) * centers[name] for name, weight in parts) + noise_vector
     return centers[truth] + noise_vector
 
 
@@ -207,6 +211,7 @@ def test_the_job_flags_exactly_the_flipped_labels_and_suggests_the_true_ones(pro
         "noise_run": run.pk,
         "items": 3 * PER_CLASS,
         "flagged": 3,
+        "held_out": 0,
         "detectors": run.detector_counts,
         "already_reviewed": 0,
         "not_judged": 0,
@@ -305,6 +310,67 @@ def test_relabel_and_exclude_reach_the_next_training_snapshot(project_with_roles
     assert items[25].pk in training_snapshot(project=project).train.item_ids
     with pytest.raises(ValidationError, match="still open"):
         noise.noise_flag_reopen(flag=to_exclude)
+
+
+@pytest.fixture
+def unflag_the_last_item(monkeypatch):
+    """The job's real report, but its last training item doubtful instead of flagged.
+
+    On 60 items confident learning counts every item the views doubt, so nothing is ever doubtful
+    without being flagged; on a real project (20 Newsgroups: ~600 of 11,293) many are.
+    """
+    real = noise.detect_label_noise
+
+    def detect(evidence, **kwargs):
+        report = real(evidence, **kwargs)
+        if len(report.flags) != 3 * PER_CLASS + 1:  # only the training items' report
+            return report
+        flags, doubtful = report.flags.copy(), report.doubtful.copy()
+        assert flags[-1] and report.scores[-1] > NoiseSettings().doubt_score  # the views do doubt it
+        flags[-1], doubtful[-1] = False, True
+        return dataclasses.replace(report, flags=flags, doubtful=doubtful)
+
+    monkeypatch.setattr(noise, "detect_label_noise", detect)
+
+
+def test_doubtful_items_stay_out_of_training_until_an_expert_keeps_them(
+    project_with_roles, controlled_embeddings, unflag_the_last_item
+):
+    project, users = project_with_roles
+    items = _add(project)
+    record = Record(
+        line=1, text="Sport and Politics story number 99", labels=("Politics",), meta={"true": "Sport:0.5,Politics:0.5"}
+    )
+    import_parsed(project=project, records=[record], split=Split.TRAIN, report=ImportReport(format="test"))
+    between = Item.objects.get(project=project, text=record.text)
+    _job, result, _ = _run(project)
+    held = NoiseFlag.objects.get(run=result["noise_run"], held_out=True)
+    assert (held.item_id, held.status, held.suggested_label) == (between.pk, NoiseStatus.OPEN, _label(project, "Sport"))
+    assert (result["flagged"], result["held_out"]) == (3, 1)
+    run = NoiseRun.objects.get(pk=result["noise_run"])
+    assert (run.n_held_out, run.params["doubt_score"]) == (1, NoiseSettings().doubt_score)
+
+    train = training_snapshot(project=project).train.item_ids
+    assert between.pk not in train and len(train) == 3 * PER_CLASS  # the flagged items still train until decided
+    assert not Exclusion.objects.filter(item=between).exists()  # held out by the open flag, not an exclusion
+
+    kept = noise.noise_flag_keep(flag=held, by=users["expert"])
+    assert kept.status == NoiseStatus.KEPT and between.pk in training_snapshot(project=project).train.item_ids
+    noise.noise_flag_reopen(flag=kept)  # undo: out of training again while the flag is open
+    assert between.pk not in training_snapshot(project=project).train.item_ids
+    assert items[0].pk in training_snapshot(project=project).train.item_ids
+    excluded = noise.noise_flag_exclude(flag=held, by=users["expert"])
+    assert (
+        excluded.exclusion.item_id == between.pk and between.pk not in training_snapshot(project=project).train.item_ids
+    )
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, "high", True])
+def test_the_job_refuses_a_doubt_score_outside_0_to_1(project_with_roles, controlled_embeddings, value):
+    project, _users = project_with_roles
+    _add(project)
+    with pytest.raises(ValidationError, match="doubt_score"):
+        _run(project, doubt_score=value)
 
 
 def test_relabel_refusals(project_with_roles, controlled_embeddings):
