@@ -81,7 +81,7 @@ class NoiseFlag(models.Model):
     votes = models.PositiveSmallIntegerField(default=0)
     detectors = models.JSONField(default=list)  # the detectors that flag the item
     # Not flagged but doubtful (mlcore.noise: scoring over the doubt score): while the flag is open the
-    # item stays out of training. Keeping it puts it back; the review queue lists it after the flags.
+    # item stays out of training. Keeping it puts it back; the review queue marks it.
     held_out = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=NoiseStatus.choices, default=NoiseStatus.OPEN)
     decided_by = models.ForeignKey(
