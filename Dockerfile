@@ -8,10 +8,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     LABELLOOP_VAR_DIR=/data STATIC_ROOT=/app/staticfiles
 
 WORKDIR /app
-COPY requirements.txt .
-# torch first, pinned, so nothing else pulls a different build.
+COPY requirements.txt requirements.lock ./
+# torch first, pinned, from its own index (CPU or CUDA build), so nothing else pulls a different one;
+# then everything else exactly as locked, each file checked against its hash (`make lock` writes it).
 RUN pip install --no-cache-dir torch==2.13.0 --index-url "$TORCH_INDEX_URL" \
- && pip install --no-cache-dir -r requirements.txt
+ && pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY . .
 RUN DEBUG=1 python manage.py collectstatic --noinput
 

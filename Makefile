@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --quiet --disable-pip-version-check
 
-.PHONY: run test venv lint format bench-import bench-queue clean
+.PHONY: run test venv lint format lock bench-import bench-queue clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ lint: venv
 format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The production lock: every package of requirements.txt and below pinned with its hashes (pip-tools).
+# torch stays outside it: the image installs the CPU or CUDA build from its own index first.
+lock: venv
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
+	  --unsafe-package torch --output-file requirements.lock requirements.txt
 
 bench-import: venv
 	$(PY) manage.py bench_import --rows 100000 --out var/bench-import.json

