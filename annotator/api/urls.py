@@ -59,6 +59,23 @@ urlpatterns = [
         projects.MemberDetailApi.as_view(),
         name="api-member-detail",
     ),
+    path("projects/<int:project_id>/invitations/", projects.InvitationListApi.as_view(), name="api-invitation-list"),
+    path(
+        "projects/<int:project_id>/invitations/<int:invitation_id>/",
+        projects.InvitationDetailApi.as_view(),
+        name="api-invitation-detail",
+    ),
+    path("invitations/", projects.MyInvitationListApi.as_view(), name="api-my-invitations"),
+    path(
+        "invitations/<int:invitation_id>/accept/",
+        projects.InvitationAcceptApi.as_view(),
+        name="api-invitation-accept",
+    ),
+    path(
+        "invitations/<int:invitation_id>/decline/",
+        projects.InvitationDeclineApi.as_view(),
+        name="api-invitation-decline",
+    ),
     path("projects/<int:project_id>/items/", items.ItemListApi.as_view(), name="api-item-list"),
     path("projects/<int:project_id>/imports/", items.ImportApi.as_view(), name="api-import"),
     path("projects/<int:project_id>/export/", items.ExportApi.as_view(), name="api-export"),
