@@ -102,7 +102,7 @@ class MemberListApi(ProjectAPIView):
     capabilities = {"GET": Capability.VIEW, "POST": Capability.MANAGE_MEMBERS}
 
     class MemberAddInput(serializers.Serializer):
-        username = serializers.CharField()
+        username = serializers.CharField(max_length=150)
         role = serializers.ChoiceField(choices=Role.choices)
 
     @extend_schema(responses=MemberOutput(many=True))

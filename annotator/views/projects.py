@@ -40,7 +40,7 @@ class ProjectForm(forms.Form):
 
 
 class MemberForm(forms.Form):
-    username = forms.CharField()
+    username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=Role.choices)
 
 

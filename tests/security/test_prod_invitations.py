@@ -169,3 +169,14 @@ def test_pending_invitations_are_capped(world):
         Invitation.objects.create(project=project, username=f"user{n}", role=Role.ANNOTATOR, invited_by=owner)
     response = _api(owner).post(url, {"username": "one-more", "role": Role.ANNOTATOR})
     assert (response.status_code, response.json()["detail"]) == (409, services.TOO_MANY_INVITATIONS)
+
+
+def test_an_overlong_username_is_a_clear_error(world):
+    """Finding 13: a name longer than any username is a 400 (not a database error on PostgreSQL)."""
+    project, owner, _dana = world
+    url = reverse("api-member-list", kwargs={"project_id": project.pk})
+    response = _api(owner).post(url, {"username": "x" * 151, "role": Role.ANNOTATOR})
+    assert response.status_code == 400 and "username" in response.json()
+    page = _page(owner).post(reverse("member-save", kwargs={"project_id": project.pk}), {"username": "x" * 151})
+    assert page.status_code == 400
+    assert not Invitation.objects.exists()
