@@ -15,6 +15,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
+# Local use is where DEBUG is on (settings default it off); `make test` gets it from pyproject's pytest `env`.
+run bench-import bench-queue: export DEBUG ?= 1
 run: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py ensure_admin

@@ -1,12 +1,15 @@
-"""Django settings, read from the environment (django-environ) with safe local defaults.
+"""Django settings, read from the environment (django-environ).
 
-Local use needs nothing set: SQLite under ``var/``, an embedded Redis started by ``make run``.
-Production sets ``DATABASE_URL`` (PostgreSQL), ``REDIS_URL``, ``SECRET_KEY``, ``DEBUG=0`` and
-``ALLOWED_HOSTS``.
+DEBUG is off unless the environment turns it on: `make run`, `make test` and the tests' settings
+(pyproject's pytest `env`) ask for ``DEBUG=1``. With DEBUG off the settings are production's:
+``SECRET_KEY`` is required, HTTPS is enforced (HSTS, secure cookies, a redirect) and
+``LABELLOOP_BEHIND_PROXY=1`` trusts the TLS proxy's X-Forwarded-Proto and X-Forwarded-For.
+Production also sets ``DATABASE_URL`` (PostgreSQL), ``REDIS_URL`` and ``ALLOWED_HOSTS``.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -16,8 +19,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("LABELLOOP_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-env = environ.Env(DEBUG=(bool, True))
+env = environ.Env(DEBUG=(bool, False))
 
+# Off unless asked for: a deployment that forgets the variable gets production's settings, not a
+# debug page and a public key.
 DEBUG = env("DEBUG")
 # The default key is for local use only; production must set SECRET_KEY (checked below).
 _LOCAL_SECRET_KEY = "labelloop-local-development-key-not-for-production"
@@ -26,6 +31,57 @@ if not DEBUG and SECRET_KEY == _LOCAL_SECRET_KEY:
     raise environ.ImproperlyConfigured("Set SECRET_KEY when DEBUG is off.")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# HTTPS. Production is served over TLS only (LABELLOOP_HTTPS=0 is for a plain-HTTP trial, which
+# `check --deploy` then warns about). The TLS proxy in front must set X-Forwarded-Proto (and
+# X-Forwarded-For, which the login lockout reads): LABELLOOP_BEHIND_PROXY=1 trusts them; never set it
+# when clients can reach the app server directly, or they could claim HTTPS and any address.
+BEHIND_PROXY = env.bool("LABELLOOP_BEHIND_PROXY", default=False)
+if BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if not DEBUG and env.bool("LABELLOOP_HTTPS", default=True):
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+
+# Content-Security-Policy on every response, in every mode, so a violation shows up while developing.
+# Scripts and style sheets come from our own static files only (htmx is vendored; no inline script,
+# no eval; htmx's own indicator <style> is switched off in base.html). Inline style *attributes*
+# stay allowed: templates colour label chips with `style="--chip: ..."` (values from the database,
+# escaped), and CSS cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],  # Swagger UI's icons are data: URIs
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Login lockout (django-axes) on the login form, the admin's login and the token endpoint: after
+# AXES_FAILURE_LIMIT wrong passwords for one username from one address, that pair is refused (429)
+# for AXES_COOLOFF_TIME, even with the right password. Username *and* address, so that nobody can
+# lock a colleague out from elsewhere by typing their name.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "annotator.auth.client_ip"
+AXES_LOCKOUT_CALLABLE = "annotator.auth.lockout_response"
+AXES_VERBOSE = False
+
+# API tokens expire this long after they were issued; a password change revokes them at once.
+API_TOKEN_TTL = timedelta(days=env.int("API_TOKEN_TTL_DAYS", default=30))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -39,6 +95,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
+    "csp",
     "annotator",
 ]
 
@@ -51,7 +109,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: it turns a lockout noted during authentication into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:
@@ -96,7 +157,18 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Not a check: Django calls its password_changed() after every password change, which deletes
+    # the user's API tokens (see annotator/auth.py).
+    {"NAME": "annotator.auth.RevokeTokensOnPasswordChange"},
+]
+# Axes first: it refuses a locked-out username/address before a password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "project-list"
@@ -124,7 +196,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "annotator.auth.ExpiringTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -138,6 +210,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Human-in-the-loop text classification: projects, items, labels, jobs.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs describe every endpoint: for logged-in users only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "PREPROCESSING_HOOKS": ["annotator.api.schema.drop_slashless_duplicates"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -8,12 +8,27 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.access import ProjectAPIView
+from annotator.access import ProjectAPIView, get_project_object
 from annotator.api.errors import validation_error_response
-from annotator.models import Membership, Project, Role, TaskType
+from annotator.models import Invitation, Membership, Project, Role, TaskType
 from annotator.permissions import Capability
-from annotator.selectors.projects import project_list_for, project_members, project_split_counts
-from annotator.services.projects import member_remove, member_set_role, project_create
+from annotator.selectors.projects import (
+    invitations_for_user,
+    project_invitations,
+    project_list_for,
+    project_members,
+    project_split_counts,
+)
+from annotator.services.projects import (
+    INVITED,
+    invitation_accept,
+    invitation_decline,
+    invitation_revoke,
+    member_invite,
+    member_remove,
+    member_set_role,
+    project_create,
+)
 
 
 class ProjectOutput(serializers.ModelSerializer):
@@ -69,29 +84,51 @@ class MemberOutput(serializers.ModelSerializer):
         fields = ["user_id", "username", "role"]
 
 
+class InvitationOutput(serializers.ModelSerializer):
+    invited_by = serializers.CharField(source="invited_by.username", default=None)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "username", "role", "invited_by", "created_at"]
+
+
+def _invitation_error_response(error: ValidationError) -> Response:
+    if error.code == "too_many":
+        return Response({"detail": " ".join(error.messages)}, status=status.HTTP_409_CONFLICT)
+    return validation_error_response(error)
+
+
 class MemberListApi(ProjectAPIView):
     capabilities = {"GET": Capability.VIEW, "POST": Capability.MANAGE_MEMBERS}
 
     class MemberAddInput(serializers.Serializer):
-        username = serializers.CharField()
+        username = serializers.CharField(max_length=150)
         role = serializers.ChoiceField(choices=Role.choices)
 
     @extend_schema(responses=MemberOutput(many=True))
     def get(self, request, project_id: int):
         return Response(MemberOutput(project_members(project=self.project), many=True).data)
 
-    @extend_schema(request=MemberAddInput, responses={201: MemberOutput})
+    class InvitedOutput(serializers.Serializer):
+        detail = serializers.CharField()
+        invitation = InvitationOutput()
+
+    @extend_schema(request=MemberAddInput, responses={200: MemberOutput, 202: InvitedOutput})
     def post(self, request, project_id: int):
+        """Invite a username (202, the same answer whether or not the account exists), or change the role
+        of someone already in the project (200)."""
         data = self.MemberAddInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = get_user_model().objects.filter(username=data.validated_data["username"]).first()
-        if user is None:
-            raise serializers.ValidationError({"username": "No user with this username."})
         try:
-            membership = member_set_role(project=self.project, user=user, role=data.validated_data["role"])
+            result = member_invite(project=self.project, invited_by=request.user, **data.validated_data)
         except ValidationError as error:
-            return validation_error_response(error)
-        return Response(MemberOutput(membership).data, status=status.HTTP_201_CREATED)
+            return _invitation_error_response(error)
+        if isinstance(result, Membership):
+            return Response(MemberOutput(result).data)
+        detail = INVITED.format(username=result.username, role=result.role)
+        return Response(
+            {"detail": detail, "invitation": InvitationOutput(result).data}, status=status.HTTP_202_ACCEPTED
+        )
 
 
 class MemberDetailApi(ProjectAPIView):
@@ -119,4 +156,59 @@ class MemberDetailApi(ProjectAPIView):
             member_remove(project=self.project, user=self._user(user_id))
         except ValidationError as error:
             return validation_error_response(error)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationListApi(ProjectAPIView):
+    """The project's unanswered invitations (admins)."""
+
+    capability = Capability.MANAGE_MEMBERS
+
+    @extend_schema(responses=InvitationOutput(many=True))
+    def get(self, request, project_id: int):
+        return Response(InvitationOutput(project_invitations(project=self.project), many=True).data)
+
+
+class InvitationDetailApi(ProjectAPIView):
+    capability = Capability.MANAGE_MEMBERS
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, project_id: int, invitation_id: int):
+        invitation_revoke(invitation=get_project_object(Invitation.objects, self.project, pk=invitation_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MyInvitationOutput(serializers.ModelSerializer):
+    """What an invited person sees of the project before accepting: its name, the role and who asked."""
+
+    project_id = serializers.IntegerField(source="project.id")
+    project_name = serializers.CharField(source="project.name")
+    invited_by = serializers.CharField(source="invited_by.username", default=None)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "project_id", "project_name", "role", "invited_by", "created_at"]
+
+
+class MyInvitationListApi(APIView):
+    """Invitations addressed to the logged-in user."""
+
+    @extend_schema(responses=MyInvitationOutput(many=True))
+    def get(self, request):
+        return Response(MyInvitationOutput(invitations_for_user(user=request.user), many=True).data)
+
+
+class InvitationAcceptApi(APIView):
+    @extend_schema(request=None, responses={200: MemberOutput})
+    def post(self, request, invitation_id: int):
+        invitation = get_object_or_404(invitations_for_user(user=request.user), pk=invitation_id)
+        membership = invitation_accept(invitation=invitation, user=request.user)
+        return Response({**MemberOutput(membership).data, "project_id": membership.project_id})
+
+
+class InvitationDeclineApi(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request, invitation_id: int):
+        invitation = get_object_or_404(invitations_for_user(user=request.user), pk=invitation_id)
+        invitation_decline(invitation=invitation, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,13 +1,27 @@
+from django.contrib.auth.decorators import login_required
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from annotator.api import active_learning, clusters, items, jobs, labels, noise, projects, queue, rules, training
+from annotator.api import (
+    active_learning,
+    auth,
+    clusters,
+    items,
+    jobs,
+    labels,
+    noise,
+    projects,
+    queue,
+    rules,
+    training,
+)
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", auth.TokenObtainApi.as_view(), name="api-token"),
+    # Both need a login (SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"]); the docs page sends people to the
+    # login form. The split view serves Swagger UI's start script as a file, as the CSP requires.
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", login_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
     path("projects/", projects.ProjectListCreateApi.as_view(), name="api-project-list"),
     path("projects/<int:project_id>/", projects.ProjectDetailApi.as_view(), name="api-project-detail"),
     path("projects/<int:project_id>/labels/", labels.LabelListApi.as_view(), name="api-label-list"),
@@ -44,6 +58,23 @@ urlpatterns = [
         "projects/<int:project_id>/members/<int:user_id>/",
         projects.MemberDetailApi.as_view(),
         name="api-member-detail",
+    ),
+    path("projects/<int:project_id>/invitations/", projects.InvitationListApi.as_view(), name="api-invitation-list"),
+    path(
+        "projects/<int:project_id>/invitations/<int:invitation_id>/",
+        projects.InvitationDetailApi.as_view(),
+        name="api-invitation-detail",
+    ),
+    path("invitations/", projects.MyInvitationListApi.as_view(), name="api-my-invitations"),
+    path(
+        "invitations/<int:invitation_id>/accept/",
+        projects.InvitationAcceptApi.as_view(),
+        name="api-invitation-accept",
+    ),
+    path(
+        "invitations/<int:invitation_id>/decline/",
+        projects.InvitationDeclineApi.as_view(),
+        name="api-invitation-decline",
     ),
     path("projects/<int:project_id>/items/", items.ItemListApi.as_view(), name="api-item-list"),
     path("projects/<int:project_id>/imports/", items.ImportApi.as_view(), name="api-import"),

@@ -17,7 +17,7 @@ from annotator.models.items import (
 )
 from annotator.models.jobs import Job, JobStatus
 from annotator.models.noise import NoiseFlag, NoiseRun, NoiseSplit, NoiseStatus
-from annotator.models.projects import Label, LabelKind, Membership, Project, Role, TaskType
+from annotator.models.projects import Invitation, Label, LabelKind, Membership, Project, Role, TaskType
 from annotator.models.taxonomy import Cluster, ClusterRun, Rule, RuleKind, TaxonomyAction, TaxonomyEvent
 from annotator.models.training import ModelVersion
 
@@ -30,6 +30,7 @@ __all__ = [
     "Cluster",
     "ClusterRun",
     "Exclusion",
+    "Invitation",
     "Item",
     "Job",
     "JobStatus",

@@ -67,6 +67,27 @@ class Membership(models.Model):
         return f"{self.user} ({self.role}) in {self.project}"
 
 
+class Invitation(models.Model):
+    """A pending offer of a role in a project, addressed to a username; nothing is granted until accepted.
+
+    Addressed by name, not to a user row, so that inviting a name nobody has looks exactly like inviting
+    a real account: a project admin cannot probe which usernames exist."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    username = models.CharField(max_length=150)
+    role = models.CharField(max_length=16, choices=Role.choices)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["project", "username"], name="one_invitation_per_username")]
+        indexes = [models.Index(fields=["username"], name="invitation_username")]
+
+    def __str__(self) -> str:
+        return f"{self.username} invited as {self.role} to {self.project}"
+
+
 class LabelKind(models.TextChoices):
     NORMAL = "normal", "Normal"
     OTHER = "other", "Other bucket"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, QuerySet
 
-from annotator.models import Item, Label, Membership, Project, Split
+from annotator.models import Invitation, Item, Label, Membership, Project, Split
 
 
 def project_list_for(*, user: AbstractBaseUser) -> QuerySet[Project]:
@@ -27,6 +27,16 @@ def project_membership(*, user: AbstractBaseUser, project_id: int) -> Membership
 
 def project_members(*, project: Project) -> QuerySet[Membership]:
     return project.memberships.select_related("user").order_by("user__username")
+
+
+def project_invitations(*, project: Project) -> QuerySet[Invitation]:
+    """The project's unanswered invitations (for its admins)."""
+    return project.invitations.select_related("invited_by").order_by("username")
+
+
+def invitations_for_user(*, user: AbstractBaseUser) -> QuerySet[Invitation]:
+    """The invitations addressed to `user`: all they see of those projects until they accept."""
+    return Invitation.objects.filter(username=user.get_username()).select_related("project", "invited_by")
 
 
 def project_labels(*, project: Project) -> QuerySet[Label]:

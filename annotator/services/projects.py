@@ -4,9 +4,16 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotator.models import Annotation, Item, Membership, Project, Role, Rule, TaskType
+from annotator.models import Annotation, Invitation, Item, Membership, Project, Role, Rule, TaskType
 
 LAST_ADMIN_ERROR = "A project needs at least one admin: make someone else admin first."
+# Said whether or not an account with that name exists: the answer must not tell.
+INVITED = "“{username}” is invited as {role}: they join the project when they accept."
+MAX_PENDING_INVITATIONS = 200
+TOO_MANY_INVITATIONS = (
+    f"This project has {MAX_PENDING_INVITATIONS} unanswered invitations: revoke some before inviting more."
+)
+NOT_INVITED = "This invitation is not addressed to you."
 
 
 @transaction.atomic
@@ -41,9 +48,11 @@ def project_delete(*, project: Project) -> None:
 
 @transaction.atomic
 def member_set_role(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:
-    """Add `user` to the project with `role`, or change their role."""
-    if role not in Role.values:
-        raise ValidationError(f"Unknown role {role!r}: choose one of {', '.join(Role.values)}.")
+    """Add `user` to the project with `role`, or change their role.
+
+    Direct, without the user's consent: for the demo loader, benchmarks, tests and accepted invitations.
+    People adding people go through `member_invite`."""
+    _check_role(role)
     membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
     if membership is None:
         return Membership.objects.create(project=project, user=user, role=role)
@@ -62,6 +71,59 @@ def member_remove(*, project: Project, user: AbstractBaseUser) -> None:
     if membership.role == Role.ADMIN:
         _refuse_removing_last_admin(project=project)
     membership.delete()
+
+
+@transaction.atomic
+def member_invite(
+    *, project: Project, username: str, role: str, invited_by: AbstractBaseUser
+) -> Membership | Invitation:
+    """What a project admin's "add member" does: a current member's role changes at once; anyone else,
+    whether or not an account with that name exists, gets a pending invitation (the same row and the
+    same answer either way, so usernames cannot be probed)."""
+    _check_role(role)
+    membership = project.memberships.filter(user__username=username).select_related("user").first()
+    if membership is not None:
+        return member_set_role(project=project, user=membership.user, role=role)
+    invitation = Invitation.objects.select_for_update().filter(project=project, username=username).first()
+    if invitation is not None:
+        invitation.role, invitation.invited_by = role, invited_by
+        invitation.save(update_fields=["role", "invited_by"])
+        return invitation
+    if project.invitations.count() >= MAX_PENDING_INVITATIONS:
+        raise ValidationError(TOO_MANY_INVITATIONS, code="too_many")
+    return Invitation.objects.create(project=project, username=username, role=role, invited_by=invited_by)
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user: AbstractBaseUser) -> Membership:
+    """`user` joins the project with the invitation's role; the invitation is used up."""
+    _check_addressee(invitation=invitation, user=user)
+    membership = member_set_role(project=invitation.project, user=user, role=invitation.role)
+    invitation.delete()
+    return membership
+
+
+@transaction.atomic
+def invitation_decline(*, invitation: Invitation, user: AbstractBaseUser) -> None:
+    _check_addressee(invitation=invitation, user=user)
+    invitation.delete()
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation) -> None:
+    """A project admin withdraws an unanswered invitation."""
+    invitation.delete()
+
+
+def _check_addressee(*, invitation: Invitation, user: AbstractBaseUser) -> None:
+    # Views find invitations through `invitations_for_user`, so this guards other callers.
+    if invitation.username != user.get_username():
+        raise ValidationError(NOT_INVITED, code="not_invited")
+
+
+def _check_role(role: str) -> None:
+    if role not in Role.values:
+        raise ValidationError(f"Unknown role {role!r}: choose one of {', '.join(Role.values)}.")
 
 
 def _refuse_removing_last_admin(*, project: Project) -> None:

@@ -9,12 +9,27 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from annotator.access import project_page
-from annotator.models import Project, Role, TaskType
+from annotator.access import get_project_object, project_page
+from annotator.models import Invitation, Membership, Project, Role, TaskType
 from annotator.permissions import Capability, role_can
 from annotator.selectors.jobs import project_jobs
-from annotator.selectors.projects import project_labels, project_list_for, project_members, project_split_counts
-from annotator.services.projects import member_remove, member_set_role, project_create
+from annotator.selectors.projects import (
+    invitations_for_user,
+    project_invitations,
+    project_labels,
+    project_list_for,
+    project_members,
+    project_split_counts,
+)
+from annotator.services.projects import (
+    INVITED,
+    invitation_accept,
+    invitation_decline,
+    invitation_revoke,
+    member_invite,
+    member_remove,
+    project_create,
+)
 
 
 class ProjectForm(forms.Form):
@@ -25,15 +40,23 @@ class ProjectForm(forms.Form):
 
 
 class MemberForm(forms.Form):
-    username = forms.CharField()
+    username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=Role.choices)
 
 
 @login_required
 @require_GET
 def project_list(request: HttpRequest) -> HttpResponse:
-    projects = project_list_for(user=request.user)
-    return render(request, "annotator/project_list.html", {"projects": projects, "form": ProjectForm()})
+    return _render_project_list(request, ProjectForm())
+
+
+def _render_project_list(request: HttpRequest, form: ProjectForm, status: int = 200) -> HttpResponse:
+    context = {
+        "projects": project_list_for(user=request.user),
+        "invitations": invitations_for_user(user=request.user),
+        "form": form,
+    }
+    return render(request, "annotator/project_list.html", context, status=status)
 
 
 @login_required
@@ -41,8 +64,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
 def project_new(request: HttpRequest) -> HttpResponse:
     form = ProjectForm(request.POST)
     if not form.is_valid():
-        projects = project_list_for(user=request.user)
-        return render(request, "annotator/project_list.html", {"projects": projects, "form": form}, status=400)
+        return _render_project_list(request, form, status=400)
     project = project_create(created_by=request.user, **form.cleaned_data)
     messages.success(request, f"Project “{project.name}” created; you are its admin.")
     return redirect("project-detail", project_id=project.pk)
@@ -74,9 +96,11 @@ def member_list(request: HttpRequest, project: Project) -> HttpResponse:
 
 
 def _render_members(request: HttpRequest, project: Project, form: MemberForm, status: int = 200) -> HttpResponse:
+    can_manage = role_can(request.project_role, Capability.MANAGE_MEMBERS)
     context = {
         "project": project,
         "members": project_members(project=project),
+        "invitations": project_invitations(project=project) if can_manage else [],
         "form": form,
         "roles": Role.choices,
         "can": _capabilities(request.project_role),
@@ -87,19 +111,47 @@ def _render_members(request: HttpRequest, project: Project, form: MemberForm, st
 @project_page(Capability.MANAGE_MEMBERS)
 @require_POST
 def member_save(request: HttpRequest, project: Project) -> HttpResponse:
+    """Invite a username (the same message whether or not the account exists), or change a member's role."""
     form = MemberForm(request.POST)
     if form.is_valid():
-        user = get_user_model().objects.filter(username=form.cleaned_data["username"]).first()
-        if user is None:
-            form.add_error("username", "No user with this username.")
+        try:
+            result = member_invite(project=project, invited_by=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
         else:
-            try:
-                member_set_role(project=project, user=user, role=form.cleaned_data["role"])
-                messages.success(request, f"{user.username} is now {form.cleaned_data['role']}.")
-                return redirect("member-list", project_id=project.pk)
-            except ValidationError as error:
-                form.add_error(None, error)
+            if isinstance(result, Membership):
+                messages.success(request, f"{result.user.username} is now {result.role}.")
+            else:
+                messages.success(request, INVITED.format(username=result.username, role=result.role))
+            return redirect("member-list", project_id=project.pk)
     return _render_members(request, project, form, status=400)
+
+
+@project_page(Capability.MANAGE_MEMBERS)
+@require_POST
+def invitation_revoke_view(request: HttpRequest, project: Project, invitation_id: int) -> HttpResponse:
+    invitation = get_project_object(Invitation.objects, project, pk=invitation_id)
+    invitation_revoke(invitation=invitation)
+    messages.success(request, f"The invitation of “{invitation.username}” is withdrawn.")
+    return redirect("member-list", project_id=project.pk)
+
+
+@login_required
+@require_POST
+def invitation_accept_view(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = get_object_or_404(invitations_for_user(user=request.user), pk=invitation_id)
+    membership = invitation_accept(invitation=invitation, user=request.user)
+    messages.success(request, f"You joined “{invitation.project.name}” as {membership.role}.")
+    return redirect("project-detail", project_id=membership.project_id)
+
+
+@login_required
+@require_POST
+def invitation_decline_view(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = get_object_or_404(invitations_for_user(user=request.user), pk=invitation_id)
+    invitation_decline(invitation=invitation, user=request.user)
+    messages.success(request, f"You declined the invitation to “{invitation.project.name}”.")
+    return redirect("project-list")
 
 
 @project_page(Capability.MANAGE_MEMBERS)

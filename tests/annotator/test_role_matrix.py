@@ -36,6 +36,7 @@ from annotator.models import (
     Cluster,
     ClusterRun,
     Exclusion,
+    Invitation,
     Item,
     Job,
     JobStatus,
@@ -76,7 +77,8 @@ class Ctx:
     project: Project
     users: dict[str, object]
     target: object  # an annotator member that admins may change or remove
-    newcomer: object  # a user who is not a member yet, for "add member"
+    newcomer: object  # a user who is not a member yet, for "invite member"
+    invitation: Invitation  # a pending invitation: list, withdraw
     job: Job  # queued selfcheck job
     running_job: Job  # running selfcheck job
     spare: Label  # an unused top-level label: rename, move, split, archive, delete
@@ -103,6 +105,9 @@ def ctx(project_with_roles, make_user) -> Ctx:
         users=users,
         target=target,
         newcomer=make_user("newcomer"),
+        invitation=Invitation.objects.create(
+            project=project, username="invitee", role=Role.ANNOTATOR, invited_by=admin
+        ),
         job=Job.objects.create(project=project, kind="selfcheck"),
         running_job=Job.objects.create(project=project, kind="selfcheck", status=JobStatus.RUNNING),
         spare=label_create(project=project, name="Spare", by=admin),
@@ -161,6 +166,7 @@ def state(project: Project) -> tuple:
     imports = Path(settings.MEDIA_ROOT) / "imports"
     return (
         sorted(Membership.objects.filter(project=project).values_list("user_id", "role")),
+        sorted(Invitation.objects.filter(project=project).values_list("username", "role")),
         sorted(Item.objects.filter(project=project).values_list("id", "text", "split")),
         sorted(
             project.labels.values_list("id", "name", "active", "parent_id", "order", "color", "shortcut", "merged_into")
@@ -229,6 +235,26 @@ def member_is(user_attr: str, role: str | None) -> Callable:
         assert actual == role, f"{user} is {actual or 'no member'}, expected {role or 'no member'}"
 
     return check
+
+
+def invited(username_of: Callable[[Ctx], str], role: str) -> Callable:
+    """Check that the username has a pending invitation with `role` and is no member (finding 13: consent)."""
+
+    def check(ctx: Ctx, response) -> None:
+        username = username_of(ctx)
+        invitation = Invitation.objects.get(project=ctx.project, username=username)
+        assert invitation.role == role
+        assert not Membership.objects.filter(project=ctx.project, user__username=username).exists()
+
+    return check
+
+
+def invitation_gone(ctx: Ctx, response) -> None:
+    assert not Invitation.objects.filter(pk=ctx.invitation.pk).exists()
+
+
+def invitation_id(ctx: Ctx) -> dict:
+    return {"invitation_id": ctx.invitation.pk}
 
 
 def job_is(job_attr: str, status: str, *, cancel_requested: bool) -> Callable:
@@ -472,7 +498,24 @@ CASES: list[Case] = [
         MEMBERS,
         302,
         data=lambda ctx: {"username": ctx.newcomer.username, "role": Role.EXPERT},
-        verify=all_of(redirects_to("member-list"), member_is("newcomer", Role.EXPERT)),
+        verify=all_of(redirects_to("member-list"), invited(lambda ctx: ctx.newcomer.username, Role.EXPERT)),
+    ),
+    page(
+        "member-save",
+        "POST",
+        MEMBERS,
+        302,
+        data=lambda ctx: {"username": ctx.target.username, "role": Role.EXPERT},
+        verify=all_of(redirects_to("member-list"), member_is("target", Role.EXPERT)),
+        variant="role change",
+    ),
+    page(
+        "invitation-revoke",
+        "POST",
+        MEMBERS,
+        302,
+        url_kwargs=invitation_id,
+        verify=all_of(redirects_to("member-list"), invitation_gone),
     ),
     page(
         "member-remove",
@@ -704,10 +747,18 @@ CASES: list[Case] = [
         "api-member-list",
         "POST",
         MEMBERS,
-        201,
+        202,
         data=lambda ctx: {"username": ctx.newcomer.username, "role": Role.ANNOTATOR},
-        verify=member_is("newcomer", Role.ANNOTATOR),
+        verify=invited(lambda ctx: ctx.newcomer.username, Role.ANNOTATOR),
     ),
+    api(
+        "api-invitation-list",
+        "GET",
+        MEMBERS,
+        200,
+        verify=api_json(lambda ctx, d: [row["username"] for row in d] == ["invitee"]),
+    ),
+    api("api-invitation-detail", "DELETE", MEMBERS, 204, url_kwargs=invitation_id, verify=invitation_gone),
     api(
         "api-member-detail",
         "PUT",
