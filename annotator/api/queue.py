@@ -8,11 +8,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from annotator.access import ProjectAPIView, get_project_object
-from annotator.api.errors import validation_error_response
+from annotator.api.errors import conflict_response, validation_error_response
 from annotator.models import Item, Label
 from annotator.permissions import Capability
 from annotator.selectors.queue import QueueItem, queue_item
-from annotator.services.queue import annotation_submit, previous_submission, queue_next_item, queue_skip
+from annotator.services.queue import QueueConflict, previous_submission, queue_next_item, queue_skip, queue_submit
 
 
 class SuggestionOutput(serializers.Serializer):
@@ -79,9 +79,11 @@ class QueueSubmitApi(ProjectAPIView):
         if len(labels) != len(set(data.validated_data["labels"])):
             return Response({"labels": ["Unknown label id for this project."]}, status=status.HTTP_400_BAD_REQUEST)
         try:
-            annotation = annotation_submit(item=item, annotator=request.user, labels=labels)
+            annotation = queue_submit(item=item, annotator=request.user, labels=labels)
         except ValidationError as error:
             return validation_error_response(error)
+        except QueueConflict as conflict:
+            return conflict_response(conflict)
         return Response({"annotation": annotation.pk, "item": item.pk}, status=status.HTTP_201_CREATED)
 
 
@@ -99,5 +101,8 @@ class QueueSkipApi(ProjectAPIView):
         item = get_project_object(Item, self.project, pk=item_id)
         data = self.SkipInput(data=request.data)
         data.is_valid(raise_exception=True)
-        skip = queue_skip(item=item, user=request.user, **data.validated_data)
+        try:
+            skip = queue_skip(item=item, user=request.user, **data.validated_data)
+        except QueueConflict as conflict:
+            return conflict_response(conflict)
         return Response({"item": item.pk, "unclear": skip.unclear})
