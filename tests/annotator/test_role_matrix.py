@@ -26,6 +26,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotator.models import (
@@ -56,6 +57,7 @@ from annotator.models import (
 from annotator.permissions import ROLE_CAPABILITIES, Capability, role_can
 from annotator.services.imports import ImportRequest, import_file
 from annotator.services.projects import member_set_role, project_create
+from annotator.services.queue import lease_item
 from annotator.services.rules import rule_create
 from annotator.services.taxonomy import label_archive, label_create
 
@@ -116,8 +118,9 @@ def ctx(project_with_roles, make_user) -> Ctx:
 
 
 def _pending_candidate(project: Project) -> Annotation:
+    """On the item with a free slot: accepting a suggestion never exceeds an item's overlap."""
     candidate = Annotation.objects.create(
-        item=project.items.first(), source=AnnotationSource.RULE, candidate_status=CandidateStatus.PENDING
+        item=project.items.get(is_open=True), source=AnnotationSource.RULE, candidate_status=CandidateStatus.PENDING
     )
     suggested = Label.objects.create(project=project, name="Suggested", order=99)
     AnnotationLabel.objects.create(annotation=candidate, label=suggested)
@@ -303,6 +306,9 @@ class Case:
     format: str = "json"  # API request body: json or multipart
     verify: Callable[[Ctx, object], None] | None = None  # run after an allowed request
     variant: str = ""
+    # Run for the requesting user before the request (and before the state is taken), e.g. the lease
+    # the queue would have given them: submits and skips are only for items the queue served.
+    prepare: Callable[[Ctx, object], None] | None = None
 
     @property
     def id(self) -> str:
@@ -399,6 +405,20 @@ def open_item(ctx: Ctx) -> Item:
     return ctx.project.items.get(is_open=True)
 
 
+def overlap_item(ctx: Ctx) -> Item:
+    """The open item above, found the same way after a submit has closed it."""
+    return ctx.project.items.get(text="Parliament passed the budget")
+
+
+def leased(get_item: Callable[[Ctx], Item]) -> Callable[[Ctx, object], None]:
+    """Prepare a request by leasing the item to the requesting user, as the queue would have."""
+
+    def prepare(ctx: Ctx, user) -> None:
+        lease_item(item=get_item(ctx), user=user, now=timezone.now())
+
+    return prepare
+
+
 def version_id(ctx: Ctx) -> dict:
     return {"version_id": ctx.version.pk}
 
@@ -407,9 +427,9 @@ def active_model_is_set(ctx: Ctx, response) -> None:
     assert Project.objects.get(pk=ctx.project.pk).active_model == ctx.version
 
 
-def human_label_is(name: str) -> Callable:
+def human_label_is(name: str, get_item: Callable[[Ctx], Item] = seed_item) -> Callable:
     def check(ctx: Ctx, response) -> None:
-        annotation = Annotation.objects.get(item=seed_item(ctx), source=AnnotationSource.HUMAN)
+        annotation = Annotation.objects.get(item=get_item(ctx), source=AnnotationSource.HUMAN)
         assert list(annotation.labels.values_list("name", flat=True)) == [name]
 
     return check
@@ -960,15 +980,17 @@ CASES: list[Case] = [
         "POST",
         ANNOTATE,
         302,
-        url_kwargs=lambda ctx: {"item_id": seed_item(ctx).pk},
+        url_kwargs=lambda ctx: {"item_id": overlap_item(ctx).pk},
         data=lambda ctx: {"labels": [ctx.label("Politics").pk]},
-        verify=all_of(redirects_to("queue"), human_label_is("Politics")),
+        verify=all_of(redirects_to("queue"), human_label_is("Politics", overlap_item)),
+        prepare=leased(overlap_item),
     ),
     page(
         "queue-skip",
         "POST",
         ANNOTATE,
         302,
+        prepare=leased(seed_item),
         url_kwargs=lambda ctx: {"item_id": seed_item(ctx).pk},
         data=lambda ctx: {"unclear": "1", "comment": "ambiguous"},
         verify=all_of(redirects_to("queue"), flagged_with("ambiguous")),
@@ -992,6 +1014,7 @@ CASES: list[Case] = [
             "decision": "reject",
         },
         verify=candidate_is(CandidateStatus.REJECTED),
+        prepare=leased(lambda ctx: ctx.candidate.item),
     ),
     # --- the annotation queue (API) ---
     api(
@@ -1007,15 +1030,17 @@ CASES: list[Case] = [
         "POST",
         ANNOTATE,
         201,
-        url_kwargs=lambda ctx: {"item_id": seed_item(ctx).pk},
+        url_kwargs=lambda ctx: {"item_id": overlap_item(ctx).pk},
         data=lambda ctx: {"labels": [ctx.label("Politics").pk]},
-        verify=human_label_is("Politics"),
+        verify=human_label_is("Politics", overlap_item),
+        prepare=leased(overlap_item),
     ),
     api(
         "api-queue-skip",
         "POST",
         ANNOTATE,
         200,
+        prepare=leased(seed_item),
         url_kwargs=lambda ctx: {"item_id": seed_item(ctx).pk},
         data=lambda ctx: {"unclear": True, "comment": "ambiguous"},
         verify=flagged_with("ambiguous"),
@@ -1123,6 +1148,8 @@ def send(case: Case, ctx: Ctx, user, *, project_id: int | None = None, method: s
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 def test_role_matrix(case: Case, role: str, ctx: Ctx):
+    if case.prepare:
+        case.prepare(ctx, ctx.users[role])
     before = state(ctx.project)
     response = send(case, ctx, ctx.users[role])
     if role == "outsider":
