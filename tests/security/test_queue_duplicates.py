@@ -26,6 +26,7 @@ from annotator.models import (
     CandidateStatus,
     Role,
 )
+from annotator.services import queue as queue_service
 from annotator.services.imports import ImportReport, import_parsed
 from annotator.services.queue import lease_item
 from annotator.services.taxonomy import label_create
@@ -191,3 +192,16 @@ def _old_duplicates(apps) -> dict[str, int]:
         "item": item.pk, "other_item": other_item.pk, "user": person.pk, "latest": latest,
         "sport": sport.pk, "politics": politics.pk,
     }  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_submit_that_loses_the_insert_race_revises_the_winners_row(project_with_roles):
+    """Finding 3: the backstop when the database refuses the insert (a twin request won): the same
+    annotation is returned and the transaction stays usable, no IntegrityError escapes."""
+    project, users, label = _project_with_items(project_with_roles, 1)
+    item, annotator = project.items.get(), users[Role.ANNOTATOR]
+    winner = Annotation.objects.create(item=item, annotator=annotator, source=AnnotationSource.HUMAN)
+    with transaction.atomic():
+        found, created = queue_service._create_own_annotation(item, annotator, [label])
+        assert (found.pk, created) == (winner.pk, False)
+        assert Annotation.objects.filter(item=item).count() == 1  # still usable after the refused insert
