@@ -12,6 +12,7 @@ from annotator.api.errors import conflict_response, validation_error_response
 from annotator.models import Item, Label
 from annotator.permissions import Capability
 from annotator.selectors.queue import QueueItem, queue_item
+from annotator.selectors.visibility import visible_meta
 from annotator.services.queue import QueueConflict, previous_submission, queue_next_item, queue_skip, queue_submit
 
 
@@ -25,19 +26,24 @@ class SuggestionOutput(serializers.Serializer):
 class QueueItemOutput(serializers.Serializer):
     id = serializers.IntegerField(source="item.id")
     text = serializers.CharField(source="item.text")
-    meta = serializers.JSONField(source="item.meta")
+    meta = serializers.SerializerMethodField()
     split = serializers.CharField(source="item.split")
     suggestions = SuggestionOutput(many=True)
     mine = serializers.ListField(child=serializers.IntegerField())
     preselected = serializers.ListField(child=serializers.IntegerField())
+
+    def get_meta(self, entry: QueueItem) -> dict:
+        """Without the meta keys the project hides from the caller's role (gold labels)."""
+        return visible_meta(project=self.context["project"], role=self.context["role"], meta=entry.item.meta)
 
 
 class QueueResponse(serializers.Serializer):
     item = QueueItemOutput(allow_null=True)
 
 
-def _queue_response(entry: QueueItem | None) -> Response:
-    return Response({"item": QueueItemOutput(entry).data if entry else None})
+def _queue_response(view: ProjectAPIView, entry: QueueItem | None) -> Response:
+    context = {"project": view.project, "role": view.role}
+    return Response({"item": QueueItemOutput(entry, context=context).data if entry else None})
 
 
 class QueueNextApi(ProjectAPIView):
@@ -48,7 +54,7 @@ class QueueNextApi(ProjectAPIView):
     @extend_schema(request=None, responses=QueueResponse)
     def post(self, request, project_id: int):
         item = queue_next_item(project=self.project, user=request.user)
-        return _queue_response(queue_item(item=item, user=request.user, fresh=True) if item else None)
+        return _queue_response(self, queue_item(item=item, user=request.user, fresh=True) if item else None)
 
 
 class QueuePreviousApi(ProjectAPIView):
@@ -61,7 +67,7 @@ class QueuePreviousApi(ProjectAPIView):
         before = request.query_params.get("before")
         current = get_project_object(Item, self.project, pk=before) if before else None
         annotation = previous_submission(project=self.project, user=request.user, before=current)
-        return _queue_response(queue_item(item=annotation.item, user=request.user) if annotation else None)
+        return _queue_response(self, queue_item(item=annotation.item, user=request.user) if annotation else None)
 
 
 class QueueSubmitApi(ProjectAPIView):
