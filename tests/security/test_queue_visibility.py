@@ -17,7 +17,8 @@ from rest_framework.test import APIClient
 
 from annotator.models import Lease, Role
 from annotator.selectors.visibility import TEST_SPLIT_HIDDEN_ERROR
-from annotator.services.projects import project_create
+from annotator.services.demo import GOLD_LABEL_KEY, demo_project_load
+from annotator.services.projects import member_set_role, project_create
 from annotator.services.queue import annotation_submit
 from tests.security.queue_world import POOL_TEXTS, TEST_TEXT, World, world_fixture  # noqa: F401  (the fixture)
 
@@ -86,3 +87,17 @@ def test_annotators_see_only_their_own_labels(world: World):
     annotation_submit(item=item, annotator=world.users[Role.ANNOTATOR], labels=[world.sport])
     assert items_by_text(api_get(world, Role.ANNOTATOR, "api-item-list"))[item.text]["labels"] == ["Sport"]
     assert items_by_text(api_get(world, Role.ADMIN, "api-item-list"))[item.text]["labels"] == ["Politics", "Sport"]
+
+
+def test_the_demo_project_hides_its_answer_key_from_annotators(make_user):
+    """Finding 2: the demo keeps each pool article's gold label in meta; annotators never get it."""
+    admin, annotator = make_user("demo_admin"), make_user("demo_annotator")
+    project, _created = demo_project_load(admin=admin)
+    member_set_role(project=project, user=annotator, role=Role.ANNOTATOR)
+    assert project.hidden_meta_fields == [GOLD_LABEL_KEY]
+    client = APIClient()
+    client.force_authenticate(annotator)
+    served = client.post(reverse("api-queue-next", kwargs={"project_id": project.pk})).json()["item"]
+    assert served["meta"] and GOLD_LABEL_KEY not in served["meta"]
+    listed = client.get(reverse("api-item-list", kwargs={"project_id": project.pk})).json()["results"]
+    assert all(GOLD_LABEL_KEY not in row["meta"] and row["split"] != "test" for row in listed)
