@@ -25,6 +25,7 @@ from annotator.models import (
     Lease,
     Project,
     SkippedItem,
+    Split,
     TaskType,
 )
 from annotator.services.queue import lease_item, lock_first, queue_answer_check, queue_submit
@@ -50,6 +51,7 @@ def binary_candidates(*, label: Label, user: AbstractBaseUser, now: dt.datetime)
     held = Lease.objects.filter(item=OuterRef("pk"), expires_at__gt=now).exclude(user=user)
     return (
         Item.objects.filter(project_id=label.project_id)
+        .exclude(split=Split.TEST)  # never offered: the queue does not annotate the locked test split
         # Narrowed by indexed columns first, so a large project is not scanned item by item.
         .filter(Q(pk__in=_items_with_pending(label)) | Q(suggested_label=label, is_open=True))
         .annotate(has_candidate=Exists(pending))

@@ -66,6 +66,15 @@ def _refused_status(request: HttpRequest) -> int:
     return 200 if request.htmx else 409
 
 
+def _may_open(item: Item, request: HttpRequest) -> bool:
+    """Whether the page may show `item` to the person: one the queue gave them or that they answered."""
+    try:
+        queue_answer_check(item=item, user=request.user, needs_slot=False)
+    except (PermissionDenied, QueueConflict):
+        return False
+    return True
+
+
 def _next_entry(project: Project, request: HttpRequest) -> QueueItem | None:
     item = queue_next_item(project=project, user=request.user)
     return queue_item(item=item, user=request.user, fresh=True) if item else None
@@ -78,10 +87,8 @@ def queue_page(request: HttpRequest, project: Project) -> HttpResponse:
     item_id = request.GET.get("item")
     if item_id and item_id.isdigit():
         item = get_project_object(Item, project, pk=int(item_id))
-        try:
-            queue_answer_check(item=item, user=request.user, needs_slot=False)
-        except (PermissionDenied, QueueConflict):
-            raise Http404(NOT_YOURS) from None
+        if not _may_open(item, request):
+            raise Http404(NOT_YOURS)
         return _render_panel(request, project, queue_item(item=item, user=request.user), notice="Editing an item.")
     return _render_panel(request, project, _next_entry(project, request))
 
@@ -135,7 +142,8 @@ def queue_undo(request: HttpRequest, project: Project) -> HttpResponse:
     before = Item.objects.filter(project=project, pk=before_id).first() if before_id and before_id.isdigit() else None
     annotation = previous_submission(project=project, user=request.user, before=before)
     if annotation is None:
-        current = queue_item(item=before, user=request.user) if before else _next_entry(project, request)
+        mine = before is not None and _may_open(before, request)
+        current = queue_item(item=before, user=request.user) if mine else _next_entry(project, request)
         return _render_panel(request, project, current, notice="Nothing earlier to undo.")
     entry = queue_item(item=annotation.item, user=request.user)
     return _render_panel(request, project, entry, notice="Your earlier answer: change it and press Enter.")

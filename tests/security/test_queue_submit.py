@@ -166,6 +166,9 @@ def test_the_page_refuses_items_that_are_not_the_persons(world: World):
     )
     assert test_submit.status_code == 403
     assert human_annotations(stranger) == [] and human_annotations(world.test_item()) == []
+    # Undo with an item that is not the person's as the cursor does not show that item either.
+    undo = client.get(reverse("queue-undo", args=[world.project.pk]), {"before": world.test_item().pk})
+    assert undo.status_code == 200 and world.test_item().text not in undo.content.decode()
 
 
 def test_the_queue_never_serves_test_items(world: World):
@@ -247,3 +250,14 @@ def test_experts_still_adjudicate_test_items(world: World):
     """Finding 1: adjudication is an expert action outside the queue; the test split stays correctable."""
     decision = item_adjudicate(item=world.test_item(), by=world.users[Role.EXPERT], labels=[world.politics])
     assert decision.source == AnnotationSource.ADJUDICATED
+
+
+def test_binary_mode_never_offers_test_items(world: World):
+    """Finding 1: a pending suggestion or a model guess on a test item is not served in binary mode."""
+    test_item = world.test_item()
+    pending_suggestion(test_item, world.politics)
+    test_item.suggested_label, test_item.suggestion_confidence, test_item.is_open = world.politics, 0.99, True
+    test_item.save()
+    client = page_client(world.users[Role.ANNOTATOR])
+    page = client.get(reverse("queue-binary", args=[world.project.pk, world.politics.pk]))
+    assert page.context["item"] != test_item and test_item.text not in page.content.decode()
