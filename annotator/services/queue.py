@@ -6,6 +6,9 @@ who annotated it already. Under concurrency the candidate row is locked with
 `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, so two annotators asking at once get different
 items without waiting; on SQLite every write transaction is `BEGIN IMMEDIATE` (settings), which
 serialises the whole assignment instead.
+
+Requests from people answer only what the queue gave them (`queue_answer_check`): never the locked
+test split, their own earlier answer or a leased item, and never beyond the item's overlap.
 """
 
 from __future__ import annotations
@@ -369,7 +372,7 @@ def _create_own_annotation(item: Item, annotator: AbstractBaseUser, labels: list
     try:
         with transaction.atomic():  # a savepoint: losing the race leaves the outer transaction usable
             annotation = Annotation.objects.create(item=item, annotator=annotator, source=AnnotationSource.HUMAN)
-    except IntegrityError:  # one_counted_human_annotation_per_person: the twin's row is committed now
+    except IntegrityError:  # one_counted_answer_per_person: the twin's row is committed now
         own = _counted(item).filter(annotator=annotator, source=AnnotationSource.HUMAN)
         return own.select_for_update().get(), False
     AnnotationLabel.objects.bulk_create(AnnotationLabel(annotation=annotation, label=label) for label in labels)
