@@ -76,7 +76,7 @@ class QueueSubmitApi(ProjectAPIView):
     class SubmitInput(serializers.Serializer):
         labels = serializers.ListField(child=serializers.IntegerField(), allow_empty=True)
 
-    @extend_schema(request=SubmitInput, responses={201: dict})
+    @extend_schema(request=SubmitInput, responses={201: dict, 400: dict, 403: dict, 409: dict})
     def post(self, request, project_id: int, item_id: int):
         item = get_project_object(Item, self.project, pk=item_id)
         data = self.SubmitInput(data=request.data)
@@ -102,7 +102,7 @@ class QueueSkipApi(ProjectAPIView):
         unclear = serializers.BooleanField(default=False)
         comment = serializers.CharField(default="", allow_blank=True, max_length=1000)
 
-    @extend_schema(request=SkipInput, responses={200: dict})
+    @extend_schema(request=SkipInput, responses={200: dict, 403: dict, 409: dict})
     def post(self, request, project_id: int, item_id: int):
         item = get_project_object(Item, self.project, pk=item_id)
         data = self.SkipInput(data=request.data)
