@@ -8,7 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from annotator.access import ProjectAPIView, get_project_object
-from annotator.api.errors import validation_error_response
+from annotator.api.errors import conflict_response, validation_error_response
 from annotator.api.jobs import JobOutput
 from annotator.models import Annotation, Cluster, ClusterRun, Label
 from annotator.permissions import Capability
@@ -16,6 +16,7 @@ from annotator.selectors.candidates import pending_candidates
 from annotator.selectors.clusters import latest_cluster_run
 from annotator.services.candidates import candidate_confirm, candidate_reject
 from annotator.services.clustering import DEFAULT_K_RANGE, cluster_job_start, cluster_promote
+from annotator.services.queue import QueueConflict
 
 
 class ClusterOutput(serializers.ModelSerializer):
@@ -122,3 +123,5 @@ class CandidateDecisionApi(ProjectAPIView):
             return Response({"status": "rejected"})
         except ValidationError as error:
             return validation_error_response(error)
+        except QueueConflict as conflict:
+            return conflict_response(conflict)

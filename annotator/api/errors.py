@@ -12,3 +12,8 @@ def validation_error_response(error: ValidationError) -> Response:
     if params.get("line") is not None:
         body["line"] = params["line"]
     return Response(body, status=status.HTTP_400_BAD_REQUEST)
+
+
+def conflict_response(conflict: Exception) -> Response:
+    """A state conflict (e.g. an item that is no longer the caller's to answer) as a 409 with its reason."""
+    return Response({"detail": str(conflict)}, status=status.HTTP_409_CONFLICT)

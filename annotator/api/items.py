@@ -16,13 +16,17 @@ from annotator.exporting.formats import EXPORT_FORMATS
 from annotator.importing.parsers import ImportOptions
 from annotator.models import Item, Split
 from annotator.permissions import Capability
-from annotator.selectors.projects import project_items
+from annotator.selectors.visibility import visible_items, visible_meta
 from annotator.services.imports import SPLIT_CHOICES, ImportRequest, import_start
 
 
 class ItemListApi(ProjectAPIView):
+    """The project's items. Annotators see no test-split items, no hidden meta keys and, of the labels,
+    only their own (`selectors.visibility`); experts and admins see everything."""
+
     class ItemOutput(serializers.ModelSerializer):
         labels = serializers.SerializerMethodField()
+        meta = serializers.SerializerMethodField()
 
         class Meta:
             model = Item
@@ -30,6 +34,9 @@ class ItemListApi(ProjectAPIView):
 
         def get_labels(self, item) -> list[str]:
             return sorted({label.name for a in item.annotations.all() for label in a.labels.all()})
+
+        def get_meta(self, item) -> dict:
+            return visible_meta(project=self.context["project"], role=self.context["role"], meta=item.meta)
 
     @extend_schema(
         parameters=[
@@ -39,12 +46,17 @@ class ItemListApi(ProjectAPIView):
         responses=ItemOutput(many=True),
     )
     def get(self, request, project_id: int):
-        items = project_items(
-            project=self.project, split=request.query_params.get("split"), search=request.query_params.get("search")
+        items = visible_items(
+            project=self.project,
+            role=self.role,
+            user=request.user,
+            split=request.query_params.get("split"),
+            search=request.query_params.get("search"),
         )
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(items, request, view=self)
-        return paginator.get_paginated_response(self.ItemOutput(page, many=True).data)
+        context = {"project": self.project, "role": self.role}
+        return paginator.get_paginated_response(self.ItemOutput(page, many=True, context=context).data)
 
 
 class ImportInputSerializer(serializers.Serializer):

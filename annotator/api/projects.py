@@ -34,7 +34,7 @@ from annotator.services.projects import (
 class ProjectOutput(serializers.ModelSerializer):
     class Meta:
         model = Project
-        fields = ["id", "name", "description", "task_type", "language", "backbone", "created_at"]
+        fields = ["id", "name", "description", "task_type", "language", "backbone", "hidden_meta_fields", "created_at"]
 
 
 class ProjectListCreateApi(APIView):
@@ -43,6 +43,12 @@ class ProjectListCreateApi(APIView):
         description = serializers.CharField(required=False, allow_blank=True, default="")
         task_type = serializers.ChoiceField(choices=TaskType.choices, default=TaskType.SINGLE_LABEL)
         language = serializers.CharField(max_length=16, default="en")
+        hidden_meta_fields = serializers.ListField(
+            child=serializers.CharField(max_length=200),
+            max_length=100,
+            required=False,
+            help_text="Item meta keys annotators never see; default: gold_label.",
+        )
 
     @extend_schema(responses=ProjectOutput(many=True))
     def get(self, request):

@@ -8,11 +8,12 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from annotator.access import ProjectAPIView, get_project_object
-from annotator.api.errors import validation_error_response
+from annotator.api.errors import conflict_response, validation_error_response
 from annotator.models import Item, Label
 from annotator.permissions import Capability
 from annotator.selectors.queue import QueueItem, queue_item
-from annotator.services.queue import annotation_submit, previous_submission, queue_next_item, queue_skip
+from annotator.selectors.visibility import visible_meta
+from annotator.services.queue import QueueConflict, previous_submission, queue_next_item, queue_skip, queue_submit
 
 
 class SuggestionOutput(serializers.Serializer):
@@ -25,19 +26,24 @@ class SuggestionOutput(serializers.Serializer):
 class QueueItemOutput(serializers.Serializer):
     id = serializers.IntegerField(source="item.id")
     text = serializers.CharField(source="item.text")
-    meta = serializers.JSONField(source="item.meta")
+    meta = serializers.SerializerMethodField()
     split = serializers.CharField(source="item.split")
     suggestions = SuggestionOutput(many=True)
     mine = serializers.ListField(child=serializers.IntegerField())
     preselected = serializers.ListField(child=serializers.IntegerField())
+
+    def get_meta(self, entry: QueueItem) -> dict:
+        """Without the meta keys the project hides from the caller's role (gold labels)."""
+        return visible_meta(project=self.context["project"], role=self.context["role"], meta=entry.item.meta)
 
 
 class QueueResponse(serializers.Serializer):
     item = QueueItemOutput(allow_null=True)
 
 
-def _queue_response(entry: QueueItem | None) -> Response:
-    return Response({"item": QueueItemOutput(entry).data if entry else None})
+def _queue_response(view: ProjectAPIView, entry: QueueItem | None) -> Response:
+    context = {"project": view.project, "role": view.role}
+    return Response({"item": QueueItemOutput(entry, context=context).data if entry else None})
 
 
 class QueueNextApi(ProjectAPIView):
@@ -48,7 +54,7 @@ class QueueNextApi(ProjectAPIView):
     @extend_schema(request=None, responses=QueueResponse)
     def post(self, request, project_id: int):
         item = queue_next_item(project=self.project, user=request.user)
-        return _queue_response(queue_item(item=item, user=request.user, fresh=True) if item else None)
+        return _queue_response(self, queue_item(item=item, user=request.user, fresh=True) if item else None)
 
 
 class QueuePreviousApi(ProjectAPIView):
@@ -61,7 +67,7 @@ class QueuePreviousApi(ProjectAPIView):
         before = request.query_params.get("before")
         current = get_project_object(Item, self.project, pk=before) if before else None
         annotation = previous_submission(project=self.project, user=request.user, before=current)
-        return _queue_response(queue_item(item=annotation.item, user=request.user) if annotation else None)
+        return _queue_response(self, queue_item(item=annotation.item, user=request.user) if annotation else None)
 
 
 class QueueSubmitApi(ProjectAPIView):
@@ -70,7 +76,7 @@ class QueueSubmitApi(ProjectAPIView):
     class SubmitInput(serializers.Serializer):
         labels = serializers.ListField(child=serializers.IntegerField(), allow_empty=True)
 
-    @extend_schema(request=SubmitInput, responses={201: dict})
+    @extend_schema(request=SubmitInput, responses={201: dict, 400: dict, 403: dict, 409: dict})
     def post(self, request, project_id: int, item_id: int):
         item = get_project_object(Item, self.project, pk=item_id)
         data = self.SubmitInput(data=request.data)
@@ -79,9 +85,11 @@ class QueueSubmitApi(ProjectAPIView):
         if len(labels) != len(set(data.validated_data["labels"])):
             return Response({"labels": ["Unknown label id for this project."]}, status=status.HTTP_400_BAD_REQUEST)
         try:
-            annotation = annotation_submit(item=item, annotator=request.user, labels=labels)
+            annotation = queue_submit(item=item, annotator=request.user, labels=labels)
         except ValidationError as error:
             return validation_error_response(error)
+        except QueueConflict as conflict:
+            return conflict_response(conflict)
         return Response({"annotation": annotation.pk, "item": item.pk}, status=status.HTTP_201_CREATED)
 
 
@@ -94,10 +102,13 @@ class QueueSkipApi(ProjectAPIView):
         unclear = serializers.BooleanField(default=False)
         comment = serializers.CharField(default="", allow_blank=True, max_length=1000)
 
-    @extend_schema(request=SkipInput, responses={200: dict})
+    @extend_schema(request=SkipInput, responses={200: dict, 403: dict, 409: dict})
     def post(self, request, project_id: int, item_id: int):
         item = get_project_object(Item, self.project, pk=item_id)
         data = self.SkipInput(data=request.data)
         data.is_valid(raise_exception=True)
-        skip = queue_skip(item=item, user=request.user, **data.validated_data)
+        try:
+            skip = queue_skip(item=item, user=request.user, **data.validated_data)
+        except QueueConflict as conflict:
+            return conflict_response(conflict)
         return Response({"item": item.pk, "unclear": skip.unclear})

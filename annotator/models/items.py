@@ -86,6 +86,16 @@ class Annotation(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["item", "source"])]
+        constraints = [
+            # A person's counted answer for an item is one row, revised in place. Partial: suggestions
+            # (confirmed or rejected, with who checked them), rejected model guesses, adjudications and
+            # imports share the table and may repeat.
+            models.UniqueConstraint(
+                fields=["item", "annotator"],
+                condition=models.Q(source="human", candidate_status=""),
+                name="one_counted_answer_per_person",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"annotation {self.pk} of item {self.item_id} ({self.source})"

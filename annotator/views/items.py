@@ -12,9 +12,9 @@ from annotator.access import project_page
 from annotator.downloads import export_download
 from annotator.exporting.formats import EXPORT_FORMATS
 from annotator.importing.parsers import ImportOptions
-from annotator.models import Project, Split
+from annotator.models import Project
 from annotator.permissions import Capability
-from annotator.selectors.projects import project_items
+from annotator.selectors.visibility import visible_items, visible_splits
 from annotator.services.imports import SPLIT_CHOICES, ImportRequest, import_start
 
 ITEMS_PER_PAGE = 50
@@ -56,10 +56,10 @@ class ImportForm(forms.Form):
 def item_list(request: HttpRequest, project: Project) -> HttpResponse:
     split = request.GET.get("split") or None
     search = request.GET.get("q", "").strip() or None
-    page = Paginator(project_items(project=project, split=split, search=search), ITEMS_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
-    context = {"project": project, "page": page, "split": split or "", "q": search or "", "splits": Split.choices}
+    items = visible_items(project=project, role=request.project_role, user=request.user, split=split, search=search)
+    page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+    splits = visible_splits(role=request.project_role)
+    context = {"project": project, "page": page, "split": split or "", "q": search or "", "splits": splits}
     template = "annotator/partials/item_table.html" if request.htmx else "annotator/item_list.html"
     return render(request, template, context)
 

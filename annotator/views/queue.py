@@ -7,8 +7,8 @@ by workers beforehand.
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -24,11 +24,19 @@ from annotator.selectors.queue import (
     queue_item,
 )
 from annotator.services.binary_queue import binary_accept, binary_next_item, binary_reject
-from annotator.services.queue import annotation_submit, previous_submission, queue_next_item, queue_skip
+from annotator.services.queue import (
+    QueueConflict,
+    previous_submission,
+    queue_answer_check,
+    queue_next_item,
+    queue_skip,
+)
+from annotator.services.queue import queue_submit as queue_submit_service
 
 # Longer texts start collapsed (E expands them).
 COLLAPSE_AFTER_CHARS = 1500
 BINARY_DECISIONS = ("accept", "reject", "skip")
+NOT_YOURS = "This item is not one of yours: the queue opens only items it gave you or that you answered."
 
 
 def _panel_context(project: Project, entry: QueueItem | None, *, notice: str = "", error: str = "") -> dict:
@@ -40,7 +48,9 @@ def _panel_context(project: Project, entry: QueueItem | None, *, notice: str = "
     return context
 
 
-def _render_panel(request: HttpRequest, project: Project, entry: QueueItem | None, **extra) -> HttpResponse:
+def _render_panel(
+    request: HttpRequest, project: Project, entry: QueueItem | None, *, status: int = 200, **extra
+) -> HttpResponse:
     context = _panel_context(project, entry, **extra)
     context["keys"] = label_keys(project=project)
     context["multi"] = project.task_type == TaskType.MULTI_LABEL
@@ -48,7 +58,21 @@ def _render_panel(request: HttpRequest, project: Project, entry: QueueItem | Non
     if not request.htmx:
         run = latest_score_run(project=project)
         context.update(score_run=run, labels_since=labels_since(project=project, run=run))
-    return render(request, template, context)
+    return render(request, template, context, status=status)
+
+
+def _refused_status(request: HttpRequest) -> int:
+    """409 for a plain request; htmx swaps only 2xx answers, so it gets 200 and the error in the panel."""
+    return 200 if request.htmx else 409
+
+
+def _may_open(item: Item, request: HttpRequest) -> bool:
+    """Whether the page may show `item` to the person: one the queue gave them or that they answered."""
+    try:
+        queue_answer_check(item=item, user=request.user, needs_slot=False)
+    except (PermissionDenied, QueueConflict):
+        return False
+    return True
 
 
 def _next_entry(project: Project, request: HttpRequest) -> QueueItem | None:
@@ -63,6 +87,8 @@ def queue_page(request: HttpRequest, project: Project) -> HttpResponse:
     item_id = request.GET.get("item")
     if item_id and item_id.isdigit():
         item = get_project_object(Item, project, pk=int(item_id))
+        if not _may_open(item, request):
+            raise Http404(NOT_YOURS)
         return _render_panel(request, project, queue_item(item=item, user=request.user), notice="Editing an item.")
     return _render_panel(request, project, _next_entry(project, request))
 
@@ -77,10 +103,14 @@ def _chosen_labels(request: HttpRequest, project: Project) -> list[Label]:
 def queue_submit(request: HttpRequest, project: Project, item_id: int) -> HttpResponse:
     item = get_project_object(Item, project, pk=item_id)
     try:
-        annotation_submit(item=item, annotator=request.user, labels=_chosen_labels(request, project))
+        queue_submit_service(item=item, annotator=request.user, labels=_chosen_labels(request, project))
     except ValidationError as error:
         entry = queue_item(item=item, user=request.user)
         return _render_panel(request, project, entry, error=" ".join(error.messages))
+    except QueueConflict as conflict:
+        return _render_panel(
+            request, project, _next_entry(project, request), error=conflict.message, status=_refused_status(request)
+        )
     if not request.htmx:
         return redirect("queue", project_id=project.pk)
     return _render_panel(request, project, _next_entry(project, request), notice="Saved.")
@@ -92,7 +122,12 @@ def queue_skip_view(request: HttpRequest, project: Project, item_id: int) -> Htt
     """S skips; F flags the item as unclear (with an optional comment) and moves on."""
     item = get_project_object(Item, project, pk=item_id)
     unclear = request.POST.get("unclear") == "1"
-    queue_skip(item=item, user=request.user, unclear=unclear, comment=request.POST.get("comment", ""))
+    try:
+        queue_skip(item=item, user=request.user, unclear=unclear, comment=request.POST.get("comment", ""))
+    except QueueConflict as conflict:
+        return _render_panel(
+            request, project, _next_entry(project, request), error=conflict.message, status=_refused_status(request)
+        )
     if not request.htmx:
         return redirect("queue", project_id=project.pk)
     notice = "Flagged as unclear for the experts." if unclear else "Skipped."
@@ -107,7 +142,8 @@ def queue_undo(request: HttpRequest, project: Project) -> HttpResponse:
     before = Item.objects.filter(project=project, pk=before_id).first() if before_id and before_id.isdigit() else None
     annotation = previous_submission(project=project, user=request.user, before=before)
     if annotation is None:
-        current = queue_item(item=before, user=request.user) if before else _next_entry(project, request)
+        mine = before is not None and _may_open(before, request)
+        current = queue_item(item=before, user=request.user) if mine else _next_entry(project, request)
         return _render_panel(request, project, current, notice="Nothing earlier to undo.")
     entry = queue_item(item=annotation.item, user=request.user)
     return _render_panel(request, project, entry, notice="Your earlier answer: change it and press Enter.")
@@ -116,14 +152,16 @@ def queue_undo(request: HttpRequest, project: Project) -> HttpResponse:
 # --- binary mode ---------------------------------------------------------------------------------------------
 
 
-def _render_binary(request: HttpRequest, project: Project, label: Label, item: Item | None, notice: str = ""):
+def _render_binary(
+    request: HttpRequest, project: Project, label: Label, item: Item | None, notice: str = "", status: int = 200
+):
     context = {"project": project, "label": label, "item": item, "notice": notice}
     if item is not None:
         context["entry"] = queue_item(item=item, user=request.user)
         context["spans"] = keyword_spans(project=project, text=item.text)
         context["collapse"] = len(item.text) > COLLAPSE_AFTER_CHARS
     template = "annotator/partials/binary_panel.html" if request.htmx else "annotator/binary.html"
-    return render(request, template, context)
+    return render(request, template, context, status=status)
 
 
 @project_page(Capability.ANNOTATE)
@@ -152,6 +190,9 @@ def binary_decide(request: HttpRequest, project: Project, label_id: int, item_id
             queue_skip(item=item, user=request.user)
     except ValidationError as error:
         notice = " ".join(error.messages)
+    except QueueConflict as conflict:
+        next_item = binary_next_item(project=project, user=request.user, label=label)
+        return _render_binary(request, project, label, next_item, conflict.message, status=_refused_status(request))
     if not request.htmx:
         return redirect("queue-binary", project_id=project.pk, label_id=label.pk)
     return _render_binary(

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from annotator.models import Annotation, AnnotationSource, RevisionReason, Role, TaskType
 from annotator.services import taxonomy
 from annotator.services.projects import project_create
-from annotator.services.queue import ONE_LABEL_ERROR, annotation_submit, queue_skip
+from annotator.services.queue import ONE_LABEL_ERROR, annotation_submit, lease_item, queue_skip
 from annotator.services.scoring import ItemScore, score_run_store
 
 pytestmark = pytest.mark.django_db
+
+
+def served(*, item, user) -> None:
+    """The queue's lease on `item` for `user`: skips and flags need one."""
+    lease_item(item=item, user=user, now=timezone.now())
+
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -69,6 +76,7 @@ def test_item_text_is_escaped_on_the_review_and_adjudication_pages(expert, world
 def test_labels_and_comments_are_escaped_too(expert, world):
     project, users, _labels, items, _ann, _bob = world
     taxonomy.label_create(project=project, name="Rock & <roll", by=users[Role.ADMIN])  # ">" is refused in names
+    served(item=items["cup final"], user=users[Role.ANNOTATOR])  # only an item the queue served can be skipped
     queue_skip(item=items["cup final"], user=users[Role.ANNOTATOR], unclear=True, comment="<img src=x onerror=1>")
     html = page(expert, "review", project, {"flagged": "on"})
     assert "&lt;img src=x onerror=1&gt;" in html and "<img src=x" not in html

@@ -26,8 +26,10 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from annotator.importing.parsers import Record
 from annotator.models import (
     Annotation,
     AnnotationLabel,
@@ -55,8 +57,9 @@ from annotator.models import (
     TaxonomyAction,
 )
 from annotator.permissions import ROLE_CAPABILITIES, Capability, role_can
-from annotator.services.imports import ImportRequest, import_file
+from annotator.services.imports import ImportReport, ImportRequest, import_file, import_parsed
 from annotator.services.projects import member_set_role, project_create
+from annotator.services.queue import annotation_submit, lease_item
 from annotator.services.rules import rule_create
 from annotator.services.taxonomy import label_archive, label_create
 
@@ -121,8 +124,9 @@ def ctx(project_with_roles, make_user) -> Ctx:
 
 
 def _pending_candidate(project: Project) -> Annotation:
+    """On the item with a free slot: accepting a suggestion never exceeds an item's overlap."""
     candidate = Annotation.objects.create(
-        item=project.items.first(), source=AnnotationSource.RULE, candidate_status=CandidateStatus.PENDING
+        item=project.items.get(is_open=True), source=AnnotationSource.RULE, candidate_status=CandidateStatus.PENDING
     )
     suggested = Label.objects.create(project=project, name="Suggested", order=99)
     AnnotationLabel.objects.create(annotation=candidate, label=suggested)
@@ -329,6 +333,9 @@ class Case:
     format: str = "json"  # API request body: json or multipart
     verify: Callable[[Ctx, object], None] | None = None  # run after an allowed request
     variant: str = ""
+    # Run for the requesting user before the request (and before the state is taken), e.g. the lease
+    # the queue would have given them: submits and skips are only for items the queue served.
+    prepare: Callable[[Ctx, object], None] | None = None
 
     @property
     def id(self) -> str:
@@ -425,6 +432,20 @@ def open_item(ctx: Ctx) -> Item:
     return ctx.project.items.get(is_open=True)
 
 
+def overlap_item(ctx: Ctx) -> Item:
+    """The open item above, found the same way after a submit has closed it."""
+    return ctx.project.items.get(text="Parliament passed the budget")
+
+
+def leased(get_item: Callable[[Ctx], Item]) -> Callable[[Ctx, object], None]:
+    """Prepare a request by leasing the item to the requesting user, as the queue would have."""
+
+    def prepare(ctx: Ctx, user) -> None:
+        lease_item(item=get_item(ctx), user=user, now=timezone.now())
+
+    return prepare
+
+
 def version_id(ctx: Ctx) -> dict:
     return {"version_id": ctx.version.pk}
 
@@ -433,9 +454,9 @@ def active_model_is_set(ctx: Ctx, response) -> None:
     assert Project.objects.get(pk=ctx.project.pk).active_model == ctx.version
 
 
-def human_label_is(name: str) -> Callable:
+def human_label_is(name: str, get_item: Callable[[Ctx], Item] = seed_item) -> Callable:
     def check(ctx: Ctx, response) -> None:
-        annotation = Annotation.objects.get(item=seed_item(ctx), source=AnnotationSource.HUMAN)
+        annotation = Annotation.objects.get(item=get_item(ctx), source=AnnotationSource.HUMAN)
         assert list(annotation.labels.values_list("name", flat=True)) == [name]
 
     return check
@@ -1011,15 +1032,17 @@ CASES: list[Case] = [
         "POST",
         ANNOTATE,
         302,
-        url_kwargs=lambda ctx: {"item_id": seed_item(ctx).pk},
+        url_kwargs=lambda ctx: {"item_id": overlap_item(ctx).pk},
         data=lambda ctx: {"labels": [ctx.label("Politics").pk]},
-        verify=all_of(redirects_to("queue"), human_label_is("Politics")),
+        verify=all_of(redirects_to("queue"), human_label_is("Politics", overlap_item)),
+        prepare=leased(overlap_item),
     ),
     page(
         "queue-skip",
         "POST",
         ANNOTATE,
         302,
+        prepare=leased(seed_item),
         url_kwargs=lambda ctx: {"item_id": seed_item(ctx).pk},
         data=lambda ctx: {"unclear": "1", "comment": "ambiguous"},
         verify=all_of(redirects_to("queue"), flagged_with("ambiguous")),
@@ -1043,6 +1066,7 @@ CASES: list[Case] = [
             "decision": "reject",
         },
         verify=candidate_is(CandidateStatus.REJECTED),
+        prepare=leased(lambda ctx: ctx.candidate.item),
     ),
     # --- the annotation queue (API) ---
     api(
@@ -1058,15 +1082,17 @@ CASES: list[Case] = [
         "POST",
         ANNOTATE,
         201,
-        url_kwargs=lambda ctx: {"item_id": seed_item(ctx).pk},
+        url_kwargs=lambda ctx: {"item_id": overlap_item(ctx).pk},
         data=lambda ctx: {"labels": [ctx.label("Politics").pk]},
-        verify=human_label_is("Politics"),
+        verify=human_label_is("Politics", overlap_item),
+        prepare=leased(overlap_item),
     ),
     api(
         "api-queue-skip",
         "POST",
         ANNOTATE,
         200,
+        prepare=leased(seed_item),
         url_kwargs=lambda ctx: {"item_id": seed_item(ctx).pk},
         data=lambda ctx: {"unclear": True, "comment": "ambiguous"},
         verify=flagged_with("ambiguous"),
@@ -1174,6 +1200,8 @@ def send(case: Case, ctx: Ctx, user, *, project_id: int | None = None, method: s
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 def test_role_matrix(case: Case, role: str, ctx: Ctx):
+    if case.prepare:
+        case.prepare(ctx, ctx.users[role])
     before = state(ctx.project)
     response = send(case, ctx, ctx.users[role])
     if role == "outsider":
@@ -1414,3 +1442,166 @@ def test_page_project_new_makes_the_creator_admin(ctx: Ctx):
     listed = client.get(reverse("project-list")).content.decode()
     assert "From page" in listed and "Roles" in listed
     assert get_user_model().objects.filter(memberships__project=project).count() == 1
+
+
+# --- which fields each role sees (issue 19, finding 2) ---------------------------------------------------------
+#
+# Annotators never see the answer key (gold labels in meta, the locked test split) nor other people's
+# answers; experts and admins see everything. Each row names a URL, how to prepare the requesting user
+# (e.g. the lease the queue would give them), and markers: strings that must not reach an annotator and,
+# where `experts_too` is set, must reach experts and admins (so the row proves the data is really there).
+
+GOLD_MARKER = "GOLD-ANSWER-KEY-7f3a"
+TEST_TEXT = "TEST-SPLIT-ARTICLE-ab12 the cup final went to penalties"
+KEYED_TEXT = "The keyed pool article about the election"
+COLLEAGUE_LABEL = "Colleague-answer-c9d1"
+SECRET_LABEL = "Secret-test-label-e5f6"
+
+
+@dataclasses.dataclass(frozen=True)
+class Marker:
+    text: str
+    experts_too: bool  # whether experts and admins see it here
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldCase:
+    url_name: str
+    method: str
+    api: bool
+    markers: tuple[Marker, ...]
+    query: Callable[[Ctx], dict] | None = None
+    url_kwargs: Callable[[Ctx], dict] = lambda ctx: {}
+    prepare: Callable[[Ctx, object], None] | None = None
+    annotator_status: int = 200  # what an annotator gets (a refusal is also no leak)
+    variant: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.url_name}" + (f" ({self.variant})" if self.variant else "")
+
+
+def keyed_item(ctx: Ctx) -> Item:
+    return ctx.project.items.get(text=KEYED_TEXT)
+
+
+def _answer_key(ctx: Ctx) -> None:
+    """A pool item with a gold label in meta that a colleague answered, and a labeled test item."""
+    records = [Record(line=1, text=KEYED_TEXT, labels=(), meta={"gold_label": GOLD_MARKER, "source": "wire"})]
+    import_parsed(project=ctx.project, records=records, split="pool", report=ImportReport(format="test"))
+    test = [Record(line=1, text=TEST_TEXT, labels=(SECRET_LABEL,), meta={"gold_label": SECRET_LABEL})]
+    import_parsed(project=ctx.project, records=test, split="test", report=ImportReport(format="test"))
+    item = keyed_item(ctx)
+    item.required_annotations, item.is_open = 5, True  # room for everyone in the table
+    item.save()
+    colleague = label_create(project=ctx.project, name=COLLEAGUE_LABEL, by=ctx.users[Role.ADMIN])
+    annotation_submit(item=item, annotator=ctx.target, labels=[colleague])
+
+
+def answered_keyed_item(ctx: Ctx, user) -> None:
+    lease_item(item=keyed_item(ctx), user=user, now=timezone.now())
+    annotation_submit(item=keyed_item(ctx), annotator=user, labels=[ctx.label("Sport")])
+
+
+GOLD, TEST_ITEM = Marker(GOLD_MARKER, True), Marker(TEST_TEXT, True)
+COLLEAGUE_TAG = Marker(f'<span class="tag">{COLLEAGUE_LABEL}</span>', True)
+SECRET_TAG = Marker(f'<span class="tag">{SECRET_LABEL}</span>', True)
+
+FIELD_CASES: list[FieldCase] = [
+    FieldCase("api-item-list", "GET", True, (GOLD, TEST_ITEM, Marker(COLLEAGUE_LABEL, True))),
+    FieldCase(
+        "api-item-list",
+        "GET",
+        True,
+        (TEST_ITEM, Marker(SECRET_LABEL, True)),
+        query=lambda ctx: {"split": "test"},
+        annotator_status=403,
+        variant="test split",
+    ),
+    FieldCase(
+        "api-item-list",
+        "GET",
+        True,
+        (GOLD, Marker(COLLEAGUE_LABEL, True)),
+        query=lambda ctx: {"search": "keyed pool"},
+        variant="search",
+    ),
+    FieldCase("item-list", "GET", False, (TEST_ITEM, COLLEAGUE_TAG, SECRET_TAG)),
+    FieldCase(
+        "item-list",
+        "GET",
+        False,
+        (TEST_ITEM, SECRET_TAG),
+        query=lambda ctx: {"split": "test"},
+        annotator_status=403,
+        variant="test split",
+    ),
+    FieldCase("api-queue-next", "POST", True, (GOLD,), prepare=lambda ctx, user: leased(keyed_item)(ctx, user)),
+    FieldCase("api-queue-previous", "GET", True, (GOLD,), prepare=answered_keyed_item),
+    FieldCase(
+        "queue",
+        "GET",
+        False,
+        (Marker(GOLD_MARKER, False),),
+        query=lambda ctx: {"item": keyed_item(ctx).pk},
+        prepare=lambda ctx, user: leased(keyed_item)(ctx, user),
+    ),
+    FieldCase(
+        "queue-undo",
+        "GET",
+        False,
+        (Marker(GOLD_MARKER, False),),
+        prepare=answered_keyed_item,
+    ),
+    FieldCase(
+        "queue-binary",
+        "GET",
+        False,
+        (Marker(GOLD_MARKER, False), Marker(TEST_TEXT, False)),
+        url_kwargs=lambda ctx: {"label_id": ctx.label(COLLEAGUE_LABEL).pk},
+    ),
+    FieldCase("api-candidate-list", "GET", True, (Marker(TEST_TEXT, False), Marker(GOLD_MARKER, False))),
+    FieldCase("candidate-list", "GET", False, (Marker(TEST_TEXT, False), Marker(GOLD_MARKER, False))),
+]
+
+
+def send_field_case(case: FieldCase, ctx: Ctx, user):
+    url = reverse(case.url_name, kwargs={"project_id": ctx.project.pk, **case.url_kwargs(ctx)})
+    query = case.query(ctx) if case.query else {}
+    if case.api:
+        client = APIClient()
+        client.force_authenticate(user)
+        return client.get(url, query) if case.method == "GET" else client.post(url, {}, format="json")
+    client = Client()
+    client.force_login(user)
+    return client.get(url, query) if case.method == "GET" else client.post(url, query)
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.EXPERT, Role.ANNOTATOR])
+@pytest.mark.parametrize("case", FIELD_CASES, ids=lambda case: case.id)
+def test_fields_each_role_sees(case: FieldCase, role: str, ctx: Ctx):
+    """Finding 2: no gold label, test-split item or colleague's answer reaches an annotator; experts and
+    admins still see them."""
+    _answer_key(ctx)
+    user = ctx.users[role]
+    if case.prepare:
+        case.prepare(ctx, user)
+    response = send_field_case(case, ctx, user)
+    text = body(response).decode()
+    if role == Role.ANNOTATOR:
+        assert response.status_code == case.annotator_status, f"{case.id}: {text[:300]}"
+        leaked = [marker.text for marker in case.markers if marker.text in text]
+        assert not leaked, f"{case.id} shows an annotator {leaked}"
+    else:
+        assert response.status_code == 200, f"{case.id} as {role}: {text[:300]}"
+        missing = [marker.text for marker in case.markers if marker.experts_too and marker.text not in text]
+        assert not missing, f"{case.id} hides {missing} from {role}"
+
+
+def test_every_item_reading_url_has_a_field_row():
+    """URLs that show items' texts, meta or labels to annotators must have a row in FIELD_CASES."""
+    readers = {
+        "api-item-list", "item-list", "api-queue-next", "api-queue-previous", "queue", "queue-undo",
+        "queue-binary", "api-candidate-list", "candidate-list",
+    }  # fmt: skip
+    assert readers <= {case.url_name for case in FIELD_CASES}

@@ -10,11 +10,17 @@ from django.utils import timezone
 from annotator.models import Annotation, AnnotationLabel, AnnotationSource, ScoreRun
 from annotator.selectors.dashboard import HEATMAP_HOURS, annotator_activity, label_counts, pool, queue_order
 from annotator.services import taxonomy
-from annotator.services.queue import annotation_submit, queue_skip
+from annotator.services.queue import annotation_submit, lease_item, queue_skip
 from annotator.services.review import item_adjudicate
 from annotator.services.scoring import ItemScore, score_run_store
 
 pytestmark = pytest.mark.django_db
+
+
+def served(*, item, user) -> None:
+    """The queue's lease on `item` for `user`: skips and flags need one."""
+    lease_item(item=item, user=user, now=timezone.now())
+
 
 NOW = dt.datetime(2024, 5, 1, 12, 30, tzinfo=dt.UTC)
 
@@ -130,8 +136,11 @@ def test_pool_counts(world):
     annotation_submit(item=items[0], annotator=ann, labels=[sport])  # labeled, still open (needs 2)
     annotation_submit(item=items[1], annotator=ann, labels=[sport])  # labeled and done
     annotation_submit(item=items[1], annotator=bob, labels=[sport])
+    served(item=items[2], user=ann)  # only an item the queue served can be skipped
     queue_skip(item=items[2], user=ann, unclear=True, comment="?")
+    served(item=items[2], user=bob)  # only an item the queue served can be skipped
     queue_skip(item=items[2], user=bob, unclear=True)  # one item, however many flags
+    served(item=items[3], user=ann)  # only an item the queue served can be skipped
     queue_skip(item=items[3], user=ann)  # skipped, not flagged
 
     figures = pool(project=project)

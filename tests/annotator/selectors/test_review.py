@@ -22,10 +22,15 @@ from annotator.selectors.review import (
 from annotator.services import taxonomy
 from annotator.services.candidates import candidate_confirm
 from annotator.services.projects import project_create
-from annotator.services.queue import annotation_submit, queue_skip
+from annotator.services.queue import annotation_submit, lease_item, queue_skip
 from annotator.services.review import annotation_correct, item_adjudicate
 
 pytestmark = pytest.mark.django_db
+
+
+def served(*, item, user) -> None:
+    """The queue's lease on `item` for `user`: skips and flags need one."""
+    lease_item(item=item, user=user, now=timezone.now())
 
 
 @pytest.fixture
@@ -45,6 +50,7 @@ def world(project_with_roles, make_user):
     annotation_submit(item=goal, annotator=ann, labels=[football])
     annotation_submit(item=goal, annotator=bob, labels=[sport])
     annotation_submit(item=vote, annotator=ann, labels=[politics])
+    served(item=vote, user=bob)  # only an item the queue served can be skipped
     queue_skip(item=vote, user=bob, unclear=True, comment="sarcasm?")
     annotation_submit(item=mixed, annotator=ann, labels=[sport])
     annotation_submit(item=mixed, annotator=bob, labels=[politics])

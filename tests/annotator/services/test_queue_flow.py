@@ -137,7 +137,8 @@ def test_a_skipped_item_is_not_served_to_that_person_again_but_to_others(setup):
 
 def test_flagging_records_the_comment_for_the_experts(setup):
     project, users, *_ = setup
-    item = _fill(project, 1)[0]
+    _fill(project, 1)
+    item = queue_next_item(project=project, user=users[Role.ANNOTATOR])  # only a served item can be flagged
     flag = queue_skip(item=item, user=users[Role.ANNOTATOR], unclear=True, comment="  sarcasm?  ")
     assert (flag.unclear, flag.comment) == (True, "sarcasm?")
     assert SkippedItem.objects.filter(item=item, unclear=True).count() == 1
