@@ -152,8 +152,8 @@ def test_the_migration_folds_existing_duplicates_and_keeps_the_latest_answer():
         executor.migrate(latest)
 
 
-BEFORE_CONSTRAINT = ("annotator", "0008_noise_held_out")
-AFTER_CONSTRAINT = ("annotator", "0009_queue_one_answer_per_person")
+BEFORE_CONSTRAINT = ("annotator", "0009_prod_invitations")
+AFTER_CONSTRAINT = ("annotator", "0010_queue_one_answer_per_person")
 
 
 def _old_duplicates(apps) -> dict[str, int]:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotator", "0009_queue_one_answer_per_person"),
+        ("annotator", "0010_queue_one_answer_per_person"),
     ]
 
     operations = [

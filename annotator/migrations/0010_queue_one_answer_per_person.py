@@ -60,7 +60,7 @@ def fold_duplicate_answers(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotator", "0008_noise_held_out"),
+        ("annotator", "0009_prod_invitations"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
