@@ -4,12 +4,13 @@ the predictions have settled (when to stop), and the rescoring job; admins can r
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import project_page
-from annotator.models import Project
+from annotator.models import JobStatus, Project
 from annotator.permissions import Capability, role_can
 from annotator.selectors.active_learning import (
     active_learning_overview,
@@ -44,9 +45,15 @@ def active_learning_page(request: HttpRequest, project: Project) -> HttpResponse
 @project_page(Capability.RUN_JOBS)
 @require_POST
 def active_learning_rescore(request: HttpRequest, project: Project) -> HttpResponse:
-    job, created = rescore_request(project=project, by=request.user, reason="manual")
+    try:
+        job, created = rescore_request(project=project, by=request.user, reason="manual")
+    except ValidationError as error:  # too many unfinished jobs
+        messages.error(request, " ".join(error.messages))
+        return redirect("active-learning", project_id=project.pk)
     if created:
         messages.success(request, f"Rescoring job #{job.pk} queued.")
+    elif job.status == JobStatus.RUNNING:
+        messages.info(request, f"Rescoring job #{job.pk} is running; one more run with the newest labels follows it.")
     else:
         messages.info(request, f"Rescoring job #{job.pk} is already waiting; it will use the newest labels.")
     return redirect("active-learning", project_id=project.pk)

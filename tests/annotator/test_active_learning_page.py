@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
-    monkeypatch.setattr(jobs, "enqueue", lambda name, *, args, queue: "tid")
+    monkeypatch.setattr(jobs, "enqueue", lambda name, *, args, queue, **options: "tid")
 
 
 def _law(n: int, a: float) -> float:
