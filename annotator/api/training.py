@@ -140,12 +140,12 @@ class PredictBatchResultApi(ProjectAPIView):
     @extend_schema(responses={(200, "application/jsonl"): str})
     def get(self, request, project_id: int, job_id: int):
         job = get_project_object(Job, self.project, pk=job_id)
-        if job.created_by_id != request.user.pk and not role_can(self.role, Capability.REVIEW):
-            raise PermissionDenied(NOT_YOUR_BATCH_ERROR)
         try:
-            path = predictions_file(job=job)
+            path = predictions_file(job=job)  # a job's kind and status are no secret to members
         except ValidationError as error:
             return validation_error_response(error)
+        if job.created_by_id != request.user.pk and not role_can(self.role, Capability.REVIEW):
+            raise PermissionDenied(NOT_YOUR_BATCH_ERROR)
         return FileResponse(
             path.open("rb"),
             as_attachment=True,
