@@ -46,7 +46,7 @@ TOO_MANY_USER_JOBS_ERROR = (
     "You already have {count} unfinished jobs (the limit is {limit}): wait for one to finish or cancel one."
 )
 SELFCHECK_PARAMS_ERROR = "A self-check takes 'steps' from 1 to {steps} and 'seconds' per step from 0 to {seconds}."
-SELFCHECK_MAX_STEPS = 100
+SELFCHECK_MAX_STEPS = 1000
 SELFCHECK_MAX_STEP_SECONDS = 10.0
 # A job past its limit gets this long to stop by itself (Celery's soft limit) before its process is killed.
 HARD_LIMIT_GRACE_SECONDS = 30.0
@@ -60,7 +60,7 @@ class JobLimitError(ValidationError):
 
 
 def selfcheck_params(params: dict) -> dict:
-    """`steps` (1-100) and `seconds` per step (0-10): a self-check proves the worker loop, briefly."""
+    """`steps` (1-1000) and `seconds` per step (0-10); the kind's time limit bounds the whole run."""
     error = ValidationError(
         SELFCHECK_PARAMS_ERROR.format(steps=SELFCHECK_MAX_STEPS, seconds=SELFCHECK_MAX_STEP_SECONDS)
     )

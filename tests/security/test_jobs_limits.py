@@ -13,6 +13,8 @@ from rest_framework.test import APIClient
 from annotator.models import Job, JobStatus, Role
 from annotator.services import jobs
 from annotator.services.jobs import (
+    SELFCHECK_MAX_STEP_SECONDS,
+    SELFCHECK_MAX_STEPS,
     SELFCHECK_PARAMS_ERROR,
     TOO_MANY_PROJECT_JOBS_ERROR,
     TOO_MANY_USER_JOBS_ERROR,
@@ -56,7 +58,9 @@ def test_a_selfcheck_with_unbounded_params_is_refused(project_with_roles, params
         f"/api/projects/{project.pk}/jobs/", {"kind": "selfcheck", "params": params}, format="json"
     )
     assert response.status_code == 400, response.content
-    assert response.json()["detail"] == SELFCHECK_PARAMS_ERROR.format(steps=100, seconds=10.0)
+    assert response.json()["detail"] == SELFCHECK_PARAMS_ERROR.format(
+        steps=SELFCHECK_MAX_STEPS, seconds=SELFCHECK_MAX_STEP_SECONDS
+    )
     assert not Job.objects.exists()
 
 
