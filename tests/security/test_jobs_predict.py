@@ -19,6 +19,7 @@ from annotator.services.predictions import NOT_READY_ERROR, predict_batch_run_jo
 from annotator.services.projects import member_set_role
 from annotator.services.training import model_version_activate
 from mlcore.models import TextCNN
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -129,3 +130,24 @@ def test_predict_is_rate_limited_per_user(project_with_roles, monkeypatch):
     assert codes == [400, 400, 400, 429]  # 400: no active model yet; the fourth is throttled
     assert _client(users[Role.EXPERT]).post(url, {"texts": ["a"]}, format="json").status_code == 400
     cache.clear()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_prediction_runs_on_the_worker(active_model, celery_worker):
+    """Finding 5: the `predict` job kind runs on a real worker (queue `cpu`) and its results download."""
+    project, users = active_model
+    celery_worker()
+    client = _client(users[Role.ANNOTATOR])
+    response = client.post(f"/api/projects/{project.pk}/predict/batch/", {"texts": ["vote"] * 100}, format="json")
+    assert response.status_code == 202, response.content
+    job = Job.objects.get(pk=response.json()["id"])
+
+    def finished() -> bool:
+        job.refresh_from_db()
+        return job.is_finished
+
+    wait_for(finished, timeout=60, message="the batch prediction")
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    download = client.get(f"/api/projects/{project.pk}/predict/batch/{job.pk}/")
+    assert len(b"".join(download.streaming_content).splitlines()) == 100
