@@ -22,7 +22,11 @@ class JobOutput(serializers.ModelSerializer):
     annotators get no params, result or log and a generic failure message (selectors.jobs.job_for_role)."""
 
     created_by = serializers.CharField(source="created_by.username", default=None)
-    log = serializers.ListField(child=serializers.CharField(), read_only=True, default=list)
+    message = serializers.SerializerMethodField()
+    params = serializers.SerializerMethodField()
+    result = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    log = serializers.SerializerMethodField()
 
     class Meta:
         model = Job
@@ -30,12 +34,28 @@ class JobOutput(serializers.ModelSerializer):
             "id", "kind", "queue", "status", "progress", "message", "params", "result", "error",
             "cancel_requested", "attempts", "created_by", "created_at", "started_at", "finished_at", "log",
         ]  # fmt: skip
-        read_only_fields = fields
 
-    def to_representation(self, job: Job) -> dict:
-        data = super().to_representation(job)
-        data.update(job_for_role(job=job, role=self.context.get("role")))
-        return data
+    def _shown(self, job: Job) -> dict:
+        # One look per job (a list serializer shares this child): what the viewer's role may see.
+        shown = self.__dict__.setdefault("_shown_by_job", {})
+        if job.pk not in shown:
+            shown[job.pk] = job_for_role(job=job, role=self.context.get("role"))
+        return shown[job.pk]
+
+    def get_message(self, job) -> str:
+        return self._shown(job)["message"]
+
+    def get_params(self, job) -> dict:
+        return self._shown(job)["params"]
+
+    def get_result(self, job) -> dict:
+        return self._shown(job)["result"]
+
+    def get_error(self, job) -> str:
+        return self._shown(job)["error"]
+
+    def get_log(self, job) -> list[str]:
+        return self._shown(job)["log"]
 
 
 class JobListApi(ProjectAPIView):

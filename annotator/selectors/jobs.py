@@ -68,11 +68,10 @@ def job_for_role(*, job: Job, role: str | None) -> dict:
             "error": strip_server_paths(job.error),
             "message": strip_server_paths(job.message),
         }
-    failed = job.status == JobStatus.FAILED
     return {
         "params": {},
         "result": {},
         "log": [],
-        "error": GENERIC_FAILURE_MESSAGE if failed else "",
-        "message": GENERIC_FAILURE_MESSAGE if failed else strip_server_paths(job.message),
+        "error": GENERIC_FAILURE_MESSAGE if job.status == JobStatus.FAILED else "",
+        "message": strip_server_paths(job.message),
     }
