@@ -172,7 +172,7 @@ JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=10.0)
 JOB_STALE_SECONDS = env.float("JOB_STALE_SECONDS", default=120.0)
 # The longest a job may run, per kind, overriding the defaults of `services.jobs.JOB_KINDS`:
 # JOB_MAX_SECONDS="train=7200,selfcheck=60". Past it the worker stops it and the periodic check fails it.
-JOB_MAX_SECONDS = env.dict("JOB_MAX_SECONDS", cast={"value": float}, default={})
+JOB_MAX_SECONDS = {kind: float(seconds) for kind, seconds in env.dict("JOB_MAX_SECONDS", default={}).items()}
 # Unfinished (queued or running) jobs at once: per project, and per user over all projects.
 JOB_MAX_UNFINISHED_PER_PROJECT = env.int("JOB_MAX_UNFINISHED_PER_PROJECT", default=10)
 JOB_MAX_UNFINISHED_PER_USER = env.int("JOB_MAX_UNFINISHED_PER_USER", default=10)
