@@ -17,6 +17,7 @@ from annotator.selectors.active_learning import (
     al_learning_curve_svg,
     class_estimates_svg,
 )
+from annotator.selectors.jobs import job_for_role
 from annotator.services.active_learning import rescore_request
 
 POLL_INTERVAL = "2s"
@@ -34,6 +35,8 @@ def active_learning_page(request: HttpRequest, project: Project) -> HttpResponse
         "latest_pct": f"{overview.stopping.latest * 100:.1f}" if overview.stopping.latest is not None else "",
         "threshold_pct": f"{overview.stopping.threshold * 100:.0f}",
         "latest_point": overview.points[-1] if overview.points else None,
+        # Each job with what this role may see of it (annotators: no error text or server paths).
+        "rescore_jobs": [(job, job_for_role(job=job, role=request.project_role)) for job in overview.jobs],
         "can_rescore": role_can(request.project_role, Capability.RUN_JOBS),
         "poll_interval": POLL_INTERVAL,
     }

@@ -89,3 +89,16 @@ def test_server_paths_are_shortened_but_urls_and_relative_names_stay():
     assert strip_server_paths("see /var/lib/x/model.bin and ./a/b") == "see …/model.bin and ./a/b"
     assert strip_server_paths("https://example.org/a/b stays") == "https://example.org/a/b stays"
     assert strip_server_paths("Queued on 'default'.") == "Queued on 'default'."
+
+
+@pytest.mark.parametrize(("role", "shows_error"), [(Role.ANNOTATOR, False), (Role.EXPERT, True)])
+def test_the_active_learning_page_lists_rescore_jobs_by_the_same_rule(project_with_roles, role, shows_error):
+    """Finding 13: the rescoring list on the active-learning page (open to annotators) hides the error too."""
+    project, users = project_with_roles
+    Job.objects.create(project=project, kind="rescore", status=JobStatus.FAILED, error=ERROR, message="Failed.")
+    client = Client()
+    client.force_login(users[role])
+    page = client.get(f"/projects/{project.pk}/active-learning/").content.decode()
+    assert ("FileNotFoundError" in page) is shows_error
+    assert SECRET_PATH not in page
+    assert (GENERIC_FAILURE_MESSAGE in page) is (not shows_error)
