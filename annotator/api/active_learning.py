@@ -15,8 +15,8 @@ from annotator.services.active_learning import rescore_request
 
 
 class RescoreApi(ProjectAPIView):
-    """Queue a rescoring job: 202 with a new job, or 200 with the job already waiting (it will see
-    the newest labels)."""
+    """Queue a rescoring job: 202 with a new job, or 200 with the one already waiting (it will see the
+    newest labels) or running (one more run follows it); 429 when the project has too many jobs."""
 
     capability = Capability.RUN_JOBS
 
