@@ -30,7 +30,7 @@ from annotator.services.queueing import enqueue
 logger = logging.getLogger(__name__)
 
 WORKER_LOST_ERROR = "The worker running this job stopped (killed or crashed); nothing was saved."
-TIMED_OUT_ERROR = "Stopped: a {title} job may run at most {limit}, and this one ran longer. Nothing was saved."
+TIMED_OUT_ERROR = "Stopped: “{title}” jobs may run at most {limit}, and this one ran longer. Nothing was saved."
 NEVER_SENT_ERROR = (
     "The job queue (Redis) could not be reached in {tries} tries, so no worker ever got this job. "
     "Start it again once the queue is back."
@@ -67,7 +67,7 @@ def selfcheck_params(params: dict) -> dict:
     try:
         steps = int(params.get("steps", 5))
         seconds = float(params.get("seconds", 0.5))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
         raise error from None
     if not (1 <= steps <= SELFCHECK_MAX_STEPS) or not (
         math.isfinite(seconds) and 0 <= seconds <= SELFCHECK_MAX_STEP_SECONDS
@@ -132,7 +132,7 @@ def _duration(seconds: float) -> str:
 
 
 def job_timed_out_error(kind: str) -> str:
-    return TIMED_OUT_ERROR.format(title=job_kind(kind).title.lower(), limit=_duration(job_max_seconds(kind)))
+    return TIMED_OUT_ERROR.format(title=job_kind(kind).title, limit=_duration(job_max_seconds(kind)))
 
 
 @transaction.atomic

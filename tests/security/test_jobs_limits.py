@@ -117,7 +117,7 @@ def test_the_periodic_check_fails_a_job_past_its_kinds_time_limit_even_with_a_li
     assert (
         overdue.error
         == job_timed_out_error("selfcheck")
-        == ("Stopped: a worker self-check job may run at most 1 min, and this one ran longer. Nothing was saved.")
+        == ("Stopped: “Worker self-check” jobs may run at most 1 min, and this one ran longer. Nothing was saved.")
     )
     assert _status(young) == JobStatus.RUNNING
     # The worker learns it at its next checkpoint.
