@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -155,3 +157,19 @@ def test_a_job_past_its_maximum_run_time_is_failed_and_the_worker_moves_on(celer
     assert (finished - started).total_seconds() < 6
     short = job_start(kind="selfcheck", project=project, params={"steps": 2, "seconds": 0.1}, created_by=users["admin"])
     wait_for(lambda: _status(short) == JobStatus.SUCCEEDED, timeout=30, message="the next job to run")
+
+
+@pytest.mark.django_db
+def test_a_background_import_over_the_job_limit_answers_429_and_keeps_no_upload(
+    project_with_roles, settings, no_broker
+):
+    """Finding 4: the limit covers every kind; the refused import's stored upload is removed."""
+    project, users = project_with_roles
+    settings.JOB_MAX_UNFINISHED_PER_PROJECT = 0
+    upload = SimpleUploadedFile("rows.csv", b"text\nfirst row\nsecond row\n", content_type="text/csv")
+    response = _client(users[Role.ADMIN]).post(
+        f"/api/projects/{project.pk}/imports/", {"file": upload, "background": "true"}, format="multipart"
+    )
+    assert response.status_code == 429, response.content
+    imports = Path(settings.MEDIA_ROOT) / "imports"
+    assert not imports.exists() or not any(imports.iterdir())
