@@ -12,8 +12,9 @@ from rest_framework.throttling import ScopedRateThrottle
 from annotator.access import ProjectAPIView, get_project_object
 from annotator.api.errors import validation_error_response
 from annotator.api.jobs import JobOutput
-from annotator.models import Job, ModelVersion
+from annotator.models import Job, ModelVersion, Role
 from annotator.permissions import Capability, role_can
+from annotator.selectors.jobs import strip_server_paths_in
 from annotator.selectors.training import model_versions
 from annotator.services.predictions import predict_batch_start, predict_sync, predictions_file
 from annotator.services.training import PRESETS, model_version_activate, training_job_start
@@ -43,6 +44,12 @@ class ModelVersionOutput(serializers.ModelSerializer):
             "created_at",
         ]
 
+    def to_representation(self, version: ModelVersion) -> dict:
+        data = super().to_representation(version)
+        if self.context.get("role") != Role.ADMIN:  # a backbone given as a path names a server folder
+            data["params"] = strip_server_paths_in(data["params"])
+        return data
+
 
 class ModelVersionListApi(ProjectAPIView):
     capabilities = {"GET": Capability.VIEW, "POST": Capability.RUN_JOBS}
@@ -53,7 +60,8 @@ class ModelVersionListApi(ProjectAPIView):
 
     @extend_schema(responses=ModelVersionOutput(many=True))
     def get(self, request, project_id: int):
-        return Response(ModelVersionOutput(model_versions(project=self.project), many=True).data)
+        versions = model_versions(project=self.project)
+        return Response(ModelVersionOutput(versions, many=True, context={"role": self.role}).data)
 
     @extend_schema(request=TrainInput, responses={202: JobOutput})
     def post(self, request, project_id: int):
@@ -70,7 +78,7 @@ class ModelVersionDetailApi(ProjectAPIView):
     @extend_schema(responses=ModelVersionOutput)
     def get(self, request, project_id: int, version_id: int):
         version = get_project_object(ModelVersion, self.project, pk=version_id)
-        return Response(ModelVersionOutput(version).data)
+        return Response(ModelVersionOutput(version, context={"role": self.role}).data)
 
 
 class ModelVersionActivateApi(ProjectAPIView):
@@ -80,7 +88,7 @@ class ModelVersionActivateApi(ProjectAPIView):
     def post(self, request, project_id: int, version_id: int):
         version = get_project_object(ModelVersion, self.project, pk=version_id)
         model_version_activate(version=version, by=request.user)
-        return Response(ModelVersionOutput(version).data)
+        return Response(ModelVersionOutput(version, context={"role": self.role}).data)
 
 
 class PredictInput(serializers.Serializer):

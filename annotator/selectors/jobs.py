@@ -35,13 +35,14 @@ def strip_server_paths(text: str) -> str:
     return _ABSOLUTE_PATH.sub(lambda match: "…/" + match.group(0).rstrip("/").rsplit("/", 1)[-1], text)
 
 
-def _stripped(value: Any) -> Any:
+def strip_server_paths_in(value: Any) -> Any:
+    """`strip_server_paths` over every string of a JSON-like value (dicts, lists)."""
     if isinstance(value, str):
         return strip_server_paths(value)
     if isinstance(value, dict):
-        return {key: _stripped(item) for key, item in value.items()}
+        return {key: strip_server_paths_in(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_stripped(item) for item in value]
+        return [strip_server_paths_in(item) for item in value]
     return value
 
 
@@ -62,8 +63,8 @@ def job_for_role(*, job: Job, role: str | None) -> dict:
         }
     if job_details_visible(role=role):
         return {
-            "params": _stripped(job.params),
-            "result": _stripped(job.result),
+            "params": strip_server_paths_in(job.params),
+            "result": strip_server_paths_in(job.result),
             "log": [strip_server_paths(line) for line in job_log_lines(job=job)],
             "error": strip_server_paths(job.error),
             "message": strip_server_paths(job.message),

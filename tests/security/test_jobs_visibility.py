@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from annotator.models import Job, JobStatus, Role
+from annotator.models import Job, JobStatus, ModelVersion, Role
 from annotator.selectors.jobs import GENERIC_FAILURE_MESSAGE, strip_server_paths
 
 pytestmark = pytest.mark.django_db
@@ -102,3 +102,18 @@ def test_the_active_learning_page_lists_rescore_jobs_by_the_same_rule(project_wi
     assert ("FileNotFoundError" in page) is shows_error
     assert SECRET_PATH not in page
     assert (GENERIC_FAILURE_MESSAGE in page) is (not shows_error)
+
+
+@pytest.mark.parametrize(("role", "shows_path"), [(Role.ANNOTATOR, False), (Role.EXPERT, False), (Role.ADMIN, True)])
+def test_a_model_versions_params_show_no_server_path_to_non_admins(project_with_roles, role, shows_path):
+    """Finding 13: a version trained on a backbone given as a path names that folder in its params."""
+    project, users = project_with_roles
+    version = ModelVersion.objects.create(
+        project=project, number=1, kind="teacher", data_hash="0" * 64, n_train=1, n_test=1,
+        params={"backbone": "/srv/models/my-bert", "epochs": 3}, metrics={}, artifact_dir="models/x",
+    )  # fmt: skip
+    client = _api(users[role])
+    for url in (f"/api/projects/{project.pk}/models/", f"/api/projects/{project.pk}/models/{version.pk}/"):
+        data = str(client.get(url).json())
+        assert ("/srv/models/my-bert" in data) is shows_path
+        assert "my-bert" in data and "'epochs': 3" in data
