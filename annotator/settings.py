@@ -204,6 +204,10 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     # `?format=` names an export or import format in our API, not a DRF renderer.
     "URL_FORMAT_OVERRIDE": None,
+    # Per-user request rates of the views that name a scope (ScopedRateThrottle); history in CACHES.
+    "DEFAULT_THROTTLE_RATES": {
+        "predict": env.str("PREDICT_THROTTLE_RATE", default="600/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Labelloop API",
@@ -241,6 +245,30 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # heartbeat is older than STALE seconds is marked failed (its worker died).
 JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=10.0)
 JOB_STALE_SECONDS = env.float("JOB_STALE_SECONDS", default=120.0)
+# The longest a job may run, per kind, overriding the defaults of `services.jobs.JOB_KINDS`:
+# JOB_MAX_SECONDS="train=7200,selfcheck=60". Past it the worker stops it and the periodic check fails it.
+JOB_MAX_SECONDS = {kind: float(seconds) for kind, seconds in env.dict("JOB_MAX_SECONDS", default={}).items()}
+# Unfinished (queued or running) jobs at once: per project, and per user over all projects.
+JOB_MAX_UNFINISHED_PER_PROJECT = env.int("JOB_MAX_UNFINISHED_PER_PROJECT", default=10)
+JOB_MAX_UNFINISHED_PER_USER = env.int("JOB_MAX_UNFINISHED_PER_USER", default=10)
+# A queued job the broker never accepted (Redis was down) is sent again after this many seconds; one
+# the broker accepted but no worker claimed (its message was lost) after the second; after
+# JOB_MAX_SENDS tries it is failed.
+JOB_SEND_RETRY_SECONDS = env.float("JOB_SEND_RETRY_SECONDS", default=60.0)
+JOB_QUEUED_LOST_SECONDS = env.float("JOB_QUEUED_LOST_SECONDS", default=6 * 3600.0)
+JOB_MAX_SENDS = env.int("JOB_MAX_SENDS", default=3)
+
+# Prediction: `POST .../predict` answers at most this much inside the request; more goes to a batch job.
+PREDICT_SYNC_MAX_TEXTS = env.int("PREDICT_SYNC_MAX_TEXTS", default=32)
+PREDICT_SYNC_MAX_CHARS = env.int("PREDICT_SYNC_MAX_CHARS", default=64_000)
+PREDICT_BATCH_MAX_TEXTS = env.int("PREDICT_BATCH_MAX_TEXTS", default=20_000)
+PREDICT_BATCH_MAX_CHARS = env.int("PREDICT_BATCH_MAX_CHARS", default=8_000_000)
+
+# Backbones a request may name besides the packaged ones: model directories under these roots
+# (colon- or comma-separated). A request never names a free server path.
+LABELLOOP_MODEL_DIRS = [
+    part for part in env.str("LABELLOOP_MODEL_DIRS", default="").replace(",", ":").split(":") if part.strip()
+]
 
 LOGGING = {
     "version": 1,

@@ -44,6 +44,43 @@ def resolve_backbone_dir(backbone: str) -> Path:
     return model_dir
 
 
+BACKBONE_UNAVAILABLE_ERROR = (
+    "Backbone {backbone!r} is not available: name a packaged model ({known}) or a model directory "
+    "under the server's model folders."
+)
+
+
+def packaged_backbones() -> list[str]:
+    """The names of the models that ship inside installed packages."""
+    return sorted(_PACKAGED_BACKBONES)
+
+
+def allowed_backbone_dir(backbone: str, model_dirs: Sequence[str | Path]) -> Path:
+    """`resolve_backbone_dir` for a backbone named by someone else (a request): a packaged model's
+    name, the name of a model folder directly inside one of `model_dirs`, or a path to a folder under
+    one of them (after resolving links). Anything else raises the same ValueError whether or not it
+    exists, so the answer tells nothing about the server's files."""
+    unavailable = ValueError(
+        BACKBONE_UNAVAILABLE_ERROR.format(backbone=backbone, known=", ".join(packaged_backbones()))
+    )
+    if backbone in _PACKAGED_BACKBONES:
+        return resolve_backbone_dir(backbone)
+    roots = [Path(root).expanduser().resolve() for root in model_dirs if str(root).strip()]
+    if not backbone or not roots or "\x00" in backbone:
+        raise unavailable
+    if Path(backbone).is_absolute():
+        candidates = [Path(backbone).resolve()]
+    elif Path(backbone).name == backbone and backbone not in (".", ".."):
+        candidates = [(root / backbone).resolve() for root in roots]
+    else:
+        raise unavailable  # relative paths with folders (`../x`): never
+    for candidate in candidates:
+        inside = any(candidate != root and candidate.is_relative_to(root) for root in roots)
+        if inside and (candidate / "config.json").is_file():
+            return candidate
+    raise unavailable
+
+
 def _weights_fingerprint(model_dir: Path) -> str:
     """Short hash of config.json's content and the model files' names and sizes."""
     digest = hashlib.sha256((model_dir / "config.json").read_bytes())

@@ -103,7 +103,8 @@ def tiny_backbone(tmp_path_factory) -> str:
 
     from mlcore.encoders import DEFAULT_BACKBONE, resolve_backbone_dir
 
-    directory = tmp_path_factory.mktemp("tiny-bert")
+    directory = tmp_path_factory.mktemp("models") / "tiny-bert"  # a folder of its own, to allow as a model dir
+    directory.mkdir()
     tokenizer = AutoTokenizer.from_pretrained(str(resolve_backbone_dir(DEFAULT_BACKBONE)), local_files_only=True)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
@@ -118,6 +119,14 @@ def tiny_backbone(tmp_path_factory) -> str:
         BertModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return str(directory)
+
+
+@pytest.fixture
+def allowed_tiny_backbone(settings, tiny_backbone) -> str:
+    """`tiny_backbone`, allowed by the server as a project's or a request's backbone: its folder is in
+    LABELLOOP_MODEL_DIRS (a worker started by `celery_worker` afterwards gets the same setting)."""
+    settings.LABELLOOP_MODEL_DIRS = [str(Path(tiny_backbone).parent)]
+    return tiny_backbone
 
 
 def _database_url_for_worker() -> str:
@@ -140,6 +149,7 @@ class WorkerProcess:
             "MEDIA_ROOT": settings.MEDIA_ROOT,
             "ARTIFACT_ROOT": settings.ARTIFACT_ROOT,
             "JOB_HEARTBEAT_SECONDS": "0.5",
+            "LABELLOOP_MODEL_DIRS": ":".join(settings.LABELLOOP_MODEL_DIRS),
             **(extra_env or {}),
         }
         command = [

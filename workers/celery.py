@@ -24,10 +24,11 @@ app.conf.beat_schedule = {
 
 @worker_ready.connect
 def _fail_jobs_left_running(**_) -> None:
-    """A worker that starts after a crash marks the jobs its predecessor left running as failed, and
-    removes the model files it may have left half-saved."""
+    """A worker that starts after a crash marks the jobs its predecessor left running as failed, sends
+    the queued jobs the broker never got (Redis was down), and removes half-saved model files."""
     from annotator.services.artifacts import model_artifacts_sweep
-    from annotator.services.jobs import jobs_fail_stale
+    from annotator.services.jobs import jobs_fail_stale, jobs_resend_queued
 
     jobs_fail_stale()
+    jobs_resend_queued()
     model_artifacts_sweep()

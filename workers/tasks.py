@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 from annotator.models import Job
-from annotator.services import active_learning, clustering, imports, jobs, noise, training
+from annotator.services import active_learning, clustering, imports, jobs, noise, predictions, training
 from annotator.services.artifacts import model_artifacts_sweep
 from workers.celery import app
 from workers.jobtask import JobContext, job_task
@@ -26,19 +24,21 @@ def cluster_items(ctx: JobContext, job: Job) -> dict:
 @job_task("labelloop.selfcheck")
 def selfcheck(ctx: JobContext, job: Job) -> dict:
     """Walk through `steps` steps of `seconds` each, reporting progress: proves the worker loop."""
-    steps = int(job.params.get("steps", 5))
-    seconds = float(job.params.get("seconds", 0.5))
+    params = jobs.selfcheck_params(job.params)  # bounded again: a row may predate the check
+    steps, seconds = params["steps"], params["seconds"]
     for step in range(steps):
         ctx.progress(100 * step / steps, f"Step {step + 1} of {steps}")
-        time.sleep(seconds)
+        ctx.sleep(seconds)
     return {"steps": steps}
 
 
 @app.task(name="labelloop.fail_stale_jobs")
 def fail_stale_jobs() -> int:
+    """The periodic check: fail dead or overdue running jobs, send unclaimed queued ones again."""
     failed = jobs.jobs_fail_stale()
+    _, never_sent = jobs.jobs_resend_queued()
     model_artifacts_sweep()  # what a killed worker's half-saved model left on disk
-    return failed
+    return failed + never_sent
 
 
 @job_task("labelloop.train_model")
@@ -57,3 +57,9 @@ def rescore_pool(ctx: JobContext, job: Job) -> dict:
 def detect_noise(ctx: JobContext, job: Job) -> dict:
     """Noisy labels: run the detectors over the labeled items and store the flags for review."""
     return noise.noise_run_job(job=job, progress=ctx.progress)
+
+
+@job_task("labelloop.predict_batch")
+def predict_batch(ctx: JobContext, job: Job) -> dict:
+    """Batch prediction: the stored texts through the active model version, results to a file."""
+    return predictions.predict_batch_run_job(job=job, progress=ctx.progress)

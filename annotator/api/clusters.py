@@ -59,7 +59,7 @@ class ClusterApi(ProjectAPIView):
             )
         except ValidationError as error:
             return validation_error_response(error)
-        return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+        return Response(JobOutput(job, context={"role": self.role}).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ClusterPromoteApi(ProjectAPIView):

@@ -4,14 +4,23 @@ from django.core.exceptions import ValidationError
 from rest_framework import status
 from rest_framework.response import Response
 
+# Service error codes that mean more than "bad request".
+STATUS_BY_CODE = {
+    "too_many_jobs": status.HTTP_429_TOO_MANY_REQUESTS,
+    "not_ready": status.HTTP_409_CONFLICT,
+}
 
-def validation_error_response(error: ValidationError) -> Response:
-    """A service's ValidationError as a 400 with a readable `detail` (and the line, for file errors)."""
+
+def validation_error_response(error: ValidationError, *, status_by_code: dict[str, int] | None = None) -> Response:
+    """A service's ValidationError as a 400 with a readable `detail` (and the line, for file errors);
+    a few codes (STATUS_BY_CODE, plus the caller's `status_by_code`) answer with their own status."""
     body: dict = {"detail": " ".join(error.messages)}
     params = getattr(error, "params", None) or {}
     if params.get("line") is not None:
         body["line"] = params["line"]
-    return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    code = getattr(error, "code", None)
+    answer = {**STATUS_BY_CODE, **(status_by_code or {})}.get(code, status.HTTP_400_BAD_REQUEST)
+    return Response(body, status=answer)
 
 
 def conflict_response(conflict: Exception) -> Response:

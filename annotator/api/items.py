@@ -107,7 +107,7 @@ class ImportApi(ProjectAPIView):
         except ValidationError as error:
             return validation_error_response(error)
         if outcome.job is not None:
-            return Response(JobOutput(outcome.job).data, status=status.HTTP_202_ACCEPTED)
+            return Response(JobOutput(outcome.job, context={"role": self.role}).data, status=status.HTTP_202_ACCEPTED)
         return Response(outcome.report.as_dict(), status=status.HTTP_201_CREATED)
 
 

@@ -9,7 +9,7 @@ from annotator.access import ProjectAPIView, get_project_object
 from annotator.api.errors import validation_error_response
 from annotator.models import Job
 from annotator.permissions import Capability
-from annotator.selectors.jobs import project_jobs
+from annotator.selectors.jobs import job_for_role, project_jobs
 from annotator.services.jobs import job_request_cancel, job_start
 
 # Jobs an admin may start directly through this endpoint; other kinds start from their own
@@ -18,7 +18,14 @@ DIRECTLY_STARTABLE_KINDS = ("selfcheck",)
 
 
 class JobOutput(serializers.ModelSerializer):
+    """A job as the viewer's project role may see it (`context["role"]`; without one, as an annotator):
+    annotators get no params, result or log and a generic failure message (selectors.jobs.job_for_role)."""
+
     created_by = serializers.CharField(source="created_by.username", default=None)
+    message = serializers.SerializerMethodField()
+    params = serializers.SerializerMethodField()
+    result = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
     log = serializers.SerializerMethodField()
 
     class Meta:
@@ -28,8 +35,27 @@ class JobOutput(serializers.ModelSerializer):
             "cancel_requested", "attempts", "created_by", "created_at", "started_at", "finished_at", "log",
         ]  # fmt: skip
 
+    def _shown(self, job: Job) -> dict:
+        # One look per job (a list serializer shares this child): what the viewer's role may see.
+        shown = self.__dict__.setdefault("_shown_by_job", {})
+        if job.pk not in shown:
+            shown[job.pk] = job_for_role(job=job, role=self.context.get("role"))
+        return shown[job.pk]
+
+    def get_message(self, job) -> str:
+        return self._shown(job)["message"]
+
+    def get_params(self, job) -> dict:
+        return self._shown(job)["params"]
+
+    def get_result(self, job) -> dict:
+        return self._shown(job)["result"]
+
+    def get_error(self, job) -> str:
+        return self._shown(job)["error"]
+
     def get_log(self, job) -> list[str]:
-        return job.log.splitlines()
+        return self._shown(job)["log"]
 
 
 class JobListApi(ProjectAPIView):
@@ -41,20 +67,25 @@ class JobListApi(ProjectAPIView):
 
     @extend_schema(responses=JobOutput(many=True))
     def get(self, request, project_id: int):
-        return Response(JobOutput(project_jobs(project=self.project)[:100], many=True).data)
+        jobs = project_jobs(project=self.project)[:100]
+        return Response(JobOutput(jobs, many=True, context={"role": self.role}).data)
 
     @extend_schema(request=JobStartInput, responses={201: JobOutput})
     def post(self, request, project_id: int):
         data = self.JobStartInput(data=request.data)
         data.is_valid(raise_exception=True)
-        job = job_start(project=self.project, created_by=request.user, **data.validated_data)
-        return Response(JobOutput(job).data, status=status.HTTP_201_CREATED)
+        try:
+            job = job_start(project=self.project, created_by=request.user, **data.validated_data)
+        except ValidationError as error:  # bad params (400) or too many unfinished jobs (429)
+            return validation_error_response(error)
+        return Response(JobOutput(job, context={"role": self.role}).data, status=status.HTTP_201_CREATED)
 
 
 class JobDetailApi(ProjectAPIView):
     @extend_schema(responses=JobOutput)
     def get(self, request, project_id: int, job_id: int):
-        return Response(JobOutput(get_project_object(Job, self.project, pk=job_id)).data)
+        job = get_project_object(Job, self.project, pk=job_id)
+        return Response(JobOutput(job, context={"role": self.role}).data)
 
 
 class JobCancelApi(ProjectAPIView):
@@ -67,4 +98,4 @@ class JobCancelApi(ProjectAPIView):
             job = job_request_cancel(job=job)
         except ValidationError as error:
             return validation_error_response(error)
-        return Response(JobOutput(job).data)
+        return Response(JobOutput(job, context={"role": self.role}).data)

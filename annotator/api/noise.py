@@ -35,4 +35,4 @@ class NoiseStartApi(ProjectAPIView):
             job = noise_start(project=self.project, by=request.user, **data.validated_data)
         except ValidationError as error:
             return validation_error_response(error)
-        return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+        return Response(JobOutput(job, context={"role": self.role}).data, status=status.HTTP_202_ACCEPTED)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 
 from annotator.access import ProjectAPIView, get_project_object
 from annotator.api.errors import validation_error_response
 from annotator.api.jobs import JobOutput
-from annotator.models import ModelVersion
-from annotator.permissions import Capability
+from annotator.models import Job, ModelVersion, Role
+from annotator.permissions import Capability, role_can
+from annotator.selectors.jobs import strip_server_paths_in
 from annotator.selectors.training import model_versions
-from annotator.services.training import PRESETS, model_version_activate, predict_texts, training_job_start
+from annotator.services.predictions import predict_batch_start, predict_sync, predictions_file
+from annotator.services.training import PRESETS, model_version_activate, training_job_start
 
-MAX_TEXTS_PER_PREDICTION = 1000
+# Refused by the serializer before anything else (the batch job's own limit is a setting below it).
+MAX_TEXTS_PER_BATCH = 100_000
+NOT_YOUR_BATCH_ERROR = "Only the member who started this batch prediction, experts and admins can download it."
 
 
 class ModelVersionOutput(serializers.ModelSerializer):
@@ -38,6 +44,12 @@ class ModelVersionOutput(serializers.ModelSerializer):
             "created_at",
         ]
 
+    def to_representation(self, version: ModelVersion) -> dict:
+        data = super().to_representation(version)
+        if self.context.get("role") != Role.ADMIN:  # a backbone given as a path names a server folder
+            data["params"] = strip_server_paths_in(data["params"])
+        return data
+
 
 class ModelVersionListApi(ProjectAPIView):
     capabilities = {"GET": Capability.VIEW, "POST": Capability.RUN_JOBS}
@@ -48,7 +60,8 @@ class ModelVersionListApi(ProjectAPIView):
 
     @extend_schema(responses=ModelVersionOutput(many=True))
     def get(self, request, project_id: int):
-        return Response(ModelVersionOutput(model_versions(project=self.project), many=True).data)
+        versions = model_versions(project=self.project)
+        return Response(ModelVersionOutput(versions, many=True, context={"role": self.role}).data)
 
     @extend_schema(request=TrainInput, responses={202: JobOutput})
     def post(self, request, project_id: int):
@@ -58,14 +71,14 @@ class ModelVersionListApi(ProjectAPIView):
             job = training_job_start(project=self.project, by=request.user, **data.validated_data)
         except ValidationError as error:
             return validation_error_response(error)
-        return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+        return Response(JobOutput(job, context={"role": self.role}).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ModelVersionDetailApi(ProjectAPIView):
     @extend_schema(responses=ModelVersionOutput)
     def get(self, request, project_id: int, version_id: int):
         version = get_project_object(ModelVersion, self.project, pk=version_id)
-        return Response(ModelVersionOutput(version).data)
+        return Response(ModelVersionOutput(version, context={"role": self.role}).data)
 
 
 class ModelVersionActivateApi(ProjectAPIView):
@@ -75,27 +88,75 @@ class ModelVersionActivateApi(ProjectAPIView):
     def post(self, request, project_id: int, version_id: int):
         version = get_project_object(ModelVersion, self.project, pk=version_id)
         model_version_activate(version=version, by=request.user)
-        return Response(ModelVersionOutput(version).data)
+        return Response(ModelVersionOutput(version, context={"role": self.role}).data)
+
+
+class PredictInput(serializers.Serializer):
+    texts = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        min_length=1,
+        max_length=MAX_TEXTS_PER_BATCH,
+    )
+
+
+TOO_LARGE = {"too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE}
 
 
 class PredictApi(ProjectAPIView):
-    """Labels and probabilities for `texts` from the project's active model version."""
+    """Labels and probabilities for a few `texts` from the project's active model version (more than
+    PREDICT_SYNC_MAX_TEXTS texts or PREDICT_SYNC_MAX_CHARS characters: 413, use the batch job)."""
 
     capability = Capability.VIEW
-
-    class PredictInput(serializers.Serializer):
-        texts = serializers.ListField(
-            child=serializers.CharField(allow_blank=True, trim_whitespace=False),
-            min_length=1,
-            max_length=MAX_TEXTS_PER_PREDICTION,
-        )
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "predict"
 
     @extend_schema(request=PredictInput, responses={200: dict})
     def post(self, request, project_id: int):
-        data = self.PredictInput(data=request.data)
+        data = PredictInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            version, predictions = predict_texts(project=self.project, texts=data.validated_data["texts"])
+            version, predictions = predict_sync(project=self.project, texts=data.validated_data["texts"])
+        except ValidationError as error:
+            return validation_error_response(error, status_by_code=TOO_LARGE)
+        return Response({"model_version": version.number, "kind": version.kind, "predictions": predictions})
+
+
+class PredictBatchApi(ProjectAPIView):
+    """Queue a batch prediction job for many `texts`; download the results when it has succeeded."""
+
+    capability = Capability.VIEW
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "predict"
+
+    @extend_schema(request=PredictInput, responses={202: JobOutput})
+    def post(self, request, project_id: int):
+        data = PredictInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            job = predict_batch_start(project=self.project, texts=data.validated_data["texts"], by=request.user)
+        except ValidationError as error:
+            return validation_error_response(error, status_by_code=TOO_LARGE)
+        return Response(JobOutput(job, context={"role": self.role}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PredictBatchResultApi(ProjectAPIView):
+    """The results of a succeeded batch prediction as JSON lines (`index`, `labels`, `probabilities`);
+    for the member who started it and for experts and admins."""
+
+    capability = Capability.VIEW
+
+    @extend_schema(responses={(200, "application/jsonl"): str})
+    def get(self, request, project_id: int, job_id: int):
+        job = get_project_object(Job, self.project, pk=job_id)
+        try:
+            path = predictions_file(job=job)  # a job's kind and status are no secret to members
         except ValidationError as error:
             return validation_error_response(error)
-        return Response({"model_version": version.number, "kind": version.kind, "predictions": predictions})
+        if job.created_by_id != request.user.pk and not role_can(self.role, Capability.REVIEW):
+            raise PermissionDenied(NOT_YOUR_BATCH_ERROR)
+        return FileResponse(
+            path.open("rb"),
+            as_attachment=True,
+            filename=f"predictions-{job.pk}.jsonl",
+            content_type="application/jsonl",
+        )

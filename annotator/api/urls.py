@@ -126,6 +126,12 @@ urlpatterns = [
     # Both spellings: clients call `/predict` as documented, and `/predict/` like every other endpoint.
     path("projects/<int:project_id>/predict", training.PredictApi.as_view(), name="api-predict"),
     path("projects/<int:project_id>/predict/", training.PredictApi.as_view(), name="api-predict-slash"),
+    path("projects/<int:project_id>/predict/batch/", training.PredictBatchApi.as_view(), name="api-predict-batch"),
+    path(
+        "projects/<int:project_id>/predict/batch/<int:job_id>/",
+        training.PredictBatchResultApi.as_view(),
+        name="api-predict-batch-result",
+    ),
     path("projects/<int:project_id>/rescore/", active_learning.RescoreApi.as_view(), name="api-rescore"),
     path("projects/<int:project_id>/noise/", noise.NoiseStartApi.as_view(), name="api-noise-start"),
     path("projects/<int:project_id>/jobs/", jobs.JobListApi.as_view(), name="api-job-list"),

@@ -15,6 +15,9 @@ class JobStatus(models.TextChoices):
 
 
 FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+UNFINISHED_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+# Kinds of which a project has at most one queued or running job (a database constraint).
+COALESCED_KINDS = ("rescore",)
 
 
 class Job(models.Model):
@@ -38,10 +41,24 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Sending to the broker: how often it was tried and when last; `celery_task_id` stays empty until
+    # the broker accepted a message, so the periodic check can tell a failed send from a slow queue.
+    send_attempts = models.PositiveSmallIntegerField(default=0)
+    last_send_at = models.DateTimeField(null=True, blank=True)
+    # Coalesced kinds (rescore): asked again while running, so one more run follows this one.
+    rerun_requested = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "heartbeat_at"])]
+        constraints = [
+            # One rescore at a time per project, whatever races the requests run into.
+            models.UniqueConstraint(
+                fields=["project", "kind"],
+                condition=models.Q(kind__in=COALESCED_KINDS, status__in=UNFINISHED_STATUSES),
+                name="one_unfinished_coalesced_job_per_project",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk} ({self.status})"

@@ -6,10 +6,11 @@ Triggering stays off the annotator's hot path: each new counted annotation bumps
 counter with one UPDATE ... RETURNING, and only the submit that crosses a multiple of
 `Project.al_every_labels` asks for a job, after its transaction commits.
 
-Coalescing: at most one rescoring job per project waits in the queue. A request while one is
-queued joins it (it will read the newest labels when it starts); a request while one runs queues one
-follow-up. The check and the insert happen under a lock on the project row (SQLite: every write
-transaction is BEGIN IMMEDIATE), so two requests at once cannot both queue a job.
+Coalescing: at most one rescoring job per project is queued or running. A request while one is
+queued joins it (it will read the newest labels when it starts); a request while one runs marks it
+for one follow-up run, queued when it succeeds. The check and the insert happen under a lock on the
+project row (SQLite: every write transaction is BEGIN IMMEDIATE) and a partial unique index on
+unfinished rescores, so two requests at once cannot both queue a job and two never run at once.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from annotator.models import Item, Job, JobStatus, ModelVersion, Project, ScoreRun, Split
+from annotator.models.jobs import UNFINISHED_STATUSES
 from annotator.selectors.training import TrainingSnapshot, training_snapshot
 from annotator.services.embeddings import item_neighbour_graph, load_encoder, unit_item_embeddings
-from annotator.services.jobs import job_append_log, job_fail, job_start
+from annotator.services.jobs import job_append_log, job_fail, job_request_rerun, job_start
 from annotator.services.scoring import ItemScore, score_run_store
 from annotator.services.training import Progress, model_version_register, trained_model
 from mlcore.active_learning import DEFAULT_STRATEGY, STRATEGIES, QueryPool, make_strategy
@@ -95,15 +97,24 @@ def _rescore_after_labels(project_id: int, user_id: int | None) -> None:
 
 
 def rescore_request(*, project: Project, by: AbstractBaseUser | None, reason: str = "manual") -> tuple[Job, bool]:
-    """Queue a rescoring job unless one already waits; returns (the waiting or new job, created)."""
+    """Queue a rescoring job unless one is already queued or running; returns (that job, created).
+
+    One rescore at a time per project: a request while one waits joins it (it reads the newest labels
+    when it starts); a request while one runs asks that one for a single follow-up run after it.
+    The database's unique constraint on unfinished rescores backs the project lock.
+    """
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True).first()
-        waiting = Job.objects.filter(project=project, kind=RESCORE_KIND, status=JobStatus.QUEUED).order_by("id").first()
-        if waiting is not None and waiting.created_at > timezone.now() - QUEUED_STALE_AFTER:
-            job_append_log(job_id=waiting.pk, message=f"Rescoring asked again ({reason}): this job will include it.")
-            return waiting, False
-        if waiting is not None:
-            job_fail(job_id=waiting.pk, error=STALE_QUEUED_ERROR)
+        current = Job.objects.filter(project=project, kind=RESCORE_KIND, status__in=UNFINISHED_STATUSES).first()
+        if current is not None and current.status == JobStatus.RUNNING and job_request_rerun(job=current):
+            return current, False
+        if current is not None and current.status == JobStatus.QUEUED:
+            if current.created_at > timezone.now() - QUEUED_STALE_AFTER:
+                job_append_log(
+                    job_id=current.pk, message=f"Rescoring asked again ({reason}): this job will include it."
+                )
+                return current, False
+            job_fail(job_id=current.pk, error=STALE_QUEUED_ERROR)
         job = job_start(kind=RESCORE_KIND, project=project, params={"reason": reason}, created_by=by)
         return job, True
 

@@ -20,18 +20,34 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 from annotator.models import Item, Project
-from mlcore.encoders import TextEncoder
+from mlcore.encoders import TextEncoder, allowed_backbone_dir, packaged_backbones
 from mlcore.semi_supervised import NeighbourGraph, neighbour_graph, reorder_graph
 
 EMBED_BATCH_SIZE = 32
 
 
-@functools.cache
+def backbone_source(backbone: str) -> str:
+    """What mlcore may load for a backbone that a project or a request names: a packaged model's name,
+    or a model directory under LABELLOOP_MODEL_DIRS; never a free path (ValidationError, the same
+    whether or not the path exists)."""
+    try:
+        model_dir = allowed_backbone_dir(backbone, settings.LABELLOOP_MODEL_DIRS)
+    except ValueError as error:
+        raise ValidationError(str(error), code="unknown_backbone") from None
+    return backbone if backbone in packaged_backbones() else str(model_dir)
+
+
 def load_encoder(backbone: str) -> TextEncoder:
-    """One encoder per backbone per process: loading takes seconds, embedding reuses it."""
-    return TextEncoder.load(backbone)
+    """The encoder of an allowed backbone, one per process: loading takes seconds, embedding reuses it."""
+    return _loaded_encoder(backbone_source(backbone))
+
+
+@functools.cache
+def _loaded_encoder(source: str) -> TextEncoder:
+    return TextEncoder.load(source)
 
 
 def _store_dir(project: Project, encoder: TextEncoder) -> Path:

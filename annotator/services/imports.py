@@ -120,7 +120,11 @@ def import_start(
         return ImportOutcome(report=import_file(project=project, stream=upload, request=request))
     path = _store_upload(upload)
     params = {**request.as_params(), "path": str(path)}
-    return ImportOutcome(job=job_start(kind="import", project=project, params=params, created_by=by))
+    try:
+        return ImportOutcome(job=job_start(kind="import", project=project, params=params, created_by=by))
+    except BaseException:  # e.g. too many unfinished jobs: the stored upload must not stay behind
+        shutil.rmtree(path.parent, ignore_errors=True)
+        raise
 
 
 def _store_upload(upload: UploadedFile) -> Path:

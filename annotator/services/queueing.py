@@ -19,7 +19,7 @@ def _client(broker_url: str) -> Celery:
     return app
 
 
-def enqueue(task_name: str, *, args: list, queue: str) -> str:
-    """Send `task_name(*args)` to `queue`; returns the Celery task id."""
-    result = _client(settings.CELERY_BROKER_URL).send_task(task_name, args=args, queue=queue)
+def enqueue(task_name: str, *, args: list, queue: str, **options) -> str:
+    """Send `task_name(*args)` to `queue` (`options`: send_task's, e.g. time limits); returns the task id."""
+    result = _client(settings.CELERY_BROKER_URL).send_task(task_name, args=args, queue=queue, **options)
     return result.id

@@ -25,7 +25,7 @@ from django.db.models import Max
 
 from annotator.models import Job, Label, ModelVersion, Project, TaskType
 from annotator.selectors.training import TrainingSnapshot, training_snapshot
-from annotator.services.embeddings import item_embeddings, load_encoder
+from annotator.services.embeddings import backbone_source, item_embeddings, load_encoder
 from annotator.services.jobs import job_start
 from mlcore.evaluation import classification_metrics
 from mlcore.models import MODEL_KINDS, TextClassifier, load_model, model_class
@@ -64,6 +64,7 @@ def training_job_start(*, project: Project, by: AbstractBaseUser, preset: str, p
     chosen = {**PRESETS[preset], **(params or {})}
     if chosen["kind"] not in MODEL_KINDS:
         raise ValidationError(f"The model kind {chosen['kind']!r} is not available in this installation.")
+    _model_constructor_params(chosen, project)  # a backbone only from the packaged list or the model dirs
     _check_enough_data(training_snapshot(project=project))
     queue = "cpu" if chosen["kind"] in CPU_KINDS else "gpu"
     return job_start(kind="train", project=project, params={"preset": preset, **chosen}, created_by=by, queue=queue)
@@ -97,13 +98,22 @@ def _model_params(params: dict, project: Project) -> dict:
     return chosen
 
 
+def _model_constructor_params(params: dict, project: Project) -> dict:
+    """`_model_params` with the backbone checked (packaged, or under LABELLOOP_MODEL_DIRS) and turned
+    into what mlcore loads; the version's params keep the name."""
+    chosen = _model_params(params, project)
+    if "backbone" in chosen:
+        chosen["backbone"] = backbone_source(str(chosen["backbone"]))
+    return chosen
+
+
 def training_run_job(*, job: Job, progress: Progress) -> dict:
     """The body of a training job: snapshot, fit, evaluate, write the files, register the version."""
     project = job.project
     snapshot = training_snapshot(project=project)
     _check_enough_data(snapshot)
     kind = job.params["kind"]
-    model = model_class(kind)(**_model_params(job.params, project), multi_label=snapshot.multi_label)
+    model = model_class(kind)(**_model_constructor_params(job.params, project), multi_label=snapshot.multi_label)
     progress(1, f"{len(snapshot.train.item_ids)} training items, {len(snapshot.test.item_ids)} test items")
 
     def embed_progress(done: int, total: int) -> None:

@@ -4,18 +4,20 @@ the predictions have settled (when to stop), and the rescoring job; admins can r
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import project_page
-from annotator.models import Project
+from annotator.models import JobStatus, Project
 from annotator.permissions import Capability, role_can
 from annotator.selectors.active_learning import (
     active_learning_overview,
     al_learning_curve_svg,
     class_estimates_svg,
 )
+from annotator.selectors.jobs import job_for_role
 from annotator.services.active_learning import rescore_request
 
 POLL_INTERVAL = "2s"
@@ -33,6 +35,8 @@ def active_learning_page(request: HttpRequest, project: Project) -> HttpResponse
         "latest_pct": f"{overview.stopping.latest * 100:.1f}" if overview.stopping.latest is not None else "",
         "threshold_pct": f"{overview.stopping.threshold * 100:.0f}",
         "latest_point": overview.points[-1] if overview.points else None,
+        # Each job with what this role may see of it (annotators: no error text or server paths).
+        "rescore_jobs": [(job, job_for_role(job=job, role=request.project_role)) for job in overview.jobs],
         "can_rescore": role_can(request.project_role, Capability.RUN_JOBS),
         "poll_interval": POLL_INTERVAL,
     }
@@ -44,9 +48,15 @@ def active_learning_page(request: HttpRequest, project: Project) -> HttpResponse
 @project_page(Capability.RUN_JOBS)
 @require_POST
 def active_learning_rescore(request: HttpRequest, project: Project) -> HttpResponse:
-    job, created = rescore_request(project=project, by=request.user, reason="manual")
+    try:
+        job, created = rescore_request(project=project, by=request.user, reason="manual")
+    except ValidationError as error:  # too many unfinished jobs
+        messages.error(request, " ".join(error.messages))
+        return redirect("active-learning", project_id=project.pk)
     if created:
         messages.success(request, f"Rescoring job #{job.pk} queued.")
+    elif job.status == JobStatus.RUNNING:
+        messages.info(request, f"Rescoring job #{job.pk} is running; one more run with the newest labels follows it.")
     else:
         messages.info(request, f"Rescoring job #{job.pk} is already waiting; it will use the newest labels.")
     return redirect("active-learning", project_id=project.pk)

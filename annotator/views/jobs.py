@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotator.access import get_project_object, project_page
 from annotator.models import Job, Project
 from annotator.permissions import Capability, role_can
-from annotator.selectors.jobs import job_log_lines, project_jobs
+from annotator.selectors.jobs import job_details_visible, job_for_role, project_jobs
 from annotator.services.jobs import JOB_KINDS, job_request_cancel, job_start
 
 # A job page polls while the job is live; the partial stops polling once it is finished.
@@ -36,7 +36,9 @@ def job_detail(request: HttpRequest, project: Project, job_id: int) -> HttpRespo
         "project": project,
         "job": job,
         "title": JOB_KINDS[job.kind].title if job.kind in JOB_KINDS else job.kind,
-        "log_lines": job_log_lines(job=job),
+        # What this role may see of the params, result, log and error (annotators: a generic line).
+        "shown": job_for_role(job=job, role=request.project_role),
+        "can_see_details": job_details_visible(role=request.project_role),
         "can_run": role_can(request.project_role, Capability.RUN_JOBS),
         "poll_interval": POLL_INTERVAL,
     }
@@ -58,5 +60,11 @@ def job_cancel(request: HttpRequest, project: Project, job_id: int) -> HttpRespo
 @project_page(Capability.RUN_JOBS)
 @require_POST
 def job_selfcheck(request: HttpRequest, project: Project) -> HttpResponse:
-    job = job_start(kind="selfcheck", project=project, params={"steps": 10, "seconds": 0.5}, created_by=request.user)
+    try:
+        job = job_start(
+            kind="selfcheck", project=project, params={"steps": 10, "seconds": 0.5}, created_by=request.user
+        )
+    except ValidationError as error:  # too many unfinished jobs
+        messages.error(request, " ".join(error.messages))
+        return redirect("job-list", project_id=project.pk)
     return redirect("job-detail", project_id=project.pk, job_id=job.pk)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
-    monkeypatch.setattr(jobs, "enqueue", lambda name, *, args, queue: "tid")
+    monkeypatch.setattr(jobs, "enqueue", lambda name, *, args, queue, **options: "tid")
 
 
 def _law(n: int, a: float) -> float:
@@ -90,5 +90,7 @@ def test_rescore_now_queues_one_job_for_admins_and_is_refused_to_annotators(proj
     assert again.status_code == 200 and again.json() == {**again.json(), "created": False}
     assert again.json()["job"]["id"] == job.pk
     Job.objects.filter(pk=job.pk).update(status="running")
-    fresh = api.post(f"/api/projects/{project.pk}/rescore/")
-    assert fresh.status_code == 202 and fresh.json()["job"]["id"] != job.pk
+    # One rescore at a time (issue 19, finding 14): the running one is asked for a follow-up run.
+    marked = api.post(f"/api/projects/{project.pk}/rescore/")
+    assert marked.status_code == 200 and marked.json()["job"]["id"] == job.pk and not marked.json()["created"]
+    assert Job.objects.get(pk=job.pk).rerun_requested

@@ -32,7 +32,7 @@ LONG = "A very long article about the match. " * 20
 
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
-    monkeypatch.setattr(jobs, "enqueue", lambda name, *, args, queue: "tid")
+    monkeypatch.setattr(jobs, "enqueue", lambda name, *, args, queue, **options: "tid")
 
 
 @pytest.fixture

@@ -1168,6 +1168,22 @@ CASES: list[Case] = [
         data=lambda ctx: {"texts": ["a late goal"]},
         verify=api_json(lambda ctx, data: "no active model" in data["detail"]),
     ),
+    api(
+        "api-predict-batch",
+        "POST",
+        V,
+        400,
+        data=lambda ctx: {"texts": ["a late goal"] * 40},
+        verify=api_json(lambda ctx, data: "no active model" in data["detail"]),
+    ),
+    api(
+        "api-predict-batch-result",
+        "GET",
+        V,
+        400,
+        url_kwargs=job_id,
+        verify=api_json(lambda ctx, data: data["detail"] == "This job is not a batch prediction."),
+    ),
 ]
 
 

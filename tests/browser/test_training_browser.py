@@ -1,7 +1,7 @@
 """An admin trains a fast head and a teacher from the browser, on a real Celery worker, watches each job's
 progress bar and opens each version's evaluation.
 
-The project's backbone is the session's tiny random BERT (`tiny_backbone`), for the fast head's
+The project's backbone is the session's tiny random BERT (`allowed_tiny_backbone`), for the fast head's
 embeddings and as the teacher's backbone alike, so both trainings take seconds on a CPU.
 """
 
@@ -80,11 +80,11 @@ def train_and_open_the_evaluation(page, live_server, project, *, preset: str, ep
 
 
 def test_an_admin_trains_a_fast_head_and_a_teacher_and_opens_their_evaluations(
-    page, live_server, celery_worker, project_with_roles, tiny_backbone
+    page, live_server, celery_worker, project_with_roles, allowed_tiny_backbone
 ):
     project, users = project_with_roles
     _news(project)
-    project.backbone = tiny_backbone
+    project.backbone = allowed_tiny_backbone
     project.save(update_fields=["backbone"])
     worker = celery_worker()
     log_in(page, live_server, users["admin"].username, "pw-" + users["admin"].username)

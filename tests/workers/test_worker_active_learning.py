@@ -17,16 +17,18 @@ from tests.conftest import wait_for
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def test_labeling_25_demo_items_rescores_the_pool_on_the_worker(celery_worker, make_user, tiny_backbone):
+def test_labeling_25_demo_items_rescores_the_pool_on_the_worker(celery_worker, make_user, allowed_tiny_backbone):
     admin, annotator, other = make_user("demo_admin"), make_user("demo_annotator"), make_user("demo_other")
     project, _ = demo_project_load(admin=admin)
-    project.backbone = tiny_backbone  # a 2-layer BERT: the same code path, seconds instead of minutes
+    project.backbone = allowed_tiny_backbone  # a 2-layer BERT: the same code path, seconds instead of minutes
     project.save(update_fields=["backbone"])
     for user in (annotator, other):
         Membership.objects.create(project=project, user=user, role=Role.ANNOTATOR)
     # As a clustering job would have left it: every item embedded in the project's cache.
     item_embeddings(
-        project=project, item_ids=list(project.items.values_list("id", flat=True)), encoder=load_encoder(tiny_backbone)
+        project=project,
+        item_ids=list(project.items.values_list("id", flat=True)),
+        encoder=load_encoder(allowed_tiny_backbone),
     )
     assert project.al_every_labels == 25
     celery_worker()

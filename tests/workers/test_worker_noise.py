@@ -37,10 +37,10 @@ def _label_demo_items(project, annotator) -> dict[int, str]:
     return gold_of
 
 
-def test_noise_review_on_the_demo_project_feeds_the_next_snapshot(celery_worker, make_user, tiny_backbone):
+def test_noise_review_on_the_demo_project_feeds_the_next_snapshot(celery_worker, make_user, allowed_tiny_backbone):
     admin, annotator, expert = make_user("demo_admin"), make_user("demo_annotator"), make_user("demo_expert")
     project, _ = demo_project_load(admin=admin)
-    project.backbone = tiny_backbone  # a 2-layer BERT: the same code path, seconds instead of minutes
+    project.backbone = allowed_tiny_backbone  # a 2-layer BERT: the same code path, seconds instead of minutes
     project.al_every_labels = 0  # no rescoring jobs in between: this test is about the noise job
     project.save(update_fields=["backbone", "al_every_labels"])
     Membership.objects.create(project=project, user=annotator, role=Role.ANNOTATOR)

@@ -53,11 +53,11 @@ def test_train_on_the_worker_then_predict_and_see_the_pages(celery_worker, proje
 
 
 def test_a_worker_killed_mid_training_leaves_the_job_failed_and_no_model(
-    celery_worker, project_with_roles, tiny_backbone
+    celery_worker, project_with_roles, allowed_tiny_backbone
 ):
     project, users = project_with_roles
     _news(project)
-    project.backbone = tiny_backbone
+    project.backbone = allowed_tiny_backbone
     project.save(update_fields=["backbone"])
     worker = celery_worker(JOB_STALE_SECONDS=2)
     api = APIClient()

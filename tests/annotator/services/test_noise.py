@@ -54,7 +54,9 @@ DIM = 16
 @pytest.fixture
 def sent(monkeypatch) -> list[tuple[str, list, str]]:
     calls: list[tuple[str, list, str]] = []
-    monkeypatch.setattr(jobs, "enqueue", lambda name, *, args, queue: calls.append((name, args, queue)) or "tid")
+    monkeypatch.setattr(
+        jobs, "enqueue", lambda name, *, args, queue, **options: calls.append((name, args, queue)) or "tid"
+    )
     return calls
 
 
@@ -430,17 +432,17 @@ def test_labels_with_too_few_items_are_evidence_but_not_judged(project_with_role
     assert not NoiseFlag.objects.filter(given_label__name="Rare").exists()
 
 
-def test_the_job_runs_with_a_real_encoder(project_with_roles, tiny_backbone):
+def test_the_job_runs_with_a_real_encoder(project_with_roles, allowed_tiny_backbone):
     """A random tiny BERT judges at random: the flags' shape is checked, not which items they are."""
     project, _ = project_with_roles
-    project.backbone = tiny_backbone
+    project.backbone = allowed_tiny_backbone
     project.save(update_fields=["backbone"])
     items = _add(project)
     _add(project, split=Split.TEST, per_class=5, flips={}, prefix="held out ")
     _job, result, _ = _run(project, audit_test=True)
     run = NoiseRun.objects.get(pk=result["noise_run"])
     assert run.n_items == 3 * PER_CLASS and run.test_items == 15
-    assert tiny_backbone.rstrip("/").split("/")[-1] in run.encoder
+    assert allowed_tiny_backbone.rstrip("/").split("/")[-1] in run.encoder
     flags = list(NoiseFlag.objects.filter(run=run))
     assert len(flags) == run.n_flagged + run.test_flagged
     labels = {label.pk for label in project.labels.all()}

@@ -1,0 +1,141 @@
+"""Prediction beyond one request: small requests are answered inside it, larger ones by a batch job.
+
+`POST .../predict` answers at most PREDICT_SYNC_MAX_TEXTS texts and PREDICT_SYNC_MAX_CHARS
+characters (a model call on the web server holds a worker thread); anything larger is refused with a
+pointer to `POST .../predict/batch/`, which stores the texts in a file and queues a `predict` job on
+the `cpu` queue. The job predicts in chunks (each a cancel checkpoint) with the active model version
+of the moment it runs, writes the results as JSON lines next to the model artifacts (temporary file,
+then rename) and removes the input; `predictions_path` finds them for the download.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+
+from annotator.models import Job, JobStatus, Project
+from annotator.services.jobs import job_start
+from annotator.services.training import NO_ACTIVE_MODEL_ERROR, predict_texts
+
+PREDICT_KIND = "predict"
+CHUNK_TEXTS = 256
+SYNC_TOO_LARGE_ERROR = (
+    "This request has {texts} texts and {chars} characters; /predict answers at most {max_texts} texts "
+    "and {max_chars} characters at once. Send them as a batch job instead: POST "
+    "/api/projects/{project_id}/predict/batch/ with the same body, then download the results from "
+    "/api/projects/{project_id}/predict/batch/<job id>/ once the job has succeeded."
+)
+BATCH_TOO_LARGE_ERROR = (
+    "A batch prediction takes at most {max_texts} texts and {max_chars} characters; this one has "
+    "{texts} texts and {chars} characters. Split it into several batches."
+)
+NOT_READY_ERROR = "This batch prediction has not succeeded (it is {status}); its results are not available."
+INPUT_GONE_ERROR = "The texts of this batch are gone (already predicted or cleaned up); send them again."
+NOT_A_BATCH_ERROR = "This job is not a batch prediction."
+
+
+def _size(texts: list[str]) -> tuple[int, int]:
+    return len(texts), sum(len(text) for text in texts)
+
+
+def predict_check_sync_size(*, project: Project, texts: list[str]) -> None:
+    """Refuse (code `too_large`, 413) what is too much to predict inside a web request."""
+    count, chars = _size(texts)
+    if count > settings.PREDICT_SYNC_MAX_TEXTS or chars > settings.PREDICT_SYNC_MAX_CHARS:
+        raise ValidationError(
+            SYNC_TOO_LARGE_ERROR.format(
+                texts=count,
+                chars=chars,
+                max_texts=settings.PREDICT_SYNC_MAX_TEXTS,
+                max_chars=settings.PREDICT_SYNC_MAX_CHARS,
+                project_id=project.pk,
+            ),
+            code="too_large",
+        )
+
+
+def predict_sync(*, project: Project, texts: list[str]):
+    """Predict a small request at once: (the active version, one prediction per text)."""
+    predict_check_sync_size(project=project, texts=texts)
+    return predict_texts(project=project, texts=texts)
+
+
+def predict_batch_start(*, project: Project, texts: list[str], by: AbstractBaseUser) -> Job:
+    """Store the texts and queue a batch prediction job (job limits apply)."""
+    if project.active_model_id is None:
+        raise ValidationError(NO_ACTIVE_MODEL_ERROR)
+    count, chars = _size(texts)
+    if count > settings.PREDICT_BATCH_MAX_TEXTS or chars > settings.PREDICT_BATCH_MAX_CHARS:
+        raise ValidationError(
+            BATCH_TOO_LARGE_ERROR.format(
+                texts=count,
+                chars=chars,
+                max_texts=settings.PREDICT_BATCH_MAX_TEXTS,
+                max_chars=settings.PREDICT_BATCH_MAX_CHARS,
+            ),
+            code="too_large",
+        )
+    relative = Path("predictions") / uuid.uuid4().hex / "input.json"
+    stored = Path(settings.MEDIA_ROOT) / relative
+    stored.parent.mkdir(parents=True)
+    stored.write_text(json.dumps(texts), encoding="utf-8")
+    try:
+        return job_start(
+            kind=PREDICT_KIND, project=project, params={"input": str(relative), "texts": count}, created_by=by
+        )
+    except BaseException:
+        shutil.rmtree(stored.parent, ignore_errors=True)
+        raise
+
+
+def predictions_path(*, job: Job) -> Path:
+    """Where a batch prediction job's results are (JSON lines, one per text, in order)."""
+    return Path(settings.ARTIFACT_ROOT) / "predictions" / f"job-{job.pk}.jsonl"
+
+
+def predictions_file(*, job: Job) -> Path:
+    """The results of a succeeded batch prediction; ValidationError otherwise."""
+    if job.kind != PREDICT_KIND:
+        raise ValidationError(NOT_A_BATCH_ERROR)
+    path = predictions_path(job=job)
+    if job.status != JobStatus.SUCCEEDED or not path.is_file():
+        raise ValidationError(NOT_READY_ERROR.format(status=job.status), code="not_ready")
+    return path
+
+
+def predict_batch_run_job(*, job: Job, progress: Callable[[float, str], None]) -> dict:
+    """The body of a batch prediction job: predict chunk by chunk, write the results, drop the input."""
+    stored = Path(settings.MEDIA_ROOT) / job.params["input"]
+    if not stored.is_file():
+        raise ValidationError(INPUT_GONE_ERROR)
+    try:
+        texts = json.loads(stored.read_text(encoding="utf-8"))
+        version = _write_predictions(job, texts, progress)
+    finally:  # however it ended (a killed worker never gets here, so a re-delivery finds the input)
+        shutil.rmtree(stored.parent, ignore_errors=True)
+    return {"texts": len(texts), "model_version": version}
+
+
+def _write_predictions(job: Job, texts: list[str], progress: Callable[[float, str], None]) -> int | None:
+    target = predictions_path(job=job)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    version = None
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            for start in range(0, len(texts), CHUNK_TEXTS):
+                progress(100 * start / max(len(texts), 1), f"Predicted {start} of {len(texts)} texts")
+                version, predictions = predict_texts(project=job.project, texts=texts[start : start + CHUNK_TEXTS])
+                for offset, prediction in enumerate(predictions):
+                    out.write(json.dumps({"index": start + offset, **prediction}, ensure_ascii=False) + "\n")
+        partial.rename(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return version.number if version else None
