@@ -132,6 +132,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     # `?format=` names an export or import format in our API, not a DRF renderer.
     "URL_FORMAT_OVERRIDE": None,
+    # A service's ValidationError or a malformed query parameter: a 400 with a readable `detail`.
+    "EXCEPTION_HANDLER": "annotator.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Labelloop API",
@@ -141,6 +143,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # `<id:...>` path parameters (annotator.params.IdConverter) are 64-bit database ids.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
     # Several serializers have a `kind` field (labels, jobs): name the label one's enum explicitly.
     "ENUM_NAME_OVERRIDES": {
         "LabelKindEnum": "annotator.models.projects.LabelKind",

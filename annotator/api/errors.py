@@ -1,14 +1,32 @@
+"""How the API answers errors: one place turns a service's refusal into a readable 400.
+
+`exception_handler` is DRF's EXCEPTION_HANDLER (settings): a Django `ValidationError` raised by a
+service, or a `BadRequest` from a malformed query parameter (`annotator.params.query_id`), becomes
+`{"detail": ...}` with status 400, so an API view need not wrap each service call in try/except.
+Everything else goes to DRF's own handler.
+"""
+
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
 
 
-def validation_error_response(error: ValidationError) -> Response:
+def validation_error_response(error: DjangoValidationError) -> Response:
     """A service's ValidationError as a 400 with a readable `detail` (and the line, for file errors)."""
     body: dict = {"detail": " ".join(error.messages)}
     params = getattr(error, "params", None) or {}
     if params.get("line") is not None:
         body["line"] = params["line"]
     return Response(body, status=status.HTTP_400_BAD_REQUEST)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DjangoValidationError):
+        return validation_error_response(exc)
+    if isinstance(exc, BadRequest):
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    return drf_exception_handler(exc, context)

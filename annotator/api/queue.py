@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from annotator.access import ProjectAPIView, get_project_object
 from annotator.api.errors import validation_error_response
 from annotator.models import Item, Label
+from annotator.params import query_id
 from annotator.permissions import Capability
 from annotator.selectors.queue import QueueItem, queue_item
 from annotator.services.queue import annotation_submit, previous_submission, queue_next_item, queue_skip
@@ -58,7 +59,7 @@ class QueuePreviousApi(ProjectAPIView):
 
     @extend_schema(responses=QueueResponse)
     def get(self, request, project_id: int):
-        before = request.query_params.get("before")
+        before = query_id(request.query_params, "before")
         current = get_project_object(Item, self.project, pk=before) if before else None
         annotation = previous_submission(project=self.project, user=request.user, before=current)
         return _queue_response(queue_item(item=annotation.item, user=request.user) if annotation else None)
