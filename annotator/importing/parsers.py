@@ -16,6 +16,8 @@ import os
 import typing
 from collections.abc import Callable, Iterable, Iterator
 
+from annotator.exporting.formats import unescape_formula
+
 SUPPORTED_FORMATS = ("csv", "tsv", "jsonl", "txt")
 
 _FORMAT_BY_EXTENSION = {
@@ -277,8 +279,9 @@ class _ColumnLayout:
     def record_from_row(self, row: list[str], line: int) -> Record:
         if len(row) != self.width:
             raise ImportFileError(_describe_ragged_row(len(row), self.width), line)
-        text = _clean_text(row[self.text_index], line)
-        labels = () if self.label_index is None else self._split_labels(row[self.label_index], line)
+        # Our CSV export quotes cells that spreadsheets would run as formulas; reading it back undoes that.
+        text = _clean_text(unescape_formula(row[self.text_index]), line)
+        labels = () if self.label_index is None else self._split_labels(unescape_formula(row[self.label_index]), line)
         meta = _checked_meta({name: row[index] for name, index in self.meta_indexes}, line)
         return Record(line=line, text=text, labels=labels, meta=meta)
 
