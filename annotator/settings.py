@@ -121,6 +121,11 @@ IMPORT_INLINE_MAX_BYTES = env.int("IMPORT_INLINE_MAX_BYTES", default=1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
+# Keyword/regex rules: at most this many per project, and every page or preview spends at most this
+# long matching all of a project's saved rules together (each rule runs in web requests).
+RULES_MAX_PER_PROJECT = env.int("RULES_MAX_PER_PROJECT", default=50)
+RULES_BUDGET_SECONDS = env.float("RULES_BUDGET_SECONDS", default=2.0)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",

@@ -81,6 +81,8 @@ class RulePreviewApi(ProjectAPIView):
                 "total": preview.total,
                 "sample": preview.sample,
                 "stats": dataclasses.asdict(preview.stats) if preview.stats else None,
+                # Saved rules left out of the statistics because they were too slow: name -> why.
+                "too_slow": preview.too_slow,
             }
         )
 
