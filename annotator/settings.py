@@ -49,6 +49,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # 413 from the Content-Length header, before anything reads (and spools) a body over the limit.
+    "annotator.request_limits.RequestSizeLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -118,8 +120,20 @@ ARTIFACT_ROOT = env.path("ARTIFACT_ROOT", default=str(Path(MEDIA_ROOT) / "artifa
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
 # Files up to this size import inside the request; larger ones become a background job.
 IMPORT_INLINE_MAX_BYTES = env.int("IMPORT_INLINE_MAX_BYTES", default=1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Request bodies (annotator/request_limits.py): imports may send IMPORT_MAX_BYTES, other signed-in
+# requests REQUEST_MAX_BYTES, anonymous ones (login, token) ANONYMOUS_REQUEST_MAX_BYTES; a larger
+# Content-Length is a 413 before the body is read. Keep a proxy's limit (client_max_body_size) at
+# IMPORT_MAX_BYTES plus 1 MB for the multipart envelope.
+REQUEST_MAX_BYTES = env.int("REQUEST_MAX_BYTES", default=10 * 1024 * 1024)
+ANONYMOUS_REQUEST_MAX_BYTES = env.int("ANONYMOUS_REQUEST_MAX_BYTES", default=64 * 1024)
+# Non-file data Django holds in memory (a JSON body, form fields): the same bound as the request.
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "annotator.request_limits.SizeLimitedUploadHandler",  # counts streamed bytes, stops past the limit
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Keyword/regex rules: at most this many per project, and every page or preview spends at most this
 # long matching all of a project's saved rules together (each rule runs in web requests).

@@ -14,6 +14,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from annotator.request_limits import RequestTooLarge
+
 
 def validation_error_response(error: DjangoValidationError) -> Response:
     """A service's ValidationError as a 400 with a readable `detail` (and the line, for file errors)."""
@@ -29,4 +31,6 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return validation_error_response(exc)
     if isinstance(exc, BadRequest):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, RequestTooLarge):  # the upload handler stopped a body past its limit
+        return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     return drf_exception_handler(exc, context)
