@@ -64,7 +64,7 @@ def token(django_user_model, transactional_db):
 
 def test_anonymous_huge_post_to_login_is_refused_before_the_body(live_server, spool_dir):
     """Finding 9: 248 MB announced to /login/ without signing in: 413 at once, nothing spooled."""
-    status, head, body = send_headers_only(
+    status, _head, body = send_headers_only(
         live_server,
         "POST",
         "/login/",
