@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from annotator.access import ProjectAPIView, get_project_object
 from annotator.api.errors import validation_error_response
+from annotator.api.fields import IdField
 from annotator.models import Label, LabelKind, Project, TaxonomyEvent
 from annotator.models.projects import LABEL_PATH_SEPARATOR
 from annotator.permissions import Capability
@@ -74,7 +75,7 @@ class LabelListApi(ProjectAPIView):
 
     class LabelCreateInput(serializers.Serializer):
         name = serializers.CharField(max_length=200)
-        parent = serializers.IntegerField(required=False, allow_null=True, default=None)
+        parent = IdField(required=False, allow_null=True, default=None)
         kind = serializers.ChoiceField(choices=LabelKind.choices, default=LabelKind.NORMAL)
         description = serializers.CharField(required=False, allow_blank=True, default="")
         color = serializers.RegexField(
@@ -136,7 +137,7 @@ class LabelMoveApi(ProjectAPIView):
     capability = Capability.EDIT_TAXONOMY
 
     class LabelMoveInput(serializers.Serializer):
-        parent = serializers.IntegerField(allow_null=True, help_text="The new parent's id; null: the top level.")
+        parent = IdField(allow_null=True, help_text="The new parent's id; null: the top level.")
         position = serializers.IntegerField(
             required=False, min_value=0, help_text="0-based place among the new siblings; omitted: last."
         )
@@ -164,7 +165,7 @@ class LabelMergePreviewApi(ProjectAPIView):
     capability = Capability.EDIT_TAXONOMY
 
     class MergePreviewQuery(serializers.Serializer):
-        target = serializers.IntegerField(help_text="The label to merge into.")
+        target = IdField(help_text="The label to merge into.")
 
     class MergePreviewOutput(serializers.Serializer):
         target = LabelOutput()
@@ -195,7 +196,7 @@ class LabelMergeApi(ProjectAPIView):
     capability = Capability.EDIT_TAXONOMY
 
     class LabelMergeInput(serializers.Serializer):
-        target = serializers.IntegerField(help_text="The label that absorbs this one.")
+        target = IdField(help_text="The label that absorbs this one.")
 
     @extend_schema(
         request=LabelMergeInput,

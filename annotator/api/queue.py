@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from annotator.access import ProjectAPIView, get_project_object
 from annotator.api.errors import validation_error_response
+from annotator.api.fields import IdField
 from annotator.models import Item, Label
 from annotator.params import query_id
 from annotator.permissions import Capability
@@ -69,7 +70,7 @@ class QueueSubmitApi(ProjectAPIView):
     capability = Capability.ANNOTATE
 
     class SubmitInput(serializers.Serializer):
-        labels = serializers.ListField(child=serializers.IntegerField(), allow_empty=True)
+        labels = serializers.ListField(child=IdField(), allow_empty=True)
 
     @extend_schema(request=SubmitInput, responses={201: dict})
     def post(self, request, project_id: int, item_id: int):

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from annotator.access import ProjectAPIView, get_project_object
 from annotator.api.errors import validation_error_response
+from annotator.api.fields import IdField
 from annotator.models import Label, Rule, RuleKind
 from annotator.permissions import Capability
 from annotator.selectors.rules import project_rules, rule_preview
@@ -32,7 +33,7 @@ class RuleSpecInput(serializers.Serializer):
     case_sensitive = serializers.BooleanField(default=False)
     whole_word = serializers.BooleanField(default=True)
     kind = serializers.ChoiceField(choices=RuleKind.choices, default=RuleKind.SEED)
-    label = serializers.IntegerField(required=False, allow_null=True, default=None)
+    label = IdField(required=False, allow_null=True, default=None)
 
 
 class RuleCreateInput(RuleSpecInput):
@@ -97,7 +98,7 @@ class RuleDetailApi(ProjectAPIView):
         case_sensitive = serializers.BooleanField(required=False)
         whole_word = serializers.BooleanField(required=False)
         active = serializers.BooleanField(required=False)
-        label = serializers.IntegerField(required=False, allow_null=True)
+        label = IdField(required=False, allow_null=True)
 
     @extend_schema(responses=RuleOutput)
     def get(self, request, project_id: int, rule_id: int):
