@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from annotator.access import ProjectAPIView, get_project_object
 from annotator.api.errors import validation_error_response
+from annotator.api.fields import JsonObjectField
 from annotator.api.jobs import JobOutput
 from annotator.models import ModelVersion
 from annotator.permissions import Capability
@@ -44,7 +45,7 @@ class ModelVersionListApi(ProjectAPIView):
 
     class TrainInput(serializers.Serializer):
         preset = serializers.ChoiceField(choices=list(PRESETS), default="fast_head")
-        params = serializers.DictField(required=False, default=dict)
+        params = JsonObjectField(required=False, default=dict)
 
     @extend_schema(responses=ModelVersionOutput(many=True))
     def get(self, request, project_id: int):

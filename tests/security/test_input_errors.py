@@ -190,3 +190,37 @@ def test_meta_is_json_after_import(api, project):
     """Finding 11 (control): ordinary nested meta still imports."""
     content = json.dumps({"text": "a", "extra": {"k": [1, 2, {"z": "ok"}]}}) + "\n"
     assert _import(api, project, "ok.jsonl", content).status_code in (200, 201)
+
+
+# --- API bodies --------------------------------------------------------------------------------------------------
+
+
+def test_deeply_nested_json_body_is_a_400(api, project):
+    """Finding 11: a request body of 100,000 nested brackets is a parse error, not a RecursionError."""
+    body = "[" * 100_000 + "]" * 100_000
+    for url in (reverse("api-label-list", args=[project.pk]), reverse("api-job-list", args=[project.pk])):
+        response = api.generic("POST", url, body, content_type="application/json")
+        assert response.status_code == 400, (url, response.status_code)
+
+
+def test_job_params_with_nul_or_deep_nesting_are_400(api, project):
+    """Finding 11 (found by the fuzz run on PostgreSQL): NUL characters in free-form job parameters
+    reached jsonb and failed there; they and over-deep objects are refused up front."""
+    url = reverse("api-job-list", args=[project.pk])
+    assert api.post(url, {"kind": "selfcheck", "params": {"a\x00": 1}}, format="json").status_code == 400
+    assert api.post(url, {"kind": "selfcheck", "params": {"a": ["x\x00"]}}, format="json").status_code == 400
+    deep: dict = {}
+    cursor = deep
+    for _ in range(40):
+        cursor["k"] = {}
+        cursor = cursor["k"]
+    assert api.post(url, {"kind": "selfcheck", "params": deep}, format="json").status_code == 400
+
+
+def test_ids_in_request_bodies_are_bounded(api, project, label):
+    """Finding 11 (found by the fuzz run): a 20-digit label id in a body overflowed in the database driver."""
+    item = Item.objects.create(project=project, text="x", content_hash="x")
+    url = reverse("api-queue-submit", args=[project.pk, item.pk])
+    assert api.post(url, {"labels": [int(HUGE_ID)]}, format="json").status_code == 400
+    rules_url = reverse("api-rule-list", args=[project.pk])
+    assert api.post(rules_url, {"name": "r", "pattern": "x", "label": int(HUGE_ID)}, format="json").status_code == 400
