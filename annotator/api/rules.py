@@ -56,10 +56,7 @@ class RuleListApi(ProjectAPIView):
         data = RuleCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         fields = {**data.validated_data, "label": _label(self.project, data.validated_data["label"])}
-        try:
-            rule = rule_create(project=self.project, by=request.user, **fields)
-        except ValidationError as error:
-            return validation_error_response(error)
+        rule = rule_create(project=self.project, by=request.user, **fields)
         return Response(RuleOutput(rule).data, status=status.HTTP_201_CREATED)
 
 
@@ -112,10 +109,7 @@ class RuleDetailApi(ProjectAPIView):
         changes = dict(data.validated_data)
         if "label" in changes:
             changes["label"] = _label(self.project, changes["label"])
-        try:
-            rule = rule_update(rule=rule, by=request.user, **changes)
-        except ValidationError as error:
-            return validation_error_response(error)
+        rule = rule_update(rule=rule, by=request.user, **changes)
         return Response(RuleOutput(rule).data)
 
     @extend_schema(responses={204: None})
@@ -130,7 +124,4 @@ class RuleApplyApi(ProjectAPIView):
     @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request, project_id: int, rule_id: int):
         rule = get_project_object(Rule, self.project, pk=rule_id)
-        try:
-            return Response(rule_apply(rule=rule, by=request.user))
-        except ValidationError as error:
-            return validation_error_response(error)
+        return Response(rule_apply(rule=rule, by=request.user))
