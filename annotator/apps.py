@@ -1,7 +1,14 @@
 from django.apps import AppConfig
+from django.urls import register_converter
 
 
 class AnnotatorConfig(AppConfig):
     name = "annotator"
     verbose_name = "Labelloop"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from annotator.params import IdConverter
+
+        # `<id:...>` in our URL patterns: ids beyond the database's range are a 404, not a 500.
+        register_converter(IdConverter, "id")

@@ -107,6 +107,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # 413 from the Content-Length header, before anything reads (and spools) a body over the limit.
+    "annotator.request_limits.RequestSizeLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -190,8 +192,25 @@ ARTIFACT_ROOT = env.path("ARTIFACT_ROOT", default=str(Path(MEDIA_ROOT) / "artifa
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
 # Files up to this size import inside the request; larger ones become a background job.
 IMPORT_INLINE_MAX_BYTES = env.int("IMPORT_INLINE_MAX_BYTES", default=1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Request bodies (annotator/request_limits.py): imports may send IMPORT_MAX_BYTES, other signed-in
+# requests REQUEST_MAX_BYTES, anonymous ones (login, token) ANONYMOUS_REQUEST_MAX_BYTES; a larger
+# Content-Length is a 413 before the body is read. Keep a proxy's limit (client_max_body_size) at
+# IMPORT_MAX_BYTES plus 1 MB for the multipart envelope.
+REQUEST_MAX_BYTES = env.int("REQUEST_MAX_BYTES", default=10 * 1024 * 1024)
+ANONYMOUS_REQUEST_MAX_BYTES = env.int("ANONYMOUS_REQUEST_MAX_BYTES", default=64 * 1024)
+# Non-file data Django holds in memory (a JSON body, form fields): the same bound as the request.
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "annotator.request_limits.SizeLimitedUploadHandler",  # counts streamed bytes, stops past the limit
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+
+# Keyword/regex rules: at most this many per project, and every page or preview spends at most this
+# long matching all of a project's saved rules together (each rule runs in web requests).
+RULES_MAX_PER_PROJECT = env.int("RULES_MAX_PER_PROJECT", default=50)
+RULES_BUDGET_SECONDS = env.float("RULES_BUDGET_SECONDS", default=2.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -200,6 +219,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # DRF's defaults, with a JSON parser that answers 400 to a body nested past the recursion limit.
+    "DEFAULT_PARSER_CLASSES": [
+        "annotator.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     # `?format=` names an export or import format in our API, not a DRF renderer.
@@ -208,6 +233,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "predict": env.str("PREDICT_THROTTLE_RATE", default="600/minute"),
     },
+    # A service's ValidationError or a malformed query parameter: a 400 with a readable `detail`.
+    "EXCEPTION_HANDLER": "annotator.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Labelloop API",
@@ -220,6 +247,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # `<id:...>` path parameters (annotator.params.IdConverter) are 64-bit database ids.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
     # Several serializers have a `kind` field (labels, jobs): name the label one's enum explicitly.
     "ENUM_NAME_OVERRIDES": {
         "LabelKindEnum": "annotator.models.projects.LabelKind",

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from typing import Generic, TypeVar
 
 import numpy as np
 import regex
@@ -366,6 +367,48 @@ def match_texts(
 
 def _budget_error(budget_seconds: float | None, *, done: int, total: int) -> RuleError:
     return RuleError(BUDGET_EXCEEDED.format(budget=budget_seconds, done=done, total=total))
+
+
+RuleKey = TypeVar("RuleKey", bound=Hashable)
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleSetMatch(Generic[RuleKey]):
+    """What `match_rule_set` found: a mask per rule that finished, the error of each rule that did not."""
+
+    masks: dict[RuleKey, np.ndarray]
+    errors: dict[RuleKey, RuleError]
+
+
+def match_rule_set(
+    rules: Mapping[RuleKey, CompiledRule],
+    texts: Sequence[str],
+    *,
+    budget_seconds: float,
+    per_text_timeout: float = DEFAULT_PER_TEXT_TIMEOUT,
+) -> RuleSetMatch[RuleKey]:
+    """Match many rules against the same texts within one time budget shared by all of them.
+
+    A page that shows every rule's match count must not take a budget per rule (14 slow rules made it
+    take 14 budgets). Keyword rules run first: they cannot backtrack, so they always get counted. Each
+    regex then gets a fair share of what is left (remaining time / regexes left), so one slow rule
+    fails alone, with its error in `errors`, and the time it did not use goes to the others.
+    """
+    _require_positive_seconds("budget_seconds", budget_seconds)
+    deadline = time.perf_counter() + budget_seconds
+    masks: dict[RuleKey, np.ndarray] = {}
+    errors: dict[RuleKey, RuleError] = {}
+    ordered = sorted(rules.items(), key=lambda entry: entry[1].is_regex)  # stable: keywords first
+    for position, (key, rule) in enumerate(ordered):
+        share = (deadline - time.perf_counter()) / (len(ordered) - position)
+        if share <= 0:
+            errors[key] = _budget_error(budget_seconds, done=0, total=len(texts))
+            continue
+        try:
+            masks[key] = match_texts(rule, texts, per_text_timeout=per_text_timeout, budget_seconds=share)
+        except RuleError as error:
+            errors[key] = error
+    return RuleSetMatch(masks=masks, errors=errors)
 
 
 # --- statistics -----------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from annotator.access import ProjectAPIView, get_project_object
 from annotator.api.errors import conflict_response, validation_error_response
+from annotator.api.fields import IdField
 from annotator.api.jobs import JobOutput
 from annotator.models import Annotation, Cluster, ClusterRun, Label
 from annotator.permissions import Capability
@@ -66,9 +67,9 @@ class ClusterPromoteApi(ProjectAPIView):
     capability = Capability.EDIT_TAXONOMY
 
     class ClusterPromoteInput(serializers.Serializer):
-        label = serializers.IntegerField(required=False, allow_null=True, default=None)
+        label = IdField(required=False, allow_null=True, default=None)
         new_label_name = serializers.CharField(required=False, allow_blank=True, default="")
-        parent = serializers.IntegerField(required=False, allow_null=True, default=None)
+        parent = IdField(required=False, allow_null=True, default=None)
 
     @extend_schema(request=ClusterPromoteInput, responses=OpenApiTypes.OBJECT)
     def post(self, request, project_id: int, cluster_id: int):

@@ -1,8 +1,20 @@
+"""How the API answers errors: one place turns a service's refusal into a readable 400.
+
+`exception_handler` is DRF's EXCEPTION_HANDLER (settings): a Django `ValidationError` raised by a
+service, or a `BadRequest` from a malformed query parameter (`annotator.params.query_id`), becomes
+`{"detail": ...}` with status 400, so an API view need not wrap each service call in try/except.
+Everything else goes to DRF's own handler.
+"""
+
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from annotator.request_limits import RequestTooLarge
 
 # Service error codes that mean more than "bad request".
 STATUS_BY_CODE = {
@@ -11,7 +23,9 @@ STATUS_BY_CODE = {
 }
 
 
-def validation_error_response(error: ValidationError, *, status_by_code: dict[str, int] | None = None) -> Response:
+def validation_error_response(
+    error: DjangoValidationError, *, status_by_code: dict[str, int] | None = None
+) -> Response:
     """A service's ValidationError as a 400 with a readable `detail` (and the line, for file errors);
     a few codes (STATUS_BY_CODE, plus the caller's `status_by_code`) answer with their own status."""
     body: dict = {"detail": " ".join(error.messages)}
@@ -26,3 +40,13 @@ def validation_error_response(error: ValidationError, *, status_by_code: dict[st
 def conflict_response(conflict: Exception) -> Response:
     """A state conflict (e.g. an item that is no longer the caller's to answer) as a 409 with its reason."""
     return Response({"detail": str(conflict)}, status=status.HTTP_409_CONFLICT)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DjangoValidationError):
+        return validation_error_response(exc)
+    if isinstance(exc, BadRequest):
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, RequestTooLarge):  # the upload handler stopped a body past its limit
+        return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    return drf_exception_handler(exc, context)

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from annotator.access import ProjectAPIView, get_project_object
 from annotator.api.errors import validation_error_response
+from annotator.api.fields import JsonObjectField
 from annotator.models import Job
 from annotator.permissions import Capability
 from annotator.selectors.jobs import job_for_role, project_jobs
@@ -63,7 +64,7 @@ class JobListApi(ProjectAPIView):
 
     class JobStartInput(serializers.Serializer):
         kind = serializers.ChoiceField(choices=DIRECTLY_STARTABLE_KINDS)
-        params = serializers.DictField(required=False, default=dict)
+        params = JsonObjectField(required=False, default=dict)
 
     @extend_schema(responses=JobOutput(many=True))
     def get(self, request, project_id: int):

@@ -14,7 +14,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from annotator.access import ProjectAPIView, get_project_object
-from annotator.api.errors import validation_error_response
+from annotator.api.fields import IdField
 from annotator.models import Label, LabelKind, Project, TaxonomyEvent
 from annotator.models.projects import LABEL_PATH_SEPARATOR
 from annotator.permissions import Capability
@@ -74,7 +74,7 @@ class LabelListApi(ProjectAPIView):
 
     class LabelCreateInput(serializers.Serializer):
         name = serializers.CharField(max_length=200)
-        parent = serializers.IntegerField(required=False, allow_null=True, default=None)
+        parent = IdField(required=False, allow_null=True, default=None)
         kind = serializers.ChoiceField(choices=LabelKind.choices, default=LabelKind.NORMAL)
         description = serializers.CharField(required=False, allow_blank=True, default="")
         color = serializers.RegexField(
@@ -91,11 +91,8 @@ class LabelListApi(ProjectAPIView):
     def post(self, request, project_id: int):
         data = self.LabelCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            parent = _project_label(self.project, data.validated_data.pop("parent"))
-            label = label_create(project=self.project, parent=parent, by=request.user, **data.validated_data)
-        except ValidationError as error:
-            return validation_error_response(error)
+        parent = _project_label(self.project, data.validated_data.pop("parent"))
+        label = label_create(project=self.project, parent=parent, by=request.user, **data.validated_data)
         return Response(LabelOutput(label).data, status=status.HTTP_201_CREATED)
 
 
@@ -113,10 +110,7 @@ class LabelDetailApi(ProjectAPIView):
         label = get_project_object(Label, self.project, pk=label_id)
         data = self.LabelUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            label = label_update(label=label, by=request.user, **data.validated_data)
-        except ValidationError as error:
-            return validation_error_response(error)
+        label = label_update(label=label, by=request.user, **data.validated_data)
         return Response(LabelOutput(label).data)
 
     @extend_schema(
@@ -125,10 +119,7 @@ class LabelDetailApi(ProjectAPIView):
     )
     def delete(self, request, project_id: int, label_id: int):
         label = get_project_object(Label, self.project, pk=label_id)
-        try:
-            label_delete(label=label, by=request.user)
-        except ValidationError as error:
-            return validation_error_response(error)
+        label_delete(label=label, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -136,7 +127,7 @@ class LabelMoveApi(ProjectAPIView):
     capability = Capability.EDIT_TAXONOMY
 
     class LabelMoveInput(serializers.Serializer):
-        parent = serializers.IntegerField(allow_null=True, help_text="The new parent's id; null: the top level.")
+        parent = IdField(allow_null=True, help_text="The new parent's id; null: the top level.")
         position = serializers.IntegerField(
             required=False, min_value=0, help_text="0-based place among the new siblings; omitted: last."
         )
@@ -147,16 +138,13 @@ class LabelMoveApi(ProjectAPIView):
         data = self.LabelMoveInput(data=request.data)
         data.is_valid(raise_exception=True)
         position = data.validated_data.get("position")
-        try:
-            parent = _project_label(self.project, data.validated_data["parent"])
-            with transaction.atomic():
-                # Staying under the same parent with a position is a plain reorder.
-                if position is None or label.parent_id != (parent.pk if parent else None):
-                    label = label_move(label=label, new_parent=parent, by=request.user)
-                if position is not None:
-                    label = label_reorder(label=label, position=position, by=request.user)
-        except ValidationError as error:
-            return validation_error_response(error)
+        parent = _project_label(self.project, data.validated_data["parent"])
+        with transaction.atomic():
+            # Staying under the same parent with a position is a plain reorder.
+            if position is None or label.parent_id != (parent.pk if parent else None):
+                label = label_move(label=label, new_parent=parent, by=request.user)
+            if position is not None:
+                label = label_reorder(label=label, position=position, by=request.user)
         return Response(LabelOutput(label).data)
 
 
@@ -164,7 +152,7 @@ class LabelMergePreviewApi(ProjectAPIView):
     capability = Capability.EDIT_TAXONOMY
 
     class MergePreviewQuery(serializers.Serializer):
-        target = serializers.IntegerField(help_text="The label to merge into.")
+        target = IdField(help_text="The label to merge into.")
 
     class MergePreviewOutput(serializers.Serializer):
         target = LabelOutput()
@@ -183,10 +171,7 @@ class LabelMergePreviewApi(ProjectAPIView):
         source = get_project_object(Label, self.project, pk=label_id)
         query = self.MergePreviewQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        try:
-            target = _project_label(self.project, query.validated_data["target"])
-        except ValidationError as error:
-            return validation_error_response(error)
+        target = _project_label(self.project, query.validated_data["target"])
         preview = merge_preview(source=source, target=target)
         return Response(self.MergePreviewOutput({"target": target, **preview}).data)
 
@@ -195,7 +180,7 @@ class LabelMergeApi(ProjectAPIView):
     capability = Capability.EDIT_TAXONOMY
 
     class LabelMergeInput(serializers.Serializer):
-        target = serializers.IntegerField(help_text="The label that absorbs this one.")
+        target = IdField(help_text="The label that absorbs this one.")
 
     @extend_schema(
         request=LabelMergeInput,
@@ -206,11 +191,8 @@ class LabelMergeApi(ProjectAPIView):
         source = get_project_object(Label, self.project, pk=label_id)
         data = self.LabelMergeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            target = _project_label(self.project, data.validated_data["target"])
-            event = label_merge(source=source, target=target, by=request.user)
-        except ValidationError as error:
-            return validation_error_response(error)
+        target = _project_label(self.project, data.validated_data["target"])
+        event = label_merge(source=source, target=target, by=request.user)
         return Response(TaxonomyEventOutput(event).data)
 
 
@@ -232,10 +214,7 @@ class LabelSplitApi(ProjectAPIView):
         label = get_project_object(Label, self.project, pk=label_id)
         data = self.LabelSplitInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            children = label_split(label=label, children=data.validated_data["children"], by=request.user)
-        except ValidationError as error:
-            return validation_error_response(error)
+        children = label_split(label=label, children=data.validated_data["children"], by=request.user)
         return Response(LabelOutput(children, many=True).data, status=status.HTTP_201_CREATED)
 
 
@@ -245,10 +224,7 @@ class LabelArchiveApi(ProjectAPIView):
     @extend_schema(request=None, responses=LabelOutput, description="Hides the label and its subtree.")
     def post(self, request, project_id: int, label_id: int):
         label = get_project_object(Label, self.project, pk=label_id)
-        try:
-            label = label_archive(label=label, by=request.user)
-        except ValidationError as error:
-            return validation_error_response(error)
+        label = label_archive(label=label, by=request.user)
         return Response(LabelOutput(label).data)
 
 
@@ -258,10 +234,7 @@ class LabelRestoreApi(ProjectAPIView):
     @extend_schema(request=None, responses=LabelOutput, description="Brings back an archived (not merged) label.")
     def post(self, request, project_id: int, label_id: int):
         label = get_project_object(Label, self.project, pk=label_id)
-        try:
-            label = label_restore(label=label, by=request.user)
-        except ValidationError as error:
-            return validation_error_response(error)
+        label = label_restore(label=label, by=request.user)
         return Response(LabelOutput(label).data)
 
 

@@ -9,7 +9,9 @@ from rest_framework.response import Response
 
 from annotator.access import ProjectAPIView, get_project_object
 from annotator.api.errors import conflict_response, validation_error_response
+from annotator.api.fields import IdField
 from annotator.models import Item, Label
+from annotator.params import query_id
 from annotator.permissions import Capability
 from annotator.selectors.queue import QueueItem, queue_item
 from annotator.selectors.visibility import visible_meta
@@ -64,7 +66,7 @@ class QueuePreviousApi(ProjectAPIView):
 
     @extend_schema(responses=QueueResponse)
     def get(self, request, project_id: int):
-        before = request.query_params.get("before")
+        before = query_id(request.query_params, "before")
         current = get_project_object(Item, self.project, pk=before) if before else None
         annotation = previous_submission(project=self.project, user=request.user, before=current)
         return _queue_response(self, queue_item(item=annotation.item, user=request.user) if annotation else None)
@@ -74,7 +76,7 @@ class QueueSubmitApi(ProjectAPIView):
     capability = Capability.ANNOTATE
 
     class SubmitInput(serializers.Serializer):
-        labels = serializers.ListField(child=serializers.IntegerField(), allow_empty=True)
+        labels = serializers.ListField(child=IdField(), allow_empty=True)
 
     @extend_schema(request=SubmitInput, responses={201: dict, 400: dict, 403: dict, 409: dict})
     def post(self, request, project_id: int, item_id: int):

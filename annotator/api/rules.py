@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from annotator.access import ProjectAPIView, get_project_object
 from annotator.api.errors import validation_error_response
+from annotator.api.fields import IdField
 from annotator.models import Label, Rule, RuleKind
 from annotator.permissions import Capability
 from annotator.selectors.rules import project_rules, rule_preview
@@ -32,7 +33,7 @@ class RuleSpecInput(serializers.Serializer):
     case_sensitive = serializers.BooleanField(default=False)
     whole_word = serializers.BooleanField(default=True)
     kind = serializers.ChoiceField(choices=RuleKind.choices, default=RuleKind.SEED)
-    label = serializers.IntegerField(required=False, allow_null=True, default=None)
+    label = IdField(required=False, allow_null=True, default=None)
 
 
 class RuleCreateInput(RuleSpecInput):
@@ -55,10 +56,7 @@ class RuleListApi(ProjectAPIView):
         data = RuleCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         fields = {**data.validated_data, "label": _label(self.project, data.validated_data["label"])}
-        try:
-            rule = rule_create(project=self.project, by=request.user, **fields)
-        except ValidationError as error:
-            return validation_error_response(error)
+        rule = rule_create(project=self.project, by=request.user, **fields)
         return Response(RuleOutput(rule).data, status=status.HTTP_201_CREATED)
 
 
@@ -81,6 +79,8 @@ class RulePreviewApi(ProjectAPIView):
                 "total": preview.total,
                 "sample": preview.sample,
                 "stats": dataclasses.asdict(preview.stats) if preview.stats else None,
+                # Saved rules left out of the statistics because they were too slow: name -> why.
+                "too_slow": preview.too_slow,
             }
         )
 
@@ -95,7 +95,7 @@ class RuleDetailApi(ProjectAPIView):
         case_sensitive = serializers.BooleanField(required=False)
         whole_word = serializers.BooleanField(required=False)
         active = serializers.BooleanField(required=False)
-        label = serializers.IntegerField(required=False, allow_null=True)
+        label = IdField(required=False, allow_null=True)
 
     @extend_schema(responses=RuleOutput)
     def get(self, request, project_id: int, rule_id: int):
@@ -109,10 +109,7 @@ class RuleDetailApi(ProjectAPIView):
         changes = dict(data.validated_data)
         if "label" in changes:
             changes["label"] = _label(self.project, changes["label"])
-        try:
-            rule = rule_update(rule=rule, by=request.user, **changes)
-        except ValidationError as error:
-            return validation_error_response(error)
+        rule = rule_update(rule=rule, by=request.user, **changes)
         return Response(RuleOutput(rule).data)
 
     @extend_schema(responses={204: None})
@@ -127,7 +124,4 @@ class RuleApplyApi(ProjectAPIView):
     @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request, project_id: int, rule_id: int):
         rule = get_project_object(Rule, self.project, pk=rule_id)
-        try:
-            return Response(rule_apply(rule=rule, by=request.user))
-        except ValidationError as error:
-            return validation_error_response(error)
+        return Response(rule_apply(rule=rule, by=request.user))

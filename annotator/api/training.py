@@ -11,6 +11,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from annotator.access import ProjectAPIView, get_project_object
 from annotator.api.errors import validation_error_response
+from annotator.api.fields import JsonObjectField
 from annotator.api.jobs import JobOutput
 from annotator.models import Job, ModelVersion, Role
 from annotator.permissions import Capability, role_can
@@ -56,7 +57,7 @@ class ModelVersionListApi(ProjectAPIView):
 
     class TrainInput(serializers.Serializer):
         preset = serializers.ChoiceField(choices=list(PRESETS), default="fast_head")
-        params = serializers.DictField(required=False, default=dict)
+        params = JsonObjectField(required=False, default=dict)
 
     @extend_schema(responses=ModelVersionOutput(many=True))
     def get(self, request, project_id: int):

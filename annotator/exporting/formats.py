@@ -20,6 +20,24 @@ from collections.abc import Callable, Iterable, Iterator
 _CHUNK_TARGET_CHARS = 64 * 1024
 
 CSV_LABEL_DELIMITER = "|"
+# CSV injection (OWASP): a spreadsheet runs a cell that starts with one of these as a formula
+# (`=HYPERLINK(...)`, `@SUM(...)`, DDE via `+cmd|...`). Such cells are written after a single quote,
+# which spreadsheets show as text; the CSV importer removes it again, so an export still round-trips.
+# JSON formats are not affected: nothing evaluates their strings.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIX = "'"
+
+
+def escape_formula(cell: str) -> str:
+    """`cell` as a spreadsheet shows it as text: a single quote before a formula trigger."""
+    return FORMULA_PREFIX + cell if cell.startswith(FORMULA_TRIGGERS) else cell
+
+
+def unescape_formula(cell: str) -> str:
+    """Undo `escape_formula`: a single quote followed by a formula trigger is dropped."""
+    if cell.startswith(FORMULA_PREFIX) and cell[1:].startswith(FORMULA_TRIGGERS):
+        return cell[1:]
+    return cell
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,12 +76,16 @@ def export_chunks(rows: Iterable[ExportRow], fmt: str) -> Iterator[str]:
 
 
 def write_csv(rows: Iterable[ExportRow]) -> Iterator[str]:
-    """Header `id,text,label,split,meta`; labels joined with "|", meta as compact JSON; csv quoting throughout."""
+    """Header `id,text,label,split,meta`; labels joined with "|", meta as compact JSON; csv quoting throughout.
+
+    Text and label cells that a spreadsheet would run as a formula get a leading quote (`escape_formula`);
+    the id and split cells cannot start with one, and meta is JSON, so it starts with a brace."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["id", "text", "label", "split", "meta"])
     for row in rows:
-        writer.writerow([row.id, row.text, CSV_LABEL_DELIMITER.join(row.labels), row.split, _compact_json(row.meta)])
+        labels = CSV_LABEL_DELIMITER.join(row.labels)
+        writer.writerow([row.id, escape_formula(row.text), escape_formula(labels), row.split, _compact_json(row.meta)])
         if buffer.tell() >= _CHUNK_TARGET_CHARS:
             yield _drain(buffer)
     if buffer.tell():

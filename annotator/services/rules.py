@@ -8,6 +8,7 @@ training; deactivating or deleting the rule (or re-applying it after an edit) re
 from __future__ import annotations
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -25,8 +26,8 @@ from annotator.models import (
     RuleKind,
     Split,
 )
-from annotator.selectors.rules import ProjectTexts, rule_masks, rule_spec
-from mlcore.rules import RuleError, compile_rule, select_seed_candidates
+from annotator.selectors.rules import PREVIEW_BUDGET_SECONDS, ProjectTexts, rule_mask, rule_spec
+from mlcore.rules import RuleError, compile_rule, match_texts, select_seed_candidates
 
 SEED_CANDIDATES_PER_LABEL = 100
 SEED_RANDOM_STATE = 0
@@ -35,6 +36,12 @@ APPLY_BUDGET_SECONDS = 20.0
 SEED_NEEDS_LABEL_ERROR = "A seed rule needs a target label."
 NAME_TAKEN_ERROR = "There is already a rule named “{name}”."
 RULE_FIELDS = ("name", "pattern", "is_regex", "case_sensitive", "whole_word", "kind", "label", "active")
+# Changing these (or switching a rule on) runs the pattern over the project's items again before saving.
+MATCHING_FIELDS = ("pattern", "is_regex", "case_sensitive", "whole_word", "active")
+TOO_MANY_RULES_ERROR = (
+    "This project already has {count} rules; the limit is {limit}. Delete or edit a rule you no longer need."
+)
+TOO_SLOW_AT_SAVE_ERROR = "The rule “{name}” is too slow on this project's items, so it was not saved: {reason}"
 
 
 def _as_validation_error(error: RuleError) -> ValidationError:
@@ -54,6 +61,26 @@ def _validate(project: Project, rule: Rule) -> None:
         compile_rule(rule_spec(rule))
     except RuleError as error:
         raise _as_validation_error(error) from None
+
+
+def _check_rule_count(project: Project) -> None:
+    count = project.rules.count()
+    if count >= settings.RULES_MAX_PER_PROJECT:
+        raise ValidationError(
+            TOO_MANY_RULES_ERROR.format(count=count, limit=settings.RULES_MAX_PER_PROJECT), code="too_many_rules"
+        )
+
+
+def _check_speed_on_items(rule: Rule) -> None:
+    """Run the pattern over the project's items as a preview would: a rule that cannot finish within
+    the preview's budget is refused now, rather than marked "too slow" on every page later."""
+    try:
+        match_texts(
+            compile_rule(rule_spec(rule)), ProjectTexts.load(rule.project).texts, budget_seconds=PREVIEW_BUDGET_SECONDS
+        )
+    except RuleError as error:
+        message = TOO_SLOW_AT_SAVE_ERROR.format(name=rule.name, reason=error)
+        raise ValidationError(message, code="rule_too_slow") from None
 
 
 @transaction.atomic
@@ -80,7 +107,9 @@ def rule_create(
         whole_word=whole_word,
         created_by=by,
     )
+    _check_rule_count(project)
     _validate(project, rule)
+    _check_speed_on_items(rule)
     rule.save()
     return rule
 
@@ -91,9 +120,12 @@ def rule_update(*, rule: Rule, by: AbstractBaseUser | None, **changes) -> Rule:
     unknown = set(changes) - set(RULE_FIELDS)
     if unknown:
         raise ValidationError(f"Cannot edit {', '.join(sorted(unknown))}; editable: {', '.join(RULE_FIELDS)}.")
+    rematch = any(field in changes and changes[field] != getattr(rule, field) for field in MATCHING_FIELDS)
     for field, value in changes.items():
         setattr(rule, field, value)
     _validate(rule.project, rule)
+    if rule.active and rematch:
+        _check_speed_on_items(rule)
     rule.save()
     if rule.kind == RuleKind.BLACKLIST and rule.exclusions.exists():
         rule_apply(rule=rule, by=by)
@@ -114,7 +146,7 @@ def rule_apply(*, rule: Rule, by: AbstractBaseUser | None) -> dict:
     """Run the rule over the project now; returns what it did."""
     texts = ProjectTexts.load(rule.project)
     try:
-        mask = rule_masks(rules=[rule], texts=texts, budget_seconds=APPLY_BUDGET_SECONDS)[rule.pk]
+        mask = rule_mask(rule=rule, texts=texts, budget_seconds=APPLY_BUDGET_SECONDS)
     except RuleError as error:
         raise _as_validation_error(error) from None
     if not rule.active:

@@ -27,12 +27,14 @@ from annotator.models import (
     TaxonomyAction,
     TaxonomyEvent,
 )
-from annotator.models.projects import LABEL_PATH_SEPARATOR
+from annotator.models.projects import LABEL_NAME_MAX_LENGTH, LABEL_PATH_SEPARATOR
 from annotator.selectors.labels import label_descendant_ids, label_path, merge_preview
 from annotator.services.imports import LABEL_PALETTE
 
 NAME_TAKEN_ERROR = "There is already a label “{name}” here; choose another name or merge the two."
 EMPTY_NAME_ERROR = "A label needs a name."
+NAME_TOO_LONG_ERROR = "A label name is at most {limit} characters; this one has {length:,}."
+NUL_IN_NAME_ERROR = "A label name cannot contain a NUL character."
 SEPARATOR_IN_NAME_ERROR = f"A label name cannot contain “{LABEL_PATH_SEPARATOR.strip()}”: it separates levels in paths."
 OTHER_EXISTS_ERROR = "“{parent}” already has an Other bucket (“{name}”)."
 OTHER_AS_PARENT_ERROR = "An Other bucket cannot have children: split it into new labels instead."
@@ -82,6 +84,10 @@ def _clean_name(name: str) -> str:
     name = " ".join(name.split())
     if not name:
         raise ValidationError(EMPTY_NAME_ERROR)
+    if "\x00" in name:
+        raise ValidationError(NUL_IN_NAME_ERROR)
+    if len(name) > LABEL_NAME_MAX_LENGTH:
+        raise ValidationError(NAME_TOO_LONG_ERROR.format(limit=LABEL_NAME_MAX_LENGTH, length=len(name)))
     if LABEL_PATH_SEPARATOR.strip() in name:
         raise ValidationError(SEPARATOR_IN_NAME_ERROR)
     return name

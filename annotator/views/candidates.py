@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import project_page
 from annotator.models import Annotation, Project
+from annotator.params import query_id
 from annotator.permissions import Capability
 from annotator.selectors.candidates import pending_candidate_counts, pending_candidates
 from annotator.services.candidates import candidate_confirm, candidate_reject
@@ -20,8 +21,7 @@ CANDIDATES_SHOWN = 50
 @project_page(Capability.ANNOTATE)
 @require_GET
 def candidate_list(request: HttpRequest, project: Project) -> HttpResponse:
-    label_id = request.GET.get("label")
-    label_id = int(label_id) if label_id and label_id.isdigit() else None
+    label_id = query_id(request.GET, "label")
     candidates = pending_candidates(project=project, label_id=label_id)
     context = {
         "project": project,

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import get_project_object, project_page
 from annotator.models import Item, Label, Project, TaskType
+from annotator.params import parse_id, query_id
 from annotator.permissions import Capability
 from annotator.selectors.queue import (
     QueueItem,
@@ -84,9 +85,9 @@ def _next_entry(project: Project, request: HttpRequest) -> QueueItem | None:
 @require_GET
 def queue_page(request: HttpRequest, project: Project) -> HttpResponse:
     """The next item; `?item=ID` opens one the person annotated before, to change their answer."""
-    item_id = request.GET.get("item")
-    if item_id and item_id.isdigit():
-        item = get_project_object(Item, project, pk=int(item_id))
+    item_id = query_id(request.GET, "item")
+    if item_id is not None:
+        item = get_project_object(Item, project, pk=item_id)
         if not _may_open(item, request):
             raise Http404(NOT_YOURS)
         return _render_panel(request, project, queue_item(item=item, user=request.user), notice="Editing an item.")
@@ -94,7 +95,7 @@ def queue_page(request: HttpRequest, project: Project) -> HttpResponse:
 
 
 def _chosen_labels(request: HttpRequest, project: Project) -> list[Label]:
-    ids = [int(pk) for pk in request.POST.getlist("labels") if pk.isdigit()]
+    ids = [pk for pk in map(parse_id, request.POST.getlist("labels")) if pk is not None]
     return list(Label.objects.filter(project=project, pk__in=ids))
 
 
@@ -138,8 +139,8 @@ def queue_skip_view(request: HttpRequest, project: Project, item_id: int) -> Htt
 @require_GET
 def queue_undo(request: HttpRequest, project: Project) -> HttpResponse:
     """U: back to the person's previous submission (before the item shown), with their labels selected."""
-    before_id = request.GET.get("before")
-    before = Item.objects.filter(project=project, pk=before_id).first() if before_id and before_id.isdigit() else None
+    before_id = query_id(request.GET, "before")
+    before = Item.objects.filter(project=project, pk=before_id).first() if before_id else None
     annotation = previous_submission(project=project, user=request.user, before=before)
     if annotation is None:
         mine = before is not None and _may_open(before, request)

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import project_page
 from annotator.models import Annotation, AnnotationSource, Item, Label, Project, TaskType
+from annotator.params import query_id
 from annotator.permissions import Capability
 from annotator.selectors.items import disagreement_item_ids
 from annotator.selectors.review import (
@@ -179,9 +180,8 @@ def adjudication_page(request: HttpRequest, project: Project) -> HttpResponse:
         cases = adjudication_cases(project=project, item_ids=list(page), chips=label_chips(project=project))
         context = {"project": project, "page": page, "cases": cases, "show_done": True}
         return render(request, "annotator/adjudication.html", context)
-    item = request.GET.get("item", "")
     waiting = disagreement_item_ids(project=project)
-    context = _adjudication_panel(project, int(item) if item.isdigit() else None, waiting)
+    context = _adjudication_panel(project, query_id(request.GET, "item"), waiting)
     return render(request, "annotator/adjudication.html", context)
 
 

@@ -39,13 +39,18 @@ class RuleForm(forms.Form):
 
 
 def _rule_rows(project: Project) -> tuple[list[dict], str]:
-    """Each rule with its match count; an error message instead when matching fails."""
+    """Each rule with its match count, or marked too slow (with why) when it failed in the shared budget."""
     rules = list(project_rules(project=project))
-    try:
-        masks = rule_masks(rules=rules, texts=ProjectTexts.load(project))
-    except RuleError as error:
-        return [{"rule": rule, "matched": None} for rule in rules], str(error)
-    return [{"rule": rule, "matched": int(masks[rule.pk].sum())} for rule in rules], ""
+    found = rule_masks(rules=rules, texts=ProjectTexts.load(project))
+    rows = [
+        {
+            "rule": rule,
+            "matched": int(found.masks[rule.pk].sum()) if rule.pk in found.masks else None,
+            "too_slow": str(found.errors[rule.pk]) if rule.pk in found.errors else "",
+        }
+        for rule in rules
+    ]
+    return rows, ""
 
 
 @project_page(Capability.VIEW)

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import get_project_object, project_page
 from annotator.models import ModelVersion, Project
+from annotator.params import query_id
 from annotator.permissions import Capability, role_can
 from annotator.selectors.model_pages import compare_versions, confusion_rows, label_names, learning_curve_svg
 from annotator.selectors.training import learning_curve, model_versions
@@ -74,8 +75,8 @@ def model_detail(request: HttpRequest, project: Project, version_id: int) -> Htt
 @project_page(Capability.VIEW)
 @require_GET
 def model_compare(request: HttpRequest, project: Project) -> HttpResponse:
-    a = get_project_object(ModelVersion, project, pk=request.GET.get("a") or 0)
-    b = get_project_object(ModelVersion, project, pk=request.GET.get("b") or 0)
+    a = get_project_object(ModelVersion, project, pk=query_id(request.GET, "a") or 0)
+    b = get_project_object(ModelVersion, project, pk=query_id(request.GET, "b") or 0)
     context = {"project": project, "a": a, "b": b, "rows": compare_versions(a, b, label_names(project=project))}
     return render(request, "annotator/model_compare.html", context)
 
