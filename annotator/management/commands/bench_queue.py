@@ -211,6 +211,7 @@ class Gunicorn:
             **os.environ,
             "DATABASE_URL": database,
             "DEBUG": "0",
+            "LABELLOOP_HTTPS": "0",  # plain HTTP on a local port: no redirect to HTTPS
             "SECRET_KEY": secrets.token_urlsafe(32),
             "ALLOWED_HOSTS": "127.0.0.1",
             "LOG_LEVEL": "WARNING",
