@@ -8,6 +8,7 @@ text. The database must hold exactly what was pressed.
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from annotator.models import AnnotationSource, Exclusion, NoiseFlag, NoiseRun, NoiseStatus, Role
 from annotator.services.projects import member_set_role, project_create
@@ -61,10 +62,10 @@ def test_an_expert_keeps_relabels_and_excludes_with_the_keyboard(page, live_serv
     assert first.locator("details.expand").get_attribute("open") is not None
     page.keyboard.press("k")
     first.locator("text=Kept item").wait_for()
-    page.wait_for_function(f"document.activeElement.id === 'flag-{flags[1].pk}'")
+    expect(page.locator(f"#flag-{flags[1].pk}")).to_be_focused()  # not wait_for_function: the CSP forbids eval
     page.keyboard.press("r")
     second.locator("text=Relabeled item").wait_for()
-    page.wait_for_function(f"document.activeElement.id === 'flag-{flags[2].pk}'")
+    expect(page.locator(f"#flag-{flags[2].pk}")).to_be_focused()  # not wait_for_function: the CSP forbids eval
     page.keyboard.press("x")
     third.locator("text=Undo: back into training").wait_for()
     assert Exclusion.objects.get().item_id == flags[2].item_id
@@ -76,7 +77,7 @@ def test_an_expert_keeps_relabels_and_excludes_with_the_keyboard(page, live_serv
 
     # The last row keeps the focus (htmx restores it even before the row settles; a key pressed that
     # early is kept and applied once it has): undo the exclusion.
-    page.wait_for_function(f"document.activeElement.id === 'flag-{flags[2].pk}'")
+    expect(page.locator(f"#flag-{flags[2].pk}")).to_be_focused()  # not wait_for_function: the CSP forbids eval
     page.keyboard.press("u")
     third.locator("text=Reopened").wait_for()
     assert not Exclusion.objects.exists() and NoiseFlag.objects.get(pk=flags[2].pk).status == NoiseStatus.OPEN
