@@ -365,11 +365,80 @@ def cluster_map_svg(
     ]
     for position, cluster in enumerate(clusters):
         parts.append(_dots_group(pixels[shown][labels[shown] == cluster], PALETTE[position % len(PALETTE)]))
-    for position, cluster in enumerate(clusters):
-        centre = pixels[labels == cluster].mean(axis=0)
-        parts.append(_cluster_name(centre, names.get(cluster, f"Cluster {cluster}"), PALETTE[position % len(PALETTE)]))
+    texts = [names.get(cluster, f"Cluster {cluster}") for cluster in clusters]
+    centres = np.array([pixels[labels == cluster].mean(axis=0) for cluster in clusters]).reshape(-1, 2)
+    sizes = [int(np.sum(labels == cluster)) for cluster in clusters]
+    bounds = (_MARGIN / 2, _TITLE_HEIGHT + _MARGIN / 2, width - _MARGIN / 2, height - _MARGIN / 2)
+    anchors = place_names(centres, [_name_size(text) for text in texts], bounds=bounds, priority=sizes)
+    for position, (anchor, text) in enumerate(zip(anchors, texts, strict=True)):
+        parts.append(_cluster_name(anchor, text, PALETTE[position % len(PALETTE)]))
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+_NAME_FONT_SIZE = 13
+# Bold sans-serif averages about 0.62 em per character; the white outline adds a few pixels.
+_NAME_CHAR_WIDTH = 0.62 * _NAME_FONT_SIZE
+_NAME_PAD = 4
+
+
+def _name_size(text: str) -> tuple[float, float]:
+    return len(text) * _NAME_CHAR_WIDTH + 2 * _NAME_PAD, _NAME_FONT_SIZE + _NAME_PAD
+
+
+def place_names(
+    centres: np.ndarray,
+    sizes: Sequence[tuple[float, float]],
+    *,
+    bounds: tuple[float, float, float, float],
+    priority: Sequence[float] | None = None,
+) -> np.ndarray:
+    """Text anchors (centre of the baseline's box) near each centre, so that no two boxes overlap.
+
+    centres: (n, 2) pixels; sizes: n (width, height) boxes; bounds: (left, top, right, bottom) that boxes
+    stay in. Greedy: names with the highest `priority` (the biggest clusters) are placed first, each at
+    the first free spot on rings of growing distance around its centre; a name with no free spot within
+    reach takes the spot that overlaps least. Returns (n, 2) anchors for `text-anchor="middle"`, whose
+    y is the box's vertical centre (the caller shifts by the baseline).
+    """
+    centres = np.asarray(centres, dtype=float).reshape(-1, 2)
+    order = np.argsort(-np.asarray(priority if priority is not None else np.zeros(len(centres)), dtype=float))
+    placed: list[tuple[float, float, float, float]] = []
+    anchors = centres.copy()
+    for index in order:
+        width, height = sizes[index]
+        best, best_overlap = None, np.inf
+        for dx, dy in _spiral_offsets(height):
+            box = _box_at(centres[index] + (dx, dy), width, height, bounds)
+            overlap = sum(_overlap_area(box, other) for other in placed)
+            if overlap < best_overlap:
+                best, best_overlap = box, overlap
+            if overlap == 0:
+                break
+        placed.append(best)
+        anchors[index] = ((best[0] + best[2]) / 2, (best[1] + best[3]) / 2)
+    return anchors
+
+
+def _spiral_offsets(step: float, rings: int = 12):
+    """(0, 0), then 8 directions on rings `step` apart: below and above first, then sideways."""
+    yield 0.0, 0.0
+    directions = ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, 1), (1, -1), (-1, -1))
+    for ring in range(1, rings + 1):
+        for dx, dy in directions:
+            yield dx * ring * step * 2.5, dy * ring * step
+
+
+def _box_at(anchor: np.ndarray, width: float, height: float, bounds) -> tuple[float, float, float, float]:
+    """The box centred on `anchor`, shifted inside `bounds`."""
+    left, top, right, bottom = bounds
+    x = float(np.clip(anchor[0], left + width / 2, max(left + width / 2, right - width / 2)))
+    y = float(np.clip(anchor[1], top + height / 2, max(top + height / 2, bottom - height / 2)))
+    return x - width / 2, y - height / 2, x + width / 2, y + height / 2
+
+
+def _overlap_area(a, b) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
 def _xml_text(text: str) -> str:
@@ -401,8 +470,10 @@ def _dots_group(pixels: np.ndarray, color: str) -> str:
 
 
 def _cluster_name(centre: np.ndarray, name: str, color: str) -> str:
-    # A white outline drawn under the text keeps the name readable on top of the dots.
+    # A white outline drawn under the text keeps the name readable on top of the dots; `centre` is the
+    # middle of the name's box, and the baseline sits about a third of the font size below it.
     return (
-        f'<text x="{centre[0]:.1f}" y="{centre[1]:.1f}" text-anchor="middle" font-size="13" font-weight="bold" '
+        f'<text x="{centre[0]:.1f}" y="{centre[1] + _NAME_FONT_SIZE / 3:.1f}" text-anchor="middle" '
+        f'font-size="{_NAME_FONT_SIZE}" font-weight="bold" '
         f'fill={quoteattr(color)} stroke="#ffffff" stroke-width="3" paint-order="stroke">{_xml_text(name)}</text>'
     )

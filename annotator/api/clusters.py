@@ -35,7 +35,8 @@ class ClusterRunOutput(serializers.ModelSerializer):
 
 
 class ClusterApi(ProjectAPIView):
-    capabilities = {"GET": Capability.VIEW, "POST": Capability.EDIT_TAXONOMY}
+    # Starting a run is a job (admins): it replaces the latest result that experts promote from.
+    capabilities = {"GET": Capability.VIEW, "POST": Capability.RUN_JOBS}
 
     class ClusterJobInput(serializers.Serializer):
         k = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=2)

@@ -52,11 +52,13 @@ def cluster_page(request: HttpRequest, project: Project) -> HttpResponse:
         "job_form": ClusterJobForm(),
         "promote_form": PromoteForm(project=project),
         "can_edit": role_can(request.project_role, Capability.EDIT_TAXONOMY),
+        # Admins run jobs: a new run replaces the latest result everyone works from.
+        "can_run": role_can(request.project_role, Capability.RUN_JOBS),
     }
     return render(request, "annotator/clusters.html", context)
 
 
-@project_page(Capability.EDIT_TAXONOMY)
+@project_page(Capability.RUN_JOBS)
 @require_POST
 def cluster_start(request: HttpRequest, project: Project) -> HttpResponse:
     form = ClusterJobForm(request.POST)

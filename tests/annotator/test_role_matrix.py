@@ -867,7 +867,7 @@ CASES: list[Case] = [
     page(
         "cluster-start",
         "POST",
-        TAXONOMY,
+        RUN,  # Issue 20, bug 5: admins run clustering, experts no longer replace the admin's result
         302,
         data=lambda ctx: {"k_min": 2, "k_max": 5},
         verify=redirects_to_new_job("cluster"),
@@ -938,7 +938,7 @@ CASES: list[Case] = [
     api(
         "api-clusters",
         "POST",
-        TAXONOMY,
+        RUN,  # Issue 20, bug 5
         202,
         data=lambda ctx: {"k": 3},
         verify=new_job_in_response("cluster"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -100,7 +101,9 @@ def test_rules_api_create_preview_apply_blacklist(api, project):
 
 def test_cluster_page_and_promotion(expert_client, api, project, project_with_roles):
     assert "No clustering has run yet" in expert_client.get(reverse("cluster-page", args=[project.pk])).content.decode()
-    start = expert_client.post(reverse("cluster-start", args=[project.pk]), {"k_min": 2, "k_max": 5})
+    admin_client = Client()
+    admin_client.force_login(project_with_roles[1]["admin"])
+    start = admin_client.post(reverse("cluster-start", args=[project.pk]), {"k_min": 2, "k_max": 5})
     job = Job.objects.get(kind="cluster")
     assert start["Location"] == reverse("job-detail", args=[project.pk, job.pk])
     assert job.queue == "cpu" and job.params == {"k": None, "k_min": 2, "k_max": 5}
@@ -131,3 +134,28 @@ def test_the_tree_editor_counts_rule_matches_per_label(expert_client, project, p
     rule_create(project=project, name="derby", pattern="derby", label=sport(project), by=expert)
     page = expert_client.get(reverse("label-tree", args=[project.pk])).content.decode()
     assert '<td class="num" data-count="rules">2</td>' in page  # two items, one matched by both rules
+
+
+def test_only_admins_start_clustering_and_experts_see_no_run_button(expert_client, api, project, project_with_roles):
+    """Issue 20, bug 5: an expert could run clustering, which replaced the admin's result."""
+    page = expert_client.get(reverse("cluster-page", args=[project.pk])).content.decode()
+    assert "Run clustering" not in page
+    assert expert_client.post(reverse("cluster-start", args=[project.pk]), {"k_min": 2, "k_max": 5}).status_code == 403
+    assert api.post(reverse("api-clusters", args=[project.pk]), {"k": 3}, format="json").status_code == 403
+    assert not Job.objects.filter(kind="cluster").exists()
+    admin_client = Client()
+    admin_client.force_login(project_with_roles[1]["admin"])
+    assert "Run clustering" in admin_client.get(reverse("cluster-page", args=[project.pk])).content.decode()
+
+
+def test_a_finished_clustering_job_links_to_its_result(expert_client, project, project_with_roles):
+    """Issue 20, bug 5: the finished clustering job had no link to its result."""
+    job = Job.objects.create(
+        project=project, kind="cluster", status="succeeded", result={"cluster_run": 1, "k": 2, "n_items": 4}
+    )
+    for role in ("annotator", "expert", "admin"):
+        client = Client()
+        client.force_login(project_with_roles[1][role])
+        page = client.get(reverse("job-detail", args=[project.pk, job.pk])).content.decode()
+        assert f'id="job-cluster-link" href="{reverse("cluster-page", args=[project.pk])}"' in page, role
+        assert "Open the 2 clusters" in page

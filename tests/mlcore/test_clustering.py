@@ -12,6 +12,7 @@ from mlcore.clustering import (
     choose_k_by_silhouette,
     cluster_keywords,
     cluster_map_svg,
+    place_names,
     project_2d,
 )
 
@@ -163,3 +164,30 @@ def test_cluster_map_subsamples_large_inputs():
     rng = np.random.default_rng(0)
     svg = cluster_map_svg(rng.normal(size=(5000, 2)), rng.integers(0, 12, 5000), max_points=3000)
     assert len(ET.fromstring(svg).findall(f".//{SVG}circle")) == 3000
+
+
+def test_cluster_map_names_do_not_overlap_when_clusters_crowd_together():
+    """Issue 20, bug 5: the cluster map's labels overlapped (names drawn at each cluster's mean)."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(12), 30)
+    points = rng.normal(scale=0.05, size=(len(labels), 2)) + labels[:, None] * 0.01  # twelve clusters in one spot
+    points[:5] += 10  # an outlier stretches the scale, crowding the rest further
+    names = {c: f"keyword{c} · another{c} · third{c}" for c in range(12)}
+    root = ET.fromstring(cluster_map_svg(points, labels, names=names))
+    boxes = []
+    for element in root.iter(f"{SVG}text"):
+        if element.get("font-size") != "13":
+            continue  # the title
+        x, y, width = float(element.get("x")), float(element.get("y")), len(element.text) * 0.62 * 13
+        boxes.append((x - width / 2, y - 13, x + width / 2, y))
+        assert x - width / 2 >= 0 and x + width / 2 <= 720 and y - 13 >= 28 and y <= 480, element.text
+    assert len(boxes) == 12
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            overlap = min(a[2], b[2]) - max(a[0], b[0]) > 0 and min(a[3], b[3]) - max(a[1], b[1]) > 0
+            assert not overlap, (a, b)
+
+
+def test_place_names_keeps_a_lone_name_at_its_centre():
+    anchors = place_names(np.array([[100.0, 100.0]]), [(40.0, 17.0)], bounds=(0, 0, 400, 300))
+    assert anchors.tolist() == [[100.0, 100.0]]
