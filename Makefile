@@ -40,11 +40,18 @@ lock: venv
 	$(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
 	  --unsafe-package torch --output-file requirements.lock requirements.txt
 
+# The benchmarks run on a scratch database of their own (SQLite under var/bench/, migrated by the command on
+# first use), never on the app's data; DATABASE_URL, when set, still chooses the database.
+BENCH_VAR_DIR ?= $(CURDIR)/var/bench
+BENCH_IMPORT_ROWS ?= 100000
+BENCH_QUEUE_ITEMS ?= 100000
+
 bench-import: venv
-	$(PY) manage.py bench_import --rows 100000 --out var/bench-import.json
+	LABELLOOP_VAR_DIR=$(BENCH_VAR_DIR) $(PY) manage.py bench_import --rows $(BENCH_IMPORT_ROWS) --out var/bench-import.json
 
 bench-queue: venv
-	$(PY) manage.py bench_queue --items 100000 --annotators 10 --out var/bench-queue.json
+	LABELLOOP_VAR_DIR=$(BENCH_VAR_DIR) $(PY) manage.py bench_queue --items $(BENCH_QUEUE_ITEMS) --annotators 10 \
+	  --out var/bench-queue.json
 
 clean:
 	rm -rf var/test-* .pytest_cache

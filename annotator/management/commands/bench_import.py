@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection
 
 from annotator.importing.parsers import ImportOptions
+from annotator.management.database import migrate_if_needed
 from annotator.services.imports import ImportRequest, import_file
 from annotator.services.projects import project_create, project_delete
 
@@ -55,6 +56,7 @@ class Command(BaseCommand):
         parser.add_argument("--keep", action="store_true", help="Keep the scratch project.")
 
     def handle(self, *args, rows: int, out: Path, seed: int, keep: bool, **options):
+        migrate_if_needed(log=self.stderr.write)
         user, _ = get_user_model().objects.get_or_create(username="bench-import")
         project = project_create(name=f"bench-import {time.strftime('%Y-%m-%d %H:%M:%S')}", created_by=user)
         with tempfile.TemporaryDirectory() as scratch:

@@ -39,6 +39,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from annotator.management.database import migrate_if_needed
 from annotator.models import (
     Annotation,
     AnnotationLabel,
@@ -417,6 +418,7 @@ class Command(BaseCommand):
     def handle(self, *args, items: int, annotators: int, out: Path, seed: int, keep: bool, **options):
         if annotators < 1 or items < 1:
             raise CommandError("--items and --annotators must be at least 1.")
+        migrate_if_needed(log=self.stderr.write)
         load_before = os.getloadavg()[0]
         started = time.perf_counter()
         project, tokens = seed_project(items=items, annotators=annotators, seed=seed)
