@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
+from annotator.services.accounts import PASSWORD_CHANGE_NEEDED, account_must_change_password
 from annotator.services.tokens import token_is_expired, token_revoke_all
 
 TOKEN_EXPIRED = "This token has expired: ask /api/auth/token/ for a new one with your username and password."
@@ -72,3 +74,34 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
         response = render(request, "registration/login.html", context, status=429)
     response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
     return response
+
+
+# The session key that holds a person with a one-time password on the password-change page.
+PASSWORD_CHANGE_SESSION_KEY = "labelloop_must_change_password"
+# What a held person may still reach: the change itself, logging out, static files.
+PASSWORD_CHANGE_OPEN_PATHS = ("/account/password/", "/api/auth/password/", "/logout/", "/login/", "/static/")
+
+
+def note_password_change_needed(sender, request, user, **kwargs) -> None:
+    """`user_logged_in` receiver: remember in the session whether the account still has its one-time
+    password, so that the middleware asks the session and not the database on every request."""
+    if request is not None and hasattr(request, "session"):
+        if account_must_change_password(user=user):
+            request.session[PASSWORD_CHANGE_SESSION_KEY] = True
+        else:
+            request.session.pop(PASSWORD_CHANGE_SESSION_KEY, None)
+
+
+class PasswordChangeRequiredMiddleware:
+    """Sends a person logged in with a one-time password to the password-change page (pages: a redirect;
+    the API with a session: 403 and the reason). Tokens are never issued to such an account."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.session.get(PASSWORD_CHANGE_SESSION_KEY) and not request.path.startswith(PASSWORD_CHANGE_OPEN_PATHS):
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": PASSWORD_CHANGE_NEEDED}, status=403)
+            return HttpResponseRedirect(reverse("password-change"))
+        return self.get_response(request)

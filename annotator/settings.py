@@ -110,6 +110,8 @@ MIDDLEWARE = [
     # 413 from the Content-Length header, before anything reads (and spools) a body over the limit.
     "annotator.request_limits.RequestSizeLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Holds an account with a one-time password on the password-change page.
+    "annotator.auth.PasswordChangeRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

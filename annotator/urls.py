@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from annotator.views import (
+    accounts,
     active_learning,
     candidates,
     clusters,
@@ -22,6 +23,7 @@ project_urls = [
     path("", projects.project_detail, name="project-detail"),
     path("members/", projects.member_list, name="member-list"),
     path("members/save/", projects.member_save, name="member-save"),
+    path("members/create/", projects.account_create_view, name="member-create"),
     path("members/<id:user_id>/remove/", projects.member_delete, name="member-remove"),
     path(
         "members/invitations/<id:invitation_id>/revoke/",
@@ -92,6 +94,7 @@ urlpatterns = [
     path("invitations/<id:invitation_id>/decline/", projects.invitation_decline_view, name="invitation-decline"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/password/", accounts.password_change, name="password-change"),
     path("api/", include("annotator.api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -19,6 +19,7 @@ from annotator.selectors.projects import (
     project_members,
     project_split_counts,
 )
+from annotator.services.accounts import ACCOUNT_CREATED, account_create
 from annotator.services.projects import (
     INVITED,
     invitation_accept,
@@ -29,6 +30,9 @@ from annotator.services.projects import (
     member_set_role,
     project_create,
 )
+
+# A taken username conflicts with an existing account; too many accounts is a rate limit.
+ACCOUNT_ERROR_STATUS = {"taken": status.HTTP_409_CONFLICT, "too_many": status.HTTP_429_TOO_MANY_REQUESTS}
 
 
 class ProjectOutput(serializers.ModelSerializer):
@@ -135,6 +139,50 @@ class MemberListApi(ProjectAPIView):
         return Response(
             {"detail": detail, "invitation": InvitationOutput(result).data}, status=status.HTTP_202_ACCEPTED
         )
+
+
+class AccountCreateApi(ProjectAPIView):
+    """Create an account for someone and add it to the project (admins)."""
+
+    capability = Capability.MANAGE_MEMBERS
+
+    class AccountCreateInput(serializers.Serializer):
+        username = serializers.CharField(max_length=150)
+        email = serializers.EmailField(required=False, allow_blank=True, default="")
+        role = serializers.ChoiceField(choices=Role.choices)
+
+    class AccountCreatedOutput(serializers.Serializer):
+        detail = serializers.CharField()
+        user_id = serializers.IntegerField(source="user.id")
+        username = serializers.CharField(source="user.username")
+        email = serializers.CharField(source="user.email")
+        role = serializers.CharField(source="membership.role")
+        one_time_password = serializers.CharField(
+            help_text="Shown this once: the person logs in with it and must choose their own password."
+        )
+
+    @extend_schema(request=AccountCreateInput, responses={201: AccountCreatedOutput})
+    def post(self, request, project_id: int):
+        """The account starts with a one-time password, answered here once and stored only hashed. A taken
+        username is a 409: unlike an invitation, creating an account tells that a name exists."""
+        data = self.AccountCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            created = account_create(project=self.project, created_by=request.user, **data.validated_data)
+        except ValidationError as error:
+            return validation_error_response(error, status_by_code=ACCOUNT_ERROR_STATUS)
+        detail = ACCOUNT_CREATED.format(username=created.user.username, role=created.membership.role)
+        output = self.AccountCreatedOutput(
+            {
+                "detail": detail,
+                "user": created.user,
+                "membership": created.membership,
+                "one_time_password": created.one_time_password,
+            }
+        )
+        response = Response(output.data, status=status.HTTP_201_CREATED)
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class MemberDetailApi(ProjectAPIView):

@@ -18,6 +18,7 @@ from annotator.api import (
 
 urlpatterns = [
     path("auth/token/", auth.TokenObtainApi.as_view(), name="api-token"),
+    path("auth/password/", auth.PasswordChangeApi.as_view(), name="api-password-change"),
     # Both need a login (SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"]); the docs page sends people to the
     # login form. The split view serves Swagger UI's start script as a file, as the CSP requires.
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -54,6 +55,7 @@ urlpatterns = [
         name="api-label-restore",
     ),
     path("projects/<id:project_id>/members/", projects.MemberListApi.as_view(), name="api-member-list"),
+    path("projects/<id:project_id>/accounts/", projects.AccountCreateApi.as_view(), name="api-account-create"),
     path(
         "projects/<id:project_id>/members/<id:user_id>/",
         projects.MemberDetailApi.as_view(),

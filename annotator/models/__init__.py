@@ -1,5 +1,6 @@
 """Labelloop's data: projects and members, labels, items and annotations, jobs, noise flags."""
 
+from annotator.models.accounts import AccountProfile
 from annotator.models.items import (
     Annotation,
     AnnotationLabel,
@@ -22,6 +23,7 @@ from annotator.models.taxonomy import Cluster, ClusterRun, Rule, RuleKind, Taxon
 from annotator.models.training import ModelVersion
 
 __all__ = [
+    "AccountProfile",
     "Annotation",
     "AnnotationLabel",
     "AnnotationRevision",

@@ -130,5 +130,8 @@ def _check_role(role: str) -> None:
 
 
 def _refuse_removing_last_admin(*, project: Project) -> None:
+    # The project row lock makes two admins demoting each other at once take turns: the second sees
+    # the first's change and is refused, so a project never ends with no admin.
+    Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True).first()
     if project.memberships.filter(role=Role.ADMIN).count() <= 1:
         raise ValidationError(LAST_ADMIN_ERROR)

@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotator.access import get_project_object, project_page
 from annotator.models import Invitation, Membership, Project, Role, TaskType
@@ -21,6 +20,7 @@ from annotator.selectors.projects import (
     project_members,
     project_split_counts,
 )
+from annotator.services.accounts import CreatedAccount, account_create
 from annotator.services.projects import (
     INVITED,
     invitation_accept,
@@ -41,6 +41,12 @@ class ProjectForm(forms.Form):
 
 class MemberForm(forms.Form):
     username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class AccountForm(forms.Form):
+    username = forms.CharField(max_length=150, help_text="Letters, digits and @/./+/-/_ only.")
+    email = forms.EmailField(required=False, help_text="Optional.")
     role = forms.ChoiceField(choices=Role.choices)
 
 
@@ -92,20 +98,50 @@ def _capabilities(role: str) -> dict[str, bool]:
 @project_page(Capability.VIEW)
 @require_GET
 def member_list(request: HttpRequest, project: Project) -> HttpResponse:
-    return _render_members(request, project, MemberForm())
+    return _render_members(request, project)
 
 
-def _render_members(request: HttpRequest, project: Project, form: MemberForm, status: int = 200) -> HttpResponse:
+def _render_members(
+    request: HttpRequest,
+    project: Project,
+    form: MemberForm | None = None,
+    *,
+    account_form: AccountForm | None = None,
+    created: CreatedAccount | None = None,
+    status: int = 200,
+) -> HttpResponse:
     can_manage = role_can(request.project_role, Capability.MANAGE_MEMBERS)
     context = {
         "project": project,
         "members": project_members(project=project),
+        "admin_count": project.memberships.filter(role=Role.ADMIN).count(),
         "invitations": project_invitations(project=project) if can_manage else [],
-        "form": form,
+        "form": form or MemberForm(),
+        "account_form": account_form or AccountForm(),
+        "created": created,
         "roles": Role.choices,
         "can": _capabilities(request.project_role),
     }
-    return render(request, "annotator/members.html", context, status=status)
+    response = render(request, "annotator/members.html", context, status=status)
+    if created is not None:
+        response["Cache-Control"] = "no-store"  # the one-time password must not stay in a cache
+    return response
+
+
+@project_page(Capability.MANAGE_MEMBERS)
+@require_POST
+def account_create_view(request: HttpRequest, project: Project) -> HttpResponse:
+    """Create an account and show its one-time password once, on this answer (never in a redirect's
+    session message)."""
+    form = AccountForm(request.POST)
+    if form.is_valid():
+        try:
+            created = account_create(project=project, created_by=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error("username" if error.code in ("taken", "invalid") else None, error)
+        else:
+            return _render_members(request, project, created=created)
+    return _render_members(request, project, account_form=form, status=400)
 
 
 @project_page(Capability.MANAGE_MEMBERS)
@@ -155,9 +191,14 @@ def invitation_decline_view(request: HttpRequest, invitation_id: int) -> HttpRes
 
 
 @project_page(Capability.MANAGE_MEMBERS)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def member_delete(request: HttpRequest, project: Project, user_id: int) -> HttpResponse:
-    user = get_object_or_404(get_user_model(), pk=user_id, memberships__project=project)
+    """GET asks for a confirmation (what the person loses); POST removes them."""
+    membership = get_object_or_404(project_members(project=project), user_id=user_id)
+    user = membership.user
+    if request.method == "GET":
+        context = {"project": project, "membership": membership, "can": _capabilities(request.project_role)}
+        return render(request, "annotator/member_remove.html", context)
     try:
         member_remove(project=project, user=user)
         messages.success(request, f"{user.username} was removed from the project.")

@@ -253,6 +253,17 @@ def invited(username_of: Callable[[Ctx], str], role: str) -> Callable:
     return check
 
 
+def account_made(username: str, role: str) -> Callable:
+    """Issue 20, item 1: an account made by a project admin is a member at once and holds a one-time password."""
+
+    def check(ctx: Ctx, response) -> None:
+        membership = Membership.objects.get(project=ctx.project, user__username=username)
+        assert membership.role == role
+        assert membership.user.account_profile.must_change_password
+
+    return check
+
+
 def invitation_gone(ctx: Ctx, response) -> None:
     assert not Invitation.objects.filter(pk=ctx.invitation.pk).exists()
 
@@ -540,11 +551,27 @@ CASES: list[Case] = [
     ),
     page(
         "member-remove",
+        "GET",
+        MEMBERS,
+        200,
+        url_kwargs=target_id,
+        verify=all_of(page_shows(lambda ctx: f"Remove {ctx.target.username}?"), member_is("target", Role.ANNOTATOR)),
+    ),
+    page(
+        "member-remove",
         "POST",
         MEMBERS,
         302,
         url_kwargs=target_id,
         verify=all_of(redirects_to("member-list"), member_is("target", None)),
+    ),
+    page(
+        "member-create",
+        "POST",
+        MEMBERS,
+        200,
+        data=lambda ctx: {"username": "made_on_page", "email": "", "role": Role.EXPERT},
+        verify=all_of(page_shows(lambda ctx: 'id="one-time-password"'), account_made("made_on_page", Role.EXPERT)),
     ),
     page("item-list", "GET", V, 200, verify=page_shows(lambda ctx: "The match ended in a draw")),
     page("item-import", "GET", IMPORT, 200),
@@ -763,6 +790,16 @@ CASES: list[Case] = [
         V,
         200,
         verify=api_json(lambda ctx, d: ctx.target.username in {m["username"] for m in d}),
+    ),
+    api(
+        "api-account-create",
+        "POST",
+        MEMBERS,
+        201,
+        data=lambda ctx: {"username": "made_by_api", "email": "made@example.org", "role": Role.ANNOTATOR},
+        verify=all_of(
+            api_json(lambda ctx, d: len(d["one_time_password"]) >= 12), account_made("made_by_api", Role.ANNOTATOR)
+        ),
     ),
     api(
         "api-member-list",
@@ -1356,7 +1393,12 @@ def test_a_job_of_another_project_is_404(url_name: str, method: str, api: bool, 
 
 @pytest.mark.parametrize(
     ("url_name", "method", "api"),
-    [("member-remove", "POST", False), ("api-member-detail", "PUT", True), ("api-member-detail", "DELETE", True)],
+    [
+        ("member-remove", "GET", False),
+        ("member-remove", "POST", False),
+        ("api-member-detail", "PUT", True),
+        ("api-member-detail", "DELETE", True),
+    ],
 )
 def test_a_member_of_another_project_is_404(url_name: str, method: str, api: bool, ctx: Ctx, other):
     other_project, other_admin, _job = other
