@@ -48,9 +48,9 @@ def test_pages_work_under_the_csp_and_an_invitation_is_accepted(page, live_serve
     page.click("nav >> text=Labels")
     # Invite dana through the members page.
     page.click("nav >> text=Members")
-    page.fill("input[name=username]", "dana")
-    page.select_option("select[name=role]", "expert")
-    page.click("button:has-text('Save')")
+    page.fill("#invite-form input[name=username]", "dana")
+    page.select_option("#invite-form select[name=role]", "expert")
+    page.click("#invite-form button[type=submit]")
     assert "“dana” is invited as expert" in page.inner_text("#flashes")
     assert "dana" in page.inner_text("#invitations")
     # The API docs (Swagger UI from our own static files, its start script a separate file).
