@@ -158,9 +158,11 @@ class ReviewCorrectApi(ProjectAPIView):
         data = LabelPickInput(data=request.data)
         data.is_valid(raise_exception=True)
         labels = picked_labels(self.project, data.validated_data["labels"])
-        before = sorted(annotation.label_links.values_list("label_id", flat=True))
-        annotation_correct(annotation=annotation, by=request.user, labels=labels, note=data.validated_data["note"])
-        changed = before != sorted(label.pk for label in labels)
+        revision = annotation_correct(
+            annotation=annotation, by=request.user, labels=labels, note=data.validated_data["note"]
+        )
+        # No revision: the labels stood; a revision with the same labels before and after: a note alone.
+        changed = revision is not None and revision.labels_before != revision.labels_after
         return Response({"changed": changed, "annotation": _review_row(self.project, annotation)})
 
 
