@@ -20,11 +20,12 @@ class Capability(enum.Enum):
     IMPORT = "import"
     RUN_JOBS = "run_jobs"  # start and cancel jobs
     MANAGE_MEMBERS = "manage_members"
+    DELETE_PROJECT = "delete_project"  # with everything in it: admins, with the project's name to confirm
 
 
 _ANNOTATOR = {Capability.VIEW, Capability.ANNOTATE}
 _EXPERT = _ANNOTATOR | {Capability.EDIT_TAXONOMY, Capability.REVIEW, Capability.EXPORT}
-_ADMIN = _EXPERT | {Capability.IMPORT, Capability.RUN_JOBS, Capability.MANAGE_MEMBERS}
+_ADMIN = _EXPERT | {Capability.IMPORT, Capability.RUN_JOBS, Capability.MANAGE_MEMBERS, Capability.DELETE_PROJECT}
 
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     Role.ANNOTATOR: frozenset(_ANNOTATOR),

@@ -21,6 +21,7 @@ from annotator.views import (
 
 project_urls = [
     path("", projects.project_detail, name="project-detail"),
+    path("delete/", projects.project_delete_view, name="project-delete"),
     path("members/", projects.member_list, name="member-list"),
     path("members/save/", projects.member_save, name="member-save"),
     path("members/create/", projects.account_create_view, name="member-create"),

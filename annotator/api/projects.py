@@ -29,6 +29,7 @@ from annotator.services.projects import (
     member_remove,
     member_set_role,
     project_create,
+    project_delete_confirmed,
 )
 
 # A taken username conflicts with an existing account; too many accounts is a rate limit.
@@ -67,6 +68,13 @@ class ProjectListCreateApi(APIView):
 
 
 class ProjectDetailApi(ProjectAPIView):
+    capabilities = {"GET": Capability.VIEW, "DELETE": Capability.DELETE_PROJECT}
+
+    class ProjectDeleteQuery(serializers.Serializer):
+        confirm = serializers.CharField(
+            max_length=200, help_text="The project's exact name: without it nothing is deleted (400)."
+        )
+
     class ProjectDetailOutput(ProjectOutput):
         role = serializers.SerializerMethodField()
         split_counts = serializers.SerializerMethodField()
@@ -83,6 +91,12 @@ class ProjectDetailApi(ProjectAPIView):
     @extend_schema(responses=ProjectDetailOutput)
     def get(self, request, project_id: int):
         return Response(self.ProjectDetailOutput(self.project, context={"role": self.role}).data)
+
+    @extend_schema(parameters=[ProjectDeleteQuery], responses={204: None, 400: dict})
+    def delete(self, request, project_id: int):
+        """Delete the project and everything in it (admins); `?confirm=` must repeat its exact name."""
+        project_delete_confirmed(project=self.project, confirmation=request.query_params.get("confirm"))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MemberOutput(serializers.ModelSerializer):

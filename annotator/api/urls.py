@@ -5,13 +5,17 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from annotator.api import (
     active_learning,
     auth,
+    binary,
     clusters,
     items,
     jobs,
     labels,
     noise,
+    noise_review,
+    progress,
     projects,
     queue,
+    review,
     rules,
     training,
 )
@@ -139,4 +143,70 @@ urlpatterns = [
     path("projects/<id:project_id>/jobs/", jobs.JobListApi.as_view(), name="api-job-list"),
     path("projects/<id:project_id>/jobs/<id:job_id>/", jobs.JobDetailApi.as_view(), name="api-job-detail"),
     path("projects/<id:project_id>/jobs/<id:job_id>/cancel/", jobs.JobCancelApi.as_view(), name="api-job-cancel"),
+    # --- review and adjudication (experts) ---
+    path("projects/<id:project_id>/review/", review.ReviewListApi.as_view(), name="api-review-list"),
+    path(
+        "projects/<id:project_id>/review/<id:annotation_id>/correct/",
+        review.ReviewCorrectApi.as_view(),
+        name="api-review-correct",
+    ),
+    path("projects/<id:project_id>/adjudication/", review.AdjudicationListApi.as_view(), name="api-adjudication-list"),
+    path(
+        "projects/<id:project_id>/adjudication/<id:item_id>/",
+        review.AdjudicationCaseApi.as_view(),
+        name="api-adjudication-case",
+    ),
+    # --- noise review (experts; starting the job is api-noise-start) ---
+    path("projects/<id:project_id>/noise/status/", noise_review.NoiseStatusApi.as_view(), name="api-noise-status"),
+    path("projects/<id:project_id>/noise/flags/", noise_review.NoiseFlagListApi.as_view(), name="api-noise-flag-list"),
+    path(
+        "projects/<id:project_id>/noise/flags/<id:flag_id>/keep/",
+        noise_review.NoiseFlagKeepApi.as_view(),
+        name="api-noise-flag-keep",
+    ),
+    path(
+        "projects/<id:project_id>/noise/flags/<id:flag_id>/relabel/",
+        noise_review.NoiseFlagRelabelApi.as_view(),
+        name="api-noise-flag-relabel",
+    ),
+    path(
+        "projects/<id:project_id>/noise/flags/<id:flag_id>/exclude/",
+        noise_review.NoiseFlagExcludeApi.as_view(),
+        name="api-noise-flag-exclude",
+    ),
+    path(
+        "projects/<id:project_id>/noise/flags/<id:flag_id>/reopen/",
+        noise_review.NoiseFlagReopenApi.as_view(),
+        name="api-noise-flag-reopen",
+    ),
+    path(
+        "projects/<id:project_id>/noise/corrections/",
+        noise_review.NoiseCorrectionsApi.as_view(),
+        name="api-noise-corrections",
+    ),
+    # --- binary mode ---
+    path(
+        "projects/<id:project_id>/queue/binary/<id:label_id>/next/",
+        binary.BinaryNextApi.as_view(),
+        name="api-binary-next",
+    ),
+    path(
+        "projects/<id:project_id>/queue/binary/<id:label_id>/items/<id:item_id>/accept/",
+        binary.BinaryDecisionApi.as_view(decision=binary.ACCEPT),
+        name="api-binary-accept",
+    ),
+    path(
+        "projects/<id:project_id>/queue/binary/<id:label_id>/items/<id:item_id>/reject/",
+        binary.BinaryDecisionApi.as_view(decision=binary.REJECT),
+        name="api-binary-reject",
+    ),
+    path(
+        "projects/<id:project_id>/queue/binary/<id:label_id>/items/<id:item_id>/skip/",
+        binary.BinaryDecisionApi.as_view(decision=binary.SKIP),
+        name="api-binary-skip",
+    ),
+    # --- progress, agreement, active learning (every member) ---
+    path("projects/<id:project_id>/progress/", progress.ProgressApi.as_view(), name="api-progress"),
+    path("projects/<id:project_id>/agreement/", progress.AgreementApi.as_view(), name="api-agreement"),
+    path("projects/<id:project_id>/active-learning/", progress.ActiveLearningApi.as_view(), name="api-active-learning"),
 ]

@@ -36,6 +36,16 @@ def project_create(
     return project
 
 
+DELETE_CONFIRMATION_ERROR = "To delete this project and everything in it, confirm with its exact name: “{name}”."
+
+
+def project_delete_confirmed(*, project: Project, confirmation: str | None) -> None:
+    """Delete the project only when `confirmation` is its exact name: a guard against deleting the wrong one."""
+    if confirmation != project.name:
+        raise ValidationError(DELETE_CONFIRMATION_ERROR.format(name=project.name), code="confirmation")
+    project_delete(project=project)
+
+
 @transaction.atomic
 def project_delete(*, project: Project) -> None:
     """Delete a project and everything in it.

@@ -29,6 +29,7 @@ from annotator.services.projects import (
     member_invite,
     member_remove,
     project_create,
+    project_delete_confirmed,
 )
 
 
@@ -205,3 +206,17 @@ def member_delete(request: HttpRequest, project: Project, user_id: int) -> HttpR
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     return redirect("member-list", project_id=project.pk)
+
+
+@project_page(Capability.DELETE_PROJECT)
+@require_POST
+def project_delete_view(request: HttpRequest, project: Project) -> HttpResponse:
+    """Delete the project when the form repeats its name; otherwise say why and change nothing."""
+    name = project.name
+    try:
+        project_delete_confirmed(project=project, confirmation=request.POST.get("confirm"))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("project-detail", project_id=project.pk)
+    messages.success(request, f"Project “{name}” and everything in it were deleted.")
+    return redirect("project-list")

@@ -17,6 +17,7 @@ import io
 import json
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings
@@ -58,7 +59,8 @@ from annotator.models import (
 )
 from annotator.permissions import ROLE_CAPABILITIES, Capability, role_can
 from annotator.services.imports import ImportReport, ImportRequest, import_file, import_parsed
-from annotator.services.projects import member_set_role, project_create
+from annotator.services.noise import noise_flag_keep
+from annotator.services.projects import DELETE_CONFIRMATION_ERROR, member_set_role, project_create
 from annotator.services.queue import annotation_submit, lease_item
 from annotator.services.rules import rule_create
 from annotator.services.taxonomy import label_archive, label_create
@@ -506,6 +508,42 @@ def noise_excluded(ctx: Ctx, response) -> None:
     flag = NoiseFlag.objects.get(pk=ctx.flag.pk)
     assert flag.status == NoiseStatus.EXCLUDED
     assert Exclusion.objects.get(pk=flag.exclusion_id).item_id == seed_item(ctx).pk
+
+
+def project_gone(ctx: Ctx, response) -> None:
+    assert not Project.objects.filter(pk=ctx.project.pk).exists()
+
+
+def project_kept_with_reason(ctx: Ctx, response) -> None:
+    assert Project.objects.filter(pk=ctx.project.pk).exists()
+    assert response.json()["detail"] == DELETE_CONFIRMATION_ERROR.format(name=ctx.project.name)
+
+
+def redirects_to_project_list(ctx: Ctx, response) -> None:
+    assert response["Location"] == reverse("project-list")
+
+
+def flag_is(status: str) -> Callable:
+    def check(ctx: Ctx, response) -> None:
+        assert NoiseFlag.objects.get(pk=ctx.flag.pk).status == status
+        assert response.json()["status"] == status
+
+    return check
+
+
+def flag_kept(ctx: Ctx, user) -> None:
+    """Prepare a reopen: an expert kept the flag first."""
+    noise_flag_keep(flag=ctx.flag, by=ctx.users[Role.EXPERT])
+
+
+def binary_url(ctx: Ctx) -> dict:
+    """Binary mode for the suggested label on the item it was suggested for."""
+    return {"label_id": ctx.label("Suggested").pk, "item_id": ctx.candidate.item_id}
+
+
+def skipped_candidate_item(ctx: Ctx, response) -> None:
+    assert SkippedItem.objects.filter(item_id=ctx.candidate.item_id, unclear=False).exists()
+    assert response.json()["decided"] == ctx.candidate.item_id
 
 
 def page(url_name: str, method: str, capability: Capability, success: int, **kwargs) -> Case:
@@ -1221,6 +1259,166 @@ CASES: list[Case] = [
         url_kwargs=job_id,
         verify=api_json(lambda ctx, data: data["detail"] == "This job is not a batch prediction."),
     ),
+    # --- issue 20: API parity (review, adjudication, noise review, binary mode, progress, deletion) ---
+    page(
+        "project-delete",
+        "POST",
+        Capability.DELETE_PROJECT,
+        302,
+        data=lambda ctx: {"confirm": ctx.project.name},
+        verify=all_of(redirects_to_project_list, project_gone),
+    ),
+    api(
+        "api-project-detail",
+        "DELETE",
+        Capability.DELETE_PROJECT,
+        204,
+        query=lambda ctx: {"confirm": ctx.project.name},
+        verify=project_gone,
+    ),
+    api(
+        "api-project-detail",
+        "DELETE",
+        Capability.DELETE_PROJECT,
+        400,
+        query={"confirm": "roles"},  # not the exact name
+        verify=project_kept_with_reason,
+        variant="wrong confirmation",
+    ),
+    api(
+        "api-review-list",
+        "GET",
+        Capability.REVIEW,
+        200,
+        query={"source": "import"},
+        verify=api_json(lambda ctx, d: seed_annotation(ctx).pk in {row["id"] for row in d["results"]}),
+    ),
+    api(
+        "api-review-correct",
+        "POST",
+        Capability.REVIEW,
+        200,
+        url_kwargs=lambda ctx: {"annotation_id": seed_annotation(ctx).pk},
+        data=lambda ctx: {"labels": [ctx.label("Politics").pk], "note": "not a sports story"},
+        verify=all_of(corrected_to("Politics"), api_json(lambda ctx, d: d["changed"] is True)),
+    ),
+    api("api-adjudication-list", "GET", Capability.REVIEW, 200, verify=api_json(lambda ctx, d: d["count"] == 0)),
+    api(
+        "api-adjudication-case",
+        "GET",
+        Capability.REVIEW,
+        200,
+        url_kwargs=lambda ctx: {"item_id": seed_item(ctx).pk},
+        verify=api_json(lambda ctx, d: d["text"] == "The match ended in a draw" and d["decision"] == []),
+    ),
+    api(
+        "api-adjudication-case",
+        "POST",
+        Capability.REVIEW,
+        200,
+        url_kwargs=lambda ctx: {"item_id": seed_item(ctx).pk},
+        data=lambda ctx: {"labels": [ctx.label("Politics").pk]},
+        verify=adjudicated_as("Politics"),
+    ),
+    api(
+        "api-noise-status",
+        "GET",
+        Capability.REVIEW,
+        200,
+        verify=api_json(lambda ctx, d: d["counts"]["open"] == 1 and d["latest_run"]["id"] == ctx.flag.run_id),
+    ),
+    api(
+        "api-noise-flag-list",
+        "GET",
+        Capability.REVIEW,
+        200,
+        verify=api_json(lambda ctx, d: [row["id"] for row in d["results"]] == [ctx.flag.pk]),
+    ),
+    api(
+        "api-noise-flag-keep",
+        "POST",
+        Capability.REVIEW,
+        200,
+        url_kwargs=lambda ctx: {"flag_id": ctx.flag.pk},
+        verify=flag_is(NoiseStatus.KEPT),
+    ),
+    api(
+        "api-noise-flag-relabel",
+        "POST",
+        Capability.REVIEW,
+        200,
+        url_kwargs=lambda ctx: {"flag_id": ctx.flag.pk},
+        data=lambda ctx: {"note": "a budget story"},  # no label: the suggestion, Politics
+        verify=all_of(flag_is(NoiseStatus.RELABELED), adjudicated_as("Politics")),
+    ),
+    api(
+        "api-noise-flag-exclude",
+        "POST",
+        Capability.REVIEW,
+        200,
+        url_kwargs=lambda ctx: {"flag_id": ctx.flag.pk},
+        verify=noise_excluded,
+    ),
+    api(
+        "api-noise-flag-reopen",
+        "POST",
+        Capability.REVIEW,
+        200,
+        url_kwargs=lambda ctx: {"flag_id": ctx.flag.pk},
+        prepare=flag_kept,
+        verify=flag_is(NoiseStatus.OPEN),
+    ),
+    api("api-noise-corrections", "GET", MEMBERS, 200, verify=api_json(lambda ctx, d: isinstance(d, list))),
+    api(
+        "api-binary-next",
+        "POST",
+        ANNOTATE,
+        200,
+        url_kwargs=lambda ctx: {"label_id": ctx.label("Suggested").pk},
+        verify=api_json(lambda ctx, d: d["item"]["id"] == ctx.candidate.item_id),
+    ),
+    api(
+        "api-binary-accept",
+        "POST",
+        ANNOTATE,
+        200,
+        url_kwargs=binary_url,
+        prepare=leased(lambda ctx: ctx.candidate.item),
+        verify=human_label_is("Suggested", lambda ctx: ctx.candidate.item),
+    ),
+    api(
+        "api-binary-reject",
+        "POST",
+        ANNOTATE,
+        200,
+        url_kwargs=binary_url,
+        prepare=leased(lambda ctx: ctx.candidate.item),
+        verify=candidate_is(CandidateStatus.REJECTED),
+    ),
+    api(
+        "api-binary-skip",
+        "POST",
+        ANNOTATE,
+        200,
+        url_kwargs=binary_url,
+        prepare=leased(lambda ctx: ctx.candidate.item),
+        verify=skipped_candidate_item,
+    ),
+    api(
+        "api-progress",
+        "GET",
+        V,
+        200,
+        verify=api_json(lambda ctx, d: d["pool"]["items"] == 2 and d["queue"]["score_run"] is None),
+    ),
+    api("api-agreement", "GET", V, 200, verify=api_json(lambda ctx, d: d["overlap_items"] == 0)),
+    api(
+        "api-active-learning",
+        "GET",
+        V,
+        200,
+        verify=api_json(lambda ctx, d: [p["version_id"] for p in d["points"]] == [ctx.version.pk]),
+    ),
 ]
 
 
@@ -1236,6 +1434,8 @@ def send(case: Case, ctx: Ctx, user, *, project_id: int | None = None, method: s
             client.force_authenticate(user)
         if method == "GET":
             return client.get(url, query)
+        if query:  # e.g. DELETE ?confirm=
+            url = f"{url}?{urlencode(query)}"
         return getattr(client, method.lower())(url, data or {}, format=case.format)
     client = Client()
     if user is not None:
@@ -1561,6 +1761,13 @@ def answered_keyed_item(ctx: Ctx, user) -> None:
     annotation_submit(item=keyed_item(ctx), annotator=user, labels=[ctx.label("Sport")])
 
 
+def suggested_for_colleague_label(ctx: Ctx, user) -> None:
+    """The model suggests the colleague's label for the keyed pool item and for the test item: binary mode
+    serves the first (its gold label hidden from annotators) and never the second."""
+    label = ctx.label(COLLEAGUE_LABEL)
+    ctx.project.items.filter(text__in=[KEYED_TEXT, TEST_TEXT]).update(suggested_label=label, is_open=True)
+
+
 GOLD, TEST_ITEM = Marker(GOLD_MARKER, True), Marker(TEST_TEXT, True)
 COLLEAGUE_TAG = Marker(f'<span class="tag">{COLLEAGUE_LABEL}</span>', True)
 SECRET_TAG = Marker(f'<span class="tag">{SECRET_LABEL}</span>', True)
@@ -1619,6 +1826,29 @@ FIELD_CASES: list[FieldCase] = [
         url_kwargs=lambda ctx: {"label_id": ctx.label(COLLEAGUE_LABEL).pk},
     ),
     FieldCase("api-candidate-list", "GET", True, (Marker(TEST_TEXT, False), Marker(GOLD_MARKER, False))),
+    FieldCase(
+        "api-binary-next",
+        "POST",
+        True,
+        (GOLD, Marker(TEST_TEXT, False)),
+        url_kwargs=lambda ctx: {"label_id": ctx.label(COLLEAGUE_LABEL).pk},
+        prepare=suggested_for_colleague_label,
+    ),
+    FieldCase(
+        "api-review-list",
+        "GET",
+        True,
+        (Marker(COLLEAGUE_LABEL, True), TEST_ITEM),
+        annotator_status=403,
+    ),
+    FieldCase(
+        "api-adjudication-case",
+        "GET",
+        True,
+        (GOLD, Marker(COLLEAGUE_LABEL, True)),
+        url_kwargs=lambda ctx: {"item_id": keyed_item(ctx).pk},
+        annotator_status=403,
+    ),
     FieldCase("candidate-list", "GET", False, (Marker(TEST_TEXT, False), Marker(GOLD_MARKER, False))),
 ]
 
@@ -1660,6 +1890,7 @@ def test_every_item_reading_url_has_a_field_row():
     """URLs that show items' texts, meta or labels to annotators must have a row in FIELD_CASES."""
     readers = {
         "api-item-list", "item-list", "api-queue-next", "api-queue-previous", "queue", "queue-undo",
-        "queue-binary", "api-candidate-list", "candidate-list",
+        "queue-binary", "api-candidate-list", "candidate-list", "api-binary-next", "api-review-list",
+        "api-adjudication-case",
     }  # fmt: skip
     assert readers <= {case.url_name for case in FIELD_CASES}

@@ -27,7 +27,7 @@ from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, settings
 from rest_framework.authtoken.models import Token
 
-from annotator.models import Job, Role
+from annotator.models import Job, NoiseFlag, NoiseRun, Role
 from annotator.services import rules, taxonomy
 from annotator.services.imports import ImportRequest, import_file
 from annotator.services.jobs import job_start
@@ -88,12 +88,14 @@ def fuzz_project(django_user_model):
     rule = rules.rule_create(project=project, name="goal", pattern="goal, whistle", label=sport, by=admin)
     rules.rule_apply(rule=rule, by=admin)
     job = job_start(kind="selfcheck", project=project, params={"seconds": 1}, created_by=admin)
+    flag = _noise_flag(project)
     ids = {
         "project_id": [project.pk],
         "label_id": list(project.labels.values_list("pk", flat=True)),
         "item_id": list(project.items.values_list("pk", flat=True)),
         "rule_id": [rule.pk],
         "job_id": [job.pk],
+        "flag_id": [flag.pk],
         "user_id": [admin.pk, annotator.pk],
         "annotation_id": list(project.items.values_list("annotations__pk", flat=True).exclude(annotations=None)),
     }
@@ -102,6 +104,22 @@ def fuzz_project(django_user_model):
         "annotator": Token.objects.create(user=annotator).key,
     }
     return project, tokens, ids
+
+
+def _noise_flag(project) -> NoiseFlag:
+    """An open noise flag on a labeled item, so that the noise review operations reach their logic."""
+    item = project.items.get(text="Shares fell as the market opened")
+    run = NoiseRun.objects.create(project=project, encoder="fuzz", n_items=3, n_flagged=1)
+    return NoiseFlag.objects.create(
+        project=project,
+        run=run,
+        item=item,
+        given_label=project.labels.get(name="Business"),
+        suggested_label=project.labels.get(name="News"),
+        score=0.8,
+        votes=2,
+        detectors=["kfold"],
+    )
 
 
 def _point_at_real_objects(case, ids: dict[str, list[int]]) -> None:
