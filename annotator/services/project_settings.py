@@ -203,18 +203,8 @@ def project_settings_update(
     All or nothing: any bad value raises a ValidationError keyed by field (every bad field at once) and
     nothing is written. A new overlap applies to the items nobody has answered yet; answered items keep
     the number of annotations they were given. Each change is logged with who made it."""
-    unknown = sorted(set(changes) - set(SETTINGS_FIELDS))
-    if unknown:
-        raise ValidationError(UNKNOWN_FIELD_ERROR.format(fields=", ".join(unknown), allowed=", ".join(SETTINGS_FIELDS)))
     locked = Project.objects.select_for_update().get(pk=project.pk)
-    cleaned, errors = {}, {}
-    for field, value in changes.items():
-        if value == getattr(locked, field):
-            continue  # unchanged: not checked again (a since-removed backbone does not block the rest)
-        try:
-            cleaned[field] = _CHECKS[field](locked, value)
-        except ValidationError as error:
-            errors[field] = error.messages
+    cleaned, errors = _checked(locked, changes)
     if errors:
         raise ValidationError(errors)
     made = [SettingChange(field, getattr(locked, field), new) for field, new in cleaned.items()]
@@ -230,6 +220,28 @@ def project_settings_update(
     for change in made:
         logger.info("project %s settings changed by %s: %s", locked.pk, getattr(by, "username", "?"), change)
     return made
+
+
+def project_settings_errors(*, project: Project, changes: Mapping[str, Any]) -> dict[str, list[str]]:
+    """{field: messages} for the bad values in `changes`, writing nothing: a form whose other fields have
+    type errors still shows every range error at once."""
+    return _checked(project, changes)[1]
+
+
+def _checked(project: Project, changes: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """(the changed values as they will be stored, {field: messages} for the bad ones)."""
+    unknown = sorted(set(changes) - set(SETTINGS_FIELDS))
+    if unknown:
+        raise ValidationError(UNKNOWN_FIELD_ERROR.format(fields=", ".join(unknown), allowed=", ".join(SETTINGS_FIELDS)))
+    cleaned, errors = {}, {}
+    for field, value in changes.items():
+        if value == getattr(project, field):
+            continue  # unchanged: not checked again (a since-removed backbone does not block the rest)
+        try:
+            cleaned[field] = _CHECKS[field](project, value)
+        except ValidationError as error:
+            errors[field] = error.messages
+    return cleaned, errors
 
 
 def _apply_overlap_to_unanswered(*, project: Project) -> int:

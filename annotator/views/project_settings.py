@@ -24,6 +24,7 @@ from annotator.services.project_settings import (
     SETTINGS_FIELDS,
     TASK_TYPE_LOCKED_ERROR,
     SettingChange,
+    project_settings_errors,
     project_settings_update,
 )
 
@@ -151,6 +152,10 @@ def project_settings_page(request: HttpRequest, project: Project) -> HttpRespons
         else:
             messages.success(request, _changes_message(made))
             return redirect("project-settings", project_id=project.pk)
+    else:  # the fields with a valid type may still be out of range: say so now, not after the next try
+        typed = {field: value for field, value in form.cleaned_data.items() if field not in form.errors}
+        for field, errors in project_settings_errors(project=project, changes=typed).items():
+            form.add_error(field, errors)
     return _render(request, project, form, lock, status=400)
 
 
