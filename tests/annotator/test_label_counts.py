@@ -58,7 +58,7 @@ def stat(html: str, name: str) -> int:
 
 def test_the_project_page_counts_queue_labels(desk):
     """Issue 20, bug 8: 43 queue labels show as 43 labeled items, not "0 train"."""
-    project, users, labels, client = desk
+    project, _users, labels, client = desk
     label_through_the_queue(project, client, labels[0], 43)
     html = client.get(reverse("project-detail", args=[project.pk])).content.decode()
     assert stat(html, "labeled") == 43
@@ -79,7 +79,7 @@ def test_the_project_api_counts_labeled_items(desk):
 
 def test_the_queue_header_follows_each_submit(desk):
     """Issue 20, bug 8: every htmx answer also brings the header's count ("N labels so far")."""
-    project, users, labels, client = desk
+    project, _users, labels, client = desk
     assert "(0 labels so far)" in client.get(reverse("queue", args=[project.pk])).content.decode()
     html = label_through_the_queue(project, client, labels[0], 3)
     assert html.startswith('<section id="queue-panel"')  # the panel first: htmx swaps it into the target
