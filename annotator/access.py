@@ -17,6 +17,15 @@ from annotator.permissions import Capability, role_can
 from annotator.selectors.projects import project_membership
 
 NOT_FOUND = "No such project, or you are not a member of it."
+ROLE_REFUSED = "Your role in this project ({role}) cannot {action}."
+
+
+class RoleRequired(PermissionDenied):
+    """A member whose role lacks a capability: the 403 page names the role it needs and links back."""
+
+    def __init__(self, *, project: Project, role: str, capability: Capability) -> None:
+        super().__init__(ROLE_REFUSED.format(role=role, action=capability.value.replace("_", " ")))
+        self.project, self.role, self.capability = project, role, capability
 
 
 def project_for(user, project_id: int, capability: Capability) -> tuple[Project, str]:
@@ -26,7 +35,7 @@ def project_for(user, project_id: int, capability: Capability) -> tuple[Project,
         raise Http404(NOT_FOUND)
     project, role = membership.project, membership.role
     if not role_can(role, capability):
-        raise PermissionDenied(f"Your role in this project ({role}) cannot {capability.value.replace('_', ' ')}.")
+        raise RoleRequired(project=project, role=role, capability=capability)
     return project, role
 
 

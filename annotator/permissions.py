@@ -21,11 +21,18 @@ class Capability(enum.Enum):
     RUN_JOBS = "run_jobs"  # start and cancel jobs
     MANAGE_MEMBERS = "manage_members"
     DELETE_PROJECT = "delete_project"  # with everything in it: admins, with the project's name to confirm
+    CHANGE_SETTINGS = "change_settings"  # the project's own fields: strategy, overlap, backbone, ...
 
 
 _ANNOTATOR = {Capability.VIEW, Capability.ANNOTATE}
 _EXPERT = _ANNOTATOR | {Capability.EDIT_TAXONOMY, Capability.REVIEW, Capability.EXPORT}
-_ADMIN = _EXPERT | {Capability.IMPORT, Capability.RUN_JOBS, Capability.MANAGE_MEMBERS, Capability.DELETE_PROJECT}
+_ADMIN = _EXPERT | {
+    Capability.IMPORT,
+    Capability.RUN_JOBS,
+    Capability.MANAGE_MEMBERS,
+    Capability.DELETE_PROJECT,
+    Capability.CHANGE_SETTINGS,
+}
 
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     Role.ANNOTATOR: frozenset(_ANNOTATOR),
@@ -37,3 +44,13 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
 def role_can(role: str | None, capability: Capability) -> bool:
     """Whether a member with `role` (None: not a member) has `capability`."""
     return role is not None and capability in ROLE_CAPABILITIES[role]
+
+
+def least_role_with(capability: Capability) -> str:
+    """The first role (annotator, expert, admin) that has `capability`: what a refusal tells people to ask for."""
+    return next(role for role in Role.values if capability in ROLE_CAPABILITIES[role])
+
+
+def capabilities_of(role: str | None) -> dict[str, bool]:
+    """{capability name: allowed} for templates, so pages show only what the role can use."""
+    return {capability.value: role_can(role, capability) for capability in Capability}

@@ -12,6 +12,7 @@ from annotator.views import (
     jobs,
     labels,
     noise,
+    project_settings,
     projects,
     queue,
     review,
@@ -22,6 +23,7 @@ from annotator.views import (
 project_urls = [
     path("", projects.project_detail, name="project-detail"),
     path("delete/", projects.project_delete_view, name="project-delete"),
+    path("settings/", project_settings.project_settings_page, name="project-settings"),
     path("members/", projects.member_list, name="member-list"),
     path("members/save/", projects.member_save, name="member-save"),
     path("members/create/", projects.account_create_view, name="member-create"),
@@ -80,6 +82,11 @@ project_urls = [
     path("models/<id:version_id>/", training.model_detail, name="model-detail"),
     path("models/<id:version_id>/activate/", training.model_activate, name="model-activate"),
     path("active-learning/", active_learning.active_learning_page, name="active-learning"),
+    path(
+        "active-learning/strategy/",
+        project_settings.active_learning_strategy,
+        name="active-learning-strategy",
+    ),
     path("active-learning/rescore/", active_learning.active_learning_rescore, name="active-learning-rescore"),
     path("jobs/", jobs.job_list, name="job-list"),
     path("jobs/selfcheck/", jobs.job_selfcheck, name="job-selfcheck"),
@@ -99,3 +106,6 @@ urlpatterns = [
     path("api/", include("annotator.api.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# Refusals are pages of the app that say which role is needed (annotator/views/errors.py).
+handler403 = "annotator.views.errors.permission_denied"

@@ -15,6 +15,7 @@ from annotator.permissions import Capability
 from annotator.selectors.projects import (
     invitations_for_user,
     project_invitations,
+    project_label_counts,
     project_list_for,
     project_members,
     project_split_counts,
@@ -78,15 +79,21 @@ class ProjectDetailApi(ProjectAPIView):
     class ProjectDetailOutput(ProjectOutput):
         role = serializers.SerializerMethodField()
         split_counts = serializers.SerializerMethodField()
+        label_counts = serializers.SerializerMethodField()
 
         class Meta(ProjectOutput.Meta):
-            fields = [*ProjectOutput.Meta.fields, "role", "split_counts"]
+            fields = [*ProjectOutput.Meta.fields, "role", "split_counts", "label_counts"]
 
         def get_role(self, project) -> str:
             return self.context["role"]
 
         def get_split_counts(self, project) -> dict[str, int]:
+            """Items per split: where they may be used (queue answers stay in `pool`)."""
             return project_split_counts(project=project)
+
+        def get_label_counts(self, project) -> dict[str, int]:
+            """Labeled and unlabeled items outside the test split, and the test split: progress."""
+            return project_label_counts(project=project)
 
     @extend_schema(responses=ProjectDetailOutput)
     def get(self, request, project_id: int):

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 
-from annotator.models import Invitation, Item, Label, Membership, Project, Split
+from annotator.models import Annotation, Invitation, Item, Label, Membership, Project, Split
 
 
 def project_list_for(*, user: AbstractBaseUser) -> QuerySet[Project]:
@@ -60,6 +60,22 @@ def label_paths(*, project: Project, separator: str) -> dict[int, str]:
 def project_split_counts(*, project: Project) -> dict[str, int]:
     counts = dict(project.items.values_list("split").annotate(n=Count("id")).values_list("split", "n"))
     return {split: counts.get(split, 0) for split in Split.values}
+
+
+def project_label_counts(*, project: Project) -> dict[str, int]:
+    """Items outside the test split with at least one counted annotation (`labeled`: queue answers,
+    imported labels, confirmed suggestions, adjudications) and without (`unlabeled`), and the test split.
+
+    Not the split counts: a queue answer leaves its item in the pool (`train` holds imported labeled
+    items), so "0 train" after 43 queue labels was true of the splits and wrong as a progress count."""
+    counted = Annotation.objects.filter(item=OuterRef("pk"), candidate_status="")
+    outside_test = project.items.exclude(split=Split.TEST)
+    labeled = outside_test.filter(Exists(counted)).count()
+    return {
+        "labeled": labeled,
+        "unlabeled": outside_test.count() - labeled,
+        "test": project.items.filter(split=Split.TEST).count(),
+    }
 
 
 def project_items(*, project: Project, split: str | None = None, search: str | None = None) -> QuerySet[Item]:

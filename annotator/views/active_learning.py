@@ -18,6 +18,7 @@ from annotator.selectors.active_learning import (
     class_estimates_svg,
 )
 from annotator.selectors.jobs import job_for_role
+from annotator.selectors.project_settings import benchmark_source, strategy_choices
 from annotator.services.active_learning import rescore_request
 
 POLL_INTERVAL = "2s"
@@ -38,6 +39,10 @@ def active_learning_page(request: HttpRequest, project: Project) -> HttpResponse
         # Each job with what this role may see of it (annotators: no error text or server paths).
         "rescore_jobs": [(job, job_for_role(job=job, role=request.project_role)) for job in overview.jobs],
         "can_rescore": role_can(request.project_role, Capability.RUN_JOBS),
+        # The strategy chooser: every role sees the strategies and their measured areas; admins choose.
+        "strategies": strategy_choices(),
+        "area_source": benchmark_source(),
+        "can_change_settings": role_can(request.project_role, Capability.CHANGE_SETTINGS),
         "poll_interval": POLL_INTERVAL,
     }
     if request.headers.get("HX-Request"):

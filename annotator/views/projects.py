@@ -15,10 +15,10 @@ from annotator.selectors.jobs import project_jobs
 from annotator.selectors.projects import (
     invitations_for_user,
     project_invitations,
+    project_label_counts,
     project_labels,
     project_list_for,
     project_members,
-    project_split_counts,
 )
 from annotator.services.accounts import CreatedAccount, account_create
 from annotator.services.projects import (
@@ -84,7 +84,7 @@ def project_detail(request: HttpRequest, project: Project) -> HttpResponse:
         "project": project,
         "role": request.project_role,
         "can": _capabilities(request.project_role),
-        "split_counts": project_split_counts(project=project),
+        "label_counts": project_label_counts(project=project),
         "labels": project_labels(project=project),
         "jobs": project_jobs(project=project)[:5],
     }

@@ -55,10 +55,10 @@ def _render_panel(
     context = _panel_context(project, entry, **extra)
     context["keys"] = label_keys(project=project)
     context["multi"] = project.task_type == TaskType.MULTI_LABEL
-    template = "annotator/partials/queue_panel.html" if request.htmx else "annotator/queue.html"
-    if not request.htmx:
-        run = latest_score_run(project=project)
-        context.update(score_run=run, labels_since=labels_since(project=project, run=run))
+    # An htmx answer carries the header line too (out of band): its label count follows every submit.
+    template = "annotator/partials/queue_panel_htmx.html" if request.htmx else "annotator/queue.html"
+    run = latest_score_run(project=project)
+    context.update(score_run=run, labels_since=labels_since(project=project, run=run))
     return render(request, template, context, status=status)
 
 

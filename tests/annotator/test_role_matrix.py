@@ -60,6 +60,7 @@ from annotator.models import (
 from annotator.permissions import ROLE_CAPABILITIES, Capability, role_can
 from annotator.services.imports import ImportReport, ImportRequest, import_file, import_parsed
 from annotator.services.noise import noise_flag_keep
+from annotator.services.project_settings import SETTINGS_FIELDS
 from annotator.services.projects import DELETE_CONFIRMATION_ERROR, member_set_role, project_create
 from annotator.services.queue import annotation_submit, lease_item
 from annotator.services.rules import rule_create
@@ -191,6 +192,7 @@ def state(project: Project) -> tuple:
         Project.objects.filter(pk=project.pk).values_list("active_model", flat=True).get(),
         ModelVersion.objects.filter(project=project).count(),
         sorted(NoiseFlag.objects.filter(project=project).values_list("id", "status", "exclusion_id")),
+        Project.objects.filter(pk=project.pk).values(*SETTINGS_FIELDS).get(),
     )
 
 
@@ -531,6 +533,26 @@ def flag_is(status: str) -> Callable:
     return check
 
 
+def settings_form(**changes: str) -> Callable[[Ctx], dict]:
+    """The settings page's whole form as it is filled in now, with `changes`."""
+
+    def data(ctx: Ctx) -> dict:
+        project = Project.objects.get(pk=ctx.project.pk)
+        form = {field: getattr(project, field) for field in SETTINGS_FIELDS if field != "preselect_suggestion"}
+        form["hidden_meta_fields"] = "\n".join(project.hidden_meta_fields)
+        return {**form, **changes}
+
+    return data
+
+
+def settings_are(**expected) -> Callable:
+    def check(ctx: Ctx, response) -> None:
+        project = Project.objects.get(pk=ctx.project.pk)
+        assert {field: getattr(project, field) for field in expected} == expected
+
+    return check
+
+
 def flag_kept(ctx: Ctx, user) -> None:
     """Prepare a reopen: an expert kept the flag first."""
     noise_flag_keep(flag=ctx.flag, by=ctx.users[Role.EXPERT])
@@ -557,11 +579,23 @@ def api(url_name: str, method: str, capability: Capability, success: int, **kwar
 V, IMPORT, EXPORT = Capability.VIEW, Capability.IMPORT, Capability.EXPORT
 RUN, MEMBERS, TAXONOMY = Capability.RUN_JOBS, Capability.MANAGE_MEMBERS, Capability.EDIT_TAXONOMY
 ANNOTATE = Capability.ANNOTATE
+SETTINGS = Capability.CHANGE_SETTINGS
 
 CASES: list[Case] = [
     # --- pages ---
     page("project-detail", "GET", V, 200, verify=page_shows(lambda ctx: ctx.project.name)),
     page("member-list", "GET", V, 200, verify=page_shows(lambda ctx: ctx.target.username)),
+    page("project-settings", "GET", SETTINGS, 200, verify=page_shows(lambda ctx: "uncertainty_diversity")),
+    page(
+        "project-settings",
+        "POST",
+        SETTINGS,
+        302,
+        data=settings_form(al_strategy="margin", lease_minutes="15"),
+        verify=lambda ctx, r: all_of(
+            redirects_to("project-settings"), settings_are(al_strategy="margin", lease_minutes=15)
+        )(ctx, r),
+    ),
     page(
         "member-save",
         "POST",
@@ -737,6 +771,21 @@ CASES: list[Case] = [
     ),
     # --- API ---
     api("api-project-detail", "GET", V, 200, verify=api_json(lambda ctx, d: d["id"] == ctx.project.pk)),
+    api(
+        "api-project-settings",
+        "GET",
+        SETTINGS,
+        200,
+        verify=api_json(lambda ctx, d: d["al_strategy"] == "default" and len(d["choices"]["al_strategy"]) == 13),
+    ),
+    api(
+        "api-project-settings",
+        "PATCH",
+        SETTINGS,
+        200,
+        data=lambda ctx: {"al_strategy": "coreset", "overlap_fraction": 0.5},
+        verify=settings_are(al_strategy="coreset", overlap_fraction=0.5),
+    ),
     api("api-label-list", "GET", V, 200, verify=api_json(lambda ctx, d: {x["name"] for x in d} >= {"Sport"})),
     api(
         "api-label-list",
@@ -1207,6 +1256,16 @@ CASES: list[Case] = [
         RUN,
         302,
         verify=redirects_to("active-learning"),
+    ),
+    page(
+        "active-learning-strategy",
+        "POST",
+        SETTINGS,
+        302,
+        data=lambda ctx: {"al_strategy": "kmeans_diversity"},
+        verify=lambda ctx, r: all_of(redirects_to("active-learning"), settings_are(al_strategy="kmeans_diversity"))(
+            ctx, r
+        ),
     ),
     api(
         "api-rescore",

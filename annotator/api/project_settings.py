@@ -1,0 +1,125 @@
+"""`GET/PATCH /api/projects/<id>/settings/`: the project's own settings (admins), what the settings page
+and the active-learning page's strategy chooser change."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from annotator.access import ProjectAPIView
+from annotator.models import Project, TaskType
+from annotator.permissions import Capability
+from annotator.selectors.project_settings import backbone_choices, benchmark_source, strategy_choices, task_type_lock
+from annotator.services.project_settings import (
+    HIDDEN_META_KEY_MAX_LENGTH,
+    HIDDEN_META_MAX_KEYS,
+    SETTINGS_FIELDS,
+    TASK_TYPE_LOCKED_ERROR,
+    project_settings_update,
+)
+
+
+class StrategyChoiceOutput(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    area_20ng = serializers.FloatField(allow_null=True, help_text="Area on 20 Newsgroups (docs/benchmarks.md).")
+    area_bbc = serializers.FloatField(allow_null=True, help_text="Area on BBC News (docs/benchmarks.md).")
+    is_default = serializers.BooleanField(help_text="What the name “default” stands for now.")
+
+
+class SettingsChoicesOutput(serializers.Serializer):
+    al_strategy = StrategyChoiceOutput(many=True)
+    area_source = serializers.CharField()
+    backbone = serializers.ListField(child=serializers.CharField())
+    task_type = serializers.ListField(child=serializers.CharField())
+    task_type_locked = serializers.CharField(help_text="Why the task type cannot change now; empty when it can.")
+
+
+class ProjectSettingsOutput(serializers.ModelSerializer):
+    choices = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = ["id", *SETTINGS_FIELDS, "choices"]
+
+    @extend_schema_field(SettingsChoicesOutput)
+    def get_choices(self, project: Project) -> dict:
+        annotations, versions = task_type_lock(project=project)
+        locked = (
+            TASK_TYPE_LOCKED_ERROR.format(annotations=annotations, versions=versions) if annotations or versions else ""
+        )
+        return SettingsChoicesOutput(
+            {
+                "al_strategy": strategy_choices(),
+                "area_source": benchmark_source(),
+                "backbone": backbone_choices(),
+                "task_type": TaskType.values,
+                "task_type_locked": locked,
+            }
+        ).data
+
+
+class ProjectSettingsApi(ProjectAPIView):
+    """The project's settings and the values each may take (admins). PATCH sends only what changes."""
+
+    capability = Capability.CHANGE_SETTINGS
+
+    class SettingsInput(serializers.Serializer):
+        # Types only: the service checks ranges and choices (the same messages as the settings page).
+        name = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+        description = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+        task_type = serializers.CharField(required=False)
+        language = serializers.CharField(required=False)
+        backbone = serializers.CharField(required=False, help_text="One of choices.backbone.")
+        al_strategy = serializers.CharField(required=False, help_text="“default” or one of choices.al_strategy.")
+        al_every_labels = serializers.IntegerField(required=False, help_text="Rescore after this many new labels.")
+        al_target_f1 = serializers.FloatField(required=False, help_text="The per-class F1 the AL page plans for.")
+        preselect_suggestion = serializers.BooleanField(
+            required=False, help_text="Correct mode: the model's suggestion comes pre-selected."
+        )
+        overlap_fraction = serializers.FloatField(
+            required=False, help_text="Share of items several people annotate (agreement); 0 to 1."
+        )
+        overlap_annotators = serializers.IntegerField(required=False, help_text="People per overlap item.")
+        lease_minutes = serializers.IntegerField(required=False, help_text="How long a served item stays reserved.")
+        hidden_meta_fields = serializers.ListField(
+            child=serializers.CharField(max_length=HIDDEN_META_KEY_MAX_LENGTH),
+            max_length=HIDDEN_META_MAX_KEYS,
+            required=False,
+            help_text="Item meta keys annotators never see.",
+        )
+
+    class SettingsChangedOutput(ProjectSettingsOutput):
+        changed = serializers.SerializerMethodField()
+
+        class Meta(ProjectSettingsOutput.Meta):
+            fields = [*ProjectSettingsOutput.Meta.fields, "changed"]
+
+        def get_changed(self, project: Project) -> list[str]:
+            return self.context["changed"]
+
+    @extend_schema(responses=ProjectSettingsOutput)
+    def get(self, request, project_id: int):
+        return Response(ProjectSettingsOutput(self.project).data)
+
+    @extend_schema(request=SettingsInput, responses={200: SettingsChangedOutput})
+    def patch(self, request, project_id: int):
+        """Change some settings: all or nothing; a 400 names each bad field."""
+        data = self.SettingsInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            made = project_settings_update(project=self.project, changes=data.validated_data, by=request.user)
+        except ValidationError as error:
+            return _field_errors(error)
+        changed = [change.field for change in made]
+        return Response(self.SettingsChangedOutput(self.project, context={"changed": changed}).data)
+
+
+def _field_errors(error: ValidationError) -> Response:
+    """{"detail": every message, field: [its messages]}: the shape of DRF's own field errors, plus a summary."""
+    body: dict = {"detail": " ".join(error.messages)}
+    if hasattr(error, "error_dict"):
+        body.update(error.message_dict)
+    return Response(body, status=status.HTTP_400_BAD_REQUEST)

@@ -1,0 +1,174 @@
+"""The project settings page (admins) and the active-learning page's strategy chooser: both change the
+project through `services.project_settings`, as `PATCH /api/projects/<id>/settings/` does."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from annotator.access import project_page
+from annotator.models import Project, TaskType
+from annotator.permissions import Capability
+from annotator.selectors.project_settings import backbone_choices, benchmark_source, strategy_choices, task_type_lock
+from annotator.services.project_settings import (
+    AL_EVERY_LABELS_RANGE,
+    AL_TARGET_F1_RANGE,
+    DESCRIPTION_MAX_LENGTH,
+    LEASE_MINUTES_RANGE,
+    NAME_MAX_LENGTH,
+    OVERLAP_ANNOTATORS_RANGE,
+    SETTINGS_FIELDS,
+    TASK_TYPE_LOCKED_ERROR,
+    SettingChange,
+    project_settings_errors,
+    project_settings_update,
+)
+
+NOTHING_CHANGED = "Nothing changed."
+SAVED = "Saved: {changes}."
+
+
+class ProjectSettingsForm(forms.Form):
+    """Types and the help text people read; ranges and choices are the service's (one set of messages)."""
+
+    name = forms.CharField(max_length=NAME_MAX_LENGTH, strip=False)
+    description = forms.CharField(
+        required=False,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Shown on the project page: what the texts are and what the labels are for.",
+    )
+    task_type = forms.ChoiceField(
+        choices=TaskType.choices,
+        help_text="Single-label: one label per text. Multi-label: any number. Fixed once labels or models exist.",
+    )
+    language = forms.CharField(
+        max_length=16,
+        help_text="ISO code of the texts' language (en, de, zh…): the keyword extraction and the noise "
+        "detector's bag of words split words by it (Chinese with jieba).",
+    )
+    backbone = forms.ChoiceField(
+        choices=(),
+        help_text="The encoder every job embeds texts with: packaged models and the folders under the "
+        "server's LABELLOOP_MODEL_DIRS. Changing it recomputes the embeddings at the next job.",
+    )
+    al_strategy = forms.CharField(label="Active-learning strategy")
+    al_every_labels = forms.IntegerField(
+        label="Rescore every",
+        help_text=f"New labels between two rescorings of the pool ({AL_EVERY_LABELS_RANGE[0]} to "
+        f"{AL_EVERY_LABELS_RANGE[1]:,}): fewer is fresher, more is less work for the worker.",
+    )
+    al_target_f1 = forms.FloatField(
+        label="Target F1",
+        help_text=f"The per-class F1 the active-learning page estimates the labels for "
+        f"({AL_TARGET_F1_RANGE[0]} to {AL_TARGET_F1_RANGE[1]}).",
+    )
+    preselect_suggestion = forms.BooleanField(
+        required=False,
+        label="Correct mode",
+        help_text="The model's suggestion comes pre-selected, so annotators only fix its mistakes "
+        "(faster, but it can anchor their answer).",
+    )
+    overlap_fraction = forms.FloatField(
+        label="Overlap share",
+        help_text="Share of items (0 to 1; 0.1 = 10%) that several people annotate, to measure agreement. "
+        "A change applies to items nobody has answered yet.",
+    )
+    overlap_annotators = forms.IntegerField(
+        label="People per overlap item",
+        help_text=f"{OVERLAP_ANNOTATORS_RANGE[0]} to {OVERLAP_ANNOTATORS_RANGE[1]}.",
+    )
+    lease_minutes = forms.IntegerField(
+        label="Reservation (minutes)",
+        help_text=f"How long a served item stays reserved for its annotator ({LEASE_MINUTES_RANGE[0]} to "
+        f"{LEASE_MINUTES_RANGE[1]}); after that the queue may give it to someone else.",
+    )
+    hidden_meta_fields = forms.CharField(
+        required=False,
+        label="Hidden meta fields",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One item meta key per line that annotators never see (answer keys, source labels); "
+        "experts and admins do.",
+    )
+
+    def __init__(self, *args, task_type_locked: bool, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["backbone"].choices = [(name, name) for name in backbone_choices()]
+        self.fields["task_type"].disabled = task_type_locked
+
+    def clean_hidden_meta_fields(self) -> list[str]:
+        return [line.strip() for line in self.cleaned_data["hidden_meta_fields"].splitlines() if line.strip()]
+
+
+def _initial(project: Project) -> dict:
+    initial = {field: getattr(project, field) for field in SETTINGS_FIELDS}
+    initial["hidden_meta_fields"] = "\n".join(project.hidden_meta_fields or [])
+    return initial
+
+
+def _with_current_backbone(form: ProjectSettingsForm, project: Project) -> None:
+    """A backbone that left the allowed list stays selectable as what it is, so saving other fields keeps it."""
+    choices = form.fields["backbone"].choices
+    if project.backbone not in {name for name, _ in choices}:
+        form.fields["backbone"].choices = [(project.backbone, f"{project.backbone} (no longer offered)"), *choices]
+
+
+def _changes_message(made: list[SettingChange]) -> str:
+    return SAVED.format(changes="; ".join(str(change) for change in made)) if made else NOTHING_CHANGED
+
+
+def _render(request: HttpRequest, project: Project, form: ProjectSettingsForm, lock: str, status: int = 200):
+    context = {
+        "project": project,
+        "form": form,
+        "task_type_lock": lock,
+        "strategies": strategy_choices(),
+        "chosen_strategy": form["al_strategy"].value(),
+        "area_source": benchmark_source(),
+    }
+    return render(request, "annotator/project_settings.html", context, status=status)
+
+
+@project_page(Capability.CHANGE_SETTINGS)
+@require_http_methods(["GET", "POST"])
+def project_settings_page(request: HttpRequest, project: Project) -> HttpResponse:
+    annotations, versions = task_type_lock(project=project)
+    lock = TASK_TYPE_LOCKED_ERROR.format(annotations=annotations, versions=versions) if annotations or versions else ""
+    data = request.POST if request.method == "POST" else None
+    form = ProjectSettingsForm(data, initial=_initial(project), task_type_locked=bool(lock))
+    _with_current_backbone(form, project)
+    if request.method == "GET":
+        return _render(request, project, form, lock)
+    if form.is_valid():
+        try:
+            made = project_settings_update(project=project, changes=form.cleaned_data, by=request.user)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _changes_message(made))
+            return redirect("project-settings", project_id=project.pk)
+    else:  # the fields with a valid type may still be out of range: say so now, not after the next try
+        typed = {field: value for field, value in form.cleaned_data.items() if field not in form.errors}
+        for field, errors in project_settings_errors(project=project, changes=typed).items():
+            form.add_error(field, errors)
+    return _render(request, project, form, lock, status=400)
+
+
+@project_page(Capability.CHANGE_SETTINGS)
+@require_POST
+def active_learning_strategy(request: HttpRequest, project: Project) -> HttpResponse:
+    """The active-learning page's chooser: only the strategy changes."""
+    try:
+        made = project_settings_update(
+            project=project, changes={"al_strategy": request.POST.get("al_strategy", "")}, by=request.user
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _changes_message(made))
+    return redirect("active-learning", project_id=project.pk)
