@@ -176,18 +176,31 @@ def test_starting_the_job_from_the_page_and_the_api(flagged):
     topics = ("Sport", "Politics")
     records = [Record(line=n, text=f"more text {n}", labels=(topics[n % 2],), meta={}) for n in range(1, 21)]
     import_parsed(project=project, records=records, split=Split.TRAIN, report=ImportReport(format="test"))
+    out_of_range = admin.post(
+        _url(project, "run/"), {"detectors": ["kfold"], "filter_by": "both", "doubt_score": "1.5"}, follow=True
+    )
+    assert "doubt_score must be a number from 0 to 1" in out_of_range.content.decode()
+    assert not Job.objects.filter(project=project, kind="noise").exists()
     response = admin.post(
-        _url(project, "run/"), {"detectors": ["kfold", "rules"], "filter_by": "prune_by_class", "audit_test": "on"}
+        _url(project, "run/"),
+        {"detectors": ["kfold", "rules"], "filter_by": "prune_by_class", "audit_test": "on", "doubt_score": "0.3"},
     )
     assert response.status_code == 302
     job = Job.objects.get(project=project, kind="noise")
-    assert job.params == {"detectors": ["kfold", "rules"], "filter_by": "prune_by_class", "audit_test": True}
+    assert job.params == {
+        "detectors": ["kfold", "rules"],
+        "filter_by": "prune_by_class",
+        "audit_test": True,
+        "doubt_score": 0.3,
+    }
 
     api = APIClient()
     api.force_authenticate(users["admin"])
     busy = api.post(f"/api/projects/{project.pk}/noise/", {}, format="json")
     assert busy.status_code == 400 and "already queued" in busy.json()["detail"]
     Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED)
+    refused = api.post(f"/api/projects/{project.pk}/noise/", {"doubt_score": -1}, format="json")
+    assert refused.status_code == 400 and "doubt_score must be a number from 0 to 1" in refused.json()["detail"]
     started = api.post(f"/api/projects/{project.pk}/noise/", {"filter_by": "both"}, format="json")
     assert started.status_code == 202 and started.json()["kind"] == "noise"
     assert started.json()["params"]["detectors"] == [
