@@ -61,6 +61,7 @@ NO_TEST_ERROR = "The locked test split has no labeled items to evaluate on: impo
 UNKNOWN_PRESET_ERROR = "Unknown preset {name!r}: choose one of {known}."
 UNKNOWN_KIND_ERROR = "The model kind {kind!r} is not available in this installation; choose one of {known}."
 INVALID_OPTION = "invalid_option"  # the ValidationError's code; its params name the key and the accepted ones
+ONE_CLASS_WARNING = "Warning: it predicts one label for every test item; train on more labels or another kind."
 NO_ACTIVE_MODEL_ERROR = "This project has no active model yet: train one and make it active."
 
 
@@ -174,8 +175,13 @@ def training_run_job(*, job: Job, progress: Progress) -> dict:
         snapshot.test.labels, list(predicted), list(model.classes_), multi_label=snapshot.multi_label
     )
     version = model_version_register(job=job, model=model, snapshot=snapshot, metrics=metrics, seconds=train_seconds)
-    progress(100, f"Registered {version}: macro-F1 {metrics['macro_f1']:.3f}")
-    return {"model_version": version.pk, "number": version.number, "macro_f1": metrics["macro_f1"]}
+    result = {"model_version": version.pk, "number": version.number, "macro_f1": metrics["macro_f1"]}
+    message = f"Registered {version}: macro-F1 {metrics['macro_f1']:.3f}"
+    if version.predicts_one_class:
+        result["warning"] = ONE_CLASS_WARNING
+        message += f". {ONE_CLASS_WARNING}"
+    progress(100, message)
+    return result
 
 
 def _fit_callbacks(model: TextClassifier, progress: Progress) -> dict:

@@ -74,6 +74,7 @@ def model_detail(request: HttpRequest, project: Project, version_id: int) -> Htt
         "confusion": confusion_rows(version, names),
         "columns": [names.get(pk, f"#{pk}") for pk in version.label_ids],
         "others": model_versions(project=project).exclude(pk=version.pk),
+        "left_out": [names.get(int(pk), f"#{pk}") for pk in version.metrics.get("left_out", [])],
         "can_activate": role_can(request.project_role, Capability.RUN_JOBS),
     }
     return render(request, "annotator/model_detail.html", context)
