@@ -222,7 +222,7 @@ def test_the_job_page_links_a_finished_noise_job_to_the_review_queue(flagged):
         result={"noise_run": 1, "items": 40, "flagged": 3, "audit": {"items": 10, "flagged": 1, "share": 0.1}},
     )
     page = _client(users["expert"]).get(f"/projects/{project.pk}/jobs/{job.pk}/").content.decode()
-    assert "Review the 3 flagged items" in page and "test split: 1 of 10 flagged" in page
+    assert "Review the 3 items in the queue: 3 flagged" in page and "test split: 1 of 10 flagged" in page
 
 
 def test_a_flag_replaced_by_a_newer_run_says_so(flagged):
@@ -262,3 +262,35 @@ def test_held_out_items_show_why_and_that_keeping_puts_them_back(flagged):
     _client(users["expert"]).post(_url(project, f"{held.pk}/keep/"))
     assert NoiseFlag.objects.get(pk=held.pk).status == NoiseStatus.KEPT
     assert item.pk in training_snapshot(project=project).train.item_ids
+
+
+def test_the_finished_job_counts_what_the_queue_lists_and_the_queue_refreshes(flagged):
+    """Issue 20, bug 7: the job said "1 flagged item" while the queue listed the held-out ones too;
+    the list did not refresh when the job ended."""
+    project, users, _flags, _labels = flagged
+    admin = _client(users["admin"])
+    job = Job.objects.create(
+        project=project,
+        kind="noise",
+        status=JobStatus.SUCCEEDED,
+        progress=100,
+        created_by=users["admin"],
+        result={"noise_run": NoiseRun.objects.get().pk, "items": 5, "flagged": 1, "held_out": 3},
+    )
+    status = admin.get(f"/projects/{project.pk}/jobs/{job.pk}/", headers={"HX-Request": "true"})
+    assert status["HX-Trigger"] == "job-finished"
+    assert "Review the 4 items in the queue: 1 flagged, 3 held out as doubtful" in status.content.decode()
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
+    assert "HX-Trigger" not in admin.get(f"/projects/{project.pk}/jobs/{job.pk}/", headers={"HX-Request": "true"})
+    page = admin.get(_url(project)).content.decode()
+    assert 'hx-trigger="job-finished from:body" hx-select="#flags" hx-target="#flags"' in page
+
+
+def test_a_small_chance_reads_below_one_percent_not_zero(flagged):
+    """Issue 20, bug 7: a held-out item with a chance of 0.3% showed "0%"."""
+    project, users, flags, _labels = flagged
+    NoiseFlag.objects.filter(pk=flags["mine"].pk).update(wrong_probability=0.003, held_out=True)
+    page = _client(users["expert"]).get(_url(project)).content.decode()
+    row = page[page.index(f'id="flag-{flags["mine"].pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert "&lt;1%" in row and " 0%" not in row and "above the doubt threshold" in row
