@@ -29,14 +29,14 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotator.models import Item, Job, JobStatus, ModelVersion, Project, ScoreRun, Split
+from annotator.models import Item, Job, JobStatus, Label, ModelVersion, Project, ScoreRun, Split
 from annotator.models.jobs import UNFINISHED_STATUSES
 from annotator.selectors.training import TrainingSnapshot, training_snapshot
 from annotator.services.embeddings import item_neighbour_graph, load_encoder, unit_item_embeddings
 from annotator.services.jobs import job_append_log, job_fail, job_request_rerun, job_start
 from annotator.services.scoring import ItemScore, score_run_store
 from annotator.services.training import ONE_CLASS_WARNING, Progress, model_version_register, trained_model
-from mlcore.active_learning import DEFAULT_STRATEGY, STRATEGIES, QueryPool, make_strategy
+from mlcore.active_learning import DEFAULT_STRATEGY, STRATEGIES, QueryPool, make_strategy, tree_level_probabilities
 from mlcore.evaluation import classification_metrics
 from mlcore.learning_curves import prediction_agreement
 from mlcore.models import FastHead, TextClassifier
@@ -297,6 +297,9 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
         class_f1=_class_f1(metrics),
         class_f1_previous=previous_f1,
         multi_label=snapshot.multi_label,
+        level_probabilities=_tree_levels(project, [int(label) for label in model.classes_], query_probabilities)
+        if not snapshot.multi_label
+        else None,
     )
     priorities = strategy.priorities(pool, max(1, project.al_every_labels))
     confidence = probabilities.max(axis=1) if len(pool_ids) else np.zeros(0)
@@ -348,6 +351,21 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
     if note:
         result["note"] = note
     return result
+
+
+def _tree_levels(project: Project, classes: list[int], probabilities: np.ndarray) -> list[np.ndarray] | None:
+    """Per depth of the label tree, the probabilities of its nodes (sums of their classes'), for
+    `tree_uncertainty`; None for a flat project (the strategy is then plain margin)."""
+    parents = dict(Label.objects.filter(project=project).values_list("id", "parent_id"))
+
+    def path(label: int) -> list[int]:
+        chain = [label]
+        while parents.get(chain[-1]) is not None and len(chain) <= len(parents):
+            chain.append(parents[chain[-1]])
+        return chain[::-1]
+
+    levels = tree_level_probabilities(probabilities, [path(label) for label in classes]) if len(probabilities) else []
+    return levels if len(levels) > 1 else None
 
 
 def _f1_words(metrics: dict) -> str:

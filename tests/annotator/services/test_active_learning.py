@@ -360,3 +360,21 @@ def test_a_cross_validation_that_cannot_run_stores_no_f1_and_is_not_drawn(projec
     version = ModelVersion.objects.get(pk=result["model_version"])
     assert version.metrics["evaluation"] == "none" and version.metrics["macro_f1"] is None
     assert learning_curve(project=project) == [] and fast_head_points(project=project) == []
+
+
+@pytest.mark.django_db
+def test_a_label_tree_gives_tree_uncertainty_real_per_level_probabilities(project_with_roles):
+    """Issue 20, item 4: the app never passed per-level probabilities, so tree_uncertainty was margin."""
+    from annotator.services.taxonomy import label_create
+
+    project, users = project_with_roles
+    admin = users["admin"]
+    sport = label_create(project=project, name="Sport", by=admin)
+    football = label_create(project=project, name="Football", by=admin, parent=sport)
+    tennis = label_create(project=project, name="Tennis", by=admin, parent=sport)
+    politics = label_create(project=project, name="Politics", by=admin)
+    leaves = np.array([[0.45, 0.45, 0.10]])
+    top, bottom = active_learning._tree_levels(project, [football.pk, tennis.pk, politics.pk], leaves)
+    np.testing.assert_allclose(top, [[0.9, 0.1]])
+    np.testing.assert_allclose(bottom, leaves)
+    assert active_learning._tree_levels(project, [sport.pk, politics.pk], np.array([[0.6, 0.4]])) is None  # flat
