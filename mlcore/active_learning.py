@@ -571,6 +571,38 @@ def _has_class_f1(pool: QueryPool) -> bool:
     return bool(pool.class_f1) and pool.classes is not None and pool.probabilities is not None and not pool.multi_label
 
 
+def tree_level_probabilities(probabilities: np.ndarray, paths: Sequence[Sequence]) -> list[np.ndarray]:
+    """Per depth of a label tree, (n, nodes at that depth) probabilities summed from the classes'.
+
+    `probabilities`: (n, K) a distribution over the model's classes; `paths[k]`: class k's nodes from
+    the root down to itself (`[sport, football]`). At depth d a class counts for its ancestor at d, or
+    for itself when it sits higher (a shallow leaf carries its mass down). Depths with fewer than two
+    nodes, or grouping the classes as the depth above does, are left out (a flat tree gives one level:
+    the classes). Rows of every level sum to 1.
+
+        >>> tree_level_probabilities(np.array([[0.5, 0.3, 0.2]]), [["s", "f"], ["s", "t"], ["p"]])
+        [array([[0.8, 0.2]]), array([[0.5, 0.3, 0.2]])]
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.ndim != 2 or probabilities.shape[1] != len(paths):
+        raise ValueError(f"probabilities must be (n, {len(paths)}); got shape {probabilities.shape}")
+    if any(not path for path in paths):
+        raise ValueError("every class needs a path with at least itself")
+    levels, previous = [], None
+    for depth in range(max(len(path) for path in paths)):
+        owners = [path[min(depth, len(path) - 1)] for path in paths]
+        nodes = list(dict.fromkeys(owners))
+        partition = tuple(nodes.index(owner) for owner in owners)
+        if len(nodes) < 2 or partition == previous:  # nothing to tell apart, or the same as the level above
+            continue
+        previous = partition
+        level = np.zeros((probabilities.shape[0], len(nodes)))
+        for k, group in enumerate(partition):
+            level[:, group] += probabilities[:, k]
+        levels.append(level)
+    return levels
+
+
 class TreeUncertainty(QueryStrategy):
     """Label trees: margin uncertainty at every depth, combined by `aggregate` ("max" or "mean").
 

@@ -36,12 +36,20 @@ def _prf(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> tuple[np.ndarray, np
 
 
 def classification_metrics(
-    y_true: Sequence, y_pred: Sequence, classes: Sequence[Hashable], *, multi_label: bool = False
+    y_true: Sequence,
+    y_pred: Sequence,
+    classes: Sequence[Hashable],
+    *,
+    multi_label: bool = False,
+    measured: Sequence[Hashable] | None = None,
 ) -> dict:
     """Metrics as a JSON-ready dict. `classes` fixes the order of the per-class rows and the matrix.
 
     Accuracy is exact-match (the whole label set, in multi-label projects). The confusion matrix
-    (rows: true class, columns: predicted) exists for single-label only.
+    (rows: true class, columns: predicted) exists for single-label only. `predicted_classes` counts
+    the distinct labels predicted: 1 among several classes is a model that says one thing to all.
+    `measured`: the classes the macro averages are taken over (the others, say with too few test
+    items to judge, are listed in `left_out` and keep their per-class rows); default all.
     """
     if len(y_true) != len(y_pred):
         raise ValueError(f"{len(y_true)} true labels but {len(y_pred)} predictions")
@@ -52,13 +60,19 @@ def classification_metrics(
     fp = (~truth & predicted).sum(axis=0).astype(float)
     fn = (truth & ~predicted).sum(axis=0).astype(float)
     precision, recall, f1 = _prf(tp, fp, fn)
+    averaged = np.ones(len(classes), dtype=bool)
+    if measured is not None:
+        kept = set(measured)
+        averaged = np.array([label in kept for label in classes], dtype=bool)
+        if not averaged.any():
+            raise ValueError("measured names none of the classes")
     micro_p, micro_r, micro_f1 = (float(v) for v in _prf(tp.sum(), fp.sum(), fn.sum()))
     metrics = {
         "n": len(y_true),
         "accuracy": float((truth == predicted).all(axis=1).mean()),
-        "macro_precision": float(precision.mean()),
-        "macro_recall": float(recall.mean()),
-        "macro_f1": float(f1.mean()),
+        "macro_precision": float(precision[averaged].mean()),
+        "macro_recall": float(recall[averaged].mean()),
+        "macro_f1": float(f1[averaged].mean()),
         "micro_precision": micro_p,
         "micro_recall": micro_r,
         "micro_f1": micro_f1,
@@ -72,7 +86,10 @@ def classification_metrics(
             }
             for i, label in enumerate(classes)
         ],
+        "predicted_classes": int(predicted.any(axis=0).sum()),
     }
+    if measured is not None:
+        metrics["left_out"] = [_native(label) for label, kept in zip(classes, averaged, strict=True) if not kept]
     if not multi_label:
         index = {label: i for i, label in enumerate(classes)}
         matrix = np.zeros((len(classes), len(classes)), dtype=int)

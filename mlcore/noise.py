@@ -580,13 +580,32 @@ def available_detectors(evidence: NoiseEvidence, names: Sequence[str] = DEFAULT_
 # --- ensemble -----------------------------------------------------------------------------------
 
 
-def combined_probabilities(evidence: NoiseEvidence) -> np.ndarray:
-    """(n, K) the average of the views' label distributions: the out-of-fold model's, the
+# The view of the evidence each detector reads (`rules` reads none): the ensemble averages the views
+# of the chosen detectors only, so choosing fewer detectors changes what it flags.
+DETECTOR_VIEWS: dict[str, str | None] = {
+    "kfold": "model_probabilities",
+    "confident_learning": "model_probabilities",
+    "deep_knn": "neighbour_probabilities",
+    "kfold_words": "word_probabilities",
+    "knn_words": "word_neighbour_probabilities",
+    "rules": None,
+}
+
+
+def detector_views(evidence: NoiseEvidence, names: Sequence[str]) -> list[np.ndarray]:
+    """The distinct views the named detectors read, in the evidence's order (empty for `rules` alone)."""
+    wanted = {DETECTOR_VIEWS[name] for name in names} - {None}
+    order = ("model_probabilities", "neighbour_probabilities", "word_probabilities", "word_neighbour_probabilities")
+    return [getattr(evidence, view) for view in order if view in wanted and getattr(evidence, view) is not None]
+
+
+def combined_probabilities(evidence: NoiseEvidence, views: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """(n, K) the average of the views' label distributions: by default the out-of-fold model's, the
     neighbours', and the bag-of-words model's and neighbours' when the evidence has them."""
-    return np.mean(evidence.views, axis=0)
+    return np.mean(evidence.views if views is None else list(views), axis=0)
 
 
-def combined_scores(evidence: NoiseEvidence) -> np.ndarray:
+def combined_scores(evidence: NoiseEvidence, views: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """(n,) 1 - p(given) / p(best label) under the combined distribution: 0 when the given label is
     the most likely one, towards 1 the less likely it is than the best.
 
@@ -595,7 +614,7 @@ def combined_scores(evidence: NoiseEvidence) -> np.ndarray:
     0.4 while another gets 0.6 is not. On 20 Newsgroups with confusable noise, ranking by the ratio
     found 0.73 F1 of flips against 0.67 for ranking by p(given).
     """
-    combined = combined_probabilities(evidence)
+    combined = combined_probabilities(evidence, views)
     given = _given_probability(combined, evidence.labels)
     return 1.0 - given / np.maximum(combined.max(axis=1), 1e-12)
 
@@ -632,11 +651,13 @@ def calibrated_probabilities(scores: np.ndarray, expected_wrong: float) -> np.nd
     return probabilities
 
 
-def estimated_issue_count(evidence: NoiseEvidence, settings: NoiseSettings) -> int:
+def estimated_issue_count(
+    evidence: NoiseEvidence, settings: NoiseSettings, views: Sequence[np.ndarray] | None = None
+) -> int:
     """How many labels are wrong, by cleanlab's confident learning on the combined distribution."""
     from cleanlab.filter import find_label_issues
 
-    probabilities = _cleanlab_probabilities(combined_probabilities(evidence))
+    probabilities = _cleanlab_probabilities(combined_probabilities(evidence, views))
     return int(np.sum(find_label_issues(evidence.labels, probabilities, filter_by=settings.filter_by, n_jobs=1)))
 
 
@@ -675,22 +696,29 @@ def ensemble(evidence: NoiseEvidence, results: dict[str, DetectorResult], settin
     kind and rate (docs/benchmarks.md). Blacklist rule hits are always flagged: an expert wrote the
     rule, so the item is worth a look. `wrong_probabilities` are the scores calibrated against the
     same count.
+
+    Only the views of the chosen detectors (`results`; `DETECTOR_VIEWS`) are averaged, so choosing
+    fewer detectors flags what those detectors' evidence doubts. With `rules` alone nothing but the
+    rule hits is flagged or held out; the score and suggestion then still come from every view, to
+    show the reviewer what the evidence says.
     """
-    scores = combined_scores(evidence)
-    count = estimated_issue_count(evidence, settings)
+    views = detector_views(evidence, list(results))
+    scores = combined_scores(evidence, views or None)
+    count = estimated_issue_count(evidence, settings, views or None)
     flags = np.zeros(len(scores), dtype=bool)
-    flags[np.argsort(-scores, kind="stable")[:count]] = True
-    flags &= scores > 0  # an item whose given label is the most likely one is never flagged by the count
-    # Confident learning counts from per-class averages, which undercount on a few dozen items; an
-    # item every view rejects outright is flagged whatever the count says.
-    rejected_by_all = np.logical_and.reduce([view.argmax(axis=1) != evidence.labels for view in evidence.views])
-    flags |= (scores > SURE_SCORE) & rejected_by_all
+    if views:
+        flags[np.argsort(-scores, kind="stable")[:count]] = True
+        flags &= scores > 0  # an item whose given label is the most likely one is never flagged by the count
+        # Confident learning counts from per-class averages, which undercount on a few dozen items; an
+        # item every view rejects outright is flagged whatever the count says.
+        rejected_by_all = np.logical_and.reduce([view.argmax(axis=1) != evidence.labels for view in views])
+        flags |= (scores > SURE_SCORE) & rejected_by_all
     if "rules" in results:
         flags |= results["rules"].flags
-    combined = combined_probabilities(evidence)
+    combined = combined_probabilities(evidence, views or None)
     suggested = combined.argmax(axis=1)
     probabilities = calibrated_probabilities(scores, count)
-    doubtful = ~flags & (scores > settings.doubt_score)
+    doubtful = ~flags & (scores > settings.doubt_score) if views else np.zeros(len(scores), dtype=bool)
     flagged_by = np.stack([result.flags for result in results.values()]) if results else np.zeros((0, len(scores)))
     votes = flagged_by.sum(axis=0).astype(np.int64)
     names = list(results)

@@ -32,6 +32,9 @@ def validation_error_response(
     params = getattr(error, "params", None) or {}
     if params.get("line") is not None:
         body["line"] = params["line"]
+    if params.get("key") is not None:  # a bad option: which one, and what is accepted there
+        body["key"] = params["key"]
+        body["accepted"] = params.get("accepted", [])
     code = getattr(error, "code", None)
     answer = {**STATUS_BY_CODE, **(status_by_code or {})}.get(code, status.HTTP_400_BAD_REQUEST)
     return Response(body, status=answer)

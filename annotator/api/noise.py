@@ -11,13 +11,15 @@ from annotator.access import ProjectAPIView
 from annotator.api.errors import validation_error_response
 from annotator.api.jobs import JobOutput
 from annotator.permissions import Capability
-from annotator.services.noise import DEFAULT_FILTER_BY, noise_start
+from annotator.services.noise import DEFAULT_DOUBT_SCORE, DEFAULT_FILTER_BY, noise_start
 from mlcore.noise import DEFAULT_DETECTORS
 
 
 class NoiseStartApi(ProjectAPIView):
     """Queue a noise-detection job: 202 with the job; 400 with the reason (a multi-label project,
-    too few labels, an unknown detector, a job already running)."""
+    too few labels, an unknown detector, a doubt_score outside 0-1, a job already running). The
+    ensemble judges with the chosen detectors' evidence only; `doubt_score`: unflagged items scoring
+    above it are held out of training until someone decides."""
 
     capability = Capability.RUN_JOBS
 
@@ -26,6 +28,8 @@ class NoiseStartApi(ProjectAPIView):
         detectors = serializers.ListField(child=serializers.CharField(), default=list(DEFAULT_DETECTORS))
         filter_by = serializers.CharField(default=DEFAULT_FILTER_BY)
         audit_test = serializers.BooleanField(default=False)
+        # Checked by the service (0-1), so the API and the page say the same.
+        doubt_score = serializers.FloatField(default=DEFAULT_DOUBT_SCORE)
 
     @extend_schema(request=NoiseStartInput, responses={202: JobOutput})
     def post(self, request, project_id: int):

@@ -19,6 +19,7 @@ from annotator.selectors.jobs import strip_server_paths_in
 from annotator.selectors.training import model_versions
 from annotator.services.predictions import predict_batch_start, predict_sync, predictions_file
 from annotator.services.training import PRESETS, model_version_activate, training_job_start
+from mlcore.training_options import OPTION_SPECS, accepted_options
 
 # Refused by the serializer before anything else (the batch job's own limit is a setting below it).
 MAX_TEXTS_PER_BATCH = 100_000
@@ -57,7 +58,16 @@ class ModelVersionListApi(ProjectAPIView):
 
     class TrainInput(serializers.Serializer):
         preset = serializers.ChoiceField(choices=list(PRESETS), default="fast_head")
-        params = JsonObjectField(required=False, default=dict)
+        params = JsonObjectField(
+            required=False,
+            default=dict,
+            help_text=(
+                "Options that override the preset's, checked against the model kind's spec "
+                "(mlcore.training_options; the training form's Advanced part lists them). "
+                + " ".join(f"{kind}: {', '.join(accepted_options(kind))}." for kind in OPTION_SPECS)
+                + " A bad key or value is a 400 with `detail`, `key` and `accepted`."
+            ),
+        )
 
     @extend_schema(responses=ModelVersionOutput(many=True))
     def get(self, request, project_id: int):

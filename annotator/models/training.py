@@ -37,3 +37,9 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} v{self.number}"
+
+    @property
+    def predicts_one_class(self) -> bool:
+        """The model gave every evaluated item the same label though it knows several (issue 20):
+        a warning on the model pages, since its macro-F1 alone can hide it."""
+        return self.metrics.get("predicted_classes") == 1 and len(self.label_ids) > 1

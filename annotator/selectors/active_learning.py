@@ -74,9 +74,11 @@ class ActiveLearningOverview:
 
 def fast_head_points(*, project: Project) -> list[CurvePoint]:
     versions = ModelVersion.objects.filter(project=project, kind="fast_head").order_by("number")
+    # A version without an F1 (its cross-validation could not run) is no point on the curve (not 0).
     return [
-        CurvePoint(v, v.n_train, float(v.metrics.get("macro_f1", 0.0)), v.metrics.get("evaluation", "test"))
+        CurvePoint(v, v.n_train, float(v.metrics["macro_f1"]), v.metrics.get("evaluation", "test"))
         for v in versions
+        if v.metrics.get("macro_f1") is not None
     ]
 
 

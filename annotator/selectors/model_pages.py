@@ -11,6 +11,7 @@ from django.utils.safestring import SafeString
 from annotator.models import ModelVersion, Project
 
 CURVE_WIDTH, CURVE_HEIGHT, CURVE_MARGIN = 560, 240, 40
+KIND_STYLES = 4  # line colours in models.css (.kind-0 ... .kind-3), reused after that
 
 
 def label_names(*, project: Project) -> dict[int, str]:
@@ -59,18 +60,40 @@ def compare_versions(a: ModelVersion, b: ModelVersion, names: dict[int, str]) ->
 
 
 def learning_curve_svg(points: list[tuple[int, float, ModelVersion]]) -> SafeString:
-    """Macro-F1 on the test split against the number of training labels, one dot per version."""
+    """Macro-F1 on the test split against the number of training labels: one line per model kind
+    (a fast head and a TextCNN are different curves, never joined), one dot per version, a legend."""
     if not points:
         return SafeString("")
     max_x = max(n for n, _f1, _v in points) or 1
-    coords = [f1_chart_point(n, f1, max_x) for n, f1, _v in points]
-    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
-    dots = format_html_join(
-        "",
-        '<circle cx="{}" cy="{}" r="4"><title>v{}: {} labels, macro-F1 {}</title></circle>',
-        ((f"{x:.1f}", f"{y:.1f}", v.number, n, f"{f1:.3f}") for (x, y), (n, f1, v) in zip(coords, points, strict=True)),
-    )
-    return f1_chart(max_x, "Learning curve", format_html('<polyline points="{}" class="line"/>{}', path, dots))
+    by_kind: dict[str, list[tuple[int, float, ModelVersion]]] = {}
+    for point in points:
+        by_kind.setdefault(point[2].kind, []).append(point)
+    lines = []
+    for position, (kind, kind_points) in enumerate(by_kind.items()):
+        coords = [f1_chart_point(n, f1, max_x) for n, f1, _v in kind_points]
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+        dots = format_html_join(
+            "",
+            '<circle cx="{}" cy="{}" r="4"><title>{} v{}: {} labels, macro-F1 {}</title></circle>',
+            (
+                (f"{x:.1f}", f"{y:.1f}", kind, v.number, n, f"{f1:.3f}")
+                for (x, y), (n, f1, v) in zip(coords, kind_points, strict=True)
+            ),
+        )
+        lines.append(
+            format_html(
+                '<g class="kind kind-{}" data-kind="{}"><polyline points="{}" class="line"/>{}'
+                '<text x="{}" y="{}" class="tick legend">{}</text></g>',
+                position % KIND_STYLES,
+                kind,
+                path,
+                dots,
+                CURVE_MARGIN + 8,
+                CURVE_MARGIN + 14 * (position + 1),
+                kind.replace("_", " "),
+            )
+        )
+    return f1_chart(max_x, "Learning curve", format_html_join("", "{}", ((line,) for line in lines)))
 
 
 def f1_chart(max_x: int, label: str, body: SafeString, target: float | None = None) -> SafeString:

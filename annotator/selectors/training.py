@@ -77,8 +77,10 @@ def model_versions(*, project: Project):
 
 
 def learning_curve(*, project: Project) -> list[tuple[int, float, ModelVersion]]:
-    """(training labels, test macro-F1, version) per version, oldest first: how the model grows."""
+    """(training labels, test macro-F1, version) per evaluated version, oldest first: how the model
+    grows. A version without an F1 (its cross-validation could not run) is left out, never drawn as 0."""
     return [
-        (version.n_train, version.metrics.get("macro_f1", 0.0), version)
+        (version.n_train, float(version.metrics["macro_f1"]), version)
         for version in model_versions(project=project).order_by("number")
+        if version.metrics.get("macro_f1") is not None
     ]

@@ -29,14 +29,14 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotator.models import Item, Job, JobStatus, ModelVersion, Project, ScoreRun, Split
+from annotator.models import Item, Job, JobStatus, Label, ModelVersion, Project, ScoreRun, Split
 from annotator.models.jobs import UNFINISHED_STATUSES
 from annotator.selectors.training import TrainingSnapshot, training_snapshot
 from annotator.services.embeddings import item_neighbour_graph, load_encoder, unit_item_embeddings
 from annotator.services.jobs import job_append_log, job_fail, job_request_rerun, job_start
 from annotator.services.scoring import ItemScore, score_run_store
-from annotator.services.training import Progress, model_version_register, trained_model
-from mlcore.active_learning import DEFAULT_STRATEGY, STRATEGIES, QueryPool, make_strategy
+from annotator.services.training import ONE_CLASS_WARNING, Progress, model_version_register, trained_model
+from mlcore.active_learning import DEFAULT_STRATEGY, STRATEGIES, QueryPool, make_strategy, tree_level_probabilities
 from mlcore.evaluation import classification_metrics
 from mlcore.learning_curves import prediction_agreement
 from mlcore.models import FastHead, TextClassifier
@@ -47,7 +47,8 @@ RESCORE_KIND = "rescore"
 HEAD_PARAMS = {"head": "lr", "C": 10.0}
 MIN_LABELS = 4
 MIN_CLASSES = 2
-# Evaluate on the locked test split once it holds this many items of every class; else cross-validate.
+# Evaluate on the locked test split the classes it holds this many items of (the macro averages leave
+# the others out and say so), as long as there are MIN_CLASSES of them; else cross-validate.
 MIN_TEST_PER_CLASS = 5
 CV_FOLDS = 5
 # A job still queued after this long lost its message (a broker flush): it no longer blocks new ones.
@@ -138,13 +139,18 @@ def _new_head(multi_label: bool) -> FastHead:
     return FastHead(**HEAD_PARAMS, multi_label=multi_label, random_state=0)
 
 
-def _test_is_large_enough(snapshot: TrainingSnapshot, classes: dict[int, int]) -> bool:
+def _test_classes(snapshot: TrainingSnapshot, classes: dict[int, int]) -> list[int]:
+    """The training classes with at least MIN_TEST_PER_CLASS test items: the ones the test split can judge.
+
+    One rare label used to send the whole evaluation to cross-validation (issue 20, bug 4); now it is
+    left out of the macro averages and named, and the test split still judges the others.
+    """
     counts = dict.fromkeys(classes, 0)
     for value in snapshot.test.labels:
         for label in value if snapshot.multi_label else [value]:
             if int(label) in counts:
                 counts[int(label)] += 1
-    return bool(counts) and min(counts.values()) >= MIN_TEST_PER_CLASS
+    return sorted(label for label, n in counts.items() if n >= MIN_TEST_PER_CLASS)
 
 
 def _cross_validated(x: np.ndarray, labels: list, classes: list, multi_label: bool) -> dict | None:
@@ -173,17 +179,21 @@ def _cross_validated(x: np.ndarray, labels: list, classes: list, multi_label: bo
     return classification_metrics(labels, predicted, classes, multi_label=multi_label)
 
 
-def _evaluate(model, snapshot, classes, x_train, x_test) -> dict:
+def _evaluate(model, snapshot, measured: list[int], x_train, x_test) -> dict:
+    """On the test split (macro averages over `measured`, the rest named in `left_out`) when `x_test`
+    is given, else by cross-validation; a cross-validation that cannot run stores no F1 (None), not 0."""
     class_ids = [int(label) for label in model.classes_]
     if x_test is not None:
         predicted = model.predict(x_test)
         predicted = [list(v) for v in predicted] if snapshot.multi_label else [int(v) for v in predicted]
-        metrics = classification_metrics(snapshot.test.labels, predicted, class_ids, multi_label=snapshot.multi_label)
+        metrics = classification_metrics(
+            snapshot.test.labels, predicted, class_ids, multi_label=snapshot.multi_label, measured=measured
+        )
         metrics["evaluation"] = "test"
         return metrics
     metrics = _cross_validated(x_train, snapshot.train.labels, class_ids, snapshot.multi_label)
     if metrics is None:
-        return {"evaluation": "none", "macro_f1": 0.0, "per_class": []}
+        return {"evaluation": "none", "macro_f1": None, "per_class": []}
     metrics["evaluation"] = "cross_validation"
     return metrics
 
@@ -240,7 +250,8 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
     pool_ids = list(
         Item.objects.filter(project=project, split=Split.POOL, is_open=True).order_by("id").values_list("id", flat=True)
     )
-    use_test = _test_is_large_enough(snapshot, classes)
+    measured = _test_classes(snapshot, classes)
+    use_test = len(measured) >= MIN_CLASSES
     test_ids = snapshot.test.item_ids if use_test else []
     wanted = snapshot.train.item_ids + test_ids + pool_ids
     vectors = unit_item_embeddings(
@@ -266,7 +277,7 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
     # wherever it labeled the pool itself, which hides what the labels have not taught yet.
     query_head = model.labels_only_
     progress(50, "Evaluating on the test split" if use_test else "Cross-validating (the test split is small)")
-    metrics = _evaluate(model, snapshot, classes, x_train, x_test if use_test else None)
+    metrics = _evaluate(model, snapshot, measured, x_train, x_test if use_test else None)
     metrics["class_counts"] = {str(label): n for label, n in sorted(classes.items())}
 
     progress(60, f"Scoring {len(pool_ids)} pool items")
@@ -286,6 +297,9 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
         class_f1=_class_f1(metrics),
         class_f1_previous=previous_f1,
         multi_label=snapshot.multi_label,
+        level_probabilities=_tree_levels(project, [int(label) for label in model.classes_], query_probabilities)
+        if not snapshot.multi_label
+        else None,
     )
     priorities = strategy.priorities(pool, max(1, project.al_every_labels))
     confidence = probabilities.max(axis=1) if len(pool_ids) else np.zeros(0)
@@ -317,7 +331,9 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
         if version is not None:  # its row was rolled back: its files go too
             shutil.rmtree(Path(settings.ARTIFACT_ROOT) / version.artifact_dir, ignore_errors=True)
         raise
-    summary = f"v{version.number}: macro-F1 {metrics['macro_f1']:.3f} ({metrics['evaluation'].replace('_', '-')})"
+    summary = f"v{version.number}: {_f1_words(metrics)}"
+    if version.predicts_one_class:
+        summary += f" ({ONE_CLASS_WARNING})"
     if "agreement" in stats:
         summary += f", {stats['agreement']:.1%} of the pool predicted as by v{stats['previous_version']}"
     progress(100, f"{summary}; {len(scores)} items rescored")
@@ -330,9 +346,37 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
         "evaluation": metrics["evaluation"],
         **{key: stats[key] for key in ("agreement", "kappa") if key in stats},
     }
+    if metrics.get("left_out"):
+        result["left_out"] = metrics["left_out"]
     if note:
         result["note"] = note
     return result
+
+
+def _tree_levels(project: Project, classes: list[int], probabilities: np.ndarray) -> list[np.ndarray] | None:
+    """Per depth of the label tree, the probabilities of its nodes (sums of their classes'), for
+    `tree_uncertainty`; None for a flat project (the strategy is then plain margin)."""
+    parents = dict(Label.objects.filter(project=project).values_list("id", "parent_id"))
+
+    def path(label: int) -> list[int]:
+        chain = [label]
+        while parents.get(chain[-1]) is not None and len(chain) <= len(parents):
+            chain.append(parents[chain[-1]])
+        return chain[::-1]
+
+    levels = tree_level_probabilities(probabilities, [path(label) for label in classes]) if len(probabilities) else []
+    return levels if len(levels) > 1 else None
+
+
+def _f1_words(metrics: dict) -> str:
+    """ "macro-F1 0.812 (test; 1 label left out: fewer than 5 test items)", or why there is none."""
+    if metrics["macro_f1"] is None:
+        return "not evaluated (too few labels to cross-validate)"
+    words = f"macro-F1 {metrics['macro_f1']:.3f} ({metrics['evaluation'].replace('_', '-')}"
+    if metrics.get("left_out"):
+        n = len(metrics["left_out"])
+        words += f"; {n} label{'s' if n > 1 else ''} left out: fewer than {MIN_TEST_PER_CLASS} test items"
+    return words + ")"
 
 
 def _class_f1(metrics: dict) -> dict[int, float]:

@@ -145,14 +145,25 @@ def noise_start(
     detectors: Sequence[str] = DEFAULT_DETECTORS,
     filter_by: str = DEFAULT_FILTER_BY,
     audit_test: bool = False,
+    doubt_score: float = DEFAULT_DOUBT_SCORE,
 ) -> Job:
-    """Queue a noise-detection job (`cpu` queue). One at a time per project."""
+    """Queue a noise-detection job (`cpu` queue). One at a time per project.
+
+    The ensemble judges with the chosen detectors' evidence only (`mlcore.noise.DETECTOR_VIEWS`);
+    unflagged items scoring above `doubt_score` (0-1) are held out of training until someone decides.
+    """
     chosen = _checked_detectors(detectors)
     filter_by = _checked_filter_by(filter_by)
+    doubt_score = _checked_doubt_score(doubt_score)
     # Outside the transaction: reading every final label takes a while, and on SQLite a write
     # transaction would hold up the annotators' submits meanwhile.
     _checked_inputs(project)
-    params = {"detectors": chosen, "filter_by": filter_by, "audit_test": bool(audit_test)}
+    params = {
+        "detectors": chosen,
+        "filter_by": filter_by,
+        "audit_test": bool(audit_test),
+        "doubt_score": doubt_score,
+    }
     with transaction.atomic():
         # Lock the project row so that two admins starting at once cannot both queue a job.
         Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True).first()

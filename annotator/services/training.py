@@ -29,6 +29,7 @@ from annotator.services.embeddings import backbone_source, item_embeddings, load
 from annotator.services.jobs import job_start
 from mlcore.evaluation import classification_metrics
 from mlcore.models import MODEL_KINDS, TextClassifier, load_model, model_class
+from mlcore.training_options import OptionError, check_options
 
 Progress = Callable[[float, str], None]
 
@@ -40,6 +41,14 @@ PRESETS: dict[str, dict] = {
     "text_cnn_chars": {"kind": "text_cnn", "tokenization": "char", "epochs": 5},
     "teacher": {"kind": "teacher", "epochs": 3},
 }
+# What each preset is, in words; the tokenizer named (issue 20): {backbone} is the project's.
+PRESET_DESCRIPTIONS: dict[str, str] = {
+    "fast_head": "Fast head — logistic regression on {backbone} embeddings",
+    "fast_head_mlp": "Fast head — small MLP on {backbone} embeddings",
+    "text_cnn": "TextCNN — {backbone} WordPiece tokenizer, 256 tokens",
+    "text_cnn_chars": "TextCNN — character tokens, 256 characters",
+    "teacher": "Teacher — {backbone} tokenizer, 256 tokens",
+}
 CPU_KINDS = {"fast_head"}  # cheap enough for the cpu queue; the rest fine-tune on the gpu queue
 MIN_TRAIN_ITEMS = 10
 MULTI_LABEL_THRESHOLD = 0.5
@@ -50,6 +59,9 @@ NOT_ENOUGH_DATA_ERROR = (
 )
 NO_TEST_ERROR = "The locked test split has no labeled items to evaluate on: import or label some test items first."
 UNKNOWN_PRESET_ERROR = "Unknown preset {name!r}: choose one of {known}."
+UNKNOWN_KIND_ERROR = "The model kind {kind!r} is not available in this installation; choose one of {known}."
+INVALID_OPTION = "invalid_option"  # the ValidationError's code; its params name the key and the accepted ones
+ONE_CLASS_WARNING = "Warning: it predicts one label for every test item; train on more labels or another kind."
 NO_ACTIVE_MODEL_ERROR = "This project has no active model yet: train one and make it active."
 
 
@@ -58,16 +70,49 @@ def _artifact_root() -> Path:
 
 
 def training_job_start(*, project: Project, by: AbstractBaseUser, preset: str, params: dict | None = None) -> Job:
-    """Queue a training job; the queue follows the model kind (`cpu` for the fast head, else `gpu`)."""
+    """Queue a training job; the queue follows the model kind (`cpu` for the fast head, else `gpu`).
+
+    `params` override the preset's options key by key (`kind` may name another model kind, which then
+    starts from its own defaults); every option is checked against the kind's spec
+    (`mlcore.training_options`) here, so a bad one is a ValidationError naming it, never a failed job.
+    """
     if preset not in PRESETS:
         raise ValidationError(UNKNOWN_PRESET_ERROR.format(name=preset, known=", ".join(PRESETS)))
-    chosen = {**PRESETS[preset], **(params or {})}
-    if chosen["kind"] not in MODEL_KINDS:
-        raise ValidationError(f"The model kind {chosen['kind']!r} is not available in this installation.")
+    kind, options = training_options_check(preset=preset, params=params or {})
+    chosen = {"kind": kind, **options}
     _model_constructor_params(chosen, project)  # a backbone only from the packaged list or the model dirs
     _check_enough_data(training_snapshot(project=project))
-    queue = "cpu" if chosen["kind"] in CPU_KINDS else "gpu"
+    queue = "cpu" if kind in CPU_KINDS else "gpu"
     return job_start(kind="train", project=project, params={"preset": preset, **chosen}, created_by=by, queue=queue)
+
+
+def training_options_check(*, preset: str, params: dict) -> tuple[str, dict]:
+    """(model kind, checked options) of `preset` overridden by `params`; a bad one is a ValidationError
+    with code INVALID_OPTION and params `key` (the bad key) and `accepted` (the keys the kind takes)."""
+    options = dict(params)
+    base = dict(PRESETS[preset])
+    kind = options.pop("kind", base["kind"])
+    if kind not in MODEL_KINDS:
+        raise ValidationError(
+            UNKNOWN_KIND_ERROR.format(kind=kind, known=", ".join(MODEL_KINDS)).replace("%", "%%"),
+            code=INVALID_OPTION,
+            params={"key": "kind", "accepted": list(MODEL_KINDS)},
+        )
+    preset_options = {key: value for key, value in base.items() if key != "kind"} if kind == base["kind"] else {}
+    try:
+        return kind, check_options(kind, {**preset_options, **options})
+    except OptionError as error:
+        raise ValidationError(
+            str(error).replace("%", "%%"),  # Django formats a message with params by %
+            code=INVALID_OPTION,
+            params={"key": error.key, "accepted": list(error.accepted)},
+        ) from None
+
+
+def preset_labels(*, project: Project) -> dict[str, str]:
+    """Each preset's description with the project's backbone (the tokenizer and encoder it uses)."""
+    backbone = Path(project.backbone).name or project.backbone
+    return {name: PRESET_DESCRIPTIONS.get(name, name).format(backbone=backbone) for name in PRESETS}
 
 
 def _check_enough_data(snapshot: TrainingSnapshot) -> None:
@@ -130,8 +175,13 @@ def training_run_job(*, job: Job, progress: Progress) -> dict:
         snapshot.test.labels, list(predicted), list(model.classes_), multi_label=snapshot.multi_label
     )
     version = model_version_register(job=job, model=model, snapshot=snapshot, metrics=metrics, seconds=train_seconds)
-    progress(100, f"Registered {version}: macro-F1 {metrics['macro_f1']:.3f}")
-    return {"model_version": version.pk, "number": version.number, "macro_f1": metrics["macro_f1"]}
+    result = {"model_version": version.pk, "number": version.number, "macro_f1": metrics["macro_f1"]}
+    message = f"Registered {version}: macro-F1 {metrics['macro_f1']:.3f}"
+    if version.predicts_one_class:
+        result["warning"] = ONE_CLASS_WARNING
+        message += f". {ONE_CLASS_WARNING}"
+    progress(100, message)
+    return result
 
 
 def _fit_callbacks(model: TextClassifier, progress: Progress) -> dict:

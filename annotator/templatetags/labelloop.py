@@ -26,6 +26,18 @@ def percent(value: float | None) -> str:
 
 
 @register.filter
+def chance(value: float | None) -> str:
+    """A probability as a whole percent that never reads 0% or 100% unless it is: "<1%", ">99%"."""
+    if value is None:
+        return "—"
+    if 0 < value < 0.005:
+        return "<1%"
+    if 0.995 <= value < 1:
+        return ">99%"
+    return f"{100 * value:.0f}%"
+
+
+@register.filter
 def get_item(mapping: dict, key):
     """`mapping[key]` in a template (None when absent)."""
     return mapping.get(key)

@@ -16,6 +16,10 @@ from annotator.services.jobs import JOB_KINDS, job_request_cancel, job_start
 POLL_INTERVAL = "1s"
 
 
+# Sent (HX-Trigger) with the last poll of a job's status; a page's part refreshes on it `from:body`.
+JOB_FINISHED_EVENT = "job-finished"
+
+
 @project_page(Capability.VIEW)
 @require_GET
 def job_list(request: HttpRequest, project: Project) -> HttpResponse:
@@ -42,8 +46,12 @@ def job_detail(request: HttpRequest, project: Project, job_id: int) -> HttpRespo
         "can_run": role_can(request.project_role, Capability.RUN_JOBS),
         "poll_interval": POLL_INTERVAL,
     }
-    template = "annotator/partials/job_status.html" if request.htmx else "annotator/job_detail.html"
-    return render(request, template, context)
+    if not request.htmx:
+        return render(request, "annotator/job_detail.html", context)
+    response = render(request, "annotator/partials/job_status.html", context)
+    if job.is_finished:  # the poll that sees the end: pages listening (the noise queue) refresh themselves
+        response["HX-Trigger"] = JOB_FINISHED_EVENT
+    return response
 
 
 @project_page(Capability.RUN_JOBS)

@@ -32,6 +32,7 @@ from annotator.selectors.noise import (
 )
 from annotator.selectors.review import label_chips, label_choices
 from annotator.services.noise import (
+    DEFAULT_DOUBT_SCORE,
     DEFAULT_FILTER_BY,
     FLAG_REPLACED_ERROR,
     noise_flag_exclude,
@@ -75,6 +76,13 @@ class NoiseStartForm(forms.Form):
         label="Confident learning: filter by",
     )
     audit_test = forms.BooleanField(required=False, label="Also audit the locked test split (read-only)")
+    doubt_score = forms.FloatField(
+        required=False,
+        initial=DEFAULT_DOUBT_SCORE,
+        label="Hold out doubtful items scoring above",
+        help_text="0-1: unflagged items whose score passes it stay out of training until someone decides.",
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "max": "1"}),
+    )
 
 
 class NoiseFilterForm(forms.Form):
@@ -158,6 +166,7 @@ def noise_start_view(request: HttpRequest, project: Project) -> HttpResponse:
             detectors=data["detectors"],
             filter_by=data["filter_by"],
             audit_test=data["audit_test"],
+            doubt_score=DEFAULT_DOUBT_SCORE if data["doubt_score"] is None else data["doubt_score"],
         )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))

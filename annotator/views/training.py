@@ -3,7 +3,6 @@ and a comparison of two versions."""
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -16,41 +15,49 @@ from annotator.params import query_id
 from annotator.permissions import Capability, role_can
 from annotator.selectors.model_pages import compare_versions, confusion_rows, label_names, learning_curve_svg
 from annotator.selectors.training import learning_curve, model_versions
-from annotator.services.training import PRESETS, model_version_activate, training_job_start
-
-
-class TrainForm(forms.Form):
-    preset = forms.ChoiceField(choices=[(name, name.replace("_", " ")) for name in PRESETS], initial="fast_head")
-    epochs = forms.IntegerField(min_value=1, max_value=100, required=False, help_text="Leave empty for the preset's.")
+from annotator.services.training import (
+    INVALID_OPTION,
+    model_version_activate,
+    preset_labels,
+    training_job_start,
+)
+from annotator.views.training_form import TrainForm
 
 
 @project_page(Capability.VIEW)
 @require_GET
 def model_list(request: HttpRequest, project: Project) -> HttpResponse:
-    versions = list(model_versions(project=project))
+    return _model_list_page(request, project, TrainForm(preset_labels=preset_labels(project=project)))
+
+
+def _model_list_page(request: HttpRequest, project: Project, form: TrainForm, *, status: int = 200) -> HttpResponse:
     context = {
         "project": project,
-        "versions": versions,
+        "versions": list(model_versions(project=project)),
         "curve": learning_curve_svg(learning_curve(project=project)),
-        "form": TrainForm(),
+        "form": form,
         "can_train": role_can(request.project_role, Capability.RUN_JOBS),
     }
-    return render(request, "annotator/models.html", context)
+    return render(request, "annotator/models.html", context, status=status)
 
 
 @project_page(Capability.RUN_JOBS)
 @require_POST
 def model_train(request: HttpRequest, project: Project) -> HttpResponse:
-    form = TrainForm(request.POST)
+    """Queue a training job; a bad option shows the form again with the error at its field (400)."""
+    form = TrainForm(request.POST, preset_labels=preset_labels(project=project))
     if not form.is_valid():
-        messages.error(request, "Choose a preset.")
-        return redirect("model-list", project_id=project.pk)
-    params = {"epochs": form.cleaned_data["epochs"]} if form.cleaned_data["epochs"] else {}
+        return _model_list_page(request, project, form, status=400)
     try:
-        job = training_job_start(project=project, by=request.user, preset=form.cleaned_data["preset"], params=params)
+        job = training_job_start(
+            project=project, by=request.user, preset=form.cleaned_data["preset"], params=form.params()
+        )
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-        return redirect("model-list", project_id=project.pk)
+        if error.code != INVALID_OPTION:  # not enough data, a backbone refused: the reason is a message
+            messages.error(request, " ".join(error.messages))
+            return redirect("model-list", project_id=project.pk)
+        form.add_error(form.field_for_key(error.params["key"]), " ".join(error.messages))
+        return _model_list_page(request, project, form, status=400)
     return redirect("job-detail", project_id=project.pk, job_id=job.pk)
 
 
@@ -67,6 +74,7 @@ def model_detail(request: HttpRequest, project: Project, version_id: int) -> Htt
         "confusion": confusion_rows(version, names),
         "columns": [names.get(pk, f"#{pk}") for pk in version.label_ids],
         "others": model_versions(project=project).exclude(pk=version.pk),
+        "left_out": [names.get(int(pk), f"#{pk}") for pk in version.metrics.get("left_out", [])],
         "can_activate": role_can(request.project_role, Capability.RUN_JOBS),
     }
     return render(request, "annotator/model_detail.html", context)

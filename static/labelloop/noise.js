@@ -7,6 +7,7 @@
 
   let busy = false; // a decision is in flight or its row is not settled yet: its buttons are not wired
   let pending = null; // the last key pressed while busy: {key, name}
+  let lastDecided = null; // the id of the row decided last on this page: U undoes it from any row
   const KEYS = ["j", "e", "k", "r", "x", "u"];
 
   const rows = () => Array.from(document.querySelectorAll("tr.noise-row"));
@@ -52,7 +53,13 @@
       const details = row.querySelector("details.expand");
       if (details) details.open = !details.open;
     } else {
-      const button = row.querySelector('button[data-key="' + key + '"]');
+      let button = row.querySelector('button[data-key="' + key + '"]');
+      if (!button && key === "u" && lastDecided) {
+        // The focus moved on after a decision: undo the last one from where the person is.
+        const decided = document.getElementById(lastDecided);
+        button = decided ? decided.querySelector('button[data-key="u"]') : null;
+        if (button) decided.focus();
+      }
       if (!button) return false;
       button.click();
     }
@@ -80,6 +87,8 @@
     if (!row || !row.classList.contains("noise-row")) return;
     const next = row.nextElementSibling;
     const decided = row.dataset.status !== "open";
+    if (decided) lastDecided = row.id;
+    else if (lastDecided === row.id) lastDecided = null; // undone
     const focused = decided && next && next.classList.contains("noise-row") ? next : row;
     focused.focus();
     if (typed) act(focused, typed.key, typed.name);

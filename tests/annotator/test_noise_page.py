@@ -176,18 +176,31 @@ def test_starting_the_job_from_the_page_and_the_api(flagged):
     topics = ("Sport", "Politics")
     records = [Record(line=n, text=f"more text {n}", labels=(topics[n % 2],), meta={}) for n in range(1, 21)]
     import_parsed(project=project, records=records, split=Split.TRAIN, report=ImportReport(format="test"))
+    out_of_range = admin.post(
+        _url(project, "run/"), {"detectors": ["kfold"], "filter_by": "both", "doubt_score": "1.5"}, follow=True
+    )
+    assert "doubt_score must be a number from 0 to 1" in out_of_range.content.decode()
+    assert not Job.objects.filter(project=project, kind="noise").exists()
     response = admin.post(
-        _url(project, "run/"), {"detectors": ["kfold", "rules"], "filter_by": "prune_by_class", "audit_test": "on"}
+        _url(project, "run/"),
+        {"detectors": ["kfold", "rules"], "filter_by": "prune_by_class", "audit_test": "on", "doubt_score": "0.3"},
     )
     assert response.status_code == 302
     job = Job.objects.get(project=project, kind="noise")
-    assert job.params == {"detectors": ["kfold", "rules"], "filter_by": "prune_by_class", "audit_test": True}
+    assert job.params == {
+        "detectors": ["kfold", "rules"],
+        "filter_by": "prune_by_class",
+        "audit_test": True,
+        "doubt_score": 0.3,
+    }
 
     api = APIClient()
     api.force_authenticate(users["admin"])
     busy = api.post(f"/api/projects/{project.pk}/noise/", {}, format="json")
     assert busy.status_code == 400 and "already queued" in busy.json()["detail"]
     Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED)
+    refused = api.post(f"/api/projects/{project.pk}/noise/", {"doubt_score": -1}, format="json")
+    assert refused.status_code == 400 and "doubt_score must be a number from 0 to 1" in refused.json()["detail"]
     started = api.post(f"/api/projects/{project.pk}/noise/", {"filter_by": "both"}, format="json")
     assert started.status_code == 202 and started.json()["kind"] == "noise"
     assert started.json()["params"]["detectors"] == [
@@ -209,7 +222,7 @@ def test_the_job_page_links_a_finished_noise_job_to_the_review_queue(flagged):
         result={"noise_run": 1, "items": 40, "flagged": 3, "audit": {"items": 10, "flagged": 1, "share": 0.1}},
     )
     page = _client(users["expert"]).get(f"/projects/{project.pk}/jobs/{job.pk}/").content.decode()
-    assert "Review the 3 flagged items" in page and "test split: 1 of 10 flagged" in page
+    assert "Review the 3 items in the queue: 3 flagged" in page and "test split: 1 of 10 flagged" in page
 
 
 def test_a_flag_replaced_by_a_newer_run_says_so(flagged):
@@ -249,3 +262,35 @@ def test_held_out_items_show_why_and_that_keeping_puts_them_back(flagged):
     _client(users["expert"]).post(_url(project, f"{held.pk}/keep/"))
     assert NoiseFlag.objects.get(pk=held.pk).status == NoiseStatus.KEPT
     assert item.pk in training_snapshot(project=project).train.item_ids
+
+
+def test_the_finished_job_counts_what_the_queue_lists_and_the_queue_refreshes(flagged):
+    """Issue 20, bug 7: the job said "1 flagged item" while the queue listed the held-out ones too;
+    the list did not refresh when the job ended."""
+    project, users, _flags, _labels = flagged
+    admin = _client(users["admin"])
+    job = Job.objects.create(
+        project=project,
+        kind="noise",
+        status=JobStatus.SUCCEEDED,
+        progress=100,
+        created_by=users["admin"],
+        result={"noise_run": NoiseRun.objects.get().pk, "items": 5, "flagged": 1, "held_out": 3},
+    )
+    status = admin.get(f"/projects/{project.pk}/jobs/{job.pk}/", headers={"HX-Request": "true"})
+    assert status["HX-Trigger"] == "job-finished"
+    assert "Review the 4 items in the queue: 1 flagged, 3 held out as doubtful" in status.content.decode()
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
+    assert "HX-Trigger" not in admin.get(f"/projects/{project.pk}/jobs/{job.pk}/", headers={"HX-Request": "true"})
+    page = admin.get(_url(project)).content.decode()
+    assert 'hx-trigger="job-finished from:body" hx-select="#flags" hx-target="#flags"' in page
+
+
+def test_a_small_chance_reads_below_one_percent_not_zero(flagged):
+    """Issue 20, bug 7: a held-out item with a chance of 0.3% showed "0%"."""
+    project, users, flags, _labels = flagged
+    NoiseFlag.objects.filter(pk=flags["mine"].pk).update(wrong_probability=0.003, held_out=True)
+    page = _client(users["expert"]).get(_url(project)).content.decode()
+    row = page[page.index(f'id="flag-{flags["mine"].pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert "&lt;1%" in row and " 0%" not in row and "above the doubt threshold" in row

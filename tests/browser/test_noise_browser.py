@@ -99,3 +99,42 @@ def test_a_key_typed_while_a_decision_is_in_flight_applies_to_the_next_row(page,
     page.locator(f"#flag-{flags[1].pk}").locator("text=Relabeled item").wait_for()
     statuses = dict(NoiseFlag.objects.values_list("pk", "status"))
     assert [statuses[flag.pk] for flag in flags] == [NoiseStatus.KEPT, NoiseStatus.RELABELED, NoiseStatus.OPEN]
+
+
+def test_undo_works_from_the_next_row_after_an_exclusion(page, live_server, queue):
+    """Issue 20, bug 7: after X the focus moves on, and U used to do nothing there (the Undo button sat
+    on the decided row, reachable by the Excluded tab); now U undoes the last decision from any row."""
+    project, _labels, flags = queue
+    log_in(page, live_server, "ada", "pw-ada")
+    page.goto(f"{live_server.url}/projects/{project.pk}/noise/")
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    page.locator(f"#flag-{flags[0].pk}").locator("text=Undo: back into training").wait_for()
+    expect(page.locator(f"#flag-{flags[1].pk}")).to_be_focused()
+    page.keyboard.press("u")
+    page.locator(f"#flag-{flags[0].pk}").locator("text=Reopened").wait_for()
+    assert not Exclusion.objects.exists()
+    assert [f.status for f in NoiseFlag.objects.order_by("-score")] == [NoiseStatus.OPEN] * 3
+
+
+def test_the_queue_refreshes_when_the_job_ends(page, live_server, queue, django_user_model):
+    """Issue 20, bug 7: the list stayed as it was when the job finished; now the job's last status poll
+    makes it reload (htmx, no inline script)."""
+    from annotator.models import Job, JobStatus
+
+    project, labels, flags = queue
+    admin = django_user_model.objects.get(username="grace")
+    job = Job.objects.create(project=project, kind="noise", status=JobStatus.RUNNING, created_by=admin, queue="cpu")
+    log_in(page, live_server, "grace", "pw-grace")
+    page.goto(f"{live_server.url}/projects/{project.pk}/noise/")
+    expect(page.locator("tr.noise-row")).to_have_count(3)
+    item = project.items.create(text="A late flag from the finished job", content_hash="late")
+    late = NoiseFlag.objects.create(
+        project=project, run=flags[0].run, item=item, given_label=labels["Politics"],
+        suggested_label=labels["Sport"], score=0.99, votes=2, detectors=["kfold"],
+    )  # fmt: skip
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.SUCCEEDED, progress=100, result={"noise_run": flags[0].run_id, "items": 4, "flagged": 4}
+    )
+    expect(page.locator(f"#flag-{late.pk}")).to_be_visible(timeout=15_000)
+    expect(page.locator("tr.noise-row")).to_have_count(4)

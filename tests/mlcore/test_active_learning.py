@@ -251,3 +251,28 @@ def test_uncertainty_diversity_prefers_items_far_from_the_labeled_ones():
     pool = QueryPool(embeddings=embeddings, probabilities=probabilities, labeled_embeddings=labeled)
     assert make_strategy("uncertainty_diversity", exploration=0, beta=0).query(pool, 1).tolist() == [2]
     assert make_strategy("uncertainty_diversity", exploration=0, beta=0, novelty=0).query(pool, 1).tolist() == [0]
+
+
+def test_tree_level_probabilities_sum_the_leaves_under_each_node():
+    """Issue 20, item 4: the app's tree_uncertainty gets real per-level probabilities."""
+    from mlcore.active_learning import tree_level_probabilities
+
+    leaves = np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])
+    paths = [["sport", "football"], ["sport", "tennis"], ["politics"]]
+    top, bottom = tree_level_probabilities(leaves, paths)
+    np.testing.assert_allclose(top, [[0.8, 0.2], [0.2, 0.8]])
+    np.testing.assert_allclose(bottom, leaves)
+    [flat] = tree_level_probabilities(leaves, [["a"], ["b"], ["c"]])
+    np.testing.assert_allclose(flat, leaves)
+    # Sure of the branch, unsure between its leaves: margin alone rates it like a sure item's
+    # runner-up; the tree sees the doubt at the bottom and the certainty at the top.
+    sure_branch = np.array([[0.45, 0.45, 0.10], [0.70, 0.05, 0.25]])
+    pool = QueryPool(
+        embeddings=np.eye(2, dtype=np.float32),
+        probabilities=sure_branch,
+        level_probabilities=tree_level_probabilities(sure_branch, paths),
+    )
+    mean = make_strategy("tree_uncertainty", aggregate="mean").scores(pool)
+    assert mean[0] != pytest.approx(make_strategy("margin").scores(pool)[0])
+    with pytest.raises(ValueError, match="probabilities must be"):
+        tree_level_probabilities(leaves, paths[:2])

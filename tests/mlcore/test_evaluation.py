@@ -48,3 +48,21 @@ def test_bad_input_is_refused():
         classification_metrics(["a", "b"], ["a"], ["a", "b"])
     with pytest.raises(ValueError, match="no items"):
         classification_metrics([], [], ["a"])
+
+
+def test_measured_classes_set_the_macro_averages_and_the_rest_is_named():
+    """Issue 20, bug 4: a class the test split cannot judge is left out of the macro averages, by name."""
+    truth, predicted = ["a", "a", "b", "b", "c"], ["a", "a", "b", "a", "a"]
+    every = classification_metrics(truth, predicted, ["a", "b", "c"])
+    some = classification_metrics(truth, predicted, ["a", "b", "c"], measured=["a", "b"])
+    f1 = {row["label"]: row["f1"] for row in every["per_class"]}
+    assert some["macro_f1"] == pytest.approx((f1["a"] + f1["b"]) / 2)
+    assert every["macro_f1"] == pytest.approx((f1["a"] + f1["b"] + f1["c"]) / 3)
+    assert some["left_out"] == ["c"] and "left_out" not in every
+    assert some["accuracy"] == every["accuracy"] and len(some["per_class"]) == 3
+
+
+def test_predicted_classes_counts_what_the_model_said():
+    """Issue 20, bug 4: a model that says one label to every item is told apart."""
+    assert classification_metrics(["a", "b", "c"], ["a", "a", "a"], ["a", "b", "c"])["predicted_classes"] == 1
+    assert classification_metrics(["a", "b"], ["a", "b"], ["a", "b"])["predicted_classes"] == 2

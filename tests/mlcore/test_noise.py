@@ -354,3 +354,28 @@ def test_neighbours_do_not_depend_on_the_block_size(monkeypatch):
     monkeypatch.setattr(noise, "KNN_BLOCK_CELLS", 7 * len(labels))  # 16 rows a block, the floor
     pieces = neighbour_label_distribution(features, labels, N_CLASSES), word_neighbour_distribution(words, labels, 5)
     assert all(np.allclose(a, b) for a, b in zip(whole, pieces, strict=True))
+
+
+def _two_views_that_doubt_different_items() -> noise.NoiseEvidence:
+    """60 items of 2 classes: the model rejects items 0-4, the neighbours reject items 10-14."""
+    labels = np.repeat([0, 1], 30)
+    right = np.where(labels[:, None] == np.arange(2), 0.9, 0.1)
+    model, neighbours = right.copy(), right.copy()
+    model[0:5] = [0.02, 0.98]
+    neighbours[10:15] = [0.02, 0.98]
+    rule_hits = np.zeros(60, dtype=bool)
+    rule_hits[40] = True
+    return noise.NoiseEvidence(labels, model, neighbours, rule_hits)
+
+
+def test_the_ensemble_uses_exactly_the_chosen_detectors():
+    """Issue 20, item 3: the detector checkboxes used to change nothing but `rules` (every view was averaged)."""
+    evidence = _two_views_that_doubt_different_items()
+    by_model = detect_label_noise(evidence, detectors=("kfold",))
+    by_neighbours = detect_label_noise(evidence, detectors=("deep_knn",))
+    assert set(np.flatnonzero(by_model.flags)) == set(range(5))
+    assert set(np.flatnonzero(by_neighbours.flags)) == set(range(10, 15))
+    assert not by_model.doubtful[10:15].any()
+    rules_only = detect_label_noise(evidence, detectors=("rules",))
+    assert np.flatnonzero(rules_only.flags).tolist() == [40] and not rules_only.doubtful.any()
+    assert detect_label_noise(evidence, detectors=("kfold", "deep_knn", "rules")).flags[40]

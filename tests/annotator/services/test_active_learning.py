@@ -316,3 +316,65 @@ def test_a_cached_graph_follows_the_callers_row_order(project_with_roles, allowe
     # The same neighbours of the same items, whichever row order asked.
     as_ids = np.asarray(order)
     assert [set(row) for row in as_ids[cached.indices]] == [set(row) for row in as_ids[fresh.indices]]
+
+
+@pytest.mark.django_db
+def test_one_rare_label_is_left_out_of_the_test_evaluation_not_the_whole_test_split(
+    project_with_roles, allowed_tiny_backbone
+):
+    """Issue 20, bug 4: a single rare label used to switch the whole evaluation to cross-validation."""
+    project, users = project_with_roles
+    project.backbone = allowed_tiny_backbone
+    project.save()
+    _news(project, pool_per_topic=4, test_per_topic=5)
+    _label_next(project, users["annotator"], 12)
+    rare = project.labels.create(name="Rare")
+    item = Item.objects.create(project=project, text="A rare kind of story", content_hash="a" * 64, split=Split.POOL)
+    annotation_submit(item=item, annotator=users["expert"], labels=[rare])
+    result = _run(project, users["admin"])
+    version = ModelVersion.objects.get(pk=result["model_version"])
+    assert version.metrics["evaluation"] == "test" and version.metrics["n"] == 15
+    assert version.metrics["left_out"] == [rare.pk]
+    assert len(version.metrics["per_class"]) == 4  # the rare label's row is still there
+    assert result["left_out"] == [rare.pk]
+    assert "1 label left out: fewer than 5 test items" in active_learning._f1_words(version.metrics)
+
+
+@pytest.mark.django_db
+def test_a_cross_validation_that_cannot_run_stores_no_f1_and_is_not_drawn(project_with_roles, allowed_tiny_backbone):
+    """Issue 20, bug 4: it used to be stored as macro-F1 0 and drawn on the learning curves."""
+    from annotator.selectors.active_learning import fast_head_points
+    from annotator.selectors.training import learning_curve
+
+    project, users = project_with_roles
+    project.backbone = allowed_tiny_backbone
+    project.save()
+    _news(project, pool_per_topic=6, test_per_topic=0)
+    labels = {label.name: label for label in project.labels.all()}
+    pool = list(Item.objects.filter(project=project, split=Split.POOL).order_by("id"))
+    sport = [item for item in pool if item.meta["gold_label"] == "Sport"][:3]
+    politics = [item for item in pool if item.meta["gold_label"] == "Politics"][:1]
+    for item in sport + politics:
+        annotation_submit(item=item, annotator=users["expert"], labels=[labels[item.meta["gold_label"]]])
+    result = _run(project, users["admin"])
+    version = ModelVersion.objects.get(pk=result["model_version"])
+    assert version.metrics["evaluation"] == "none" and version.metrics["macro_f1"] is None
+    assert learning_curve(project=project) == [] and fast_head_points(project=project) == []
+
+
+@pytest.mark.django_db
+def test_a_label_tree_gives_tree_uncertainty_real_per_level_probabilities(project_with_roles):
+    """Issue 20, item 4: the app never passed per-level probabilities, so tree_uncertainty was margin."""
+    from annotator.services.taxonomy import label_create
+
+    project, users = project_with_roles
+    admin = users["admin"]
+    sport = label_create(project=project, name="Sport", by=admin)
+    football = label_create(project=project, name="Football", by=admin, parent=sport)
+    tennis = label_create(project=project, name="Tennis", by=admin, parent=sport)
+    politics = label_create(project=project, name="Politics", by=admin)
+    leaves = np.array([[0.45, 0.45, 0.10]])
+    top, bottom = active_learning._tree_levels(project, [football.pk, tennis.pk, politics.pk], leaves)
+    np.testing.assert_allclose(top, [[0.9, 0.1]])
+    np.testing.assert_allclose(bottom, leaves)
+    assert active_learning._tree_levels(project, [sport.pk, politics.pk], np.array([[0.6, 0.4]])) is None  # flat

@@ -129,7 +129,12 @@ def test_start_queues_one_cpu_job_and_refuses_a_second_while_it_waits(
     with django_capture_on_commit_callbacks(execute=True):
         job = noise.noise_start(project=project, by=users["admin"], detectors=["deep_knn", "kfold"], audit_test=True)
     assert (job.kind, job.queue, job.created_by) == ("noise", "cpu", users["admin"])
-    assert job.params == {"detectors": ["kfold", "deep_knn"], "filter_by": "both", "audit_test": True}
+    assert job.params == {
+        "detectors": ["kfold", "deep_knn"],
+        "filter_by": "both",
+        "audit_test": True,
+        "doubt_score": noise.DEFAULT_DOUBT_SCORE,
+    }
     assert sent == [("labelloop.detect_noise", [job.pk], "cpu")]
     with pytest.raises(ValidationError, match=f"job #{job.pk} is already queued"):
         noise.noise_start(project=project, by=users["admin"])
@@ -152,6 +157,18 @@ def test_start_refuses_unknown_detectors_and_filters(project_with_roles, sent, k
         noise.noise_start(project=project, by=users["admin"], **kwargs)
     assert message in error.value.messages[0]
     assert not Job.objects.filter(kind="noise").exists()
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, float("nan"), "high", True])
+def test_start_refuses_a_doubt_score_outside_0_to_1(project_with_roles, sent, value):
+    """Issue 20, item 3: doubt_score is set when the job starts, and checked there."""
+    project, users = project_with_roles
+    _add(project)
+    with pytest.raises(ValidationError, match="doubt_score must be a number from 0 to 1"):
+        noise.noise_start(project=project, by=users["admin"], doubt_score=value)
+    assert not Job.objects.filter(kind="noise").exists()
+    job = noise.noise_start(project=project, by=users["admin"], doubt_score=0.4)
+    assert job.params["doubt_score"] == 0.4
 
 
 def test_start_says_how_many_labels_are_missing(project_with_roles, sent):
@@ -221,6 +238,17 @@ def test_the_job_flags_exactly_the_flipped_labels_and_suggests_the_true_ones(pro
     assert set(run.detector_counts) == {"kfold", "confident_learning", "deep_knn", "kfold_words", "knn_words"}
     assert progress == sorted(progress) and progress[-1] == 100
     assert set(controlled_embeddings) == {item.pk for item in items}  # the test split was not asked for
+
+
+def test_choosing_fewer_detectors_changes_the_flags(project_with_roles, controlled_embeddings):
+    """Issue 20, item 3: the ensemble used to judge with every view whatever was chosen; with the
+    blacklist rules alone (and no rule) nothing is flagged or held out."""
+    project, _ = project_with_roles
+    _add(project)
+    _job, result, _progress = _run(project, detectors=["rules"])
+    run = NoiseRun.objects.get(pk=result["noise_run"])
+    assert (run.detectors, result["flagged"], result["held_out"]) == (["rules"], 0, 0)
+    assert not NoiseFlag.objects.filter(run=run).exists()
 
 
 def test_a_redelivered_job_whose_run_was_stored_stores_nothing_twice(project_with_roles, controlled_embeddings):
