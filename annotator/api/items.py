@@ -61,7 +61,7 @@ class ItemListApi(ProjectAPIView):
 
 class ImportInputSerializer(serializers.Serializer):
     file = serializers.FileField()
-    format = serializers.ChoiceField(choices=["auto", "csv", "tsv", "jsonl", "txt"], default="auto")
+    format = serializers.ChoiceField(choices=["auto", "csv", "tsv", "jsonl", "label-studio", "txt"], default="auto")
     text_column = serializers.CharField(default="text")
     label_column = serializers.CharField(required=False, allow_blank=True, default="")
     meta_columns = serializers.CharField(

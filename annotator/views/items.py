@@ -21,9 +21,16 @@ ITEMS_PER_PAGE = 50
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="CSV, TSV, JSONL or TXT (one item per line), UTF-8.")
+    file = forms.FileField(help_text="CSV, TSV, JSONL, Label Studio JSON (.json) or TXT (one item per line), UTF-8.")
     format = forms.ChoiceField(
-        choices=[("auto", "From the file name"), ("csv", "CSV"), ("tsv", "TSV"), ("jsonl", "JSONL"), ("txt", "TXT")]
+        choices=[
+            ("auto", "From the file name"),
+            ("csv", "CSV"),
+            ("tsv", "TSV"),
+            ("jsonl", "JSONL"),
+            ("label-studio", "Label Studio JSON"),
+            ("txt", "TXT"),
+        ]
     )
     text_column = forms.CharField(initial="text", help_text="CSV/TSV: the column (JSONL: the key) with the text.")
     label_column = forms.CharField(

@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from annotator.exporting.formats import EXPORT_FORMATS
 from annotator.importing.parsers import ImportOptions
 from annotator.services.imports import ImportRequest, import_file
 from annotator.services.projects import project_create
@@ -72,13 +73,14 @@ def test_doccano_export(api, project):
     assert [(r["text"], r["label"]) for r in rows][1:] == [("A tech story", ["Tech"]), ("Unlabeled one", [])]
 
 
-@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "label-studio"])
 def test_an_export_imports_back_into_a_new_project(api, project, project_with_roles, fmt):
+    """Issue 20, item 1: a Label Studio export (read from a .json file) comes back like CSV and JSON Lines."""
     exported = download(api, project, fmt)
     copy = project_create(name="Copy", created_by=project_with_roles[1]["admin"])
     client = APIClient()
     client.force_authenticate(project_with_roles[1]["admin"])
-    payload = {"file": SimpleUploadedFile(f"export.{fmt}", exported.encode())}
+    payload = {"file": SimpleUploadedFile(f"export.{EXPORT_FORMATS[fmt].file_extension}", exported.encode())}
     if fmt == "csv":
         payload["meta_columns"] = ""
     response = client.post(reverse("api-import", args=[copy.pk]), payload, format="multipart")
