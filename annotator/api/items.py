@@ -16,6 +16,7 @@ from annotator.exporting.formats import EXPORT_FORMATS
 from annotator.importing.parsers import ImportOptions
 from annotator.models import Item, Split
 from annotator.permissions import Capability
+from annotator.selectors.exports import export_filters
 from annotator.selectors.visibility import visible_items, visible_meta
 from annotator.services.imports import SPLIT_CHOICES, ImportRequest, import_start
 
@@ -115,11 +116,20 @@ class ExportApi(ProjectAPIView):
     capability = Capability.EXPORT
 
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=list(EXPORT_FORMATS), default="jsonl")],
+        parameters=[
+            OpenApiParameter("format", str, enum=list(EXPORT_FORMATS), default="jsonl"),
+            OpenApiParameter("labeled_only", bool, description="Only items with a final label."),
+            OpenApiParameter("split", str, enum=list(Split.values), description="Only items of this split."),
+            OpenApiParameter("label", int, description="Only items whose final labels include this label or a child."),
+            OpenApiParameter("annotator", int, description="Only items this user (id) answered."),
+        ],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
     )
     def get(self, request, project_id: int):
+        filters = export_filters(project=self.project, params=request.query_params)  # a bad one: 400
         try:
-            return export_download(project=self.project, fmt=request.query_params.get("format", "jsonl"))
+            return export_download(
+                project=self.project, fmt=request.query_params.get("format", "jsonl"), filters=filters
+            )
         except ValueError as error:
             return validation_error_response(ValidationError(str(error)))

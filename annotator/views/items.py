@@ -12,8 +12,11 @@ from annotator.access import project_page
 from annotator.downloads import export_download
 from annotator.exporting.formats import EXPORT_FORMATS
 from annotator.importing.parsers import ImportOptions
-from annotator.models import Project
+from annotator.models import Project, Split
+from annotator.models.projects import LABEL_PATH_SEPARATOR
 from annotator.permissions import Capability
+from annotator.selectors.exports import export_filters
+from annotator.selectors.projects import label_paths, project_members
 from annotator.selectors.visibility import visible_items, visible_splits
 from annotator.services.imports import SPLIT_CHOICES, ImportRequest, import_start
 
@@ -100,13 +103,23 @@ def item_import(request: HttpRequest, project: Project) -> HttpResponse:
 @project_page(Capability.EXPORT)
 @require_GET
 def item_export(request: HttpRequest, project: Project) -> HttpResponse:
-    return render(request, "annotator/export.html", {"project": project, "formats": list(EXPORT_FORMATS)})
+    context = {
+        "project": project,
+        "formats": list(EXPORT_FORMATS),
+        "splits": Split.choices,
+        "labels": sorted(label_paths(project=project, separator=LABEL_PATH_SEPARATOR).items(), key=lambda kv: kv[1]),
+        "members": project_members(project=project),
+    }
+    return render(request, "annotator/export.html", context)
 
 
 @project_page(Capability.EXPORT)
 @require_GET
 def item_export_download(request: HttpRequest, project: Project) -> HttpResponse:
     try:
-        return export_download(project=project, fmt=request.GET.get("format", "jsonl"))
+        filters = export_filters(project=project, params=request.GET)
+        return export_download(project=project, fmt=request.GET.get("format", "jsonl"), filters=filters)
+    except ValidationError as error:
+        return HttpResponseBadRequest(" ".join(error.messages))
     except ValueError as error:
         return HttpResponseBadRequest(str(error))
