@@ -17,6 +17,7 @@ from annotator.importing.parsers import ImportOptions
 from annotator.models import Item, Split
 from annotator.permissions import Capability
 from annotator.selectors.exports import export_filters
+from annotator.selectors.review import flagged_items
 from annotator.selectors.visibility import visible_items, visible_meta
 from annotator.services.imports import SPLIT_CHOICES, ImportRequest, import_start
 
@@ -133,3 +134,31 @@ class ExportApi(ProjectAPIView):
             )
         except ValueError as error:
             return validation_error_response(ValidationError(str(error)))
+
+
+class FlaggedItemListApi(ProjectAPIView):
+    """Items annotators flagged as unclear, most recently flagged first, with who flagged them and why
+    (experts: the review page's "Flagged as unclear" list)."""
+
+    capability = Capability.REVIEW
+
+    class FlagOutput(serializers.Serializer):
+        user = serializers.CharField(source="user.username")
+        comment = serializers.CharField()
+        created_at = serializers.DateTimeField()
+
+    class FlaggedItemOutput(serializers.ModelSerializer):
+        flags = serializers.SerializerMethodField()
+
+        class Meta:
+            model = Item
+            fields = ["id", "text", "split", "flags"]
+
+        def get_flags(self, item) -> list[dict]:
+            return FlaggedItemListApi.FlagOutput(item.flags, many=True).data
+
+    @extend_schema(responses=FlaggedItemOutput(many=True))
+    def get(self, request, project_id: int):
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(flagged_items(project=self.project), request, view=self)
+        return paginator.get_paginated_response(self.FlaggedItemOutput(page, many=True).data)

@@ -819,6 +819,7 @@ CASES: list[Case] = [
         variant="background",
     ),
     api("api-export", "GET", EXPORT, 200, query={"format": "jsonl"}, verify=export_contains_seed),
+    api("api-flagged-items", "GET", Capability.REVIEW, 200, verify=api_json(lambda ctx, d: d["count"] == 0)),
     api("api-job-list", "GET", V, 200, verify=api_json(lambda ctx, d: {j["id"] for j in d} >= {ctx.job.pk})),
     api(
         "api-job-list",
