@@ -131,3 +131,42 @@ def test_the_tree_editor_counts_rule_matches_per_label(expert_client, project, p
     rule_create(project=project, name="derby", pattern="derby", label=sport(project), by=expert)
     page = expert_client.get(reverse("label-tree", args=[project.pk])).content.decode()
     assert '<td class="num" data-count="rules">2</td>' in page  # two items, one matched by both rules
+
+
+# --- issue 20, bug 3 -----------------------------------------------------------------------------------------------
+
+
+def test_rule_preview_answers_before_a_name_is_typed(expert_client, project):
+    """Issue 20, bug 3: the preview stayed blank until Name was filled."""
+    url = reverse("rule-preview", args=[project.pk])
+    response = expert_client.post(url, {"name": "", "kind": "seed", "label": sport(project).pk, "pattern": "goal"})
+    assert "<strong>2</strong> of 4 items match" in response.content.decode()
+
+
+def test_rule_preview_without_a_label_asks_for_one_instead_of_showing_zero_precision(expert_client, project):
+    """Issue 20, bug 3: with no label chosen the preview said precision 0%."""
+    url = reverse("rule-preview", args=[project.pk])
+    page = expert_client.post(url, {"kind": "seed", "label": "", "pattern": "goal"}).content.decode()
+    assert "<strong>2</strong> of 4 items match" in page
+    assert "0%" not in page.split("match")[1]
+    assert "choose a label" in page
+
+
+def test_an_invalid_regex_is_reported_once_when_saving(expert_client, project):
+    """Issue 20, bug 3: the error showed twice (above the form and again in its error list)."""
+    data = {"name": "x", "kind": "seed", "label": sport(project).pk, "pattern": "(goal", "is_regex": "on"}
+    response = expert_client.post(reverse("rule-new", args=[project.pk]), data)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert page.count("missing ) at position 5") == 1, page
+
+
+def test_deleting_a_rule_or_a_label_asks_for_confirmation(expert_client, project, project_with_roles):
+    """Issue 20, bug 3: no confirmation on deleting a label or rule (CSP: no inline handler, a static script)."""
+    rule_create(project=project, by=project_with_roles[1]["expert"], name="goals", pattern="goal", label=sport(project))
+    rules = expert_client.get(reverse("rule-list", args=[project.pk])).content.decode()
+    assert 'data-confirm="Delete the rule “goals”?' in rules
+    labels = expert_client.get(reverse("label-tree", args=[project.pk])).content.decode()
+    assert 'data-confirm="Delete the label “Sport”' in labels
+    for page in (rules, labels):
+        assert "labelloop/confirm.js" in page and "onclick" not in page and "onsubmit" not in page
