@@ -91,6 +91,7 @@ urlpatterns = [
         name="api-cluster-promote",
     ),
     path("projects/<id:project_id>/suggestions/", clusters.CandidateListApi.as_view(), name="api-candidate-list"),
+    path("projects/<id:project_id>/suggestions/bulk/", clusters.CandidateBulkApi.as_view(), name="api-candidate-bulk"),
     path(
         "projects/<id:project_id>/suggestions/<id:annotation_id>/accept/",
         clusters.CandidateDecisionApi.as_view(decision="accept"),

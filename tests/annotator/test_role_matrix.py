@@ -884,6 +884,14 @@ CASES: list[Case] = [
     ),
     page("candidate-list", "GET", ANNOTATE, 200, verify=page_shows(lambda ctx: ctx.candidate.item.text)),
     page(
+        "candidate-bulk",
+        "POST",
+        ANNOTATE,
+        302,
+        data=lambda ctx: {"scope": "selected", "selected": [ctx.candidate.pk], "decision": "reject"},
+        verify=candidate_is(CandidateStatus.REJECTED),
+    ),
+    page(
         "candidate-decide",
         "POST",
         ANNOTATE,
@@ -954,6 +962,14 @@ CASES: list[Case] = [
         verify=label_is("Promoted"),
     ),
     api("api-candidate-list", "GET", V, 200, verify=api_json(lambda ctx, data: data[0]["id"] == ctx.candidate.pk)),
+    api(
+        "api-candidate-bulk",
+        "POST",
+        ANNOTATE,
+        200,
+        data=lambda ctx: {"ids": [ctx.candidate.pk]},
+        verify=candidate_is(CandidateStatus.CONFIRMED),
+    ),
     api(
         "api-candidate-accept",
         "POST",

@@ -41,3 +41,31 @@ def test_preview_without_a_name_and_delete_with_confirmation(page, live_server, 
     page.wait_for_selector("text=No rules yet.")
     assert asked == ["Delete the rule “goals”? Its exclusions and unchecked suggestions go with it."]
     assert not Rule.objects.filter(name="goals").exists()
+
+
+def test_suggestions_with_the_keyboard(page, live_server, django_user_model):
+    """Issue 20, bug 9: the suggestions page had no keys: J moves, A accepts, X rejects, Space selects."""
+    from annotator.models import Annotation, CandidateStatus
+    from annotator.services.rules import rule_apply
+
+    admin = django_user_model.objects.create_user("grace", password="pw-grace")
+    project = project_create(name="News desk", created_by=admin)
+    sport = label_create(project=project, name="Sport", by=admin)
+    for n in range(3):
+        project.items.create(text=f"match report {n}", content_hash=f"h{n}")
+    rule_apply(rule=rule_create(project=project, by=admin, name="m", pattern="match", label=sport), by=admin)
+    first, second, third = Annotation.objects.filter(candidate_status="pending").order_by("id")
+
+    log_in(page, live_server, "grace", "pw-grace")
+    page.goto(f"{live_server.url}/projects/{project.pk}/suggestions/")
+    page.wait_for_selector("#candidate-list")
+    page.keyboard.press("j")
+    page.keyboard.press("a")  # accepts the first, moves on to the second
+    page.wait_for_selector(f"#candidate-{first.pk} >> text=Accepted.")
+    page.keyboard.press("x")
+    page.wait_for_selector(f"#candidate-{second.pk} >> text=Rejected.")
+    page.keyboard.press(" ")  # selects the third
+    page.click("[data-role=accept-selected]")
+    page.wait_for_selector("text=Accepted 1 suggestion(s).")
+    statuses = [Annotation.objects.get(pk=c.pk).candidate_status for c in (first, second, third)]
+    assert statuses == [CandidateStatus.CONFIRMED, CandidateStatus.REJECTED, CandidateStatus.CONFIRMED]
