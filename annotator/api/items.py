@@ -148,6 +148,7 @@ class FlaggedItemListApi(ProjectAPIView):
         created_at = serializers.DateTimeField()
 
     class FlaggedItemOutput(serializers.ModelSerializer):
+        split = serializers.CharField(help_text="pool, train or test")  # a third "split" enum confuses the schema
         flags = serializers.SerializerMethodField()
 
         class Meta:
