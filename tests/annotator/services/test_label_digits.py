@@ -77,3 +77,22 @@ def test_children_have_their_own_digits(desk):
     taxonomy.label_create(project=project, name="Tennis", parent=sport, by=expert)
     taxonomy.label_create(project=project, name="Football", parent=sport, by=expert)
     assert keys(project)["Sport > Tennis"] == "1" and keys(project)["Sport > Football"] == "2"
+
+
+def test_a_label_with_its_own_key_takes_a_digit_when_the_key_is_removed(desk):
+    """Issue 20, bug 1: a letter shortcut holds no digit; clearing it gives the next free one."""
+    project, expert = desk
+    tech = taxonomy.label_create(project=project, name="Tech", by=expert, shortcut="t")
+    assert keys(project)["Tech"] == "t"
+    taxonomy.label_update(label=tech, by=expert, shortcut="")
+    assert keys(project)["Tech"] == "5" and keys(project)["Sport"] == "4"
+
+
+def test_a_moved_label_keeps_its_digit_where_it_is_free(desk):
+    """Issue 20, bug 1: moving Sport under World keeps its 4 (World has no children yet)."""
+    project, expert = desk
+    world, sport = project.labels.get(name="World"), project.labels.get(name="Sport")
+    taxonomy.label_create(project=project, name="Europe", parent=world, by=expert)
+    taxonomy.label_move(label=sport, new_parent=world, by=expert)
+    assert keys(project)["World > Sport"] == "4" and keys(project)["World > Europe"] == "1"
+    assert keys(project)["Business"] == "3"
