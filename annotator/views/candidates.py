@@ -14,7 +14,7 @@ from annotator.models import Annotation, Project
 from annotator.params import parse_id, query_id
 from annotator.permissions import Capability
 from annotator.selectors.candidates import pending_candidate_counts, pending_candidates
-from annotator.services.candidates import candidate_confirm, candidate_reject, candidates_decide
+from annotator.services.candidates import BULK_MAX, candidate_confirm, candidate_reject, candidates_decide
 from annotator.services.queue import QueueConflict
 
 CANDIDATES_PER_PAGE = 50
@@ -50,6 +50,8 @@ def candidate_bulk(request: HttpRequest, project: Project) -> HttpResponse:
     if decision not in ("accept", "reject") or None in ids:
         messages.error(request, "Choose accept or reject, and suggestions by their ids.")
         return redirect(target)
+    if field == "shown" and len(ids) <= BULK_MAX:  # those decided one by one since the page loaded are not news
+        ids = list(pending_candidates(project=project).filter(pk__in=ids).values_list("pk", flat=True)) or ids
     try:
         outcome = candidates_decide(project=project, candidate_ids=ids, by=request.user, decision=decision)
     except ValidationError as error:
