@@ -57,6 +57,7 @@ project_urls = [
     path("clusters/run/", clusters.cluster_start, name="cluster-start"),
     path("clusters/<id:cluster_id>/promote/", clusters.cluster_promote_view, name="cluster-promote"),
     path("suggestions/", candidates.candidate_list, name="candidate-list"),
+    path("suggestions/bulk/", candidates.candidate_bulk, name="candidate-bulk"),
     path("suggestions/<id:annotation_id>/<str:decision>/", candidates.candidate_decide, name="candidate-decide"),
     path("queue/", queue.queue_page, name="queue"),
     path("queue/undo/", queue.queue_undo, name="queue-undo"),

@@ -15,7 +15,7 @@ from annotator.models import Annotation, Cluster, ClusterRun, Label
 from annotator.permissions import Capability
 from annotator.selectors.candidates import pending_candidates
 from annotator.selectors.clusters import latest_cluster_run
-from annotator.services.candidates import candidate_confirm, candidate_reject
+from annotator.services.candidates import BULK_MAX, candidate_confirm, candidate_reject, candidates_decide
 from annotator.services.clustering import DEFAULT_K_RANGE, cluster_job_start, cluster_promote
 from annotator.services.queue import QueueConflict
 
@@ -108,6 +108,32 @@ class CandidateListApi(ProjectAPIView):
     @extend_schema(responses=CandidateOutput(many=True))
     def get(self, request, project_id: int):
         return Response(CandidateOutput(pending_candidates(project=self.project)[:500], many=True).data)
+
+
+class CandidateBulkApi(ProjectAPIView):
+    """Accept or reject up to 200 suggestions; each is checked on its own, the refused ones say why."""
+
+    capability = Capability.ANNOTATE
+
+    class InputSerializer(serializers.Serializer):
+        ids = serializers.ListField(child=IdField(), min_length=1, max_length=BULK_MAX)
+        decision = serializers.ChoiceField(choices=["accept", "reject"], default="accept")
+
+    class OutputSerializer(serializers.Serializer):
+        done = serializers.ListField(child=serializers.IntegerField())
+        refused = serializers.DictField(child=serializers.CharField())
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request, project_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = candidates_decide(
+            project=self.project,
+            candidate_ids=data.validated_data["ids"],
+            by=request.user,
+            decision=data.validated_data["decision"],
+        )
+        return Response(self.OutputSerializer({"done": outcome.done, "refused": outcome.refused}).data)
 
 
 class CandidateDecisionApi(ProjectAPIView):

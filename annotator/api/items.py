@@ -16,6 +16,8 @@ from annotator.exporting.formats import EXPORT_FORMATS
 from annotator.importing.parsers import ImportOptions
 from annotator.models import Item, Split
 from annotator.permissions import Capability
+from annotator.selectors.exports import export_filters
+from annotator.selectors.review import flagged_items
 from annotator.selectors.visibility import visible_items, visible_meta
 from annotator.services.imports import SPLIT_CHOICES, ImportRequest, import_start
 
@@ -61,7 +63,7 @@ class ItemListApi(ProjectAPIView):
 
 class ImportInputSerializer(serializers.Serializer):
     file = serializers.FileField()
-    format = serializers.ChoiceField(choices=["auto", "csv", "tsv", "jsonl", "txt"], default="auto")
+    format = serializers.ChoiceField(choices=["auto", "csv", "tsv", "jsonl", "label-studio", "txt"], default="auto")
     text_column = serializers.CharField(default="text")
     label_column = serializers.CharField(required=False, allow_blank=True, default="")
     meta_columns = serializers.CharField(
@@ -115,11 +117,49 @@ class ExportApi(ProjectAPIView):
     capability = Capability.EXPORT
 
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=list(EXPORT_FORMATS), default="jsonl")],
+        parameters=[
+            OpenApiParameter("format", str, enum=list(EXPORT_FORMATS), default="jsonl"),
+            OpenApiParameter("labeled_only", bool, description="Only items with a final label."),
+            OpenApiParameter("split", str, enum=list(Split.values), description="Only items of this split."),
+            OpenApiParameter("label", int, description="Only items whose final labels include this label or a child."),
+            OpenApiParameter("annotator", int, description="Only items this user (id) answered."),
+        ],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
     )
     def get(self, request, project_id: int):
+        filters = export_filters(project=self.project, params=request.query_params)  # a bad one: 400
         try:
-            return export_download(project=self.project, fmt=request.query_params.get("format", "jsonl"))
+            return export_download(
+                project=self.project, fmt=request.query_params.get("format", "jsonl"), filters=filters
+            )
         except ValueError as error:
             return validation_error_response(ValidationError(str(error)))
+
+
+class FlaggedItemListApi(ProjectAPIView):
+    """Items annotators flagged as unclear, most recently flagged first, with who flagged them and why
+    (experts: the review page's "Flagged as unclear" list)."""
+
+    capability = Capability.REVIEW
+
+    class FlagOutput(serializers.Serializer):
+        user = serializers.CharField(source="user.username")
+        comment = serializers.CharField()
+        created_at = serializers.DateTimeField()
+
+    class FlaggedItemOutput(serializers.ModelSerializer):
+        split = serializers.CharField(help_text="pool, train or test")  # a third "split" enum confuses the schema
+        flags = serializers.SerializerMethodField()
+
+        class Meta:
+            model = Item
+            fields = ["id", "text", "split", "flags"]
+
+        def get_flags(self, item) -> list[dict]:
+            return FlaggedItemListApi.FlagOutput(item.flags, many=True).data
+
+    @extend_schema(responses=FlaggedItemOutput(many=True))
+    def get(self, request, project_id: int):
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(flagged_items(project=self.project), request, view=self)
+        return paginator.get_paginated_response(self.FlaggedItemOutput(page, many=True).data)

@@ -52,8 +52,8 @@ class LabelOutput(serializers.ModelSerializer):
     class Meta:
         model = Label
         fields = [
-            "id", "name", "path", "parent", "kind", "description", "color", "shortcut", "order", "active",
-            "merged_into",
+            "id", "name", "path", "parent", "kind", "description", "color", "shortcut", "digit", "order",
+            "active", "merged_into",
         ]  # fmt: skip
 
     def get_path(self, label) -> str:

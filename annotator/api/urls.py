@@ -91,6 +91,7 @@ urlpatterns = [
     path("projects/<id:project_id>/items/", items.ItemListApi.as_view(), name="api-item-list"),
     path("projects/<id:project_id>/imports/", items.ImportApi.as_view(), name="api-import"),
     path("projects/<id:project_id>/export/", items.ExportApi.as_view(), name="api-export"),
+    path("projects/<id:project_id>/flagged/", items.FlaggedItemListApi.as_view(), name="api-flagged-items"),
     path("projects/<id:project_id>/rules/", rules.RuleListApi.as_view(), name="api-rule-list"),
     path("projects/<id:project_id>/rules/preview/", rules.RulePreviewApi.as_view(), name="api-rule-preview"),
     path("projects/<id:project_id>/rules/<id:rule_id>/", rules.RuleDetailApi.as_view(), name="api-rule-detail"),
@@ -102,6 +103,7 @@ urlpatterns = [
         name="api-cluster-promote",
     ),
     path("projects/<id:project_id>/suggestions/", clusters.CandidateListApi.as_view(), name="api-candidate-list"),
+    path("projects/<id:project_id>/suggestions/bulk/", clusters.CandidateBulkApi.as_view(), name="api-candidate-bulk"),
     path(
         "projects/<id:project_id>/suggestions/<id:annotation_id>/accept/",
         clusters.CandidateDecisionApi.as_view(decision="accept"),

@@ -1,4 +1,4 @@
-"""Streaming parsers for import files: CSV, TSV, JSON Lines and plain text.
+"""Streaming parsers for import files: CSV, TSV, JSON Lines, Label Studio JSON and plain text.
 
 Import files can be hundreds of megabytes, so the binary stream is read in chunks and records are yielded one at a
 time. Errors are raised lazily, when iteration reaches the bad line, and carry that line's number so the user can fix
@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import itertools
 import json
 import os
+import re
 import typing
 from collections.abc import Callable, Iterable, Iterator
 
 from annotator.exporting.formats import unescape_formula
 
-SUPPORTED_FORMATS = ("csv", "tsv", "jsonl", "txt")
+SUPPORTED_FORMATS = ("csv", "tsv", "jsonl", "label-studio", "txt")
 
 _FORMAT_BY_EXTENSION = {
     ".csv": "csv",
@@ -26,7 +28,7 @@ _FORMAT_BY_EXTENSION = {
     ".tab": "tsv",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
-    ".json": "jsonl",
+    ".json": "jsonl",  # a file that opens with "[" is read as Label Studio tasks (see _parse_jsonl)
     ".txt": "txt",
 }
 _DEFAULT_LABEL_COLUMNS = ("label", "labels")
@@ -47,6 +49,25 @@ META_KEY_TOO_LONG = "a meta key is {length:,} characters long; the limit is {lim
 META_VALUE_TOO_LONG = 'the meta value "{key}" is {length:,} characters long; the limit is {limit:,}'
 NUL_IN_FIELD = "the {field} contains a NUL character"
 JSON_TOO_DEEP = "the JSON on this line is nested more than {limit} levels deep"
+# Label Studio: one task is decoded at a time, so a single task may not grow past this while it is read.
+MAX_TASK_CHARS = 4 * MAX_TEXT_CHARS
+LS_NOT_AN_ARRAY = "a Label Studio export is a JSON array of tasks ([{{...}}, ...]); this file starts with {found!r}"
+LS_TASK_TOO_LARGE = "task {task} is longer than {limit:,} characters"
+LS_BAD_JSON = "task {task}: invalid JSON: {detail}"
+LS_UNFINISHED = "the JSON array is not closed (missing ])"
+LS_AFTER_ARRAY = "there is more after the end of the JSON array"
+LS_TASK_NOT_OBJECT = "task {task} is {found}, not an object"
+LS_NO_DATA = (
+    'task {task} has no "data" object; a JSON array is read as Label Studio tasks ({{"data": {{"text": ...}}}}), '
+    "and a JSON Lines file has one object per line, not an array"
+)
+LS_NO_TEXT = 'task {task}: "data" has no "{key}" field; the fields found are: {found}'
+LS_TEXT_NOT_STRING = 'task {task}: "data.{key}" must be a string, found {found}'
+LS_BAD_ANNOTATIONS = 'task {task}: "{field}" must be {expected}, found {found}'
+# Our export adds the item's split to `data`; the import's own split option decides where items go.
+LS_DATA_KEYS_DROPPED = ("split",)
+LS_DISAGREEMENT_META_KEY = "label_studio_labels"
+_JSON_SPACE = re.compile(r"[ \t\r\n]*")
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -415,9 +436,14 @@ def _resolve_meta_columns(
 
 def _parse_jsonl(lines: Iterator[tuple[int, str]], options: ImportOptions) -> Iterator[Record]:
     for line, text in lines:
-        if text.strip():
-            item = _load_json_object(text, line)
-            yield _record_from_object(item, line, options.text_column)
+        if not text.strip():
+            continue
+        if text.lstrip().startswith("["):
+            # A .json file holding one array: Label Studio's export (a JSON Lines line is never an array).
+            yield from _parse_label_studio(itertools.chain([(line, text)], lines), options)
+            return
+        item = _load_json_object(text, line)
+        yield _record_from_object(item, line, options.text_column)
 
 
 def _load_json_object(text: str, line: int) -> dict:
@@ -513,6 +539,210 @@ def _describe_json_type(value: object) -> str:
     return "a string"
 
 
+# --- Label Studio JSON ----------------------------------------------------------------------------------------
+
+
+def _parse_label_studio(lines: Iterator[tuple[int, str]], options: ImportOptions) -> Iterator[Record]:
+    """Tasks of a Label Studio JSON export: `data[text_column]` is the text, other `data` fields are meta, and the
+    labels are the `choices` (or `taxonomy` paths) of the task's annotations that were not cancelled."""
+    for task_number, (line, task) in enumerate(_iter_json_array(lines), start=1):
+        yield _record_from_task(task, line, task_number, options.text_column)
+
+
+class _ArrayReader:
+    """Decodes a JSON array element by element from numbered lines, keeping at most one element's text in memory.
+
+    Never slices the rest of the buffer or recounts it: a whole export may be one long line."""
+
+    def __init__(self, lines: Iterator[tuple[int, str]]) -> None:
+        self._lines = lines
+        self._buffer = ""
+        self._position = 0
+        self._counted = 0  # newlines are counted up to here ...
+        self._counted_line = 1  # ... which is on this line
+        self._exhausted = False
+
+    def _more(self, at_least: int = 1) -> bool:
+        """Append the next lines, about `at_least` characters of them (one line at least); False at the end."""
+        pieces: list[str] = []
+        size = 0
+        first_line = None
+        while not self._exhausted and size < at_least:
+            nxt = next(self._lines, None)
+            if nxt is None:
+                self._exhausted = True
+                break
+            first_line = nxt[0] if first_line is None else first_line
+            pieces.append(nxt[1])
+            size += len(nxt[1])
+        if not pieces:
+            return False
+        # Drop what is consumed, so the buffer holds only the element being read (one join per batch).
+        kept = self._buffer[self._position :]
+        self._buffer = kept + "".join(pieces)
+        self._position = self._counted = 0
+        self._counted_line = first_line - kept.count("\n")
+        return True
+
+    def _more_lines(self) -> bool:
+        """Read on until the pending text about doubles: an indented task spans many lines, and decoding is
+        tried again only after each batch."""
+        return self._more(at_least=max(len(self._buffer) - self._position, 4096))
+
+    def line_at(self, position: int) -> int:
+        if position >= self._counted:
+            self._counted_line += self._buffer.count("\n", self._counted, position)
+            self._counted = position
+            return self._counted_line
+        return self._counted_line - self._buffer.count("\n", position, self._counted)
+
+    def line(self) -> int:
+        return self.line_at(self._position)
+
+    def next_significant(self) -> str:
+        """The next non-whitespace character (not consumed); "" at the end of the file."""
+        while True:
+            self._position = _JSON_SPACE.match(self._buffer, self._position).end()
+            if self._position < len(self._buffer):
+                return self._buffer[self._position]
+            if not self._more():
+                return ""
+
+    def take(self) -> None:
+        self._position += 1
+
+    def decode(self, task: int) -> object:
+        decoder = json.JSONDecoder()
+        while True:
+            try:
+                value, end = decoder.raw_decode(self._buffer, self._position)
+            except RecursionError:
+                raise ImportFileError(JSON_TOO_DEEP.format(limit=MAX_JSON_DEPTH), self.line()) from None
+            except json.JSONDecodeError as err:
+                # Cut off by the end of what is read so far (not a real error yet), or wrong where it stands?
+                incomplete = err.pos >= len(self._buffer.rstrip()) or err.msg.startswith("Unterminated string")
+                if incomplete and len(self._buffer) - self._position > MAX_TASK_CHARS:
+                    raise ImportFileError(
+                        LS_TASK_TOO_LARGE.format(task=task, limit=MAX_TASK_CHARS), self.line()
+                    ) from None
+                if incomplete and self._more_lines():
+                    continue
+                raise ImportFileError(LS_BAD_JSON.format(task=task, detail=err.msg), self.line_at(err.pos)) from None
+            if end == len(self._buffer) and self._buffer[self._position] not in '{["' and self._more():
+                continue  # a bare number could go on in the next line: read on to be sure it is complete
+            self._position = end
+            return value
+
+
+def _iter_json_array(lines: Iterator[tuple[int, str]]) -> Iterator[tuple[int, object]]:
+    reader = _ArrayReader(lines)
+    first = reader.next_significant()
+    if first == "":
+        return  # an empty file: "contains no items", as in every format
+    if first != "[":
+        raise ImportFileError(LS_NOT_AN_ARRAY.format(found=first or "nothing"), reader.line())
+    reader.take()
+    task = 0
+    while True:
+        char = reader.next_significant()
+        if char == "]":
+            reader.take()
+            break
+        if char == "":
+            raise ImportFileError(LS_UNFINISHED, reader.line())
+        if task:
+            if char != ",":
+                raise ImportFileError(LS_BAD_JSON.format(task=task + 1, detail="expected , or ]"), reader.line())
+            reader.take()
+            reader.next_significant()
+        task += 1
+        line = reader.line()
+        value = reader.decode(task)
+        if _json_depth(value) > MAX_JSON_DEPTH:
+            raise ImportFileError(JSON_TOO_DEEP.format(limit=MAX_JSON_DEPTH), line)
+        yield line, value
+    if reader.next_significant():
+        raise ImportFileError(LS_AFTER_ARRAY, reader.line())
+
+
+def _record_from_task(task: object, line: int, number: int, text_key: str) -> Record:
+    if not isinstance(task, dict):
+        raise ImportFileError(LS_TASK_NOT_OBJECT.format(task=number, found=_describe_json_type(task)), line)
+    data = task.get("data")
+    if not isinstance(data, dict):
+        raise ImportFileError(LS_NO_DATA.format(task=number), line)
+    if text_key not in data:
+        raise ImportFileError(LS_NO_TEXT.format(task=number, key=text_key, found=_quoted_list(data)), line)
+    value = data[text_key]
+    if not isinstance(value, str):
+        found = _describe_json_type(value)
+        raise ImportFileError(LS_TEXT_NOT_STRING.format(task=number, key=text_key, found=found), line)
+    text = _clean_text(value, line)
+    meta = {key: item for key, item in data.items() if key != text_key and key not in LS_DATA_KEYS_DROPPED}
+    label_sets = _task_label_sets(task, line, number)
+    labels: tuple[str, ...] = ()
+    if len(set(label_sets)) == 1:
+        labels = label_sets[0]
+    elif label_sets:
+        # Annotators disagreed: the item comes in unlabeled (for the queue) and keeps their answers as meta.
+        meta[LS_DISAGREEMENT_META_KEY] = [list(label_set) for label_set in label_sets]
+    _checked_meta(meta, line)
+    return Record(line=line, text=text, labels=labels, meta=meta)
+
+
+def _task_label_sets(task: dict, line: int, number: int) -> list[tuple[str, ...]]:
+    """One label set per annotation that was not cancelled and chose something, in the file's order."""
+    annotations = _expect_list(task.get("annotations", []), "annotations", line, number)
+    label_sets = []
+    for annotation in annotations:
+        if not isinstance(annotation, dict):
+            raise ImportFileError(_bad_field(number, "annotations[]", "an object", annotation), line)
+        if annotation.get("was_cancelled"):
+            continue
+        labels: list[str] = []
+        for result in _expect_list(annotation.get("result", []), "result", line, number):
+            labels.extend(_result_labels(result, line, number))
+        if labels:
+            label_sets.append(tuple(sorted(_normalize_labels(labels, line))))
+    return label_sets
+
+
+def _result_labels(result: object, line: int, number: int) -> list[str]:
+    """`choices` as written (our export's "Parent > Child" paths included); Label Studio's `taxonomy` tag writes
+    each choice as the list of its path's parts. Other result types (spans, ratings, text areas) carry no label."""
+    if not isinstance(result, dict):
+        raise ImportFileError(_bad_field(number, "result[]", "an object", result), line)
+    value = result.get("value")
+    if not isinstance(value, dict):
+        return []
+    labels = []
+    choices = value.get("choices")
+    if choices is not None:
+        if not isinstance(choices, list) or not all(isinstance(choice, str) for choice in choices):
+            raise ImportFileError(_bad_field(number, "value.choices", "a list of strings", choices), line)
+        labels.extend(choices)
+    paths = value.get("taxonomy")
+    if paths is not None:
+        if not isinstance(paths, list) or not all(
+            isinstance(path, list) and all(isinstance(part, str) for part in path) for path in paths
+        ):
+            raise ImportFileError(_bad_field(number, "value.taxonomy", "a list of lists of strings", paths), line)
+        labels.extend(" > ".join(part.strip() for part in path) for path in paths if path)
+    return labels
+
+
+def _expect_list(value: object, field: str, line: int, number: int) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ImportFileError(_bad_field(number, field, "a list", value), line)
+    return value
+
+
+def _bad_field(number: int, field: str, expected: str, value: object) -> str:
+    return LS_BAD_ANNOTATIONS.format(task=number, field=field, expected=expected, found=_describe_json_type(value))
+
+
 # --- plain text -------------------------------------------------------------------------------------------------
 
 
@@ -526,5 +756,6 @@ _PARSERS: dict[str, Callable[[Iterator[tuple[int, str]], ImportOptions], Iterato
     "csv": _parse_csv,
     "tsv": _parse_tsv,
     "jsonl": _parse_jsonl,
+    "label-studio": _parse_label_studio,
     "txt": _parse_txt,
 }

@@ -113,6 +113,9 @@ class Label(models.Model):
     kind = models.CharField(max_length=10, choices=LabelKind.choices, default=LabelKind.NORMAL)
     color = models.CharField(max_length=7, default="#6b7280")
     shortcut = models.CharField(max_length=1, blank=True)
+    # The digit that selects the label among its siblings, given once (the next free one) so that
+    # adding, importing or archiving labels never renumbers the others; only a reorder changes it.
+    digit = models.CharField(max_length=1, blank=True)
     order = models.PositiveIntegerField(default=0)
     active = models.BooleanField(default=True)
     merged_into = models.ForeignKey(

@@ -10,6 +10,22 @@ from django.db.models import QuerySet
 from annotator.models import AnnotationLabel, Label, Project, TaxonomyEvent
 from annotator.models.projects import LABEL_PATH_SEPARATOR
 
+DIGIT_KEYS = "1234567890"
+
+
+def label_digits_in_use(*, project: Project, parent: Label | None, exclude_id: int | None = None) -> set[str]:
+    """Digits an active label under `parent` holds, plus digits any active label holds as its shortcut."""
+    active = Label.objects.filter(project=project, active=True).exclude(pk=exclude_id)
+    used = set(active.filter(parent=parent).exclude(digit="").values_list("digit", flat=True))
+    used |= {key for key in active.exclude(shortcut="").values_list("shortcut", flat=True) if key in DIGIT_KEYS}
+    return used
+
+
+def label_free_digit(*, project: Project, parent: Label | None, exclude_id: int | None = None) -> str:
+    """The first digit (1-9, then 0) no active sibling holds; "" when all ten are taken."""
+    used = label_digits_in_use(project=project, parent=parent, exclude_id=exclude_id)
+    return next((digit for digit in DIGIT_KEYS if digit not in used), "")
+
 
 def label_path(label: Label) -> str:
     names = []

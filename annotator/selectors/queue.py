@@ -17,11 +17,11 @@ from annotator.models import (
     TaskType,
 )
 from annotator.models.projects import LABEL_PATH_SEPARATOR
+from annotator.selectors.labels import DIGIT_KEYS
 from annotator.selectors.rules import rule_spec
 from mlcore.rules import RuleError, compile_rule
 
 MAX_HIGHLIGHT_RULES = 20
-DIGIT_KEYS = "1234567890"
 
 
 @dataclass(frozen=True)
@@ -131,8 +131,11 @@ class LabelKey:
 
 
 def label_keys(*, project: Project) -> list[LabelKey]:
-    """Active labels in tree order with their keys: the label's own shortcut, else a digit by position
-    among its siblings (1-9 then 0), skipping digits that other labels hold as shortcuts."""
+    """Active labels in tree order with their keys: the label's own shortcut, else its stored digit.
+
+    A label without a usable stored digit (made outside the services, e.g. by a benchmark) gets the
+    next digit its siblings leave free, so every label still has a key.
+    """
     labels = list(project.labels.filter(active=True).order_by("order", "name", "id"))
     by_parent: dict[int | None, list[Label]] = {}
     for label in labels:
@@ -140,10 +143,24 @@ def label_keys(*, project: Project) -> list[LabelKey]:
     taken = {label.shortcut.lower() for label in labels if label.shortcut}
     keys: list[LabelKey] = []
 
+    def digits_of(siblings: list[Label]) -> dict[int, str]:
+        digits: dict[int, str] = {}
+        used = set(taken)
+        for label in siblings:
+            if not label.shortcut and label.digit and label.digit not in used:
+                digits[label.pk] = label.digit
+                used.add(label.digit)
+        free = [digit for digit in DIGIT_KEYS if digit not in used]
+        for label in siblings:
+            if not label.shortcut and label.pk not in digits:
+                digits[label.pk] = free.pop(0) if free else ""
+        return digits
+
     def visit(parent_id: int | None, prefix: str) -> None:
-        free = [digit for digit in DIGIT_KEYS if digit not in taken]
-        for label in by_parent.get(parent_id, []):
-            key = label.shortcut.lower() or (free.pop(0) if free else "")
+        siblings = by_parent.get(parent_id, [])
+        digits = digits_of(siblings)
+        for label in siblings:
+            key = label.shortcut.lower() or digits[label.pk]
             path = f"{prefix}{label.name}"
             keys.append(LabelKey(label, key, path, parent_id, label.pk in by_parent))
             visit(label.pk, path + LABEL_PATH_SEPARATOR)

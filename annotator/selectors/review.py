@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Exists, Max, OuterRef, Prefetch, Q, QuerySet
 
 from annotator.models import (
     Annotation,
@@ -149,6 +149,20 @@ def review_annotations(*, project: Project, filters: ReviewFilters | None = None
             Prefetch("revisions", queryset=AnnotationRevision.objects.select_related("changed_by"), to_attr="history"),
         )
         .order_by("-created_at", "-id")
+    )
+
+
+def flagged_items(*, project: Project) -> QuerySet[Item]:
+    """Items someone flagged as unclear, most recently flagged first, each with `flags` (who, comment, when).
+
+    An annotator who flags an item skips it, so it often has no annotation at all: experts find these
+    here, not among the counted annotations."""
+    flags = SkippedItem.objects.filter(unclear=True).select_related("user").order_by("created_at", "id")
+    return (
+        project.items.filter(Exists(SkippedItem.objects.filter(item=OuterRef("pk"), unclear=True)))
+        .annotate(last_flagged=Max("skips__created_at", filter=Q(skips__unclear=True)))
+        .prefetch_related(Prefetch("skips", queryset=flags, to_attr="flags"))
+        .order_by("-last_flagged", "-id")
     )
 
 

@@ -1,9 +1,10 @@
 """Binary mode: one label at a time, accept / reject / skip (Prodigy's `textcat.teach` style).
 
 It serves the items a rule or a cluster suggested for the label first, then the items a model
-suggests it for, most confident first. Accepting records a human annotation with the label;
-rejecting marks the suggestion rejected (a model's suggestion is kept as a rejected pseudo-label),
-so the item is not offered for that label again.
+suggests it for; each group by the model's stored confidence in this label, most confident first.
+Accepting records a human annotation with the label; rejecting marks the suggestion rejected (a
+model's suggestion is kept as a rejected pseudo-label), so the item is not offered for that label
+again.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import datetime as dt
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, When
 from django.utils import timezone
 
 from annotator.models import (
@@ -54,10 +55,15 @@ def binary_candidates(*, label: Label, user: AbstractBaseUser, now: dt.datetime)
         .exclude(split=Split.TEST)  # never offered: the queue does not annotate the locked test split
         # Narrowed by indexed columns first, so a large project is not scanned item by item.
         .filter(Q(pk__in=_items_with_pending(label)) | Q(suggested_label=label, is_open=True))
-        .annotate(has_candidate=Exists(pending))
+        .annotate(
+            has_candidate=Exists(pending),
+            # The stored confidence is for the item's suggested label: it ranks only where that is this label.
+            label_confidence=Case(When(suggested_label=label, then=F("suggestion_confidence")), default=None),
+        )
         .filter(~Exists(mine), ~Exists(rejected_by_me), ~Exists(held))
         .filter(~Exists(SkippedItem.objects.filter(item=OuterRef("pk"), user=user)))
-        .order_by("-has_candidate", "-suggestion_confidence", "id")
+        # NULLs last on every database (PostgreSQL puts them first in a descending order).
+        .order_by("-has_candidate", F("label_confidence").desc(nulls_last=True), "-priority", "id")
     )
 
 

@@ -7,12 +7,14 @@ and cluster precision can be measured later.
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from annotator.models import Annotation, CandidateStatus, Item, Label
-from annotator.services.queue import annotation_submit, queue_answer_check
+from annotator.models import Annotation, CandidateStatus, Item, Label, Project
+from annotator.services.queue import QueueConflict, annotation_submit, queue_answer_check
 
 NOT_PENDING_ERROR = "This suggestion was already {status}."
 
@@ -52,3 +54,51 @@ def candidate_reject(*, candidate: Annotation, by: AbstractBaseUser) -> Annotati
     candidate.annotator = by  # who checked it
     candidate.save(update_fields=["candidate_status", "annotator", "updated_at"])
     return candidate
+
+
+BULK_MAX = 200
+BULK_TOO_MANY_ERROR = "At most {limit} suggestions at once; {count} were sent."
+BULK_NONE_ERROR = "Choose at least one suggestion."
+BULK_NOT_FOUND_ERROR = "No suggestion {pk} in this project."
+
+
+@dataclasses.dataclass
+class BulkOutcome:
+    """What a bulk accept or reject did: the suggestions it settled, and why it refused the others."""
+
+    done: list[int] = dataclasses.field(default_factory=list)
+    refused: dict[int, str] = dataclasses.field(default_factory=dict)
+
+
+def candidates_decide(
+    *, project: Project, candidate_ids: list[int], by: AbstractBaseUser, decision: str
+) -> BulkOutcome:
+    """Accept or reject several suggestions, each on its own through `candidate_confirm` / `candidate_reject`
+    (so each passes `queue_answer_check`): one that is refused (taken, full, test split) leaves the others
+    settled, and the outcome says which and why."""
+    ids = list(dict.fromkeys(candidate_ids))
+    if not ids:
+        raise ValidationError(BULK_NONE_ERROR)
+    if len(ids) > BULK_MAX:
+        raise ValidationError(BULK_TOO_MANY_ERROR.format(limit=BULK_MAX, count=len(ids)))
+    found = Annotation.objects.filter(item__project=project, pk__in=ids).in_bulk()
+    outcome = BulkOutcome()
+    for pk in ids:
+        candidate = found.get(pk)
+        if candidate is None:
+            outcome.refused[pk] = BULK_NOT_FOUND_ERROR.format(pk=pk)
+            continue
+        try:
+            if decision == "accept":
+                candidate_confirm(candidate=candidate, by=by)
+            else:
+                candidate_reject(candidate=candidate, by=by)
+        except ValidationError as error:
+            outcome.refused[pk] = " ".join(error.messages)
+        except QueueConflict as conflict:
+            outcome.refused[pk] = conflict.message
+        except PermissionDenied as denied:  # the locked test split
+            outcome.refused[pk] = str(denied)
+        else:
+            outcome.done.append(pk)
+    return outcome

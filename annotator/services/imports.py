@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from annotator.importing.parsers import ImportFileError, ImportOptions, Record, detect_format, iter_records
 from annotator.models import Annotation, AnnotationLabel, AnnotationSource, Item, Job, Label, Project, Split, TaskType
 from annotator.models.projects import LABEL_NAME_MAX_LENGTH, LABEL_PATH_SEPARATOR
+from annotator.selectors.labels import label_free_digit
 from annotator.services.jobs import job_start
 from annotator.services.queue import initial_priority, required_annotations_for
 from mlcore.textnorm import content_hash
@@ -311,6 +312,11 @@ def _split_for(record: Record, split: str) -> str:
     return Split.TRAIN if record.labels else Split.POOL
 
 
+def _next_label_order(project: Project, parent: Label | None) -> int:
+    last = Label.objects.filter(project=project, parent=parent).order_by("-order").values_list("order", flat=True)
+    return (last.first() or 0) + 1
+
+
 def _ensure_labels(project: Project, paths: set[str], report: ImportReport) -> dict[str, int]:
     """Map each label path to its label id, creating the labels (and parents) that do not exist yet."""
     ids = {}
@@ -318,9 +324,13 @@ def _ensure_labels(project: Project, paths: set[str], report: ImportReport) -> d
         parent = None
         for depth, name in enumerate(_split_label_path(path)):
             color = LABEL_PALETTE[project.labels.count() % len(LABEL_PALETTE)]
-            parent, created = Label.objects.get_or_create(
-                project=project, parent=parent, name=name, defaults={"color": color}
-            )
+            # New labels go after their siblings and take the next free digit: nobody's keys shift.
+            placement = {
+                "color": color,
+                "order": _next_label_order(project, parent),
+                "digit": label_free_digit(project=project, parent=parent),
+            }
+            parent, created = Label.objects.get_or_create(project=project, parent=parent, name=name, defaults=placement)
             if created:
                 report.labels_created.append(LABEL_PATH_SEPARATOR.join(_split_label_path(path)[: depth + 1]))
         ids[path] = parent.pk

@@ -28,7 +28,14 @@ from annotator.models import (
     TaxonomyEvent,
 )
 from annotator.models.projects import LABEL_NAME_MAX_LENGTH, LABEL_PATH_SEPARATOR
-from annotator.selectors.labels import label_descendant_ids, label_path, merge_preview
+from annotator.selectors.labels import (
+    DIGIT_KEYS,
+    label_descendant_ids,
+    label_digits_in_use,
+    label_free_digit,
+    label_path,
+    merge_preview,
+)
 from annotator.services.imports import LABEL_PALETTE
 
 NAME_TAKEN_ERROR = "There is already a label “{name}” here; choose another name or merge the two."
@@ -48,6 +55,7 @@ DELETE_IN_USE_ERROR = (
     "Merge it into another label, or archive it to hide it and keep its history."
 )
 SHORTCUT_TAKEN_ERROR = "The shortcut “{key}” is already used by “{name}”."
+DIGIT_TAKEN_ERROR = "The key “{key}” already selects “{name}” at this level; choose another shortcut."
 # Keys the annotation page keeps for itself: skip, undo, flag, expand, accept and reject.
 RESERVED_SHORTCUTS = frozenset("sufeax?")
 SHORTCUT_RESERVED_ERROR = (
@@ -112,7 +120,7 @@ def _check_parent(project: Project, parent: Label | None) -> None:
         raise ValidationError(OTHER_AS_PARENT_ERROR)
 
 
-def _check_shortcut_free(project: Project, key: str, exclude: Label | None = None) -> None:
+def _check_shortcut_free(project: Project, key: str, exclude: Label | None = None, parent: Label | None = None) -> None:
     if not key:
         return
     if key.lower() in RESERVED_SHORTCUTS:
@@ -123,6 +131,21 @@ def _check_shortcut_free(project: Project, key: str, exclude: Label | None = Non
     holder = holders.first()
     if holder is not None:
         raise ValidationError(SHORTCUT_TAKEN_ERROR.format(key=key, name=holder.name))
+    if key in DIGIT_KEYS:
+        # A digit shortcut must not take a sibling's digit away: digits never change behind people's backs.
+        siblings = Label.objects.filter(project=project, parent=parent, active=True, digit=key)
+        holder = siblings.exclude(pk=exclude.pk if exclude else None).first()
+        if holder is not None:
+            raise ValidationError(DIGIT_TAKEN_ERROR.format(key=key, name=holder.name))
+
+
+def _keep_digit_or_take_free(label: Label) -> None:
+    """After a label joins other siblings (move, merge, restore): keep its digit if still free there."""
+    used = label_digits_in_use(project=label.project, parent=label.parent, exclude_id=label.pk)
+    if label.shortcut or (label.digit and label.digit not in used):
+        return
+    label.digit = label_free_digit(project=label.project, parent=label.parent, exclude_id=label.pk)
+    Label.objects.filter(pk=label.pk).update(digit=label.digit)
 
 
 def _next_order(project: Project, parent: Label | None) -> int:
@@ -146,7 +169,7 @@ def label_create(
     name = _clean_name(name)
     _check_parent(project, parent)
     _check_name_free(project, parent, name)
-    _check_shortcut_free(project, shortcut)
+    _check_shortcut_free(project, shortcut, parent=parent)
     if kind == LabelKind.OTHER:
         existing = Label.objects.filter(project=project, parent=parent, kind=LabelKind.OTHER, active=True).first()
         if existing is not None:
@@ -160,6 +183,7 @@ def label_create(
         description=description,
         color=color or LABEL_PALETTE[project.labels.count() % len(LABEL_PALETTE)],
         shortcut=shortcut,
+        digit="" if shortcut else label_free_digit(project=project, parent=parent),
         order=_next_order(project, parent),
     )
     kind_text = "Other bucket" if kind == LabelKind.OTHER else "label"
@@ -186,7 +210,7 @@ def label_update(*, label: Label, by: AbstractBaseUser | None, **changes: str) -
         changes["name"] = _clean_name(changes["name"])
         _check_name_free(label.project, label.parent, changes["name"], exclude=label)
     if "shortcut" in changes:
-        _check_shortcut_free(label.project, changes["shortcut"], exclude=label)
+        _check_shortcut_free(label.project, changes["shortcut"], exclude=label, parent=label.parent)
     before = {field: getattr(label, field) for field in changes}
     diff = {field: [before[field], value] for field, value in changes.items() if before[field] != value}
     if not diff:
@@ -194,6 +218,8 @@ def label_update(*, label: Label, by: AbstractBaseUser | None, **changes: str) -
     for field, (_old, new) in diff.items():
         setattr(label, field, new)
     label.save(update_fields=list(diff))
+    if "shortcut" in diff and not label.shortcut:
+        _keep_digit_or_take_free(label)
     summary = (
         f"Renamed “{diff['name'][0]}” to “{diff['name'][1]}”."
         if list(diff) == ["name"]
@@ -216,6 +242,7 @@ def label_reorder(*, label: Label, position: int, by: AbstractBaseUser | None) -
         return label
     for sibling, order in moved:
         Label.objects.filter(pk=sibling.pk).update(order=order)
+    _renumber_digits([sibling for sibling in ordered if sibling.active])
     label.refresh_from_db()
     _record(
         project=label.project,
@@ -225,6 +252,15 @@ def label_reorder(*, label: Label, position: int, by: AbstractBaseUser | None) -
         summary=f"Moved “{label_path(label)}” to position {position + 1} among its siblings.",
     )
     return label
+
+
+def _renumber_digits(siblings: list[Label]) -> None:
+    """A reorder is the one edit that renumbers: the siblings' digits follow their new order."""
+    numbered = [sibling for sibling in siblings if sibling.digit]
+    digits = sorted((sibling.digit for sibling in numbered), key=DIGIT_KEYS.index)
+    for sibling, digit in zip(numbered, digits, strict=True):
+        if sibling.digit != digit:
+            Label.objects.filter(pk=sibling.pk).update(digit=digit)
 
 
 @transaction.atomic
@@ -242,6 +278,7 @@ def label_move(*, label: Label, new_parent: Label | None, by: AbstractBaseUser |
     label.parent = new_parent
     label.order = _next_order(label.project, new_parent)
     label.save(update_fields=["parent", "order"])
+    _keep_digit_or_take_free(label)
     _record(
         project=label.project,
         action=TaxonomyAction.MOVE,
@@ -287,6 +324,8 @@ def label_merge(*, source: Label, target: Label, by: AbstractBaseUser | None) ->
     for order, child in enumerate(source.children.all(), start=_next_order(source.project, target)):
         _check_name_free(source.project, target, child.name, exclude=child)
         Label.objects.filter(pk=child.pk).update(parent=target, order=order)
+        child.parent = target
+        _keep_digit_or_take_free(child)
     Rule.objects.filter(label=source).update(label=target)
     source.active = False
     source.merged_into = target
@@ -395,7 +434,10 @@ def label_restore(*, label: Label, by: AbstractBaseUser | None) -> Label:
     returning = Label.objects.filter(pk__in=subtree, merged_into__isnull=True, active=False)
     for restored in returning.exclude(shortcut=""):
         _check_shortcut_free(label.project, restored.shortcut, exclude=restored)
-    returning.update(active=True)
+    # One at a time, parents first, so each takes a free digit if another took its own meanwhile.
+    for restored in sorted(returning, key=lambda node: (node.pk != label.pk, node.order, node.pk)):
+        Label.objects.filter(pk=restored.pk).update(active=True)
+        _keep_digit_or_take_free(restored)
     _record(
         project=label.project,
         action=TaxonomyAction.RESTORE,

@@ -2,20 +2,22 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import project_page
 from annotator.models import Annotation, Project
-from annotator.params import query_id
+from annotator.params import parse_id, query_id
 from annotator.permissions import Capability
 from annotator.selectors.candidates import pending_candidate_counts, pending_candidates
-from annotator.services.candidates import candidate_confirm, candidate_reject
+from annotator.services.candidates import BULK_MAX, candidate_confirm, candidate_reject, candidates_decide
 from annotator.services.queue import QueueConflict
 
-CANDIDATES_SHOWN = 50
+CANDIDATES_PER_PAGE = 50
 
 
 @project_page(Capability.ANNOTATE)
@@ -23,14 +25,43 @@ CANDIDATES_SHOWN = 50
 def candidate_list(request: HttpRequest, project: Project) -> HttpResponse:
     label_id = query_id(request.GET, "label")
     candidates = pending_candidates(project=project, label_id=label_id)
+    page = Paginator(candidates, CANDIDATES_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "project": project,
-        "candidates": candidates[:CANDIDATES_SHOWN],
-        "total": candidates.count(),
+        "page": page,
+        "candidates": page.object_list,
+        "total": page.paginator.count,
         "per_label": _per_label(project),
         "label_id": label_id,
+        "back": request.GET.urlencode(),
     }
     return render(request, "annotator/candidates.html", context)
+
+
+@project_page(Capability.ANNOTATE)
+@require_POST
+def candidate_bulk(request: HttpRequest, project: Project) -> HttpResponse:
+    """Accept or reject the selected suggestions (or every one shown), then back to the same page."""
+    decision = request.POST.get("decision", "accept")
+    field = "shown" if request.POST.get("scope") == "shown" else "selected"
+    ids = [parse_id(value) for value in request.POST.getlist(field)]
+    back = request.POST.get("back", "")
+    target = reverse("candidate-list", args=[project.pk]) + (f"?{QueryDict(back).urlencode()}" if back else "")
+    if decision not in ("accept", "reject") or None in ids:
+        messages.error(request, "Choose accept or reject, and suggestions by their ids.")
+        return redirect(target)
+    if field == "shown" and len(ids) <= BULK_MAX:  # those decided one by one since the page loaded are not news
+        ids = list(pending_candidates(project=project).filter(pk__in=ids).values_list("pk", flat=True)) or ids
+    try:
+        outcome = candidates_decide(project=project, candidate_ids=ids, by=request.user, decision=decision)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(target)
+    verb = "Accepted" if decision == "accept" else "Rejected"
+    messages.success(request, f"{verb} {len(outcome.done)} suggestion(s).")
+    for pk, reason in outcome.refused.items():
+        messages.error(request, f"Suggestion {pk}: {reason}")
+    return redirect(target)
 
 
 def _per_label(project: Project) -> list[tuple[object, int]]:

@@ -12,8 +12,11 @@ from annotator.access import project_page
 from annotator.downloads import export_download
 from annotator.exporting.formats import EXPORT_FORMATS
 from annotator.importing.parsers import ImportOptions
-from annotator.models import Project
+from annotator.models import Project, Split
+from annotator.models.projects import LABEL_PATH_SEPARATOR
 from annotator.permissions import Capability
+from annotator.selectors.exports import export_filters
+from annotator.selectors.projects import label_paths, project_members
 from annotator.selectors.visibility import visible_items, visible_splits
 from annotator.services.imports import SPLIT_CHOICES, ImportRequest, import_start
 
@@ -21,9 +24,16 @@ ITEMS_PER_PAGE = 50
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="CSV, TSV, JSONL or TXT (one item per line), UTF-8.")
+    file = forms.FileField(help_text="CSV, TSV, JSONL, Label Studio JSON (.json) or TXT (one item per line), UTF-8.")
     format = forms.ChoiceField(
-        choices=[("auto", "From the file name"), ("csv", "CSV"), ("tsv", "TSV"), ("jsonl", "JSONL"), ("txt", "TXT")]
+        choices=[
+            ("auto", "From the file name"),
+            ("csv", "CSV"),
+            ("tsv", "TSV"),
+            ("jsonl", "JSONL"),
+            ("label-studio", "Label Studio JSON"),
+            ("txt", "TXT"),
+        ]
     )
     text_column = forms.CharField(initial="text", help_text="CSV/TSV: the column (JSONL: the key) with the text.")
     label_column = forms.CharField(
@@ -93,13 +103,23 @@ def item_import(request: HttpRequest, project: Project) -> HttpResponse:
 @project_page(Capability.EXPORT)
 @require_GET
 def item_export(request: HttpRequest, project: Project) -> HttpResponse:
-    return render(request, "annotator/export.html", {"project": project, "formats": list(EXPORT_FORMATS)})
+    context = {
+        "project": project,
+        "formats": list(EXPORT_FORMATS),
+        "splits": Split.choices,
+        "labels": sorted(label_paths(project=project, separator=LABEL_PATH_SEPARATOR).items(), key=lambda kv: kv[1]),
+        "members": project_members(project=project),
+    }
+    return render(request, "annotator/export.html", context)
 
 
 @project_page(Capability.EXPORT)
 @require_GET
 def item_export_download(request: HttpRequest, project: Project) -> HttpResponse:
     try:
-        return export_download(project=project, fmt=request.GET.get("format", "jsonl"))
+        filters = export_filters(project=project, params=request.GET)
+        return export_download(project=project, fmt=request.GET.get("format", "jsonl"), filters=filters)
+    except ValidationError as error:
+        return HttpResponseBadRequest(" ".join(error.messages))
     except ValueError as error:
         return HttpResponseBadRequest(str(error))

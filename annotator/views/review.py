@@ -24,6 +24,7 @@ from annotator.selectors.review import (
     ReviewFilters,
     adjudicated_item_ids,
     adjudication_cases,
+    flagged_items,
     label_chips,
     label_choices,
     next_disagreement,
@@ -98,12 +99,19 @@ def _picker_context(project: Project) -> dict:
 @require_GET
 def review_page(request: HttpRequest, project: Project) -> HttpResponse:
     form = ReviewFilterForm(request.GET, project=project)
-    annotations = review_annotations(project=project, filters=form.filters())
+    filters = form.filters()
+    annotations = review_annotations(project=project, filters=filters)
     page = Paginator(annotations, REVIEW_PER_PAGE).get_page(request.GET.get("page"))
+    flagged = flagged_items(project=project)
     context = {
         "project": project,
         "form": form,
         "page": page,
+        "flagged_count": flagged.count(),
+        # With the "flagged" filter the flagged items themselves come first: most have no annotation.
+        "flagged_page": (
+            Paginator(flagged, REVIEW_PER_PAGE).get_page(request.GET.get("flagged_page")) if filters.flagged else None
+        ),
         "rows": review_rows(annotations=page, chips=label_chips(project=project)),
         "back": request.GET.urlencode(),  # a correction comes back to these filters and this page
         **_picker_context(project),

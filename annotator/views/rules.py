@@ -72,6 +72,7 @@ def rule_list(request: HttpRequest, project: Project) -> HttpResponse:
 def rule_preview_fragment(request: HttpRequest, project: Project) -> HttpResponse:
     """The live preview under the rule form (htmx, on every keystroke after a short pause)."""
     form = RuleForm(request.POST, project=project)
+    form.fields["name"].required = False  # the preview answers for the pattern, named or not
     context = {"project": project}
     if not form.is_valid():
         context["error"] = "Type a pattern to see what it matches." if "pattern" in form.errors else ""
@@ -83,6 +84,8 @@ def rule_preview_fragment(request: HttpRequest, project: Project) -> HttpRespons
         )
     except RuleError as error:
         context["error"] = str(error)
+    # A seed rule without a label claims nothing yet: its precision is unknown, not 0%.
+    context["needs_label"] = form.cleaned_data["kind"] == RuleKind.SEED and label is None
     return render(request, "annotator/partials/rule_preview.html", context)
 
 

@@ -11,9 +11,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from annotator.exporting.formats import EXPORT_FORMATS
 from annotator.importing.parsers import ImportOptions
 from annotator.services.imports import ImportRequest, import_file
 from annotator.services.projects import project_create
+from annotator.services.queue import annotation_submit
+from annotator.services.taxonomy import label_create
 
 pytestmark = pytest.mark.django_db
 
@@ -72,13 +75,14 @@ def test_doccano_export(api, project):
     assert [(r["text"], r["label"]) for r in rows][1:] == [("A tech story", ["Tech"]), ("Unlabeled one", [])]
 
 
-@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "label-studio"])
 def test_an_export_imports_back_into_a_new_project(api, project, project_with_roles, fmt):
+    """Issue 20, item 1: a Label Studio export (read from a .json file) comes back like CSV and JSON Lines."""
     exported = download(api, project, fmt)
     copy = project_create(name="Copy", created_by=project_with_roles[1]["admin"])
     client = APIClient()
     client.force_authenticate(project_with_roles[1]["admin"])
-    payload = {"file": SimpleUploadedFile(f"export.{fmt}", exported.encode())}
+    payload = {"file": SimpleUploadedFile(f"export.{EXPORT_FORMATS[fmt].file_extension}", exported.encode())}
     if fmt == "csv":
         payload["meta_columns"] = ""
     response = client.post(reverse("api-import", args=[copy.pk]), payload, format="multipart")
@@ -104,3 +108,87 @@ def test_export_page_download(client, project, project_with_roles):
     response = client.get(reverse("item-export-download", args=[project.pk]), {"format": "doccano"})
     assert response.status_code == 200
     assert len(b"".join(response.streaming_content).splitlines()) == 3
+
+
+# --- filters (issue 20, item 2) ------------------------------------------------------------------------------------
+
+
+def filtered(api, project, **params) -> list[tuple[str, list[str]]]:
+    response = api.get(reverse("api-export", args=[project.pk]), {"format": "jsonl", **params})
+    assert response.status_code == 200, response.content
+    rows = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
+    return [(row["text"], row["labels"]) for row in rows]
+
+
+def test_export_filters_labeled_only_and_split(api, project):
+    """Issue 20, bug 9 (export has no filters): labeled only, and one split."""
+    assert [text for text, _ in filtered(api, project, labeled_only="true")] == [
+        'Multi-line\ntext, with "quotes"',
+        "A tech story",
+    ]
+    assert filtered(api, project, split="pool") == [("Unlabeled one", [])]
+
+
+def test_export_filter_by_label_includes_its_descendants(api, project):
+    """Issue 20, bug 9: filtering on "Sport" keeps items labeled "Sport > Football"."""
+    sport = project.labels.get(name="Sport")
+    assert filtered(api, project, label=sport.pk) == [('Multi-line\ntext, with "quotes"', ["Sport > Football"])]
+    tech = project.labels.get(name="Tech")
+    assert filtered(api, project, label=tech.pk) == [("A tech story", ["Tech"])]
+
+
+def test_export_filter_by_annotator(api, project, project_with_roles):
+    """Issue 20, bug 9: only the items one person annotated (with their final labels)."""
+    annotator = project_with_roles[1]["annotator"]
+    item = project.items.get(text="Unlabeled one")
+    annotation_submit(item=item, annotator=annotator, labels=[project.labels.get(name="Tech")])
+    assert filtered(api, project, annotator=annotator.pk) == [("Unlabeled one", ["Tech"])]
+    assert filtered(api, project, annotator=annotator.pk, split="train") == []
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"labeled_only": "perhaps"}, "labeled_only"),
+        ({"split": "holdout"}, "split"),
+        ({"label": "abc"}, "label"),
+        ({"label": "999999"}, "label"),
+        ({"annotator": "999999"}, "annotator"),
+        ({"annotator": "x"}, "annotator"),
+    ],
+)
+def test_bad_export_filters_are_a_400_naming_the_filter(api, client, project, project_with_roles, params, message):
+    """Issue 20, bug 9: a bad filter value is a 400 that names the filter, on the API and the page."""
+    response = api.get(reverse("api-export", args=[project.pk]), {"format": "csv", **params})
+    assert response.status_code == 400
+    assert message in response.json()["detail"]
+    client.force_login(project_with_roles[1]["expert"])
+    page = client.get(reverse("item-export-download", args=[project.pk]), {"format": "csv", **params})
+    assert page.status_code == 400 and message in page.content.decode()
+
+
+def test_label_of_another_project_is_refused(api, project, project_with_roles):
+    other = project_create(name="Other", created_by=project_with_roles[1]["admin"])
+    label = label_create(project=other, name="Elsewhere", by=project_with_roles[1]["admin"])
+    response = api.get(reverse("api-export", args=[project.pk]), {"label": label.pk})
+    assert response.status_code == 400 and "label" in response.json()["detail"]
+
+
+def test_filtered_csv_keeps_the_formula_quote(api, project_with_roles):
+    """Issue 20, item 2: filters keep issue 19's CSV formula-injection protection."""
+    project = project_with_roles[0]
+    source = 'text,label\n"=HYPERLINK(""http://x"")",Tech\nplain,Sport\n'
+    request = ImportRequest(filename="s.csv", options=ImportOptions())
+    import_file(project=project, stream=io.BytesIO(source.encode()), request=request)
+    tech = project.labels.get(name="Tech")
+    response = api.get(reverse("api-export", args=[project.pk]), {"format": "csv", "label": tech.pk})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [row["text"] for row in rows] == ['\'=HYPERLINK("http://x")']
+
+
+def test_export_page_offers_the_filters(client, project, project_with_roles):
+    client.force_login(project_with_roles[1]["expert"])
+    html = client.get(reverse("item-export", args=[project.pk])).content.decode()
+    for name in ("labeled_only", "split", "label", "annotator", "format"):
+        assert f'name="{name}"' in html
+    assert "Sport &gt; Football" in html

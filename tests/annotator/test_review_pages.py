@@ -282,3 +282,39 @@ def test_review_pages_are_for_experts(client, world):
     client.force_login(users[Role.ANNOTATOR])
     assert client.get(url("review", project)).status_code == 403
     assert client.get(url("adjudication", project)).status_code == 403
+
+
+# --- flagged as unclear (issue 20, bug 2) --------------------------------------------------------------------------
+
+
+def test_an_item_flagged_as_unclear_reaches_the_experts_with_its_comment(expert, project_with_roles):
+    """Issue 20, bug 2: the flagged item had no annotation, so the review filter showed 0 and the comment no page."""
+    project, users = project_with_roles
+    taxonomy.label_create(project=project, name="Sport", by=users[Role.ADMIN])
+    item = project.items.create(text="Is curling a sport or a pastime?", content_hash="curling")
+    served(item=item, user=users[Role.ANNOTATOR])
+    queue_skip(item=item, user=users[Role.ANNOTATOR], unclear=True, comment="No label fits a hobby")
+    everything = page(expert, "review", project)
+    assert "1 item flagged as unclear" in everything
+    flagged = page(expert, "review", project, {"flagged": "on"})
+    assert "Is curling a sport or a pastime?" in flagged
+    assert "No label fits a hobby" in flagged and users[Role.ANNOTATOR].username in flagged
+    assert f"{url('adjudication', project)}?item={item.pk}" in flagged  # where an expert decides it
+
+    response = expert.get(reverse("api-flagged-items", args=[project.pk]))
+    assert response.status_code == 200
+    [row] = response.json()["results"]
+    assert row["id"] == item.pk and row["text"] == item.text
+    assert [(f["user"], f["comment"]) for f in row["flags"]] == [
+        (users[Role.ANNOTATOR].username, "No label fits a hobby")
+    ]
+
+
+def test_a_plain_skip_is_not_a_flag(expert, project_with_roles):
+    """Issue 20, bug 2: skipping without "unclear" is nobody's business."""
+    project, users = project_with_roles
+    item = project.items.create(text="Skipped for lunch", content_hash="lunch")
+    served(item=item, user=users[Role.ANNOTATOR])
+    queue_skip(item=item, user=users[Role.ANNOTATOR])
+    flagged = page(expert, "review", project, {"flagged": "on"})
+    assert "Skipped for lunch" not in flagged and "0 items flagged as unclear" in flagged

@@ -943,6 +943,7 @@ CASES: list[Case] = [
         variant="background",
     ),
     api("api-export", "GET", EXPORT, 200, query={"format": "jsonl"}, verify=export_contains_seed),
+    api("api-flagged-items", "GET", Capability.REVIEW, 200, verify=api_json(lambda ctx, d: d["count"] == 0)),
     api("api-job-list", "GET", V, 200, verify=api_json(lambda ctx, d: {j["id"] for j in d} >= {ctx.job.pk})),
     api(
         "api-job-list",
@@ -1006,6 +1007,14 @@ CASES: list[Case] = [
         verify=label_is("Promoted"),
     ),
     page("candidate-list", "GET", ANNOTATE, 200, verify=page_shows(lambda ctx: ctx.candidate.item.text)),
+    page(
+        "candidate-bulk",
+        "POST",
+        ANNOTATE,
+        302,
+        data=lambda ctx: {"scope": "selected", "selected": [ctx.candidate.pk], "decision": "reject"},
+        verify=candidate_is(CandidateStatus.REJECTED),
+    ),
     page(
         "candidate-decide",
         "POST",
@@ -1077,6 +1086,14 @@ CASES: list[Case] = [
         verify=label_is("Promoted"),
     ),
     api("api-candidate-list", "GET", V, 200, verify=api_json(lambda ctx, data: data[0]["id"] == ctx.candidate.pk)),
+    api(
+        "api-candidate-bulk",
+        "POST",
+        ANNOTATE,
+        200,
+        data=lambda ctx: {"ids": [ctx.candidate.pk]},
+        verify=candidate_is(CandidateStatus.CONFIRMED),
+    ),
     api(
         "api-candidate-accept",
         "POST",

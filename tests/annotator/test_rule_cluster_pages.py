@@ -159,3 +159,95 @@ def test_a_finished_clustering_job_links_to_its_result(expert_client, project, p
         page = client.get(reverse("job-detail", args=[project.pk, job.pk])).content.decode()
         assert f'id="job-cluster-link" href="{reverse("cluster-page", args=[project.pk])}"' in page, role
         assert "Open the 2 clusters" in page
+
+
+# --- issue 20, bug 3 -----------------------------------------------------------------------------------------------
+
+
+def test_rule_preview_answers_before_a_name_is_typed(expert_client, project):
+    """Issue 20, bug 3: the preview stayed blank until Name was filled."""
+    url = reverse("rule-preview", args=[project.pk])
+    response = expert_client.post(url, {"name": "", "kind": "seed", "label": sport(project).pk, "pattern": "goal"})
+    assert "<strong>2</strong> of 4 items match" in response.content.decode()
+
+
+def test_rule_preview_without_a_label_asks_for_one_instead_of_showing_zero_precision(expert_client, project):
+    """Issue 20, bug 3: with no label chosen the preview said precision 0%."""
+    url = reverse("rule-preview", args=[project.pk])
+    page = expert_client.post(url, {"kind": "seed", "label": "", "pattern": "goal"}).content.decode()
+    assert "<strong>2</strong> of 4 items match" in page
+    assert "0%" not in page.split("match")[1]
+    assert "choose a label" in page
+
+
+def test_an_invalid_regex_is_reported_once_when_saving(expert_client, project):
+    """Issue 20, bug 3: the error showed twice (above the form and again in its error list)."""
+    data = {"name": "x", "kind": "seed", "label": sport(project).pk, "pattern": "(goal", "is_regex": "on"}
+    response = expert_client.post(reverse("rule-new", args=[project.pk]), data)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert page.count("missing ) at position 5") == 1, page
+
+
+def test_deleting_a_rule_or_a_label_asks_for_confirmation(expert_client, project, project_with_roles):
+    """Issue 20, bug 3: no confirmation on deleting a label or rule (CSP: no inline handler, a static script)."""
+    rule_create(project=project, by=project_with_roles[1]["expert"], name="goals", pattern="goal", label=sport(project))
+    rules = expert_client.get(reverse("rule-list", args=[project.pk])).content.decode()
+    assert 'data-confirm="Delete the rule “goals”?' in rules
+    labels = expert_client.get(reverse("label-tree", args=[project.pk])).content.decode()
+    assert 'data-confirm="Delete the label “Sport”' in labels
+    for page in (rules, labels):
+        assert "labelloop/confirm.js" in page and "onclick" not in page and "onsubmit" not in page
+
+
+# --- issue 20, bug 9: the suggestions page -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def many_suggestions(project, project_with_roles):
+    """60 items, each with a pending rule suggestion for Sport."""
+    for n in range(60):
+        project.items.create(text=f"match report {n}", content_hash=f"m{n}")
+    rule = rule_create(
+        project=project, by=project_with_roles[1]["expert"], name="all", pattern="match", label=sport(project)
+    )
+    from annotator.services.rules import rule_apply
+
+    rule_apply(rule=rule, by=project_with_roles[1]["expert"])
+    return list(Annotation.objects.filter(item__project=project, candidate_status="pending").order_by("id"))
+
+
+def test_suggestions_page_pages_through_all_of_them(expert_client, project, many_suggestions):
+    """Issue 20, bug 9: the page showed only the first 50."""
+    url = reverse("candidate-list", args=[project.pk])
+    first = expert_client.get(url).content.decode()
+    assert "60 waiting; 1 to 50 shown" in first and "Page 1 of 2" in first
+    second = expert_client.get(url, {"page": 2}).content.decode()
+    assert f'id="candidate-{many_suggestions[-1].pk}"' in second and "51 to 60 shown" in second
+    assert "labelloop/suggestions.js" in first
+
+
+def test_accept_all_shown_and_selected(expert_client, project, many_suggestions):
+    """Issue 20, bug 9: no bulk accept; each accept still goes through queue_answer_check."""
+    url = reverse("candidate-bulk", args=[project.pk])
+    shown = [c.pk for c in many_suggestions[:50]]
+    response = expert_client.post(url, {"scope": "shown", "shown": shown, "selected": [], "back": "page=1"})
+    assert response.status_code == 302 and response["Location"].endswith("?page=1")
+    assert Annotation.objects.filter(pk__in=shown, candidate_status=CandidateStatus.CONFIRMED).count() == 50
+    rest = [c.pk for c in many_suggestions[50:52]]
+    expert_client.post(url, {"scope": "selected", "selected": rest, "decision": "reject"})
+    assert set(Annotation.objects.filter(pk__in=rest).values_list("candidate_status", flat=True)) == {"rejected"}
+
+
+def test_bulk_accept_api_reports_the_refused_ones(api, project, many_suggestions):
+    """Issue 20, bug 9: a test-split item is refused by queue_answer_check; the others are accepted."""
+    locked = many_suggestions[0]
+    locked.item.split = "test"
+    locked.item.save()
+    ids = [c.pk for c in many_suggestions[:3]]
+    response = api.post(reverse("api-candidate-bulk", args=[project.pk]), {"ids": ids}, format="json")
+    assert response.status_code == 200
+    assert response.json()["done"] == ids[1:]
+    assert list(response.json()["refused"]) == [str(ids[0])]
+    too_many = api.post(reverse("api-candidate-bulk", args=[project.pk]), {"ids": list(range(1, 300))}, format="json")
+    assert too_many.status_code == 400

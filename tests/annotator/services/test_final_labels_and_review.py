@@ -147,6 +147,27 @@ def test_binary_mode_serves_suggestions_first_then_the_models_guesses(setup):
     assert not Annotation.objects.filter(item__project=project, candidate_status="").exists()
 
 
+def test_binary_mode_orders_suggestions_by_the_models_confidence_for_that_label(setup):
+    """Issue 20, bug 9: binary mode served rule suggestions in id order (or by a confidence for another label)."""
+    project, users, a, b = setup
+    items = _fill(project, 4)
+    for item in items[:3]:
+        _candidate(item, a)
+    scores = [
+        ItemScore(items[0].pk, 0.1, b.pk, 0.99),  # the model is sure of another label: no ranking for A
+        ItemScore(items[1].pk, 0.2, a.pk, 0.5),
+        ItemScore(items[2].pk, 0.3, a.pk, 0.9),
+        ItemScore(items[3].pk, 0.4, a.pk, 0.7),  # the model's own guess, after every suggestion
+    ]
+    score_run_store(project=project, model_name="m", strategy="s", scores=scores, labels_used=0)
+    annotator = users[Role.ANNOTATOR]
+    served = []
+    while (item := binary_next_item(project=project, user=annotator, label=a)) is not None:
+        served.append(item)
+        binary_reject(item=item, user=annotator, label=a)
+    assert served == [items[2], items[1], items[0], items[3]]
+
+
 def test_binary_accept_labels_the_item_and_confirms_the_suggestion(setup):
     project, users, a, _ = setup
     item = _fill(project, 1)[0]
