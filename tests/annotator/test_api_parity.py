@@ -62,6 +62,7 @@ PAGE_ACTIONS: dict[str, tuple[ApiOp, ...]] = {
     "cluster-promote": (("api-cluster-promote", "POST"),),
     "candidate-decide[accept]": (("api-candidate-accept", "POST"),),
     "candidate-decide[reject]": (("api-candidate-reject", "POST"),),
+    "candidate-bulk": (("api-candidate-bulk", "POST"),),
     "queue-submit": (("api-queue-submit", "POST"),),
     "queue-skip": (("api-queue-skip", "POST"),),
     "queue-binary-decide[accept]": (("api-binary-accept", "POST"),),
@@ -98,7 +99,7 @@ PAGE_READS: dict[str, tuple[ApiOp, ...]] = {
     "queue": (("api-queue-next", "POST"),),  # the page leases the next item, as the API call does
     "queue-undo": (("api-queue-previous", "GET"),),
     "queue-binary": (("api-binary-next", "POST"),),
-    "review": (("api-review-list", "GET"),),
+    "review": (("api-review-list", "GET"), ("api-flagged-items", "GET")),
     "adjudication": (("api-adjudication-list", "GET"), ("api-adjudication-case", "GET")),
     "noise-page": (("api-noise-status", "GET"), ("api-noise-flag-list", "GET"), ("api-noise-corrections", "GET")),
     "dashboard": (("api-progress", "GET"), ("api-agreement", "GET")),
