@@ -40,6 +40,7 @@ class ModelVersionOutput(serializers.ModelSerializer):
             "label_ids",
             "metrics",
             "encoder_version",
+            "backbone",
             "parent",
             "job",
             "train_seconds",
@@ -50,6 +51,7 @@ class ModelVersionOutput(serializers.ModelSerializer):
         data = super().to_representation(version)
         if self.context.get("role") != Role.ADMIN:  # a backbone given as a path names a server folder
             data["params"] = strip_server_paths_in(data["params"])
+            data["backbone"] = strip_server_paths_in({"backbone": data["backbone"]})["backbone"]
         return data
 
 

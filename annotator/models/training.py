@@ -24,6 +24,9 @@ class ModelVersion(models.Model):
     label_ids = models.JSONField(default=list)  # the model's classes, in order
     metrics = models.JSONField(default=dict)
     encoder_version = models.CharField(max_length=300, blank=True)  # for models on cached embeddings
+    # The backbone the version's inputs come from (its encoder for embedding models, its tokenizer for
+    # others): serving and distillation use it, never the project's current one (issue 21).
+    backbone = models.CharField(max_length=200, blank=True)
     artifact_dir = models.CharField(max_length=500)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     job = models.ForeignKey("Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

