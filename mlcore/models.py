@@ -13,6 +13,14 @@ softmax over `classes_` (they sum to 1) and `predict` returns an array of labels
 each `predict_proba` column is an independent sigmoid and `predict` returns label lists (p >= 0.5).
 Labels are strings or integers, all of one type; `classes_` holds them sorted.
 
+Soft targets and weights (issue 21). `y` may also be a `SoftTargets`: a teacher's probabilities over
+its `classes` (which become `classes_`), softened at a temperature T, with the human label of the rows
+that have one; the loss per row is alpha * loss(hard) + (1 - alpha) * T^2 * KL(teacher || student at T)
+(`mlcore.targets`, `mlcore.losses.DistillationLoss`). `sample_weight` (n,) weighs rows (rows of
+weight 0 are left out). `continue_fit(X, y, epochs=...)` trains a fitted model further, keeping its
+classes (and vocabulary). The torch kinds train through `mlcore.training_loop.Trainer` with any loss
+of `mlcore.losses` (`loss`, `loss_params`), class re-sampling (`sampling_q`) and EMA (`ema_decay`).
+
 Artifacts. `save(directory)` writes the weights (numpy arrays or a torch state_dict, never a pickle)
 and then `model.json` (kind, parameters, classes); `load_model(directory)` picks the class by kind.
 """
@@ -457,7 +465,9 @@ class FastHead(TextClassifier):
 
     head="lr": scikit-learn LogisticRegression (multinomial; one binary model per label when
     multi_label), stored as plain coefficient arrays. head="mlp": Linear-ReLU-Dropout-Linear in torch,
-    trained with Adam, optionally stopped early on a seeded held-out `validation_fraction`.
+    trained with Adam, optionally stopped early on a seeded held-out `validation_fraction`, with the
+    registry loss `loss`, `sampling_q` and `ema_decay` as the TextCNN (the LR head ignores those).
+    Soft targets on the LR head: see `_fit_logistic`.
 
     Self-training (single-label): given the unlabeled items' embeddings (`fit(..., unlabeled=pool)`),
     the head labels the ones it is sure of (its probabilities averaged with label spreading over the
@@ -929,6 +939,10 @@ class TextCNN(TextClassifier):
     pretrained weights); "char" uses characters, which suits Chinese. Either way the vocabulary is
     the training tokens seen at least `min_count` times; others map to one UNK id. Texts are cut at
     `max_len` tokens. `device` defaults to CUDA when available, else CPU.
+
+    Training: Adam (`weight_decay` an L2 penalty) at a constant `learning_rate` for `epochs`, with the
+    loss `loss` of `mlcore.losses` (`loss_params` its parameters, class counts from y), optional class
+    re-sampling `sampling_q` and an EMA of the weights `ema_decay` (`mlcore.training_loop.Trainer`).
     """
 
     kind = "text_cnn"

@@ -10,7 +10,8 @@ classes_ / save / load, single- and multi-label), and is registered in `MODEL_KI
     >>> load_model("artifacts/teacher-7").predict(["the striker scored twice"])
 
 `Teacher` prepares the data (tokens, windows of long texts, the stratified dev split) and builds the
-network; `Trainer` runs the optimisation: AdamW with per-group learning rates (optionally decayed layer
+network; `mlcore.training_loop.Trainer` (re-exported here), the loop every torch kind shares, runs the
+optimisation: AdamW with per-group learning rates (optionally decayed layer
 by layer), a warmup schedule, and the optional tricks of `mlcore.training_tricks` (FGM, R-Drop, EMA,
 class re-sampling) with any loss of `mlcore.losses`. Training stops early when the loss on the dev split
 stops improving and keeps the best weights.
