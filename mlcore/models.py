@@ -645,7 +645,7 @@ class FastHead(TextClassifier):
         module = copy.deepcopy(self.module_)
         with seeded_torch(self.random_state, next(module.parameters()).device):
             result = self._train_mlp(module, inputs, targets, epochs or self.epochs, rng, callbacks)
-        self.module_, self.n_epochs_ = module, result.n_epochs
+        self.module_, self.n_epochs_ = module, self.n_epochs_ + result.n_epochs
 
     # - logistic regression
 

@@ -157,7 +157,7 @@ class TargetBatch:
         return int(self.hard.shape[0])
 
 
-@dataclass
+@dataclass(eq=False)
 class TrainingTargets:
     """Targets encoded over the model's classes, what `_fit_encoded` / `_continue_encoded` receive.
 

@@ -13,7 +13,7 @@ import torch
 from mlcore.losses import DistillationLoss, make_loss
 from mlcore.models import FastHead, SoftTargets, TextCNN, TrainingCancelled, load_model
 from mlcore.teacher import Teacher
-from tests.mlcore.test_models import blobs, label_blobs, single_label_texts
+from tests.mlcore.test_models import blobs, label_blobs, multi_label_texts, single_label_texts
 from tests.mlcore.test_teacher import FAST, single
 
 CLASSES = ["blue", "green", "red"]
@@ -296,6 +296,19 @@ def test_multi_label_soft_targets_train_against_each_label_probability(head):
     assert np.mean([sorted(p) == sorted(t) for p, t in zip(predicted, truth, strict=True)]) >= 0.8
     model.continue_fit(points[:10], label_lists[:10], epochs=1)
     assert list(model.classes_) == CLASSES
+
+
+def test_multi_label_soft_targets_train_a_text_cnn_and_the_teacher(tiny_backbone):
+    texts, label_lists = multi_label_texts(60, seed=0)
+    classes = ["politics", "sport"]
+    probabilities = np.array([[0.9 if c in row else 0.1 for c in classes] for row in label_lists])
+    soft = SoftTargets(classes, probabilities, hard=[*label_lists[:20], *[None] * 40], alpha=0.5)
+    cnn = text_cnn("wordpiece", multi_label=True, epochs=1).fit(texts, soft)
+    teacher = Teacher(backbone=tiny_backbone, multi_label=True, **{**FAST, "epochs": 1}).fit(texts, soft)
+    for model in (cnn, teacher):
+        assert list(model.classes_) == classes
+        assert all(isinstance(row, list) for row in model.predict(texts[:4]))
+        model.continue_fit(texts[:8], label_lists[:8], epochs=1)
 
 
 # --- the loss registry on the CNN and the MLP ----------------------------------------------------
