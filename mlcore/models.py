@@ -76,9 +76,12 @@ from mlcore.training_loop import (
 )
 
 __all__ = [
+    "DEFAULT_SELF_TRAINING",
     "EARLY_STOPPING_TOL",
+    "FAST_HEADS",
     "MODEL_KINDS",
     "PROGRESS_STEP",
+    "TOKENIZATIONS",
     "BatchOf",
     "CancelCheck",
     "FastHead",
@@ -90,6 +93,8 @@ __all__ = [
     "TrainingTargets",
     "load_model",
     "model_class",
+    "sure_probability",
+    "training_objective",
 ]
 
 MODEL_FILE = "model.json"
