@@ -18,11 +18,14 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from mlcore.pipeline import RUNTIMES, TextPredictor
+if TYPE_CHECKING:
+    from mlcore.pipeline import TextPredictor
 
 DEFAULT_BATCH_SIZE = 256
+# mlcore.pipeline.RUNTIMES; spelled out so that a bad command fails before torch is imported.
+RUNTIMES = ("torch", "onnx")
 EXIT_USAGE = 2
 
 
@@ -96,6 +99,8 @@ def run(args: argparse.Namespace) -> None:
     model = Path(args.model)
     if not model.exists():
         raise InputError(f"--model {args.model}: no such model directory or archive")
+    from mlcore.pipeline import TextPredictor  # torch and transformers: only once the input is known good
+
     try:
         predictor = TextPredictor.load(model, runtime=args.runtime, encoder=args.encoder)
     except ValueError as error:
