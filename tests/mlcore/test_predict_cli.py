@@ -90,7 +90,7 @@ def test_a_text_cnn_archive_in_a_fresh_process(cnn_archive, tmp_path, runtime):
 @pytest.mark.slow
 def test_a_fast_head_archive_in_a_fresh_process_to_stdout(head_archive, tmp_path):
     expected, archive = head_archive
-    result = run_cli("--model", str(archive), "--input", str(write_input(tmp_path / "in.jsonl")))
+    result = run_cli("--model", str(archive), "--input", str(write_input(tmp_path / "in.jsonl")), "--device", "cpu")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     np.testing.assert_allclose(probabilities_of(rows), expected, atol=1e-6, rtol=0)
