@@ -312,3 +312,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# Distillation (issue 21): at most this many unlabeled items (oldest first) are scored by the teachers
+# and shown to the student.
+DISTILL_MAX_POOL = env.int("DISTILL_MAX_POOL", default=50_000)
