@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
@@ -19,13 +20,13 @@ from annotator.models import Job, ModelVersion, Project
 from annotator.services.jobs import job_start
 from mlcore.encoders import TextEncoder
 from mlcore.models import TextClassifier
+from mlcore.speed import measure_speed
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 
 SPEED_TEXTS = 256  # the first texts of the project by id: the same ones for every version
-SPEED_MAX_SECONDS = 10.0  # each of the two measurements stops after this long (the median holds)
 
 
 def speed_texts(*, project: Project) -> list[str]:
@@ -35,8 +36,6 @@ def speed_texts(*, project: Project) -> list[str]:
 
 def model_speed(*, model: TextClassifier, encoder: TextEncoder | None, texts: list[str]) -> dict:
     """`mlcore.speed.measure_speed` of `model` on `texts`; `encoder` embeds first for embedding models."""
-    from mlcore.speed import measure_speed  # imported when timing: it sets torch's threads up
-
     if model.input_type == "embeddings":
         if encoder is None:
             raise ValueError("a model on embeddings needs its encoder to be timed")
@@ -46,7 +45,7 @@ def model_speed(*, model: TextClassifier, encoder: TextEncoder | None, texts: li
 
     else:
         predict_proba = model.predict_proba
-    return measure_speed(predict_proba, texts, max_seconds=SPEED_MAX_SECONDS)
+    return measure_speed(predict_proba, texts, max_seconds=settings.SPEED_MAX_SECONDS)
 
 
 def speed_fields(measured: dict | None) -> dict:
@@ -71,7 +70,7 @@ def speed_or_none(
         return None
     try:
         return model_speed(model=model, encoder=encoder, texts=texts)
-    except Exception as error:  # an import, a thread setting, an out-of-memory: speed is a nice-to-have here
+    except Exception as error:  # a thread setting, out of memory: the model matters more than its timing
         logger.warning("speed measurement failed: %s", error)
         progress(percent, f"Speed not measured: {error}")
         return None
