@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from annotator.importing.parsers import Record
-from annotator.models import Exclusion, Job, ModelVersion, Split
+from annotator.models import Exclusion, Job, JobStatus, ModelVersion, Split
 from annotator.selectors.distillation import distillation_pool
 from annotator.services import distillation, training
 from annotator.services.imports import ImportReport, import_parsed
@@ -87,7 +87,8 @@ def _distill_job(project, by, teacher, **fields) -> Job:
     params = distillation.distill_params_check(
         project=project, teachers=[teacher.pk], student="text_cnn_chars", student_params=TINY_STUDENT, **fields
     )
-    return Job.objects.create(project=project, kind="distill", params=params, created_by=by)
+    # Running, as a worker has claimed it: the student's `should_cancel` asks the job's row.
+    return Job.objects.create(project=project, kind="distill", params=params, created_by=by, status=JobStatus.RUNNING)
 
 
 @pytest.mark.slow
