@@ -158,6 +158,8 @@ class WorkerProcess:
             "ARTIFACT_ROOT": settings.ARTIFACT_ROOT,
             "JOB_HEARTBEAT_SECONDS": "0.5",
             "LABELLOOP_MODEL_DIRS": ":".join(settings.LABELLOOP_MODEL_DIRS),
+            "SPEED_MAX_SECONDS": str(settings.SPEED_MAX_SECONDS),  # issue 21: quick timings, as in-process
+            "SPEED_BATCH_SIZE": str(settings.SPEED_BATCH_SIZE),
             **(extra_env or {}),
         }
         command = [
