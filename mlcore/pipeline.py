@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.encoders import TextEncoder
+from mlcore.encoders import TextEncoder, allowed_backbone_dir, resolve_backbone_dir
 from mlcore.models import FORMAT_VERSION, MODEL_FILE, MULTI_LABEL_THRESHOLD, TextClassifier, load_model, model_class
 from mlcore.onnx_export import ONNX_FILE, OnnxRunner, export_onnx, supports_onnx
 
@@ -42,6 +42,8 @@ RUNTIMES = ("torch", "onnx")
 MAX_ARCHIVE_BYTES = 2 * 1024**3
 MAX_ARCHIVE_ENTRIES = 1000
 _COPY_CHUNK = 1024 * 1024
+# Where the kinds keep their fitted torch modules (TextCNN and the MLP head: module_; the teacher: network_).
+_MODULE_ATTRIBUTES = ("module_", "network_")
 # `TextEncoder.version`: "<backbone>@<fingerprint>:<pooling>:<max_length>".
 _ENCODER_VERSION = re.compile(r"^(?P<backbone>.+)@(?P<fingerprint>[0-9a-f]+):(?P<pooling>\w+):(?P<max_length>\d+)$")
 
@@ -57,7 +59,7 @@ def model_card(
     latency: Mapping[str, Any] | None = None,
     data: Mapping[str, Any] | None = None,
     parents: Sequence[Any] = (),
-    encoder: Mapping[str, Any] | TextEncoder | None = None,
+    encoder: Mapping[str, Any] | None = None,
     created_at: datetime | str | None = None,
 ) -> dict:
     """The model card of `model` (a fitted model, or a saved model's directory: kind, params and classes
@@ -68,12 +70,12 @@ def model_card(
     - `latency`: `mlcore.speed.measure_speed`'s result (ms_per_text, texts_per_second, threads required).
     - `data`: {"data_hash": str, "n_train": int, "n_test": int}, the data snapshot it was trained on.
     - `parents`: the models it was distilled from (ids, names or small dicts, as the caller tracks them).
-    - `encoder`: {"backbone", "version"} (or the TextEncoder itself); required for kinds on embeddings.
+    - `encoder`: {"backbone": the packaged name or directory `TextEncoder.load` takes, "version":
+      `TextEncoder.version`}; required for kinds on embeddings. (Not the TextEncoder itself: its
+      `backbone` is a folder's name, not a path that loads.)
     - `created_at`: defaults to now (UTC, ISO 8601).
     """
     kind, params, classes = _model_identity(model)
-    if isinstance(encoder, TextEncoder):
-        encoder = {"backbone": encoder.backbone, "version": encoder.version}
     if isinstance(created_at, datetime):
         created_at = created_at.astimezone(UTC).isoformat()
     card = {
@@ -254,7 +256,6 @@ def _uses_backbone_tokenizer(model: TextClassifier) -> bool:
 
 def _save_tokenizer(model: TextClassifier, directory: Path) -> Path:
     """The backbone's tokenizer files and config.json (what `resolve_backbone_dir` looks for), no weights."""
-    from mlcore.encoders import resolve_backbone_dir
     from mlcore.models import _wordpiece_tokenizer
 
     directory.mkdir(parents=True)
@@ -376,12 +377,16 @@ class TextPredictor:
         runtime: str = "torch",
         encoder: TextEncoder | str | None = None,
         device: str | None = None,
+        model_dirs: Sequence[str | Path] = (),
     ) -> TextPredictor:
         """The model in `path`, a saved model's directory or an archive from `write_archive` (.zip).
 
         `runtime="onnx"` runs `model.onnx` with ONNX Runtime instead of the torch module. `encoder`
         overrides the card's encoder (a TextEncoder, or a packaged name or local directory), for a
-        machine where the backbone lives elsewhere. `device` is the encoder's torch device.
+        machine where the backbone lives elsewhere. `device` ("cpu", "cuda") places the model's torch
+        modules and the encoder (default: where the model's own `device` parameter puts them). A backbone
+        named by the card that is neither packaged nor a path is looked up as a folder in `model_dirs`
+        (`mlcore.encoders.allowed_backbone_dir`, as the server resolves a project's backbone).
         """
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}; got {runtime!r}")
@@ -395,13 +400,15 @@ class TextPredictor:
             model_dir = read_archive(path, workspace.name)
         card = _load_card(model_dir)
         model = load_model(model_dir)
+        if device is not None:
+            _place(model, device)
         if card is not None:
             _require(card["kind"] == model.kind, "kind", f"is {card['kind']!r} but the model is {model.kind!r}")
             _require(card["classes"] == model.classes_.tolist(), "classes", "differ from the model's classes")
         if _uses_backbone_tokenizer(model) and (model_dir / TOKENIZER_DIR / "config.json").is_file():
             model.backbone = str(model_dir / TOKENIZER_DIR)  # the archived tokenizer: no backbone needed
         runner = OnnxRunner(model, _onnx_path(model, model_dir)) if runtime == "onnx" else None
-        loaded_encoder = _encoder_for(model, card, encoder, device)
+        loaded_encoder = _encoder_for(model, card, encoder, device, model_dirs)
         return cls(model, card=card, encoder=loaded_encoder, onnx_runner=runner, source=path, workspace=workspace)
 
     @property
@@ -447,6 +454,18 @@ class TextPredictor:
         return f"TextPredictor(kind={self.kind!r}, runtime={self.runtime!r}, source={str(self.source)!r})"
 
 
+def _place(model: TextClassifier, device: str) -> None:
+    """Move the fitted torch modules of `model` (whatever the kind names them) to `device`."""
+    import torch
+
+    for name in _MODULE_ATTRIBUTES:
+        module = getattr(model, name, None)
+        if isinstance(module, torch.nn.Module):
+            module.to(device)
+    if hasattr(model, "device"):
+        model.device = device
+
+
 def _checked_texts(texts: Sequence[str]) -> list[str]:
     if isinstance(texts, str):
         raise ValueError("texts must be a list of texts, not a single string")
@@ -472,7 +491,11 @@ def _onnx_path(model: TextClassifier, model_dir: Path) -> Path:
 
 
 def _encoder_for(
-    model: TextClassifier, card: dict | None, encoder: TextEncoder | str | None, device: str | None
+    model: TextClassifier,
+    card: dict | None,
+    encoder: TextEncoder | str | None,
+    device: str | None,
+    model_dirs: Sequence[str | Path],
 ) -> TextEncoder | None:
     """The encoder a model on embeddings needs: the one given, else the one its card names."""
     if model.input_type != "embeddings":
@@ -488,7 +511,7 @@ def _encoder_for(
         )
     options = _encoder_options(named.get("version", ""))
     try:
-        loaded = TextEncoder.load(backbone, device=device, **options)
+        loaded = TextEncoder.load(_backbone_path(backbone, model_dirs), device=device, **options)
     except (ValueError, OSError) as error:
         raise ValueError(f"the encoder {backbone!r} this model needs cannot be loaded: {error}") from None
     expected = _ENCODER_VERSION.match(named.get("version", ""))
@@ -503,6 +526,17 @@ def _encoder_for(
             f"{expected.string}; its predictions would be meaningless"
         )
     return loaded
+
+
+def _backbone_path(backbone: str, model_dirs: Sequence[str | Path]) -> str:
+    """`backbone` itself where it loads as is (a packaged name or a path), else its folder in `model_dirs`."""
+    try:
+        resolve_backbone_dir(backbone)
+        return backbone
+    except ValueError:
+        if not model_dirs:
+            raise
+    return str(allowed_backbone_dir(backbone, model_dirs))
 
 
 def _encoder_options(version: str) -> dict:
