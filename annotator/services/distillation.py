@@ -15,6 +15,7 @@ import inspect
 import math
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -340,10 +341,13 @@ def _teacher_probabilities(
 
 def _student_constructor_params(params: dict, project: Project) -> dict:
     """The student's options plus, for a kind built on a backbone (its tokenizer, its static embeddings),
-    the project's backbone as mlcore loads it."""
+    the project's backbone as mlcore loads it, and the server's folder for static tables."""
     options = dict(params["student_params"])
-    if "backbone" in inspect.signature(model_class(params["student_kind"])).parameters:
+    parameters = inspect.signature(model_class(params["student_kind"])).parameters
+    if "backbone" in parameters:
         options["backbone"] = backbone_source(str(options.get("backbone", project.backbone)))
+    if "static_cache_dir" in parameters:  # static tables distilled from an encoder, next to its embeddings
+        options["static_cache_dir"] = str(Path(settings.ARTIFACT_ROOT) / "static")
     return options
 
 

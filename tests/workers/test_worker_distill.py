@@ -42,7 +42,6 @@ def test_a_version_is_timed_by_its_training_job_and_again_by_a_speed_job(celery_
 
 
 def test_a_distillation_started_from_the_api_registers_a_student(celery_worker, project_with_roles):
-    pytest.importorskip("mlcore.distill")
     project, users = project_with_roles
     _news(project)
     celery_worker()

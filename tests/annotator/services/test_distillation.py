@@ -4,8 +4,11 @@ registered with its teachers as parents; a cancelled or failed job registers not
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from django.conf import settings
 
 from annotator.importing.parsers import Record
 from annotator.models import Exclusion, Job, JobStatus, ModelVersion, Split
@@ -71,7 +74,6 @@ def test_a_start_checks_the_data_after_the_fields(project_with_roles):
 def taught(project_with_roles, allowed_tiny_backbone):
     """News, a pool, and a fast-head teacher trained on MiniLM; then the project moves to a tiny
     backbone whose embeddings the teacher cannot read, so only its own encoder works."""
-    pytest.importorskip("mlcore.distill")
     project, users = project_with_roles
     _news(project)
     _pool(project)
@@ -137,3 +139,22 @@ def test_a_failed_distillation_registers_nothing(taught):
         distillation.distill_run_job(job=job, progress=lambda p, m: None)
     assert list(ModelVersion.objects.all()) == [teacher]
     assert not _staging_dirs()
+
+
+@pytest.mark.slow
+def test_the_default_student_is_a_static_head_on_the_project_backbone(taught):
+    """The form's default student: static embeddings distilled from the project's (tiny) encoder plus
+    word counts; its table is cached under ARTIFACT_ROOT, and it reads texts, not embeddings."""
+    project, users, teacher = taught
+    params = distillation.distill_params_check(
+        project=project, teachers=[teacher.pk], student="static_head", student_params={"dims": 8, "min_df": 1}
+    )
+    job = Job.objects.create(
+        project=project, kind="distill", params=params, created_by=users["admin"], status=JobStatus.RUNNING
+    )
+    result = distillation.distill_run_job(job=job, progress=lambda p, m: None)
+    student = ModelVersion.objects.get(pk=result["model_version"])
+    assert (student.kind, list(student.parents.all())) == ("static_head", [teacher])
+    assert student.params["backbone"] == project.backbone and "static_cache_dir" not in student.params
+    assert (Path(settings.ARTIFACT_ROOT) / "static").is_dir()
+    assert student.metrics["macro_f1"] is not None and student.texts_per_second > 0
