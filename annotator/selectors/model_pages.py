@@ -191,7 +191,7 @@ def _speed_label(texts_per_second: float) -> str:
 
 
 def quality_speed_svg(points: list[SpeedPoint]) -> SafeString:
-    """Macro-F1 (y, 0-1) against texts per second (x, log scale, whole decades): a dot and a `kind vN`
+    """Macro-F1 (y, up to 1) against texts per second (x, log scale, whole decades): a dot and a `kind vN`
     label per version, the frontier's dots classed `frontier` and joined by a `.frontier-line`."""
     if not points:
         return SafeString("")
@@ -199,9 +199,13 @@ def quality_speed_svg(points: list[SpeedPoint]) -> SafeString:
     low = math.floor(math.log10(min(p.texts_per_second for p in points)))
     high = max(math.ceil(math.log10(max(p.texts_per_second for p in points))), low + 1)
 
+    # Macro-F1 from the tenth below the weakest version to 1: versions close in quality stay apart.
+    bottom = max(0.0, math.floor(min(p.macro_f1 for p in points) * 10 - 0.5) / 10)
+
     def place(texts_per_second: float, f1: float) -> tuple[float, float]:
         share = (math.log10(texts_per_second) - low) / (high - low)
-        return margin + (width - 2 * margin) * share, height - margin - (height - 2 * margin) * f1
+        height_share = (f1 - bottom) / (1.0 - bottom)
+        return margin + (width - 2 * margin) * share, height - margin - (height - 2 * margin) * height_share
 
     ticks = format_html_join(
         "",
@@ -224,14 +228,15 @@ def quality_speed_svg(points: list[SpeedPoint]) -> SafeString:
         "",
         '<g class="version{cls}" data-version="{n}"><circle cx="{x}" cy="{y}" r="5"><title>{kind} v{n}: '
         "macro-F1 {f1}, {tps} texts/s, {ms} ms per text{front}</title></circle>"
-        '<text x="{lx}" y="{ly}" class="tick point-label">{kind} v{n}</text></g>',
+        '<text x="{lx}" y="{ly}" class="tick point-label" text-anchor="{anchor}">{kind} v{n}</text></g>',
         (
             {
                 "cls": " frontier" if p.on_frontier else "",
                 "n": p.version.number,
                 "x": f"{x:.1f}",
                 "y": f"{y:.1f}",
-                "lx": f"{x + 7:.1f}",
+                "lx": f"{x + 7:.1f}" if x < width - 2 * margin else f"{x - 7:.1f}",
+                "anchor": "start" if x < width - 2 * margin else "end",
                 "ly": f"{y - 7:.1f}",
                 "kind": p.version.kind,
                 "f1": f"{p.macro_f1:.3f}",
@@ -247,7 +252,8 @@ def quality_speed_svg(points: list[SpeedPoint]) -> SafeString:
         '<svg class="curve speed" viewBox="0 0 {w} {h}" role="img" aria-label="Macro-F1 against texts per second">'
         '<line x1="{m}" y1="{b}" x2="{r}" y2="{b}" class="axis"/>'
         '<line x1="{m}" y1="{m}" x2="{m}" y2="{b}" class="axis"/>'
-        '<text x="4" y="{m}" class="tick">1.0</text><text x="4" y="{b}" class="tick">0.0</text>'
+        '<text x="4" y="{m}" class="tick">1.0</text><text x="4" y="{b}" class="tick">{bottom}</text>'
+        '<text x="4" y="{yl}" class="tick">macro-F1</text>'
         '<text x="{r}" y="{xl}" class="tick" text-anchor="end">texts per second (log scale)</text>'
         '{ticks}<polyline points="{line}" class="frontier-line"/>{dots}</svg>',
         w=width,
@@ -256,6 +262,8 @@ def quality_speed_svg(points: list[SpeedPoint]) -> SafeString:
         b=height - margin,
         r=width - margin,
         xl=height - margin + 32,
+        yl=margin - 12,
+        bottom=f"{bottom:.1f}",
         ticks=ticks,
         line=line,
         dots=dots,

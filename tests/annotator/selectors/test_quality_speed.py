@@ -58,6 +58,7 @@ def test_the_chart_marks_the_frontier_and_lists_the_unmeasured():
     assert len(xs) == 2 and xs == sorted(xs)  # slow to fast
     # log scale in whole decades: 10 .. 100k, the student far right of the teacher
     assert ">10</text>" in svg and ">100k</text>" in svg
+    assert 'class="tick">0.8</text>' in svg  # the F1 axis starts a tenth below the weakest (0.90)
     assert "style=" not in svg  # the CSP allows no inline styles here: classes only
 
 
