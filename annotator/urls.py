@@ -82,6 +82,8 @@ project_urls = [
     path("models/compare/", training.model_compare, name="model-compare"),
     path("models/<id:version_id>/", training.model_detail, name="model-detail"),
     path("models/<id:version_id>/activate/", training.model_activate, name="model-activate"),
+    path("models/distill/", training.model_distill, name="model-distill"),
+    path("models/<id:version_id>/speed/", training.model_measure_speed, name="model-speed"),
     path("active-learning/", active_learning.active_learning_page, name="active-learning"),
     path(
         "active-learning/strategy/",

@@ -66,6 +66,14 @@ def _fast_passwords(settings):
 
 
 @pytest.fixture(autouse=True)
+def _quick_speed_timing(settings):
+    """Every training job times its model (issue 21); a fraction of a second and small batches are
+    enough in tests (a batch of 256 through the encoder is seconds on a busy CPU)."""
+    settings.SPEED_MAX_SECONDS = 0.3
+    settings.SPEED_BATCH_SIZE = 8
+
+
+@pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.ARTIFACT_ROOT = str(tmp_path / "artifacts")
@@ -150,6 +158,8 @@ class WorkerProcess:
             "ARTIFACT_ROOT": settings.ARTIFACT_ROOT,
             "JOB_HEARTBEAT_SECONDS": "0.5",
             "LABELLOOP_MODEL_DIRS": ":".join(settings.LABELLOOP_MODEL_DIRS),
+            "SPEED_MAX_SECONDS": str(settings.SPEED_MAX_SECONDS),  # issue 21: quick timings, as in-process
+            "SPEED_BATCH_SIZE": str(settings.SPEED_BATCH_SIZE),
             **(extra_env or {}),
         }
         command = [

@@ -77,6 +77,8 @@ PAGE_ACTIONS: dict[str, tuple[ApiOp, ...]] = {
     "noise-decide[reopen]": (("api-noise-flag-reopen", "POST"),),
     "model-train": (("api-model-list", "POST"),),
     "model-activate": (("api-model-activate", "POST"),),
+    "model-distill": (("api-model-distill", "POST"),),
+    "model-speed": (("api-model-speed", "POST"),),
     "active-learning-rescore": (("api-rescore", "POST"),),
     "job-selfcheck": (("api-job-list", "POST"),),
     "job-cancel": (("api-job-cancel", "POST"),),
