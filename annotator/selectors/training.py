@@ -13,8 +13,23 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from annotator.models import Exclusion, Item, ModelVersion, NoiseFlag, NoiseSplit, NoiseStatus, Project, Split, TaskType
+from django.db.models import Q
+
+from annotator.models import (
+    Exclusion,
+    Item,
+    Label,
+    ModelVersion,
+    NoiseFlag,
+    NoiseSplit,
+    NoiseStatus,
+    Project,
+    Promotion,
+    Split,
+    TaskType,
+)
 from annotator.selectors.items import final_label_ids
+from annotator.selectors.jobs import strip_server_paths_in
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,15 @@ def model_versions(*, project: Project):
     return ModelVersion.objects.filter(project=project).select_related("created_by", "parent").order_by("-number")
 
 
+def promotions(*, project: Project, version: ModelVersion | None = None):
+    """The project's promotions (changes of the active version), newest first; those of `version` only
+    (promoted to, or replaced) when given."""
+    found = Promotion.objects.filter(project=project).select_related("version", "previous", "by")
+    if version is not None:
+        found = found.filter(Q(version=version) | Q(previous=version))
+    return found.order_by("-at", "-id")
+
+
 def learning_curve(*, project: Project) -> list[tuple[int, float, ModelVersion]]:
     """(training labels, test macro-F1, version) per evaluated version, oldest first: how the model
     grows. A version without an F1 (its cross-validation could not run) is left out, never drawn as 0."""
@@ -84,3 +108,36 @@ def learning_curve(*, project: Project) -> list[tuple[int, float, ModelVersion]]
         for version in model_versions(project=project).order_by("number")
         if version.metrics.get("macro_f1") is not None
     ]
+
+
+CARD_FORMAT = "labelloop-model-card/1"
+
+
+def model_card(*, version: ModelVersion) -> dict:
+    """What an exported version says about itself (issue 21): kind, params, classes (label ids) and
+    their names, metrics, measured latency, the data snapshot, its parents, and for kinds on embeddings
+    the encoder it needs. Server paths are stripped: an archive names no folder of this server."""
+    names = dict(Label.objects.filter(pk__in=version.label_ids).values_list("id", "name"))
+    parents = version.parents.all() if hasattr(version, "parents") else [version.parent] if version.parent else []
+    card = {
+        "format": CARD_FORMAT,
+        "name": f"{version.project.name} {version}",
+        "kind": version.kind,
+        "version": version.number,
+        "params": version.params,
+        "task_type": version.project.task_type,
+        "classes": list(version.label_ids),
+        "label_map": {str(pk): names.get(pk, str(pk)) for pk in version.label_ids},
+        "metrics": version.metrics,
+        "latency": {
+            "ms_per_text": getattr(version, "ms_per_text", None),
+            "texts_per_second": getattr(version, "texts_per_second", None),
+            "threads": getattr(version, "speed_threads", None),
+        },
+        "data": {"data_hash": version.data_hash, "n_train": version.n_train, "n_test": version.n_test},
+        "parents": [{"version": parent.number, "kind": parent.kind} for parent in parents],
+        "created_at": version.created_at.isoformat(),
+    }
+    if version.encoder_version:  # a kind on cached embeddings: the archive needs this encoder to run
+        card["encoder"] = {"backbone": version.backbone or version.project.backbone, "version": version.encoder_version}
+    return strip_server_paths_in(card)
