@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
+from pathlib import Path
 
+from django.conf import settings
 from django.db.models import Q
 
 from annotator.models import (
@@ -30,6 +33,8 @@ from annotator.models import (
 )
 from annotator.selectors.items import final_label_ids
 from annotator.selectors.jobs import strip_server_paths_in
+from mlcore.pipeline import model_card as pipeline_model_card
+from mlcore.pipeline import validate_card
 
 
 @dataclass(frozen=True)
@@ -110,34 +115,44 @@ def learning_curve(*, project: Project) -> list[tuple[int, float, ModelVersion]]
     ]
 
 
-CARD_FORMAT = "labelloop-model-card/1"
-
-
 def model_card(*, version: ModelVersion) -> dict:
-    """What an exported version says about itself (issue 21): kind, params, classes (label ids) and
-    their names, metrics, measured latency, the data snapshot, its parents, and for kinds on embeddings
-    the encoder it needs. Server paths are stripped: an archive names no folder of this server."""
+    """What an exported version says about itself (issue 21), in `mlcore.pipeline.model_card`'s shape:
+    kind, params and classes (label ids, from its files), the label map (id -> name), its numeric metrics,
+    measured latency, the data snapshot, its parents (teachers of a student; else the version before it),
+    and for kinds on embeddings the encoder it needs. Server paths are stripped: an archive names no
+    folder of this server."""
     names = dict(Label.objects.filter(pk__in=version.label_ids).values_list("id", "name"))
-    parents = version.parents.all() if hasattr(version, "parents") else [version.parent] if version.parent else []
-    card = {
-        "format": CARD_FORMAT,
-        "name": f"{version.project.name} {version}",
-        "kind": version.kind,
-        "version": version.number,
-        "params": version.params,
-        "task_type": version.project.task_type,
-        "classes": list(version.label_ids),
-        "label_map": {str(pk): names.get(pk, str(pk)) for pk in version.label_ids},
-        "metrics": version.metrics,
-        "latency": {
-            "ms_per_text": getattr(version, "ms_per_text", None),
-            "texts_per_second": getattr(version, "texts_per_second", None),
-            "threads": getattr(version, "speed_threads", None),
+    label_map = {pk: names.get(pk, str(pk)) for pk in version.label_ids}
+    taken = [name for name in label_map.values()]
+    label_map = {pk: name if taken.count(name) == 1 else f"{name} #{pk}" for pk, name in label_map.items()}
+    card = pipeline_model_card(
+        Path(settings.ARTIFACT_ROOT) / version.artifact_dir,
+        label_map=label_map,
+        metrics={
+            key: value
+            for key, value in version.metrics.items()
+            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
         },
-        "data": {"data_hash": version.data_hash, "n_train": version.n_train, "n_test": version.n_test},
-        "parents": [{"version": parent.number, "kind": parent.kind} for parent in parents],
-        "created_at": version.created_at.isoformat(),
-    }
-    if version.encoder_version:  # a kind on cached embeddings: the archive needs this encoder to run
-        card["encoder"] = {"backbone": version.backbone or version.project.backbone, "version": version.encoder_version}
-    return strip_server_paths_in(card)
+        latency=_latency(version),
+        data={"data_hash": version.data_hash, "n_train": version.n_train, "n_test": version.n_test},
+        parents=[{"version": parent.number, "kind": parent.kind} for parent in _parents(version)],
+        encoder={"backbone": version.backbone or version.project.backbone, "version": version.encoder_version}
+        if version.encoder_version
+        else None,
+        created_at=version.created_at,
+    )
+    return validate_card(strip_server_paths_in(card))
+
+
+def _latency(version: ModelVersion) -> dict | None:
+    """The measured speed (fields added by the speed measurement; absent before it ran)."""
+    ms, per_second = getattr(version, "ms_per_text", None), getattr(version, "texts_per_second", None)
+    threads = getattr(version, "speed_threads", None)
+    if not ms or not per_second or not threads:
+        return None
+    return {"ms_per_text": ms, "texts_per_second": per_second, "threads": threads}
+
+
+def _parents(version: ModelVersion) -> list[ModelVersion]:
+    teachers = list(version.parents.order_by("number")) if hasattr(version, "parents") else []
+    return teachers or ([version.parent] if version.parent else [])

@@ -14,6 +14,7 @@ from django.conf import settings
 
 from annotator.models import ModelVersion
 from annotator.selectors.training import model_card
+from mlcore.pipeline import write_archive
 
 
 def model_archive_name(version: ModelVersion) -> str:
@@ -23,8 +24,6 @@ def model_archive_name(version: ModelVersion) -> str:
 def model_version_archive(*, version: ModelVersion) -> BinaryIO:
     """The version's archive as an open file: built in a temporary folder (under ARTIFACT_ROOT, so a large
     model never fills /tmp) that is removed at once; the open handle keeps the file readable until closed."""
-    from mlcore.pipeline import write_archive  # i21-export's module (contract §4); imported when used
-
     scratch = Path(settings.ARTIFACT_ROOT) / "exports"
     scratch.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=scratch))
