@@ -312,3 +312,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# Distillation (issue 21): at most this many unlabeled items (oldest first) are scored by the teachers
+# and shown to the student.
+DISTILL_MAX_POOL = env.int("DISTILL_MAX_POOL", default=50_000)
+# Speed (mlcore.speed.measure_speed): the seconds one version's timing may take (batch 1 and batch 256
+# together; a slow teacher measures fewer calls).
+SPEED_MAX_SECONDS = env.float("SPEED_MAX_SECONDS", default=10.0)

@@ -88,6 +88,8 @@ project_urls = [
     path("predict/file/", predict.predict_file, name="predict-file"),
     path("predict/pool/", predict.predict_pool, name="predict-pool"),
     path("predict/<id:job_id>/download/", predict.predict_download, name="predict-download"),
+    path("models/distill/", training.model_distill, name="model-distill"),
+    path("models/<id:version_id>/speed/", training.model_measure_speed, name="model-speed"),
     path("active-learning/", active_learning.active_learning_page, name="active-learning"),
     path(
         "active-learning/strategy/",

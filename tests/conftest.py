@@ -66,6 +66,12 @@ def _fast_passwords(settings):
 
 
 @pytest.fixture(autouse=True)
+def _quick_speed_timing(settings):
+    """Every training job times its model (issue 21); a fraction of a second is enough in tests."""
+    settings.SPEED_MAX_SECONDS = 0.3
+
+
+@pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.ARTIFACT_ROOT = str(tmp_path / "artifacts")

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from annotator.models import Job
-from annotator.services import active_learning, clustering, imports, jobs, noise, predictions, training
+from annotator.services import (
+    active_learning,
+    clustering,
+    distillation,
+    imports,
+    jobs,
+    noise,
+    predictions,
+    speed,
+    training,
+)
 from annotator.services.artifacts import model_artifacts_sweep
 from workers.celery import app
 from workers.jobtask import JobContext, job_task
@@ -63,3 +73,15 @@ def detect_noise(ctx: JobContext, job: Job) -> dict:
 def predict_batch(ctx: JobContext, job: Job) -> dict:
     """Batch prediction: the stored texts through the active model version, results to a file."""
     return predictions.predict_batch_run_job(job=job, progress=ctx.progress)
+
+
+@job_task("labelloop.distill_model")
+def distill_model(ctx: JobContext, job: Job) -> dict:
+    """Distill teacher versions into a student, evaluate it, time it and register it (nothing on failure)."""
+    return distillation.distill_run_job(job=job, progress=ctx.progress)
+
+
+@job_task("labelloop.measure_speed")
+def measure_speed(ctx: JobContext, job: Job) -> dict:
+    """Time an existing model version on the project's texts and store its speed."""
+    return speed.speed_run_job(job=job, progress=ctx.progress)

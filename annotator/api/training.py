@@ -59,6 +59,12 @@ class ModelVersionOutput(serializers.ModelSerializer):
             "job",
             "train_seconds",
             "created_at",
+            # Issue 21: a student's teachers, and the version's speed (null until measured).
+            "parents",
+            "ms_per_text",
+            "texts_per_second",
+            "speed_threads",
+            "speed_measured_at",
         ]
 
     def to_representation(self, version: ModelVersion) -> dict:

@@ -7,6 +7,7 @@ from annotator.api import (
     auth,
     binary,
     clusters,
+    distillation,
     items,
     jobs,
     labels,
@@ -146,6 +147,12 @@ urlpatterns = [
         "projects/<id:project_id>/models/promotions/",
         training.PromotionListApi.as_view(),
         name="api-model-promotions",
+    ),
+    path("projects/<id:project_id>/models/distill/", distillation.ModelDistillApi.as_view(), name="api-model-distill"),
+    path(
+        "projects/<id:project_id>/models/<id:version_id>/speed/",
+        distillation.ModelSpeedApi.as_view(),
+        name="api-model-speed",
     ),
     # Both spellings: clients call `/predict` as documented, and `/predict/` like every other endpoint.
     path("projects/<id:project_id>/predict", training.PredictApi.as_view(), name="api-predict"),

@@ -31,6 +31,14 @@ class ModelVersion(models.Model):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     job = models.ForeignKey("Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     train_seconds = models.FloatField(default=0)
+    # A distilled student's teachers (issue 21); empty for a version trained on labels alone.
+    parents = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="students")
+    # Inference speed (mlcore.speed.measure_speed on the project's texts, the encoder included for
+    # embedding models): batch-1 latency and batch throughput, with the torch threads it ran on.
+    ms_per_text = models.FloatField(null=True, blank=True)
+    texts_per_second = models.FloatField(null=True, blank=True)
+    speed_threads = models.PositiveIntegerField(null=True, blank=True)
+    speed_measured_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

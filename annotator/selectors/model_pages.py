@@ -3,6 +3,8 @@ the learning curve as an SVG."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.utils.html import format_html, format_html_join
@@ -136,3 +138,164 @@ def f1_chart_point(n: float, f1: float, max_x: float) -> tuple[float, float]:
     """Where (n labels, F1) lies in `f1_chart`'s coordinates."""
     width, height, margin = CURVE_WIDTH, CURVE_HEIGHT, CURVE_MARGIN
     return margin + (width - 2 * margin) * n / max_x, height - margin - (height - 2 * margin) * f1
+
+
+# --- quality against speed (issue 21) ---------------------------------------------------------------
+
+SPEED_WIDTH, SPEED_HEIGHT, SPEED_MARGIN = 640, 300, 48
+
+
+def pareto_frontier(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both axes (higher x AND higher y, one strictly):
+    the best-of-both frontier, fastest first. Of two identical points only the first is kept."""
+    order = sorted(range(len(points)), key=lambda i: (-points[i][0], -points[i][1], i))
+    frontier, best_y = [], -math.inf
+    for i in order:
+        if points[i][1] > best_y:
+            frontier.append(i)
+            best_y = points[i][1]
+    return frontier
+
+
+@dataclass(frozen=True)
+class SpeedPoint:
+    version: ModelVersion
+    texts_per_second: float
+    macro_f1: float
+    on_frontier: bool
+
+
+def quality_speed_points(versions: Iterable[ModelVersion]) -> tuple[list[SpeedPoint], list[ModelVersion]]:
+    """(the versions the chart draws, with the frontier marked; those with no speed measured yet).
+    A version without a macro-F1 is neither: it has nothing to place on the quality axis."""
+    drawn, unmeasured = [], []
+    for version in versions:
+        if version.metrics.get("macro_f1") is None:
+            continue
+        if not version.texts_per_second:
+            unmeasured.append(version)
+            continue
+        drawn.append(version)
+    coords = [(float(v.texts_per_second), float(v.metrics["macro_f1"])) for v in drawn]
+    frontier = set(pareto_frontier(coords))
+    points = [SpeedPoint(v, x, y, i in frontier) for i, (v, (x, y)) in enumerate(zip(drawn, coords, strict=True))]
+    return points, unmeasured
+
+
+def _speed_label(texts_per_second: float) -> str:
+    if texts_per_second >= 1_000_000:
+        return f"{texts_per_second / 1_000_000:g}M"
+    if texts_per_second >= 1000:
+        return f"{texts_per_second / 1000:g}k"
+    return f"{texts_per_second:g}"
+
+
+def quality_speed_svg(points: list[SpeedPoint]) -> SafeString:
+    """Macro-F1 (y, 0-1) against texts per second (x, log scale, whole decades): a dot and a `kind vN`
+    label per version, the frontier's dots classed `frontier` and joined by a `.frontier-line`."""
+    if not points:
+        return SafeString("")
+    width, height, margin = SPEED_WIDTH, SPEED_HEIGHT, SPEED_MARGIN
+    low = math.floor(math.log10(min(p.texts_per_second for p in points)))
+    high = max(math.ceil(math.log10(max(p.texts_per_second for p in points))), low + 1)
+
+    def place(texts_per_second: float, f1: float) -> tuple[float, float]:
+        share = (math.log10(texts_per_second) - low) / (high - low)
+        return margin + (width - 2 * margin) * share, height - margin - (height - 2 * margin) * f1
+
+    ticks = format_html_join(
+        "",
+        '<line x1="{x}" y1="{b}" x2="{x}" y2="{tb}" class="axis"/><text x="{x}" y="{t}" class="tick" '
+        'text-anchor="middle">{label}</text>',
+        (
+            {
+                "x": f"{place(10.0**d, 0)[0]:.1f}",
+                "b": height - margin,
+                "tb": height - margin + 4,
+                "t": height - margin + 16,
+                "label": _speed_label(10.0**d),
+            }
+            for d in range(low, high + 1)
+        ),
+    )
+    frontier = sorted((p for p in points if p.on_frontier), key=lambda p: p.texts_per_second)
+    line = " ".join("{:.1f},{:.1f}".format(*place(p.texts_per_second, p.macro_f1)) for p in frontier)
+    dots = format_html_join(
+        "",
+        '<g class="version{cls}" data-version="{n}"><circle cx="{x}" cy="{y}" r="5"><title>{kind} v{n}: '
+        "macro-F1 {f1}, {tps} texts/s, {ms} ms per text{front}</title></circle>"
+        '<text x="{lx}" y="{ly}" class="tick point-label">{kind} v{n}</text></g>',
+        (
+            {
+                "cls": " frontier" if p.on_frontier else "",
+                "n": p.version.number,
+                "x": f"{x:.1f}",
+                "y": f"{y:.1f}",
+                "lx": f"{x + 7:.1f}",
+                "ly": f"{y - 7:.1f}",
+                "kind": p.version.kind,
+                "f1": f"{p.macro_f1:.3f}",
+                "tps": f"{p.texts_per_second:,.0f}",
+                "ms": f"{p.version.ms_per_text:.2f}" if p.version.ms_per_text is not None else "?",
+                "front": " (on the best-of-both frontier)" if p.on_frontier else "",
+            }
+            for p in points
+            for x, y in [place(p.texts_per_second, p.macro_f1)]
+        ),
+    )
+    return format_html(
+        '<svg class="curve speed" viewBox="0 0 {w} {h}" role="img" aria-label="Macro-F1 against texts per second">'
+        '<line x1="{m}" y1="{b}" x2="{r}" y2="{b}" class="axis"/>'
+        '<line x1="{m}" y1="{m}" x2="{m}" y2="{b}" class="axis"/>'
+        '<text x="4" y="{m}" class="tick">1.0</text><text x="4" y="{b}" class="tick">0.0</text>'
+        '<text x="{r}" y="{xl}" class="tick" text-anchor="end">texts per second (log scale)</text>'
+        '{ticks}<polyline points="{line}" class="frontier-line"/>{dots}</svg>',
+        w=width,
+        h=height,
+        m=margin,
+        b=height - margin,
+        r=width - margin,
+        xl=height - margin + 32,
+        ticks=ticks,
+        line=line,
+        dots=dots,
+    )
+
+
+@dataclass(frozen=True)
+class SideBySide:
+    name: str
+    a: str
+    b: str
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def speed_ratio(a: ModelVersion, b: ModelVersion) -> str:
+    """How many times faster (texts per second) `b` is than `a`, in words; empty if either is unmeasured."""
+    if not a.texts_per_second or not b.texts_per_second:
+        return ""
+    ratio = b.texts_per_second / a.texts_per_second
+    if ratio >= 1:
+        return f"v{b.number} is {ratio:.1f}x faster than v{a.number}"
+    return f"v{a.number} is {1 / ratio:.1f}x faster than v{b.number}"
+
+
+def quality_and_speed(a: ModelVersion, b: ModelVersion) -> list[SideBySide]:
+    """The compare page's quality and speed rows, formatted, `a` then `b`."""
+
+    def metric(version: ModelVersion, key: str) -> float | None:
+        value = version.metrics.get(key)
+        return None if value is None else float(value)
+
+    rows = [
+        ("Macro-F1", metric(a, "macro_f1"), metric(b, "macro_f1"), 3),
+        ("Accuracy", metric(a, "accuracy"), metric(b, "accuracy"), 3),
+        ("ms per text (batch 1)", a.ms_per_text, b.ms_per_text, 2),
+        ("Texts per second (batch 256)", a.texts_per_second, b.texts_per_second, 0),
+        ("Train time, s", a.train_seconds, b.train_seconds, 1),
+        ("Training labels", a.n_train, b.n_train, 0),
+    ]
+    return [SideBySide(name, _number(x, d), _number(y, d)) for name, x, y, d in rows]

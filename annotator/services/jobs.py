@@ -107,6 +107,11 @@ JOB_KINDS: dict[str, JobKind] = {
     "noise": JobKind("labelloop.detect_noise", "cpu", "Find noisy labels", 2 * HOUR),
     # Many texts through the active model version (services/predictions); the texts wait in a file.
     "predict": JobKind("labelloop.predict_batch", "cpu", "Batch prediction", HOUR, upload_param="input"),
+    # A student learns from teacher versions' probabilities (services/distillation): the teachers score
+    # the labeled items and the pool, then the student trains; a transformer teacher makes it long.
+    "distill": JobKind("labelloop.distill_model", "gpu", "Distill a student model", 5 * HOUR),
+    # Time an older version on the project's texts (services/speed); a teacher on CPU takes minutes.
+    "speed": JobKind("labelloop.measure_speed", "cpu", "Measure a model's speed", 30 * 60.0),
 }
 
 

@@ -13,7 +13,7 @@ import inspect
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from annotator.selectors.training import TrainingSnapshot, training_snapshot
 from annotator.services.embeddings import backbone_source, item_embeddings, load_encoder
 from annotator.services.jobs import job_start
 from annotator.services.rules import rule_precision_refresh
+from annotator.services.speed import speed_fields, speed_or_none, speed_texts
 from mlcore.encoders import TextEncoder
 from mlcore.evaluation import classification_metrics
 from mlcore.models import MODEL_KINDS, TextClassifier, load_model, model_class
@@ -187,7 +188,13 @@ def training_run_job(*, job: Job, progress: Progress) -> dict:
     metrics = classification_metrics(
         snapshot.test.labels, list(predicted), list(model.classes_), multi_label=snapshot.multi_label
     )
-    version = model_version_register(job=job, model=model, snapshot=snapshot, metrics=metrics, seconds=train_seconds)
+    encoder = load_encoder(project.backbone) if model.input_type == "embeddings" else None
+    speed = speed_or_none(
+        model=model, encoder=encoder, texts=speed_texts(project=project), progress=progress, percent=95
+    )
+    version = model_version_register(
+        job=job, model=model, snapshot=snapshot, metrics=metrics, seconds=train_seconds, speed=speed
+    )
     result = {"model_version": version.pk, "number": version.number, "macro_f1": metrics["macro_f1"]}
     message = f"Registered {version}: macro-F1 {metrics['macro_f1']:.3f}"
     if version.predicts_one_class:
@@ -229,9 +236,13 @@ def model_version_register(
     metrics: dict,
     seconds: float,
     params: dict | None = None,
+    speed: dict | None = None,
+    parents: Sequence[ModelVersion] = (),
 ) -> ModelVersion:
     """Register a trained and evaluated model as the project's next version: its files first, then its
-    row, in one transaction with the rename into place; `params` default to the job's model params."""
+    row, in one transaction with the rename into place; `params` default to the job's model params.
+    `speed` is `mlcore.speed.measure_speed`'s result (None: not measured); `parents` are a distilled
+    student's teachers."""
     project = job.project
     staging = _artifact_root() / "models" / f"project-{project.pk}" / f".staging-{uuid.uuid4().hex}"
     try:
@@ -243,7 +254,7 @@ def model_version_register(
             relative = Path("models") / f"project-{project.pk}" / f"v{number}-{uuid.uuid4().hex[:8]}"
             staging.rename(_artifact_root() / relative)
             staging = _artifact_root() / relative  # removed below if the insert fails
-            return ModelVersion.objects.create(
+            version = ModelVersion.objects.create(
                 project=project,
                 number=number,
                 kind=model.kind,
@@ -260,7 +271,10 @@ def model_version_register(
                 job=job,
                 train_seconds=seconds,
                 created_by=job.created_by,
+                **speed_fields(speed),
             )
+            version.parents.set(parents)
+            return version
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

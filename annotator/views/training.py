@@ -14,8 +14,19 @@ from annotator.downloads import model_archive_download
 from annotator.models import ModelVersion, Project
 from annotator.params import query_id
 from annotator.permissions import Capability, role_can
-from annotator.selectors.model_pages import compare_versions, confusion_rows, label_names, learning_curve_svg
+from annotator.selectors.model_pages import (
+    compare_versions,
+    confusion_rows,
+    label_names,
+    learning_curve_svg,
+    quality_and_speed,
+    quality_speed_points,
+    quality_speed_svg,
+    speed_ratio,
+)
 from annotator.selectors.training import learning_curve, model_versions, promotions
+from annotator.services.distillation import distill_job_start
+from annotator.services.speed import speed_job_start
 from annotator.services.training import (
     INVALID_OPTION,
     PROMOTION_REASON_MAX_LENGTH,
@@ -24,6 +35,7 @@ from annotator.services.training import (
     promotion_gate,
     training_job_start,
 )
+from annotator.views.distill_form import DistillForm
 from annotator.views.training_form import TrainForm
 
 
@@ -33,14 +45,28 @@ def model_list(request: HttpRequest, project: Project) -> HttpResponse:
     return _model_list_page(request, project, TrainForm(preset_labels=preset_labels(project=project)))
 
 
-def _model_list_page(request: HttpRequest, project: Project, form: TrainForm, *, status: int = 200) -> HttpResponse:
+def _model_list_page(
+    request: HttpRequest,
+    project: Project,
+    form: TrainForm,
+    *,
+    distill_form: DistillForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    versions = list(model_versions(project=project).prefetch_related("parents"))
+    speed_points, speed_unmeasured = quality_speed_points(versions)
     context = {
         "project": project,
-        "versions": list(model_versions(project=project)),
+        "versions": versions,
         "curve": learning_curve_svg(learning_curve(project=project)),
         "form": form,
         "can_train": role_can(request.project_role, Capability.RUN_JOBS),
         "promotions": list(promotions(project=project)[:PROMOTIONS_SHOWN]),
+        # Issue 21: distillation, and quality against speed.
+        "distill_form": distill_form or DistillForm(project=project),
+        "speed_chart": quality_speed_svg(speed_points),
+        "speed_points": speed_points,
+        "speed_unmeasured": speed_unmeasured,
     }
     return render(request, "annotator/models.html", context, status=status)
 
@@ -103,7 +129,14 @@ def _model_detail_page(
 def model_compare(request: HttpRequest, project: Project) -> HttpResponse:
     a = get_project_object(ModelVersion, project, pk=query_id(request.GET, "a") or 0)
     b = get_project_object(ModelVersion, project, pk=query_id(request.GET, "b") or 0)
-    context = {"project": project, "a": a, "b": b, "rows": compare_versions(a, b, label_names(project=project))}
+    context = {
+        "project": project,
+        "a": a,
+        "b": b,
+        "rows": compare_versions(a, b, label_names(project=project)),
+        "side_by_side": quality_and_speed(a, b),
+        "speed_ratio": speed_ratio(a, b),
+    }
     return render(request, "annotator/model_compare.html", context)
 
 
@@ -127,3 +160,34 @@ def model_export(request: HttpRequest, project: Project, version_id: int) -> Htt
     """The version's archive (the API's twin: GET /api/projects/<id>/models/<vid>/export/)."""
     version = get_project_object(ModelVersion, project, pk=version_id)
     return model_archive_download(version=version)
+
+
+# --- distillation and speed (issue 21) ------------------------------------------------------------------
+
+
+@project_page(Capability.RUN_JOBS)
+@require_POST
+def model_distill(request: HttpRequest, project: Project) -> HttpResponse:
+    """Queue a distillation job; a bad field shows the form again with the error at that field (400)."""
+    form = DistillForm(request.POST, project=project)
+    train_form = TrainForm(preset_labels=preset_labels(project=project))
+    if not form.is_valid():
+        return _model_list_page(request, project, train_form, distill_form=form, status=400)
+    try:
+        job = distill_job_start(project=project, by=request.user, **form.service_fields())
+    except ValidationError as error:
+        if error.code != INVALID_OPTION:  # not enough data, a multi-label project: the reason is a message
+            messages.error(request, " ".join(error.messages))
+            return redirect("model-list", project_id=project.pk)
+        form.add_error(form.field_for_key(error.params["key"]), " ".join(error.messages))
+        return _model_list_page(request, project, train_form, distill_form=form, status=400)
+    return redirect("job-detail", project_id=project.pk, job_id=job.pk)
+
+
+@project_page(Capability.RUN_JOBS)
+@require_POST
+def model_measure_speed(request: HttpRequest, project: Project, version_id: int) -> HttpResponse:
+    """Queue a job that times an older version (the teacher takes a while on CPU)."""
+    version = get_project_object(ModelVersion, project, pk=version_id)
+    job = speed_job_start(version=version, by=request.user)
+    return redirect("job-detail", project_id=project.pk, job_id=job.pk)

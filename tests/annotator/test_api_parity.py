@@ -80,6 +80,8 @@ PAGE_ACTIONS: dict[str, tuple[ApiOp, ...]] = {
     "predict-page": (("api-predict-slash", "POST"),),
     "predict-file": (("api-predict-batch-file", "POST"),),
     "predict-pool": (("api-predict-batch-pool", "POST"),),
+    "model-distill": (("api-model-distill", "POST"),),
+    "model-speed": (("api-model-speed", "POST"),),
     "active-learning-rescore": (("api-rescore", "POST"),),
     "job-selfcheck": (("api-job-list", "POST"),),
     "job-cancel": (("api-job-cancel", "POST"),),

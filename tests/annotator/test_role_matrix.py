@@ -1265,6 +1265,16 @@ CASES: list[Case] = [
         url_kwargs=version_id,
         verify=active_model_is_set,
     ),
+    # issue 21: no teacher chosen is refused at the field, nothing queued
+    page(
+        "model-distill",
+        "POST",
+        RUN,
+        400,
+        data=lambda ctx: {"student": "text_cnn", "scheme": "both", "temperature": 2, "alpha": 0.5, "confidence": 0},
+        verify=page_shows(lambda ctx: "Choose at least one teacher version."),
+    ),
+    page("model-speed", "POST", RUN, 302, url_kwargs=version_id, verify=redirects_to_new_job("speed")),
     # --- active learning ---
     page("active-learning", "GET", V, 200, verify=page_shows(lambda ctx: "Stopping signal")),
     page(
@@ -1303,6 +1313,15 @@ CASES: list[Case] = [
     ),
     api("api-model-detail", "GET", V, 200, url_kwargs=version_id),
     api("api-model-activate", "POST", RUN, 200, url_kwargs=version_id, verify=active_model_is_set),
+    api(
+        "api-model-distill",
+        "POST",
+        RUN,
+        400,
+        data=lambda ctx: {"teachers": []},
+        verify=api_json(lambda ctx, data: data["key"] == "teachers"),
+    ),
+    api("api-model-speed", "POST", RUN, 202, url_kwargs=version_id, verify=new_job_in_response("speed")),
     api(
         "api-predict",
         "POST",
