@@ -159,7 +159,11 @@ def model_activate(request: HttpRequest, project: Project, version_id: int) -> H
 def model_export(request: HttpRequest, project: Project, version_id: int) -> HttpResponse:
     """The version's archive (the API's twin: GET /api/projects/<id>/models/<vid>/export/)."""
     version = get_project_object(ModelVersion, project, pk=version_id)
-    return model_archive_download(version=version)
+    try:
+        return model_archive_download(version=version)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("model-detail", project_id=project.pk, version_id=version.pk)
 
 
 # --- distillation and speed (issue 21) ------------------------------------------------------------------
