@@ -17,7 +17,6 @@ from annotator.models import ModelVersion
 from annotator.selectors.training import model_card
 from mlcore.pipeline import write_archive
 
-
 FILES_MISSING_ERROR = "The files of {version} are missing on the server, so it cannot be exported."
 
 
