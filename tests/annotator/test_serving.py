@@ -21,6 +21,7 @@ from annotator.services.predictions import predict_batch_run_job
 from annotator.services.project_settings import project_settings_update
 from annotator.services.training import REASON_REQUIRED, model_version_activate, predict_texts
 from mlcore.models import TextCNN
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -351,3 +352,32 @@ def test_the_predict_page_answers_texts_and_starts_batches(served, sent, client)
     download = client.get(f"/projects/{project.pk}/predict/{file_job.pk}/download/")
     assert download.status_code == 200
     assert len(io.BytesIO(b"".join(download.streaming_content)).read().splitlines()) == 2
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_file_and_pool_predictions_run_on_the_worker(served, celery_worker):
+    """The `predict` job of an uploaded file and of the whole pool, on a real worker (queue `cpu`)."""
+    project, users, _, (v1, *_) = served
+    model_version_activate(version=v1, by=users[Role.ADMIN])
+    ids = [project.items.create(text=f"goal {n}", content_hash=f"w{n}").pk for n in range(300)]
+    celery_worker()
+    expert = _client(users[Role.EXPERT])
+    upload = SimpleUploadedFile("few.txt", b"goal\nvote\n")
+    started = [
+        expert.post(f"/api/projects/{project.pk}/predict/batch/file/", {"file": upload}, format="multipart"),
+        expert.post(f"/api/projects/{project.pk}/predict/batch/pool/"),
+    ]
+    assert [response.status_code for response in started] == [202, 202]
+    file_job, pool_job = (Job.objects.get(pk=response.json()["id"]) for response in started)
+
+    def finished() -> bool:
+        return all(Job.objects.get(pk=job.pk).is_finished for job in (file_job, pool_job))
+
+    wait_for(finished, timeout=90, message="the batch predictions")
+    for job in (file_job, pool_job):
+        job.refresh_from_db()
+        assert job.status == JobStatus.SUCCEEDED, job.error
+    assert len(_lines(expert.get(f"/api/projects/{project.pk}/predict/batch/{file_job.pk}/"))) == 2
+    pool_rows = _lines(expert.get(f"/api/projects/{project.pk}/predict/batch/{pool_job.pk}/"))
+    assert [row["item_id"] for row in pool_rows] == ids
