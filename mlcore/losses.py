@@ -74,6 +74,13 @@ def inverse_frequency_weights(class_counts: Sequence[int], power: float = 1.0) -
     return weights / weights.mean()
 
 
+def _weighted_mean(losses: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean of per-example (n,) or per-(example, class) (n, C) losses, each example's scaled by its weight."""
+    if weight is None:
+        return losses.mean()
+    return (losses * (weight[:, None] if losses.dim() == 2 else weight)).mean()
+
+
 class _ClassificationLoss(nn.Module):
     """Base: stores `multi_label` and validates (logits, targets) before `_loss`."""
 
@@ -81,11 +88,18 @@ class _ClassificationLoss(nn.Module):
         super().__init__()
         self.multi_label = multi_label
 
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, logits: torch.Tensor, targets: torch.Tensor, sample_weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The loss; `sample_weight` (n,) scales each example's terms (mean of weight * loss)."""
         _check_inputs(logits, targets, self.multi_label)
-        return self._loss(logits, targets)
+        if sample_weight is None:
+            return self._loss(logits, targets)
+        if sample_weight.shape != (logits.shape[0],):
+            raise ValueError(f"sample_weight must have shape ({logits.shape[0]},); got {tuple(sample_weight.shape)}")
+        return self._loss(logits, targets, sample_weight.to(logits.dtype))
 
-    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -95,10 +109,14 @@ class _ClassificationLoss(nn.Module):
 class CrossEntropyLoss(_ClassificationLoss):
     """Softmax cross-entropy (single-label) or per-class sigmoid BCE averaged over n*C (multi-label)."""
 
-    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        if weight is None:
+            if self.multi_label:
+                return F.binary_cross_entropy_with_logits(logits, targets)
+            return F.cross_entropy(logits, targets)
         if self.multi_label:
-            return F.binary_cross_entropy_with_logits(logits, targets)
-        return F.cross_entropy(logits, targets)
+            return _weighted_mean(F.binary_cross_entropy_with_logits(logits, targets, reduction="none"), weight)
+        return _weighted_mean(F.cross_entropy(logits, targets, reduction="none"), weight)
 
 
 class ClassWeightedLoss(_ClassificationLoss):
@@ -113,12 +131,14 @@ class ClassWeightedLoss(_ClassificationLoss):
         super().__init__(multi_label=multi_label)
         self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32))
 
-    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         _check_per_class(self.weights, logits, "weights")
         weights = self.weights.to(logits.dtype)
         if self.multi_label:
-            return (F.binary_cross_entropy_with_logits(logits, targets, reduction="none") * weights).mean()
-        return (F.cross_entropy(logits, targets, reduction="none") * weights[targets]).mean()
+            return _weighted_mean(
+                F.binary_cross_entropy_with_logits(logits, targets, reduction="none") * weights, weight
+            )
+        return _weighted_mean(F.cross_entropy(logits, targets, reduction="none") * weights[targets], weight)
 
     def extra_repr(self) -> str:
         return f"weights={self.weights.tolist()}, multi_label={self.multi_label}"
@@ -144,21 +164,21 @@ class FocalLoss(_ClassificationLoss):
             raise ValueError("single-label focal alpha must be one weight per class, not a single number")
         self.alpha = alpha if (alpha is None or multi_label) else [float(a) for a in alpha]
 
-    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         if self.multi_label:
             ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
             p_t = torch.exp(-ce)
             loss = (1 - p_t) ** self.gamma * ce
             if self.alpha is not None:
                 loss = (self.alpha * targets + (1 - self.alpha) * (1 - targets)) * loss
-            return loss.mean()
+            return _weighted_mean(loss, weight)
         log_p_t = F.log_softmax(logits, dim=1).gather(1, targets[:, None])[:, 0]
         loss = -((1 - log_p_t.exp()) ** self.gamma) * log_p_t
         if self.alpha is not None:
             alpha = torch.as_tensor(self.alpha, dtype=logits.dtype, device=logits.device)
             _check_per_class(alpha, logits, "alpha")
             loss = alpha[targets] * loss
-        return loss.mean()
+        return _weighted_mean(loss, weight)
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, alpha={self.alpha}, multi_label={self.multi_label}"
@@ -213,7 +233,7 @@ class GHMCLoss(_ClassificationLoss):
             weights /= non_empty
         return weights
 
-    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         if self.multi_label:
             g = (torch.sigmoid(logits) - targets).abs()
             ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
@@ -221,6 +241,8 @@ class GHMCLoss(_ClassificationLoss):
             g = 1 - F.softmax(logits, dim=1).gather(1, targets[:, None])[:, 0]
             ce = F.cross_entropy(logits, targets, reduction="none")
         weights = self.gradient_weights(g).to(logits.dtype)
+        if weight is not None:
+            weights = weights * (weight[:, None] if ce.dim() == 2 else weight)
         return (weights * ce).sum() / max(ce.numel(), 1)
 
     def extra_repr(self) -> str:
@@ -246,13 +268,15 @@ class DiceLoss(_ClassificationLoss):
         self.smooth = float(smooth)
         self.alpha = float(alpha)
 
-    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         if self.multi_label:
             probs, onehot = torch.sigmoid(logits), targets
         else:
             probs = F.softmax(logits, dim=1)
             onehot = F.one_hot(targets, logits.shape[1]).to(logits.dtype)
         q = (1 - probs) ** self.alpha * probs
+        if weight is not None:  # a weighted row counts in the overlaps and the sums in proportion
+            q, onehot = q * weight[:, None], onehot * weight[:, None]
         dice = (2 * (q * onehot).sum(0) + self.smooth) / (q.sum(0) + onehot.sum(0) + self.smooth)
         return (1 - dice).mean()
 
@@ -276,12 +300,99 @@ class LogitAdjustedLoss(_ClassificationLoss):
         self.tau = float(tau)
         self.register_buffer("log_prior", torch.as_tensor(np.log(counts / counts.sum()), dtype=torch.float32))
 
-    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         _check_per_class(self.log_prior, logits, "class_counts")
-        return F.cross_entropy(logits + self.tau * self.log_prior.to(logits.dtype), targets)
+        adjusted = logits + self.tau * self.log_prior.to(logits.dtype)
+        if weight is None:
+            return F.cross_entropy(adjusted, targets)
+        return _weighted_mean(F.cross_entropy(adjusted, targets, reduction="none"), weight)
 
     def extra_repr(self) -> str:
         return f"tau={self.tau}, prior={[round(math.exp(v), 4) for v in self.log_prior.tolist()]}"
+
+
+# --- distillation ---------------------------------------------------------------------------------------
+
+
+def distillation_divergence(
+    logits: torch.Tensor, soft: torch.Tensor, temperature: float, *, multi_label: bool
+) -> torch.Tensor:
+    """(n,) KL(p_teacher || student at temperature T) per example.
+
+    Single-label: KL(p || softmax(z / T)). Multi-label: the Bernoulli KL of each class against
+    sigmoid(z / T), averaged over classes (BCE against soft targets, minus the targets' own entropy).
+    Entries with p = 0 contribute 0 (xlogy), so one-hot rows are fine.
+    """
+    scaled = logits / temperature
+    if multi_label:
+        kl = (
+            torch.special.xlogy(soft, soft)
+            + torch.special.xlogy(1 - soft, 1 - soft)
+            - soft * F.logsigmoid(scaled)
+            - (1 - soft) * F.logsigmoid(-scaled)
+        )
+        return kl.mean(dim=1)
+    return (torch.special.xlogy(soft, soft) - soft * F.log_softmax(scaled, dim=1)).sum(dim=1)
+
+
+class DistillationLoss(nn.Module):
+    """Knowledge distillation (Hinton et al. 2015) around any loss of the registry.
+
+    loss = alpha * base(student, hard) * n_hard / n + (1 - alpha) * T^2 * mean_i KL(p_i || softmax(z_i / T))
+
+    over a batch of n rows of which n_hard carry a hard label (`has_hard`); rows without one contribute
+    only the distillation term, so the hard term is the base loss of the hard rows scaled to their share.
+    T^2 keeps the soft term's gradients on the hard term's scale as T grows. `soft` holds the teacher's
+    probabilities, already softened at T. `sample_weight` (n,) weighs each row in both terms.
+    alpha = 1 gives exactly `base` on hard labels; alpha = 0 pure distillation.
+    """
+
+    def __init__(
+        self, base: nn.Module | None = None, *, temperature: float = 1.0, alpha: float = 0.0, multi_label: bool = False
+    ) -> None:
+        super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0; got {temperature}")
+        if not 0 <= alpha <= 1:
+            raise ValueError(f"alpha must be in [0, 1]; got {alpha}")
+        self.base = CrossEntropyLoss(multi_label=multi_label) if base is None else base
+        self.temperature = float(temperature)
+        self.alpha = float(alpha)
+        self.multi_label = multi_label
+
+    def forward(
+        self,
+        logits: torch.Tensor,
+        soft: torch.Tensor,
+        hard: torch.Tensor | None = None,
+        has_hard: torch.Tensor | None = None,
+        sample_weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if soft.shape != logits.shape:
+            raise ValueError(f"soft targets must have the logits' shape {tuple(logits.shape)}; got {tuple(soft.shape)}")
+        n = logits.shape[0]
+        total = logits.new_zeros(())
+        if self.alpha > 0 and hard is not None:
+            rows = torch.ones(n, dtype=torch.bool, device=logits.device) if has_hard is None else has_hard
+            n_hard = int(rows.sum())
+            if n_hard:
+                if n_hard == n:
+                    part = self._base(logits, hard, sample_weight)
+                else:
+                    part = self._base(logits[rows], hard[rows], None if sample_weight is None else sample_weight[rows])
+                total = total + self.alpha * part * (n_hard / n)
+        if self.alpha < 1:
+            kl = distillation_divergence(logits, soft.to(logits.dtype), self.temperature, multi_label=self.multi_label)
+            if sample_weight is not None:
+                kl = kl * sample_weight.to(logits.dtype)
+            total = total + (1 - self.alpha) * self.temperature**2 * kl.mean()
+        return total
+
+    def _base(self, logits: torch.Tensor, hard: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+        return self.base(logits, hard) if weight is None else self.base(logits, hard, sample_weight=weight)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, alpha={self.alpha}, multi_label={self.multi_label}"
 
 
 # --- registry -------------------------------------------------------------------------------------------

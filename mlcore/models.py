@@ -13,6 +13,14 @@ softmax over `classes_` (they sum to 1) and `predict` returns an array of labels
 each `predict_proba` column is an independent sigmoid and `predict` returns label lists (p >= 0.5).
 Labels are strings or integers, all of one type; `classes_` holds them sorted.
 
+Soft targets and weights (issue 21). `y` may also be a `SoftTargets`: a teacher's probabilities over
+its `classes` (which become `classes_`), softened at a temperature T, with the human label of the rows
+that have one; the loss per row is alpha * loss(hard) + (1 - alpha) * T^2 * KL(teacher || student at T)
+(`mlcore.targets`, `mlcore.losses.DistillationLoss`). `sample_weight` (n,) weighs rows (rows of
+weight 0 are left out). `continue_fit(X, y, epochs=...)` trains a fitted model further, keeping its
+classes (and vocabulary). The torch kinds train through `mlcore.training_loop.Trainer` with any loss
+of `mlcore.losses` (`loss`, `loss_params`), class re-sampling (`sampling_q`) and EMA (`ema_decay`).
+
 Artifacts. `save(directory)` writes the weights (numpy arrays or a torch state_dict, never a pickle)
 and then `model.json` (kind, parameters, classes); `load_model(directory)` picks the class by kind.
 """
@@ -21,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -39,75 +46,75 @@ from torch import nn
 from transformers import AutoTokenizer
 
 from mlcore.encoders import DEFAULT_BACKBONE, resolve_backbone_dir
+from mlcore.losses import LOSSES, make_loss
 from mlcore.semi_supervised import NeighbourGraph, neighbour_graph, spread_labels
+from mlcore.targets import (
+    SoftTargets,
+    TrainingTargets,
+    check_sample_weight,
+    encode_targets,
+    label_list,
+    multi_label_targets,
+    plain_label,
+    single_label_targets,
+    sorted_classes,
+)
+from mlcore.training_loop import (
+    EARLY_STOPPING_TOL,
+    PROGRESS_STEP,
+    Batch,
+    BatchOf,
+    Callbacks,
+    CancelCheck,
+    Objective,
+    ProgressCallback,
+    Trainer,
+    TrainingCancelled,
+    TrainingResult,
+    resolve_device,
+    seeded_torch,
+)
+
+__all__ = [
+    "DEFAULT_SELF_TRAINING",
+    "EARLY_STOPPING_TOL",
+    "FAST_HEADS",
+    "MODEL_KINDS",
+    "PROGRESS_STEP",
+    "TOKENIZATIONS",
+    "BatchOf",
+    "CancelCheck",
+    "FastHead",
+    "ProgressCallback",
+    "SoftTargets",
+    "TextCNN",
+    "TextClassifier",
+    "TrainingCancelled",
+    "TrainingTargets",
+    "load_model",
+    "model_class",
+    "sure_probability",
+    "training_objective",
+]
 
 MODEL_FILE = "model.json"
 FORMAT_VERSION = 1
 MULTI_LABEL_THRESHOLD = 0.5
 PREDICT_BATCH_SIZE = 256
-# Progress is reported (and cancellation checked) at most once per this fraction of training.
-PROGRESS_STEP = 0.01
-# Early stopping counts an epoch as progress only if the validation loss drops by more than this.
-EARLY_STOPPING_TOL = 1e-4
-
-ProgressCallback = Callable[[float], None]
-CancelCheck = Callable[[], bool]
-
-
-class TrainingCancelled(Exception):
-    """Raised by `fit` when `should_cancel()` returned True; the model keeps its previous state."""
+# Logit of a class that a logistic regression never saw in its training rows: never predicted.
+UNSEEN_CLASS_LOGIT = -10.0
+# Soft-target LR: a row's class enters the expanded data only above this probability.
+SOFT_ROW_MIN = 1e-4
 
 
 # --- labels -------------------------------------------------------------------------------------
 
-
-def _plain_label(label: Any) -> str | int:
-    """A JSON-storable label: numpy scalars become Python ones; anything but str/int is refused."""
-    if isinstance(label, np.generic):
-        label = label.item()
-    if isinstance(label, bool) or not isinstance(label, str | int):
-        raise ValueError(f"labels must be strings or integers; got {label!r} ({type(label).__name__})")
-    return label
-
-
-def _sorted_classes(labels: Sequence[str | int]) -> list[str | int]:
-    if len({type(label) for label in labels}) > 1:
-        raise ValueError("labels must be all strings or all integers, not a mix")
-    return sorted(set(labels))
-
-
-def _single_label_targets(y: Sequence) -> tuple[np.ndarray, np.ndarray]:
-    """(classes (k,), class index per item (n,) int64); at least two classes are needed."""
-    labels = [_plain_label(label) for label in y]
-    classes = _sorted_classes(labels)
-    if len(classes) < 2:
-        raise ValueError(f"single-label training needs at least 2 classes; got {len(classes)}: {classes}")
-    index = {label: i for i, label in enumerate(classes)}
-    return np.asarray(classes), np.array([index[label] for label in labels], dtype=np.int64)
-
-
-def _label_list(row: Any, position: int) -> list[str | int]:
-    if isinstance(row, str | bytes) or not isinstance(row, Sequence | set | frozenset | np.ndarray):
-        raise ValueError(f"multi-label y must hold one list of labels per item; y[{position}] is {row!r}")
-    return list(dict.fromkeys(_plain_label(label) for label in row))
-
-
-def _multi_label_targets(y: Sequence) -> tuple[np.ndarray, np.ndarray]:
-    """(classes (k,), 0/1 float32 indicator (n, k)); every label must be absent from some item."""
-    if isinstance(y, np.ndarray) and y.ndim == 2:
-        raise ValueError("multi-label y must be a list of label lists, not a 0/1 matrix")
-    rows = [_label_list(row, i) for i, row in enumerate(y)]
-    classes = _sorted_classes([label for row in rows for label in row])
-    if not classes:
-        raise ValueError("multi-label training needs at least one item with a label")
-    index = {label: i for i, label in enumerate(classes)}
-    indicator = np.zeros((len(rows), len(classes)), dtype=np.float32)
-    for i, row in enumerate(rows):
-        indicator[i, [index[label] for label in row]] = 1.0
-    everywhere = [label for label, column in zip(classes, indicator.T, strict=True) if column.all()]
-    if everywhere:
-        raise ValueError(f"labels {everywhere} are on every item; training needs items without each label too")
-    return np.asarray(classes), indicator
+# The label helpers live in mlcore.targets; these names stay for the modules that import them from here.
+_plain_label = plain_label
+_sorted_classes = sorted_classes
+_label_list = label_list
+_single_label_targets = single_label_targets
+_multi_label_targets = multi_label_targets
 
 
 def _probabilities(logits: np.ndarray, multi_label: bool) -> np.ndarray:
@@ -142,130 +149,85 @@ def _check_seed(random_state: Any) -> None:
         raise ValueError(f"random_state must be an integer >= 0; got {random_state!r}")
 
 
-class _Callbacks:
-    """`on_progress(fraction)` and `should_cancel()`, throttled to one call per PROGRESS_STEP.
-
-    Workers may touch a database in either callback, so a long epoch of tiny batches must not call
-    them thousands of times.
-    """
-
-    def __init__(self, on_progress: ProgressCallback | None, should_cancel: CancelCheck | None) -> None:
-        self.on_progress = on_progress
-        self.should_cancel = should_cancel
-        self.reported = 0.0
-
-    def check(self, where: str) -> None:
-        if self.should_cancel is not None and self.should_cancel():
-            raise TrainingCancelled(f"training cancelled {where}")
-
-    def step(self, fraction: float, where: str) -> None:
-        """Report `fraction` of training done and check for cancellation, if enough has passed."""
-        fraction = min(fraction, 1.0)
-        if fraction - self.reported < PROGRESS_STEP and fraction < 1.0:
-            return
-        self.reported = fraction
-        if self.on_progress is not None:
-            self.on_progress(fraction)
-        if fraction < 1.0:
-            self.check(where)
-
-
 # --- torch training -----------------------------------------------------------------------------
 
 
-def _resolve_device(device: str | None) -> torch.device:
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-
-@contextmanager
-def _seeded_torch(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch inside the block only: the caller's global RNG state is restored afterwards."""
-    cuda_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(seed)
-        yield
-
-
-Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]
-BatchOf = Callable[[np.ndarray], Batch]
-
-
-def _loss_function(multi_label: bool) -> nn.Module:
-    return nn.BCEWithLogitsLoss() if multi_label else nn.CrossEntropyLoss()
-
-
-class _BestWeights:
-    """Early stopping: remembers the weights with the lowest validation loss."""
-
-    def __init__(self, patience: int) -> None:
-        self.patience = patience
-        self.best_loss = math.inf
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self.epochs_without_gain = 0
-
-    def should_stop(self, module: nn.Module, loss: float) -> bool:
-        if loss < self.best_loss - EARLY_STOPPING_TOL:
-            self.best_loss, self.epochs_without_gain = loss, 0
-            self.best_state = copy.deepcopy(module.state_dict())
-            return False
-        self.epochs_without_gain += 1
-        return self.epochs_without_gain >= self.patience
-
-    def restore(self, module: nn.Module) -> None:
-        if self.best_state is not None:
-            module.load_state_dict(self.best_state)
+_Callbacks = Callbacks
+_resolve_device = resolve_device
+_seeded_torch = seeded_torch
 
 
 def _batches(index: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [index[start : start + batch_size] for start in range(0, len(index), batch_size)]
 
 
-def _validation_loss(module: nn.Module, batch_of: BatchOf, index: np.ndarray, loss_fn: nn.Module) -> float:
-    module.eval()
-    total = 0.0
-    with torch.inference_mode():
-        for batch in _batches(index, PREDICT_BATCH_SIZE):
-            inputs, targets = batch_of(batch)
-            total += float(loss_fn(module(*inputs), targets)) * len(batch)
-    return total / len(index)
+def _check_torch_training(estimator: TextClassifier) -> None:
+    """The options every torch kind shares: loss, loss_params, sampling_q, ema_decay, rates."""
+    _check_choice("loss", estimator.loss, sorted(LOSSES))
+    if estimator.loss_params is not None and not isinstance(estimator.loss_params, dict):
+        raise ValueError(f"loss_params must be a dict or None; got {estimator.loss_params!r}")
+    if estimator.ema_decay is not None and not 0 <= estimator.ema_decay < 1:
+        raise ValueError(f"ema_decay must be None or in [0, 1); got {estimator.ema_decay!r}")
+    if estimator.sampling_q is not None and not estimator.sampling_q >= 0:
+        raise ValueError(f"sampling_q must be None or >= 0; got {estimator.sampling_q!r}")
+    if not estimator.learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0; got {estimator.learning_rate!r}")
+    if not estimator.weight_decay >= 0:
+        raise ValueError(f"weight_decay must be >= 0; got {estimator.weight_decay!r}")
 
 
-def _train(
-    module: nn.Module,
-    batch_of: BatchOf,
-    train_index: np.ndarray,
-    *,
+def training_objective(
+    loss: str, loss_params: dict | None, targets: TrainingTargets, *, multi_label: bool
+) -> Objective:
+    """The registry loss `loss` (class counts from the targets) wrapped for soft targets and weights."""
+    base = make_loss(loss, multi_label=multi_label, class_counts=targets.class_counts(), **(loss_params or {}))
+    return Objective(base, multi_label=multi_label, temperature=targets.temperature, alpha=targets.alpha)
+
+
+def _train_torch(
     estimator: TextClassifier,
+    module: nn.Module,
+    inputs_of: Callable[[np.ndarray], tuple[torch.Tensor, ...]],
+    targets: TrainingTargets,
+    *,
+    epochs: int,
     rng: np.random.Generator,
-    callbacks: _Callbacks,
+    callbacks: Callbacks,
     validation_index: np.ndarray | None = None,
     patience: int = 1,
-) -> int:
-    """Adam over shuffled mini-batches for `estimator.epochs` epochs; the number of epochs run.
+) -> TrainingResult:
+    """Train a TextCNN or MLP module through the shared `Trainer`: Adam (L2 `weight_decay`), a constant
+    rate, no clipping, the estimator's loss, `sampling_q` and `ema_decay`.
 
-    With `validation_index`, stops after `patience` epochs without a lower validation loss and
-    keeps the best weights.
+    With `validation_index`, stops after `patience` epochs without a lower validation loss and keeps
+    the best weights.
     """
-    optimizer = torch.optim.Adam(module.parameters(), lr=estimator.learning_rate, weight_decay=estimator.weight_decay)
-    loss_fn = _loss_function(estimator.multi_label)
-    best = _BestWeights(patience) if validation_index is not None else None
-    epochs, per_epoch = estimator.epochs, math.ceil(len(train_index) / estimator.batch_size)
-    epoch = 0
-    for epoch in range(1, epochs + 1):
-        callbacks.check(f"before epoch {epoch} of {epochs}")
-        module.train()
-        for done, batch in enumerate(_batches(rng.permutation(train_index), estimator.batch_size), start=1):
-            inputs, targets = batch_of(batch)
-            optimizer.zero_grad()
-            loss_fn(module(*inputs), targets).backward()
-            optimizer.step()
-            callbacks.step(((epoch - 1) * per_epoch + done) / (epochs * per_epoch), f"in epoch {epoch} of {epochs}")
-        if best is not None and best.should_stop(module, _validation_loss(module, batch_of, validation_index, loss_fn)):
-            break
-    if best is not None:
-        best.restore(module)
-    module.eval()
-    return epoch
+    device = next(module.parameters()).device
+    objective = training_objective(estimator.loss, estimator.loss_params, targets, multi_label=estimator.multi_label)
+    trainer = Trainer(
+        multi_label=estimator.multi_label,
+        loss_fn=objective.to(device),
+        learning_rate=estimator.learning_rate,
+        weight_decay=estimator.weight_decay,
+        optimizer="adam",
+        epochs=epochs,
+        batch_size=estimator.batch_size,
+        scheduler="constant",
+        warmup_ratio=0.0,
+        max_grad_norm=None,
+        ema_decay=estimator.ema_decay,
+        sampling_q=estimator.sampling_q,
+        patience=patience,
+    )
+
+    def batch_of(rows: np.ndarray) -> Batch:
+        return inputs_of(rows), targets.batch(rows, device)
+
+    train_index = np.arange(len(targets))
+    if validation_index is not None:
+        train_index = np.setdiff1d(train_index, validation_index)
+    strata = targets.strata() if estimator.sampling_q is not None else None
+    return trainer.fit(module, batch_of, train_index, validation_index, rng=rng, strata=strata, callbacks=callbacks)
 
 
 def _predict_logits(
@@ -279,9 +241,11 @@ def _predict_logits(
     return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
 
-def _targets_tensor(targets: np.ndarray, device: torch.device) -> torch.Tensor:
-    """Class indices (int64) for softmax training, a 0/1 float matrix for sigmoid training."""
-    return torch.as_tensor(targets, device=device)
+def _take(inputs: Any, rows: np.ndarray) -> Any:
+    """The given rows of an (n, dim) array or a list of texts."""
+    if isinstance(inputs, np.ndarray):
+        return inputs[rows]
+    return [inputs[i] for i in rows]
 
 
 # --- the interface ------------------------------------------------------------------------------
@@ -314,28 +278,77 @@ class TextClassifier(BaseEstimator, ABC):
     def fit(
         self,
         X: Any,
-        y: Sequence,
+        y: Sequence | SoftTargets,
         *,
+        sample_weight: Any = None,
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
     ) -> TextClassifier:
-        """Train on X and y (one label, or one label list when multi_label, per item); returns self.
+        """Train on X and y; returns self.
 
+        `y`: one label (one label list when multi_label) per item, or a `SoftTargets` (a teacher's
+        probabilities, the human labels where there are some; `classes_` become its classes).
+        `sample_weight` (n,) weighs each item's loss; items of weight 0 are left out altogether (they
+        would contribute nothing, and so they add no class or vocabulary either).
         `on_progress(fraction)` is called as training advances (last with 1.0); when
         `should_cancel()` returns True, training stops with `TrainingCancelled`.
         """
         self._check_params()
-        inputs = self._validate_inputs(X, fitting=True)
-        if len(y) != len(inputs):
-            raise ValueError(f"X has {len(inputs)} items but y has {len(y)}")
-        if not len(inputs):
-            raise ValueError("cannot fit on zero items")
-        classes, targets = (_multi_label_targets if self.multi_label else _single_label_targets)(y)
-        callbacks = _Callbacks(on_progress, should_cancel)
+        inputs, classes, targets = self._training_data(X, y, sample_weight, classes=None)
+        callbacks = Callbacks(on_progress, should_cancel)
         self._fit_encoded(inputs, targets, len(classes), callbacks)
         self.classes_ = classes
         callbacks.step(1.0, "at the end")
         return self
+
+    def continue_fit(
+        self,
+        X: Any,
+        y: Sequence | SoftTargets,
+        *,
+        epochs: int | None = None,
+        sample_weight: Any = None,
+        on_progress: ProgressCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> TextClassifier:
+        """Train the fitted model further on X and y, from its current weights; returns self.
+
+        The classes (and a TextCNN's vocabulary) stay as fitted: labels must be among `classes_`, and a
+        `SoftTargets` must have exactly `classes_`. `epochs` overrides the model's own for this call.
+        Typical use, after distillation: fine-tune on the human labels alone. When cancelled, the model
+        keeps its previous weights.
+        """
+        check_is_fitted(self, "classes_")
+        self._check_params()
+        if epochs is not None:
+            _check_positive_int("epochs", epochs)
+        inputs, _, targets = self._training_data(X, y, sample_weight, classes=self.classes_.tolist())
+        callbacks = Callbacks(on_progress, should_cancel)
+        self._continue_encoded(inputs, targets, callbacks, epochs)
+        callbacks.step(1.0, "at the end")
+        return self
+
+    def _training_data(
+        self, X: Any, y: Sequence | SoftTargets, sample_weight: Any, *, classes: list | None
+    ) -> tuple[Any, np.ndarray, TrainingTargets]:
+        """Validated inputs, the classes and the encoded targets, rows of weight 0 left out."""
+        inputs = self._validate_inputs(X, fitting=classes is None)
+        if isinstance(y, str) or not hasattr(y, "__len__"):
+            raise ValueError(f"y must be a sequence of labels or a SoftTargets; got {type(y).__name__}")
+        if len(y) != len(inputs):
+            raise ValueError(f"X has {len(inputs)} items but y has {len(y)}")
+        if not len(inputs):
+            raise ValueError("cannot fit on zero items")
+        weight = check_sample_weight(sample_weight, len(inputs))
+        keep = None if weight is None or weight.all() else np.flatnonzero(weight > 0)
+        if keep is not None and not isinstance(y, SoftTargets):
+            y, weight = [y[i] for i in keep], weight[keep]
+        found, targets = encode_targets(y, multi_label=self.multi_label, classes=classes, sample_weight=weight)
+        if keep is not None:
+            inputs = _take(inputs, keep)
+            if isinstance(y, SoftTargets):
+                targets = targets.subset(keep)
+        return inputs, found, targets
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """(n, len(classes_)) float64: a softmax per row, or one sigmoid per label when multi_label."""
@@ -387,8 +400,15 @@ class TextClassifier(BaseEstimator, ABC):
     def _validate_inputs(self, X: Any, *, fitting: bool) -> Any: ...
 
     @abstractmethod
-    def _fit_encoded(self, inputs: Any, targets: np.ndarray, n_outputs: int, callbacks: _Callbacks) -> None:
-        """Learn from validated inputs and encoded targets (class indices, or a 0/1 matrix)."""
+    def _fit_encoded(self, inputs: Any, targets: TrainingTargets, n_outputs: int, callbacks: Callbacks) -> None:
+        """Learn from validated inputs and encoded targets (`TrainingTargets`: hard labels as class
+        indices or a 0/1 matrix, soft targets, sample weights)."""
+
+    def _continue_encoded(
+        self, inputs: Any, targets: TrainingTargets, callbacks: Callbacks, epochs: int | None
+    ) -> None:
+        """Train further from the fitted state; set the new state only when done (cancel keeps the old)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support continue_fit")
 
     @abstractmethod
     def _logits(self, inputs: Any) -> np.ndarray: ...
@@ -450,7 +470,9 @@ class FastHead(TextClassifier):
 
     head="lr": scikit-learn LogisticRegression (multinomial; one binary model per label when
     multi_label), stored as plain coefficient arrays. head="mlp": Linear-ReLU-Dropout-Linear in torch,
-    trained with Adam, optionally stopped early on a seeded held-out `validation_fraction`.
+    trained with Adam, optionally stopped early on a seeded held-out `validation_fraction`, with the
+    registry loss `loss`, `sampling_q` and `ema_decay` as the TextCNN (the LR head ignores those).
+    Soft targets on the LR head: see `_fit_logistic`.
 
     Self-training (single-label): given the unlabeled items' embeddings (`fit(..., unlabeled=pool)`),
     the head labels the ones it is sure of (its probabilities averaged with label spreading over the
@@ -483,6 +505,10 @@ class FastHead(TextClassifier):
         validation_fraction: float = 0.1,
         patience: int = 3,
         self_training: float | None = DEFAULT_SELF_TRAINING,
+        loss: str = "cross_entropy",
+        loss_params: dict | None = None,
+        sampling_q: float | None = None,
+        ema_decay: float | None = None,
         random_state: int = 0,
         device: str | None = None,
     ) -> None:
@@ -500,14 +526,19 @@ class FastHead(TextClassifier):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.self_training = self_training
+        self.loss = loss
+        self.loss_params = loss_params
+        self.sampling_q = sampling_q
+        self.ema_decay = ema_decay
         self.random_state = random_state
         self.device = device
 
     def fit(
         self,
         X: Any,
-        y: Sequence,
+        y: Sequence | SoftTargets,
         *,
+        sample_weight: Any = None,
         unlabeled: Any = None,
         graph: NeighbourGraph | None = None,
         on_progress: ProgressCallback | None = None,
@@ -516,6 +547,8 @@ class FastHead(TextClassifier):
         """Train on X and y; with `self_training` set and `unlabeled` embeddings given, train a second
         time with the unlabeled items the evidence is sure of (see the class docstring). Returns self.
 
+        `y` and `sample_weight` as in `TextClassifier.fit`. Self-training is skipped when y is a
+        `SoftTargets` (the teacher already labels the pool); pseudo-labeled items weigh 1.
         `graph`: the neighbour graph of the rows of X followed by those of `unlabeled`
         (`mlcore.semi_supervised`); built here when not given. Callers retraining on one pool round after
         round build it once: it depends on the embeddings only.
@@ -524,12 +557,13 @@ class FastHead(TextClassifier):
         pool = None if unlabeled is None else _as_embeddings(unlabeled)
         self.n_pseudo_labeled_ = 0
         self.__dict__.pop("labels_only_", None)  # never carried into the copy below from an earlier fit
-        if self.self_training is None or self.multi_label or pool is None or not len(pool):
-            super().fit(X, y, on_progress=on_progress, should_cancel=should_cancel)
+        plain = self.self_training is None or self.multi_label or isinstance(y, SoftTargets)
+        if plain or pool is None or not len(pool):
+            super().fit(X, y, sample_weight=sample_weight, on_progress=on_progress, should_cancel=should_cancel)
             self.labels_only_ = self
             return self
         first_half, second_half = _halved_progress(on_progress)
-        super().fit(X, y, on_progress=first_half, should_cancel=should_cancel)
+        super().fit(X, y, sample_weight=sample_weight, on_progress=first_half, should_cancel=should_cancel)
         # Refitting replaces the weight arrays (or the network) and never writes into them, so a shallow
         # copy keeps the head of the labels alone.
         self.labels_only_ = copy.copy(self)
@@ -543,8 +577,9 @@ class FastHead(TextClassifier):
         rows, pseudo_labels = self._sure_pseudo_labels(y, pool, graph)
         if len(rows):
             inputs, labels = np.concatenate([labeled, pool[rows]]), [*y, *pseudo_labels]
+            weight = None if sample_weight is None else np.concatenate([sample_weight, np.ones(len(rows))])
             with self._solver_tolerance(SELF_TRAINING_TOLERANCE):
-                super().fit(inputs, labels, on_progress=second_half, should_cancel=should_cancel)
+                super().fit(inputs, labels, sample_weight=weight, on_progress=second_half, should_cancel=should_cancel)
         else:
             self.labels_only_ = self
             if second_half is not None:
@@ -589,6 +624,7 @@ class FastHead(TextClassifier):
             _check_positive_int(name, getattr(self, name))
         _check_fraction("dropout", self.dropout)
         _check_fraction("validation_fraction", self.validation_fraction)
+        _check_torch_training(self)
 
     def _validate_inputs(self, X: Any, *, fitting: bool) -> np.ndarray:
         embeddings = _as_embeddings(X)
@@ -596,56 +632,114 @@ class FastHead(TextClassifier):
             raise ValueError(f"X has {embeddings.shape[1]} features; the model was fit on {self.n_features_in_}")
         return embeddings
 
-    def _fit_encoded(self, inputs: np.ndarray, targets: np.ndarray, n_outputs: int, callbacks: _Callbacks) -> None:
+    def _fit_encoded(self, inputs: np.ndarray, targets: TrainingTargets, n_outputs: int, callbacks: Callbacks) -> None:
         if self.head == "lr":
-            self._fit_logistic(inputs, targets, callbacks)
+            self._fit_logistic(inputs, targets, n_outputs, callbacks)
         else:
             self._fit_mlp(inputs, targets, n_outputs, callbacks)
         self.n_features_in_ = inputs.shape[1]
+
+    def _continue_encoded(
+        self, inputs: np.ndarray, targets: TrainingTargets, callbacks: Callbacks, epochs: int | None
+    ) -> None:
+        """MLP: more epochs from the current weights. LR: a refit on the new data (see `_fit_logistic`)."""
+        if self.head == "lr":
+            self._fit_logistic(inputs, targets, len(self.classes_), callbacks)
+            return
+        rng = np.random.default_rng(self.random_state)
+        module = copy.deepcopy(self.module_)
+        with seeded_torch(self.random_state, next(module.parameters()).device):
+            result = self._train_mlp(module, inputs, targets, epochs or self.epochs, rng, callbacks)
+        self.module_, self.n_epochs_ = module, self.n_epochs_ + result.n_epochs
 
     # - logistic regression
 
     def _logistic(self) -> LogisticRegression:
         return LogisticRegression(C=self.C, max_iter=self.max_iter, tol=self._tolerance, random_state=self.random_state)
 
-    def _fit_logistic(self, X: np.ndarray, targets: np.ndarray, callbacks: _Callbacks) -> None:
+    def _fit_logistic(self, X: np.ndarray, targets: TrainingTargets, n_outputs: int, callbacks: Callbacks) -> None:
+        """Multinomial LR (one binary LR per label when multi-label), weighted by the sample weights.
+
+        Soft targets: each row becomes one row per class with probability > SOFT_ROW_MIN, weighted by that
+        probability times (1 - alpha) times its sample weight, plus its hard label (if any) weighted by
+        alpha: the weighted log-loss of those rows is the cross-entropy against the soft targets, i.e.
+        the KL term up to a constant. Unlike the torch kinds, the logits are not divided by T and the
+        term is not scaled by T^2 (a linear model's scale is set by C; T only softens the targets given).
+        A class without any row gets zero weights and a very low intercept (never predicted). The
+        problem is convex, so `continue_fit` refits on the new data (a warm start would reach the same
+        optimum): the classes stay, what was learned from the earlier data does not.
+        """
         callbacks.check("before fitting")
         if not self.multi_label:
-            self.coef_, self.intercept_ = _softmax_weights(self._logistic().fit(X, targets))
+            rows, labels, weights = _expanded_rows(targets)
+            self.coef_, self.intercept_ = self._softmax_lr(X[rows], labels, weights, n_outputs)
             return
         coefs, intercepts = [], []
-        for j in range(targets.shape[1]):
-            model = self._logistic().fit(X, targets[:, j])
-            coefs.append(model.coef_[0])
-            intercepts.append(model.intercept_[0])
-            callbacks.step((j + 1) / targets.shape[1], f"after label {j + 1} of {targets.shape[1]}")
+        for j in range(n_outputs):
+            rows, labels, weights = _expanded_rows(targets, column=j)
+            coef, intercept = self._binary_lr(X[rows], labels, weights)
+            coefs.append(coef)
+            intercepts.append(intercept)
+            callbacks.step((j + 1) / n_outputs, f"after label {j + 1} of {n_outputs}")
         self.coef_, self.intercept_ = np.array(coefs), np.array(intercepts)
+
+    def _softmax_lr(
+        self, X: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, n_outputs: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        present = np.unique(labels)
+        coef = np.zeros((n_outputs, X.shape[1]))
+        intercept = np.full(n_outputs, UNSEEN_CLASS_LOGIT)
+        if len(present) == 1:
+            intercept[present[0]] = 0.0
+            return coef, intercept
+        model = self._logistic().fit(X, labels, sample_weight=weights)
+        fitted_coef, fitted_intercept = _softmax_weights(model)
+        coef[model.classes_], intercept[model.classes_] = fitted_coef, fitted_intercept
+        return coef, intercept
+
+    def _binary_lr(self, X: np.ndarray, labels: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, float]:
+        if labels.min() == labels.max():
+            return np.zeros(X.shape[1]), (-UNSEEN_CLASS_LOGIT if labels[0] else UNSEEN_CLASS_LOGIT)
+        model = self._logistic().fit(X, labels, sample_weight=weights)
+        return model.coef_[0].astype(np.float64), float(model.intercept_[0])
 
     # - MLP
 
-    def _fit_mlp(self, X: np.ndarray, targets: np.ndarray, n_outputs: int, callbacks: _Callbacks) -> None:
-        device = _resolve_device(self.device)
+    def _fit_mlp(self, X: np.ndarray, targets: TrainingTargets, n_outputs: int, callbacks: Callbacks) -> None:
+        device = resolve_device(self.device)
         rng = np.random.default_rng(self.random_state)
-        train_index, validation_index = self._split(len(X), rng)
-        features, labels = torch.as_tensor(X, device=device), _targets_tensor(targets, device)
-
-        def batch_of(index: np.ndarray) -> Batch:
-            rows = torch.as_tensor(index, device=device)
-            return (features[rows],), labels[rows]
-
-        with _seeded_torch(self.random_state, device):
+        with seeded_torch(self.random_state, device):
             module = _mlp(X.shape[1], self.hidden_size, n_outputs, self.dropout).to(device)
-            epochs = _train(
-                module,
-                batch_of,
-                train_index,
-                estimator=self,
-                rng=rng,
-                callbacks=callbacks,
-                validation_index=validation_index,
-                patience=self.patience,
-            )
-        self.module_, self.n_epochs_ = module, epochs
+            result = self._train_mlp(module, X, targets, self.epochs, rng, callbacks)
+        self.module_, self.n_epochs_ = module, result.n_epochs
+
+    def _train_mlp(
+        self,
+        module: nn.Module,
+        X: np.ndarray,
+        targets: TrainingTargets,
+        epochs: int,
+        rng: np.random.Generator,
+        callbacks: Callbacks,
+    ) -> TrainingResult:
+        _, validation_index = self._split(len(X), rng)
+        device = next(module.parameters()).device
+        features = torch.as_tensor(X, device=device)
+
+        def inputs_of(rows: np.ndarray) -> tuple[torch.Tensor, ...]:
+            return (features[torch.as_tensor(rows, device=device)],)
+
+        return _train_torch(
+            self,
+            module,
+            inputs_of,
+            targets,
+            epochs=epochs,
+            rng=rng,
+            callbacks=callbacks,
+            validation_index=validation_index,
+            patience=self.patience,
+        )
 
     def _split(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
         """(train rows, validation rows or None): a seeded random hold-out when early_stopping."""
@@ -685,6 +779,35 @@ class FastHead(TextClassifier):
         module = _mlp(self.n_features_in_, self.hidden_size, n_outputs, self.dropout)
         module.load_state_dict(torch.load(directory / state["weights"], map_location=device, weights_only=True))
         self.module_, self.n_epochs_ = module.to(device).eval(), state["n_epochs"]
+
+
+def _expanded_rows(
+    targets: TrainingTargets, column: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(row of X, label, weight or None) of the rows a logistic regression fits; `column`: the one label
+    of a multi-label head (labels 0/1). Plain labels give the rows as they are; soft targets expand
+    each row into weighted rows (see `FastHead._fit_logistic`)."""
+    n = len(targets)
+    weight = np.ones(n) if targets.weight is None else targets.weight.astype(np.float64)
+    hard = targets.hard if column is None else targets.hard[:, column].astype(np.int64)
+    if not targets.is_soft:
+        return np.arange(n), hard, targets.weight
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    if targets.alpha < 1:
+        if column is None:
+            probabilities = targets.soft.astype(np.float64)
+        else:  # the label's absence and presence as two classes
+            positive = targets.soft[:, column].astype(np.float64)
+            probabilities = np.stack([1.0 - positive, positive], axis=1)
+        rows, labels = np.nonzero(probabilities > SOFT_ROW_MIN)
+        parts.append((rows, labels, probabilities[rows, labels] * weight[rows] * (1.0 - targets.alpha)))
+    if targets.alpha > 0:
+        rows = np.flatnonzero(targets.has_hard)
+        parts.append((rows, hard[rows], weight[rows] * targets.alpha))
+    rows, labels, weights = (np.concatenate(values) for values in zip(*parts, strict=True))
+    if not len(rows):
+        raise ValueError("no training rows: every soft target is below SOFT_ROW_MIN and no row has a hard label")
+    return rows, labels.astype(np.int64), None if np.all(weights == 1.0) else weights
 
 
 def _softmax_weights(model: LogisticRegression) -> tuple[np.ndarray, np.ndarray]:
@@ -821,6 +944,10 @@ class TextCNN(TextClassifier):
     pretrained weights); "char" uses characters, which suits Chinese. Either way the vocabulary is
     the training tokens seen at least `min_count` times; others map to one UNK id. Texts are cut at
     `max_len` tokens. `device` defaults to CUDA when available, else CPU.
+
+    Training: Adam (`weight_decay` an L2 penalty) at a constant `learning_rate` for `epochs`, with the
+    loss `loss` of `mlcore.losses` (`loss_params` its parameters, class counts from y), optional class
+    re-sampling `sampling_q` and an EMA of the weights `ema_decay` (`mlcore.training_loop.Trainer`).
     """
 
     kind = "text_cnn"
@@ -841,6 +968,10 @@ class TextCNN(TextClassifier):
         weight_decay: float = 0.0,
         epochs: int = 10,
         batch_size: int = 32,
+        loss: str = "cross_entropy",
+        loss_params: dict | None = None,
+        sampling_q: float | None = None,
+        ema_decay: float | None = None,
         random_state: int = 0,
         device: str | None = None,
     ) -> None:
@@ -857,10 +988,15 @@ class TextCNN(TextClassifier):
         self.weight_decay = weight_decay
         self.epochs = epochs
         self.batch_size = batch_size
+        self.loss = loss
+        self.loss_params = loss_params
+        self.sampling_q = sampling_q
+        self.ema_decay = ema_decay
         self.random_state = random_state
         self.device = device
 
     def _check_params(self) -> None:
+        _check_torch_training(self)
         _check_choice("tokenization", self.tokenization, TOKENIZATIONS)
         _check_seed(self.random_state)
         for name in ("min_count", "max_len", "embedding_dim", "num_filters", "epochs", "batch_size"):
@@ -887,21 +1023,36 @@ class TextCNN(TextClassifier):
         index = {token: i for i, token in enumerate(vocabulary, start=_RESERVED_IDS)}
         return [np.array([index.get(t, UNK_ID) for t in tokens], dtype=np.int64) for tokens in self._tokens(texts)]
 
-    def _fit_encoded(self, inputs: list[str], targets: np.ndarray, n_outputs: int, callbacks: _Callbacks) -> None:
-        device = _resolve_device(self.device)
-        rng = np.random.default_rng(self.random_state)
+    def _fit_encoded(self, inputs: list[str], targets: TrainingTargets, n_outputs: int, callbacks: Callbacks) -> None:
+        device = resolve_device(self.device)
         vocabulary = _build_vocabulary(self._tokens(inputs), self.min_count)
-        sequences, labels = self._encode(inputs, vocabulary), _targets_tensor(targets, device)
-
-        def batch_of(index: np.ndarray) -> Batch:
-            return _pad([sequences[i] for i in index], max(self.filter_sizes), device), labels[
-                torch.as_tensor(index, device=device)
-            ]
-
-        with _seeded_torch(self.random_state, device):
+        with seeded_torch(self.random_state, device):
             module = self._network(len(vocabulary), n_outputs).to(device)
-            _train(module, batch_of, np.arange(len(inputs)), estimator=self, rng=rng, callbacks=callbacks)
+            self._train_module(module, self._encode(inputs, vocabulary), targets, self.epochs, callbacks)
         self.module_, self.vocabulary_ = module, vocabulary
+
+    def _continue_encoded(
+        self, inputs: list[str], targets: TrainingTargets, callbacks: Callbacks, epochs: int | None
+    ) -> None:
+        """More epochs from the current weights over the fitted vocabulary (new tokens are unknown)."""
+        module = copy.deepcopy(self.module_)
+        with seeded_torch(self.random_state, next(module.parameters()).device):
+            self._train_module(
+                module, self._encode(inputs, self.vocabulary_), targets, epochs or self.epochs, callbacks
+            )
+        self.module_ = module
+
+    def _train_module(
+        self, module: _KimCNN, sequences: list[np.ndarray], targets: TrainingTargets, epochs: int, callbacks: Callbacks
+    ) -> None:
+        device = next(module.parameters()).device
+        width = max(self.filter_sizes)
+
+        def inputs_of(rows: np.ndarray) -> tuple[torch.Tensor, ...]:
+            return _pad([sequences[i] for i in rows], width, device)
+
+        rng = np.random.default_rng(self.random_state)
+        _train_torch(self, module, inputs_of, targets, epochs=epochs, rng=rng, callbacks=callbacks)
 
     def _network(self, vocabulary_size: int, n_outputs: int) -> _KimCNN:
         return _KimCNN(

@@ -9,6 +9,11 @@ Kinds and their graph inputs:
 - `text_cnn`: `ids` (batch, width) int64, padded with 0, and `lengths` (batch,) int64 — the true
   number of tokens per row. The graph is the plain convolution path of `_KimCNN` (the no-grad lookup
   table path is a prediction-time speed-up of the same function and does not trace well).
+- `static_head`: `ids` (batch, width) and `lengths` (batch,) int64, the static table's token ids
+  padded with 0, and `bow_ids` (batch, bag) int64 and `bow_weights` (batch, bag) float32, each text's
+  tf-idf bag of words (unigram ids and hashed bigram ids as the model numbers them) padded with weight
+  0. The static table is inside the graph; a graph may leave out the inputs its model does not read
+  (`use_static` / `use_bow` off).
 
 The legacy TorchScript exporter is used (`dynamo=False`): the torch.export-based one needs `onnxscript`,
 which is not a dependency.
@@ -20,6 +25,7 @@ import copy
 import os
 import warnings
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +97,79 @@ class _Exporter:
         self.feeds = feeds
 
 
-EXPORTERS: dict[str, _Exporter] = {TextCNN.kind: _Exporter(_text_cnn_graph, _text_cnn_feeds)}
+class _StaticHeadGraph(nn.Module):
+    """`StaticHead._logits` after tokenization and tf-idf: the static table's mean over each text's tokens
+    (L2-normalised, scaled) through the dense layer, plus the weighted sum of its bag-of-words rows.
+
+    The bags come padded (batch, width) rather than as EmbeddingBag's flat ids and offsets: ONNX has no
+    EmbeddingBag, and the exporter's scatter forms were slow (ScatterElements-add) or wrong (index_add).
+    """
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        module = copy.deepcopy(model.module_).cpu().eval()
+        self.sparse_weight = nn.Parameter(module.sparse.weight.detach().clone(), requires_grad=False)
+        self.dense = module.dense
+        self.vectors = nn.Parameter(torch.as_tensor(model._table().vectors).clone(), requires_grad=False)
+        self.use_static, self.use_bow = bool(model.use_static), bool(model.use_bow)
+        self.dense_scale = float(model.dense_scale)
+        self.head = _ProbabilityHead(model.multi_label)
+
+    def forward(
+        self, ids: torch.Tensor, lengths: torch.Tensor, bow_ids: torch.Tensor, bow_weights: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.use_static:
+            mask = torch.arange(ids.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
+            summed = (self.vectors[ids] * mask.unsqueeze(2).to(self.vectors.dtype)).sum(dim=1)
+            mean = summed / lengths.clamp(min=1).unsqueeze(1).to(summed.dtype)
+            dense = mean / mean.norm(dim=1, keepdim=True).clamp(min=1e-12) * self.dense_scale
+        else:
+            dense = torch.zeros(lengths.shape[0], 1)
+        logits = self.dense(dense)
+        if self.use_bow:
+            logits = logits + (self.sparse_weight[bow_ids] * bow_weights.unsqueeze(2)).sum(dim=1)
+        return self.head(logits)
+
+
+def _padded(rows: Sequence[np.ndarray], dtype: type, min_width: int = 1) -> np.ndarray:
+    width = max(min_width, *(len(row) for row in rows))
+    out = np.zeros((len(rows), width), dtype=dtype)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
+def _static_head_feeds(model: Any, texts: Sequence[str]) -> Feeds:
+    """The model's own token ids (padded) and tf-idf bag of words (padded ids and weights, 0 = none)."""
+    ids = model._token_ids(list(texts))
+    if model.use_bow:
+        sparse = model._sparse(ids)
+        bounds = [*sparse.offsets.tolist(), len(sparse.features)]
+        bags = [(sparse.features[a:b], sparse.weights[a:b]) for a, b in pairwise(bounds)]
+    else:
+        bags = [(np.zeros(0, np.int64), np.zeros(0, np.float32)) for _ in ids]
+    return {
+        "ids": _padded(ids, np.int64),
+        "lengths": np.array([len(row) for row in ids], dtype=np.int64),
+        "bow_ids": _padded([bag[0] for bag in bags], np.int64),
+        "bow_weights": _padded([bag[1] for bag in bags], np.float32),
+    }
+
+
+def _static_head_graph(model: Any) -> tuple[nn.Module, dict[str, dict[int, str]]]:
+    axes = {
+        "ids": {0: "batch", 1: "width"},
+        "lengths": {0: "batch"},
+        "bow_ids": {0: "batch", 1: "bag"},
+        "bow_weights": {0: "batch", 1: "bag"},
+    }
+    return _StaticHeadGraph(model).eval(), axes
+
+
+EXPORTERS: dict[str, _Exporter] = {
+    TextCNN.kind: _Exporter(_text_cnn_graph, _text_cnn_feeds),
+    "static_head": _Exporter(_static_head_graph, _static_head_feeds),
+}
 
 EXAMPLE_TEXTS = ("an example text to trace the graph with", "short", "")
 
@@ -181,12 +259,12 @@ class OnnxRunner:
         """(n, len(classes_)) float64 probabilities, in batches of PREDICT_BATCH_SIZE texts."""
         texts = list(texts)
         session = self._session(torch.get_num_threads())
-        parts = [
-            session.run(["probabilities"], self.exporter.feeds(self.model, texts[start : start + PREDICT_BATCH_SIZE]))[
-                0
-            ]
-            for start in range(0, len(texts), PREDICT_BATCH_SIZE)
-        ]
+        # The exporter drops inputs a graph does not read (a static_head without its bag of words).
+        wanted = {value.name for value in session.get_inputs()}
+        parts = []
+        for start in range(0, len(texts), PREDICT_BATCH_SIZE):
+            feeds = self.exporter.feeds(self.model, texts[start : start + PREDICT_BATCH_SIZE])
+            parts.append(session.run(["probabilities"], {k: v for k, v in feeds.items() if k in wanted})[0])
         if not parts:
             return np.zeros((0, len(self.model.classes_)))
         return np.concatenate(parts).astype(np.float64)

@@ -32,6 +32,7 @@ import numpy as np
 from mlcore.encoders import TextEncoder, allowed_backbone_dir, resolve_backbone_dir
 from mlcore.models import FORMAT_VERSION, MODEL_FILE, MULTI_LABEL_THRESHOLD, TextClassifier, load_model, model_class
 from mlcore.onnx_export import ONNX_FILE, OnnxRunner, export_onnx, supports_onnx
+from mlcore.students import StaticHead  # noqa: F401  (registers "static_head" in MODEL_KINDS)
 
 CARD_FILE = "model_card.json"
 CARD_FORMAT = "labelloop.model_card"
@@ -42,6 +43,8 @@ RUNTIMES = ("torch", "onnx")
 MAX_ARCHIVE_BYTES = 2 * 1024**3
 MAX_ARCHIVE_ENTRIES = 1000
 _COPY_CHUNK = 1024 * 1024
+# Where the kinds keep their fitted torch modules (TextCNN and the MLP head: module_; the teacher: network_).
+_MODULE_ATTRIBUTES = ("module_", "network_")
 # `TextEncoder.version`: "<backbone>@<fingerprint>:<pooling>:<max_length>".
 _ENCODER_VERSION = re.compile(r"^(?P<backbone>.+)@(?P<fingerprint>[0-9a-f]+):(?P<pooling>\w+):(?P<max_length>\d+)$")
 
@@ -381,7 +384,8 @@ class TextPredictor:
 
         `runtime="onnx"` runs `model.onnx` with ONNX Runtime instead of the torch module. `encoder`
         overrides the card's encoder (a TextEncoder, or a packaged name or local directory), for a
-        machine where the backbone lives elsewhere. `device` is the encoder's torch device. A backbone
+        machine where the backbone lives elsewhere. `device` ("cpu", "cuda") places the model's torch
+        modules and the encoder (default: where the model's own `device` parameter puts them). A backbone
         named by the card that is neither packaged nor a path is looked up as a folder in `model_dirs`
         (`mlcore.encoders.allowed_backbone_dir`, as the server resolves a project's backbone).
         """
@@ -397,6 +401,8 @@ class TextPredictor:
             model_dir = read_archive(path, workspace.name)
         card = _load_card(model_dir)
         model = load_model(model_dir)
+        if device is not None:
+            _place(model, device)
         if card is not None:
             _require(card["kind"] == model.kind, "kind", f"is {card['kind']!r} but the model is {model.kind!r}")
             _require(card["classes"] == model.classes_.tolist(), "classes", "differ from the model's classes")
@@ -447,6 +453,18 @@ class TextPredictor:
 
     def __repr__(self) -> str:
         return f"TextPredictor(kind={self.kind!r}, runtime={self.runtime!r}, source={str(self.source)!r})"
+
+
+def _place(model: TextClassifier, device: str) -> None:
+    """Move the fitted torch modules of `model` (whatever the kind names them) to `device`."""
+    import torch
+
+    for name in _MODULE_ATTRIBUTES:
+        module = getattr(model, name, None)
+        if isinstance(module, torch.nn.Module):
+            module.to(device)
+    if hasattr(model, "device"):
+        model.device = device
 
 
 def _checked_texts(texts: Sequence[str]) -> list[str]:

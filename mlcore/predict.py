@@ -1,7 +1,7 @@
 """Run an exported model on a JSONL file of texts, with no Django:
 
     python -m mlcore.predict --model MODEL_DIR_OR_ZIP --input texts.jsonl [--output out.jsonl]
-        [--runtime torch|onnx] [--batch-size 256] [--encoder BACKBONE]
+        [--runtime torch|onnx] [--batch-size 256] [--device cpu|cuda] [--encoder BACKBONE]
 
 Each input line is a JSON string or an object with a string "text" (blank lines are skipped). Each output
 line is {"label", "probabilities": {name: p}} (plus "labels" for a multi-label model), with the input's
@@ -18,11 +18,14 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from mlcore.pipeline import RUNTIMES, TextPredictor
+if TYPE_CHECKING:
+    from mlcore.pipeline import TextPredictor
 
 DEFAULT_BATCH_SIZE = 256
+# mlcore.pipeline.RUNTIMES; spelled out so that a bad command fails before torch is imported.
+RUNTIMES = ("torch", "onnx")
 EXIT_USAGE = 2
 
 
@@ -37,6 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", help="where to write the JSONL predictions (default: stdout)")
     parser.add_argument("--runtime", choices=RUNTIMES, default="torch", help="torch, or onnx (model.onnx)")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="texts per model call")
+    parser.add_argument("--device", help="torch device for the model and encoder: cpu or cuda (default: cuda if any)")
     parser.add_argument("--encoder", help="the encoder of a model on embeddings, if not the one its card names")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
@@ -96,8 +100,10 @@ def run(args: argparse.Namespace) -> None:
     model = Path(args.model)
     if not model.exists():
         raise InputError(f"--model {args.model}: no such model directory or archive")
+    from mlcore.pipeline import TextPredictor  # torch and transformers: only once the input is known good
+
     try:
-        predictor = TextPredictor.load(model, runtime=args.runtime, encoder=args.encoder)
+        predictor = TextPredictor.load(model, runtime=args.runtime, encoder=args.encoder, device=args.device)
     except ValueError as error:
         raise InputError(f"--model {args.model}: {error}") from None
     results = predictions(predictor, rows, args.batch_size)

@@ -10,7 +10,8 @@ classes_ / save / load, single- and multi-label), and is registered in `MODEL_KI
     >>> load_model("artifacts/teacher-7").predict(["the striker scored twice"])
 
 `Teacher` prepares the data (tokens, windows of long texts, the stratified dev split) and builds the
-network; `Trainer` runs the optimisation: AdamW with per-group learning rates (optionally decayed layer
+network; `mlcore.training_loop.Trainer` (re-exported here), the loop every torch kind shares, runs the
+optimisation: AdamW with per-group learning rates (optionally decayed layer
 by layer), a warmup schedule, and the optional tricks of `mlcore.training_tricks` (FGM, R-Drop, EMA,
 class re-sampling) with any loss of `mlcore.losses`. Training stops early when the loss on the dev split
 stops improving and keeps the best weights.
@@ -21,43 +22,48 @@ Artifacts: `backbone/` (the fine-tuned encoder's `save_pretrained` files and its
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.optim.lr_scheduler import LambdaLR
-from torch.utils.data import WeightedRandomSampler
 from transformers import AutoModel, AutoTokenizer
 
 from mlcore import training_tricks as tricks
 from mlcore.encoders import DEFAULT_BACKBONE, _pool, resolve_backbone_dir
-from mlcore.losses import LOSSES, make_loss
+from mlcore.losses import LOSSES
 from mlcore.models import (
-    EARLY_STOPPING_TOL,
     MODEL_KINDS,
-    PROGRESS_STEP,
     CancelCheck,
     ProgressCallback,
+    SoftTargets,
     TextClassifier,
     _as_texts,
-    _Callbacks,
     _check_choice,
     _check_fraction,
     _check_positive_int,
     _check_seed,
-    _resolve_device,
-    _seeded_torch,
+    training_objective,
 )
+from mlcore.targets import TrainingTargets
+from mlcore.training_loop import (
+    SCHEDULERS,
+    Callbacks,
+    MetricsCallback,
+    Trainer,
+    TrainingResult,
+    resolve_device,
+    seeded_torch,
+)
+
+__all__ = ["SCHEDULERS", "Teacher", "TeacherNetwork", "Trainer", "TrainingResult", "stratified_dev_split"]
 
 POOLINGS = ("cls", "mean", "max", "attention")
 LONG_TEXTS = ("truncate", "head_tail", "sliding_window")
-SCHEDULERS = ("linear", "cosine", "constant")
 HEAD_INITS = ("linear_probe", "random")
 BACKBONE_DIR = "backbone"
 HEAD_FILE = "head.pt"
@@ -65,8 +71,6 @@ HEAD_FILE = "head.pt"
 PREDICT_BATCH_SIZE = 64
 # Share of the kept tokens that head+tail truncation takes from the start (Sun et al. 2019: 128 of 510).
 DEFAULT_HEAD_SHARE = 0.25
-
-MetricsCallback = Callable[[dict], None]
 
 
 # --- texts -> token windows ---------------------------------------------------------------------
@@ -134,13 +138,13 @@ class _Data:
     """Encoded documents and their targets; `batch(rows)` gives a model input and the rows' targets."""
 
     documents: list[list[list[int]]]
-    targets: torch.Tensor
+    targets: TrainingTargets
     pad_id: int
     device: torch.device
 
-    def batch(self, rows: np.ndarray) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    def batch(self, rows: np.ndarray) -> tuple[tuple[torch.Tensor, ...], Any]:
         inputs = _collate([self.documents[i] for i in rows], self.pad_id, self.device)
-        return inputs, self.targets[torch.as_tensor(rows, device=self.device)]
+        return inputs, self.targets.batch(rows, self.device)
 
 
 # --- the network --------------------------------------------------------------------------------
@@ -220,270 +224,7 @@ def _per_document(rows: torch.Tensor, window_to_doc: torch.Tensor) -> torch.Tens
     return tricks.average_window_logits(rows, window_to_doc, n_documents)
 
 
-# --- the trainer --------------------------------------------------------------------------------
-
-
-@dataclass
-class TrainingResult:
-    """What `Trainer.fit` reports: epochs run, the epoch whose weights were kept, per-epoch metrics."""
-
-    n_epochs: int
-    best_epoch: int
-    history: list[dict] = field(default_factory=list)
-
-
-class _BestState:
-    """Early stopping on the dev loss: remembers the best weights (on the CPU) and counts stale epochs."""
-
-    def __init__(self, patience: int) -> None:
-        self.patience = patience
-        self.loss = math.inf
-        self.epoch = 0
-        self.state: dict[str, torch.Tensor] | None = None
-        self.stale = 0
-
-    def improved(self, network: nn.Module, loss: float, epoch: int) -> bool:
-        if loss < self.loss - EARLY_STOPPING_TOL:
-            self.loss, self.epoch, self.stale = loss, epoch, 0
-            self.state = {name: value.detach().to("cpu", copy=True) for name, value in network.state_dict().items()}
-            return True
-        self.stale += 1
-        return False
-
-    @property
-    def should_stop(self) -> bool:
-        return self.stale >= self.patience
-
-
-class Trainer:
-    """Fine-tunes a `TeacherNetwork` with AdamW; every trick is off unless its option is set.
-
-    - learning rates: `learning_rate` for the backbone, `head_learning_rate` for pooling + head;
-      `layer_decay` < 1 multiplies the backbone's layers' rates by decay^(depth from the top)
-      (`training_tricks.layerwise_lr_groups`); a step schedule with `warmup_ratio` of the steps warming
-      up linearly, then "linear" decay to 0, "cosine" annealing with `cosine_cycles` warm restarts, or
-      "constant"; gradients clipped to `max_grad_norm`.
-    - `loss_fn`: any `mlcore.losses` module; `r_drop_alpha` > 0 adds R-Drop's consistency term over two
-      passes; `fgm_epsilon` > 0 adds an FGM adversarial step on the word embeddings.
-    - `sampling_q`: draw each epoch's examples with replacement so that stratum j comes up ∝ n_j^q
-      (`class_sampling_weights`; 0 balanced, 0.5 square root, 1 natural); None shuffles without replacement.
-    - `ema_decay`: keep an exponential moving average of the weights; the dev split is scored with it
-      and the model ends with it.
-    - early stopping: given dev rows, stops after `patience` epochs without a lower dev loss (plain
-      cross-entropy, or BCE when multi-label) and restores the best weights.
-
-    `on_metrics(dict)` receives {"event": "step", "epoch", "step", "fraction", "loss", "learning_rates"}
-    about once per PROGRESS_STEP of training (loss: the mean since the previous report) and
-    {"event": "epoch", "epoch", "train_loss", "dev_loss", "best_epoch"} after each epoch.
-    """
-
-    def __init__(
-        self,
-        *,
-        multi_label: bool,
-        loss_fn: nn.Module,
-        learning_rate: float = 5e-5,
-        head_learning_rate: float = 1e-3,
-        weight_decay: float = 0.01,
-        layer_decay: float = 1.0,
-        epochs: int = 3,
-        batch_size: int = 16,
-        scheduler: str = "linear",
-        warmup_ratio: float = 0.1,
-        cosine_cycles: int = 1,
-        max_grad_norm: float | None = 1.0,
-        fgm_epsilon: float = 0.0,
-        r_drop_alpha: float = 0.0,
-        ema_decay: float | None = None,
-        sampling_q: float | None = None,
-        patience: int = 2,
-        on_metrics: MetricsCallback | None = None,
-    ) -> None:
-        self.multi_label = multi_label
-        self.loss_fn = loss_fn
-        self.learning_rate = learning_rate
-        self.head_learning_rate = head_learning_rate
-        self.weight_decay = weight_decay
-        self.layer_decay = layer_decay
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.scheduler = scheduler
-        self.warmup_ratio = warmup_ratio
-        self.cosine_cycles = cosine_cycles
-        self.max_grad_norm = max_grad_norm
-        self.fgm_epsilon = fgm_epsilon
-        self.r_drop_alpha = r_drop_alpha
-        self.ema_decay = ema_decay
-        self.sampling_q = sampling_q
-        self.patience = patience
-        self.on_metrics = on_metrics
-
-    # - optimisation
-
-    def optimizer(self, network: TeacherNetwork) -> torch.optim.AdamW:
-        """AdamW over the backbone's groups (layer-wise decayed rates) plus one head group (layer None)."""
-        groups = tricks.layerwise_lr_groups(network.backbone, self.learning_rate, self.layer_decay)
-        groups.append({"params": network.head_parameters(), "lr": self.head_learning_rate, "layer": None})
-        return torch.optim.AdamW(groups, lr=self.learning_rate, weight_decay=self.weight_decay)
-
-    def lr_schedule(self, optimizer: torch.optim.Optimizer, total_steps: int) -> LambdaLR:
-        """Per-step multiplier of every group's rate: linear warmup, then linear / cosine / constant."""
-        warmup = round(self.warmup_ratio * total_steps)
-        if self.scheduler == "cosine":
-            cycle = max(1, math.ceil((total_steps - warmup) / self.cosine_cycles))
-            return tricks.cosine_warm_restarts(optimizer, cycle, warmup_steps=warmup)
-
-        def multiplier(step: int) -> float:
-            if step < warmup:
-                return step / warmup
-            if self.scheduler == "constant":
-                return 1.0
-            return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
-
-        return LambdaLR(optimizer, multiplier)
-
-    # - training
-
-    def fit(
-        self,
-        network: TeacherNetwork,
-        data: _Data,
-        train_rows: np.ndarray,
-        dev_rows: np.ndarray | None,
-        *,
-        strata: np.ndarray,
-        rng: np.random.Generator,
-        generator: torch.Generator,
-        callbacks: _Callbacks,
-    ) -> TrainingResult:
-        """Train `network` in place on `train_rows` of `data`; `strata` (one per row of data) drive re-sampling."""
-        per_epoch = math.ceil(len(train_rows) / self.batch_size)
-        total_steps = self.epochs * per_epoch
-        optimizer = self.optimizer(network)
-        schedule = self.lr_schedule(optimizer, total_steps)
-        fgm = tricks.FGM(network) if self.fgm_epsilon > 0 else None
-        ema = tricks.EMA(network, self.ema_decay) if self.ema_decay is not None else None
-        best = _BestState(self.patience) if dev_rows is not None else None
-        sampler = self._sampler(strata[train_rows], generator)
-        result = TrainingResult(n_epochs=0, best_epoch=0)
-        step, pending, reported = 0, [], 0.0
-        for epoch in range(1, self.epochs + 1):
-            callbacks.check(f"before epoch {epoch} of {self.epochs}")
-            network.train()
-            order = train_rows[list(sampler)] if sampler is not None else rng.permutation(train_rows)
-            epoch_losses = []
-            for start in range(0, len(order), self.batch_size):
-                loss = self._step(network, data.batch(order[start : start + self.batch_size]), optimizer, fgm)
-                schedule.step()
-                if ema is not None:
-                    ema.update()
-                step += 1
-                pending.append(loss)
-                epoch_losses.append(loss)
-                fraction = step / total_steps
-                if fraction - reported >= PROGRESS_STEP or step == total_steps:
-                    reported = fraction
-                    self._emit(
-                        event="step",
-                        epoch=epoch,
-                        step=step,
-                        fraction=fraction,
-                        loss=float(np.mean(pending)),
-                        learning_rates=[group["lr"] for group in optimizer.param_groups],
-                    )
-                    pending = []
-                callbacks.step(fraction, f"in epoch {epoch} of {self.epochs}")
-            result.n_epochs = epoch
-            if ema is not None:
-                ema.apply_to()
-            dev_loss = self._dev_loss(network, data, dev_rows) if dev_rows is not None else None
-            if best is not None:
-                best.improved(network, dev_loss, epoch)
-            if ema is not None:
-                ema.restore()
-            metrics = {
-                "epoch": epoch,
-                "train_loss": float(np.mean(epoch_losses)),
-                "dev_loss": dev_loss,
-                "best_epoch": best.epoch if best is not None else epoch,
-            }
-            result.history.append(metrics)
-            self._emit(event="epoch", **metrics)
-            if best is not None and best.should_stop:
-                break
-        if best is not None and best.state is not None:
-            network.load_state_dict(best.state)
-            result.best_epoch = best.epoch
-        else:
-            if ema is not None:
-                ema.apply_to()  # keep the averaged weights for good
-            result.best_epoch = result.n_epochs
-        network.eval()
-        return result
-
-    def _sampler(self, strata: np.ndarray, generator: torch.Generator) -> WeightedRandomSampler | None:
-        if self.sampling_q is None:
-            return None
-        weights = tricks.class_sampling_weights(strata, self.sampling_q)
-        return WeightedRandomSampler(weights.tolist(), num_samples=len(strata), replacement=True, generator=generator)
-
-    def _step(
-        self,
-        network: TeacherNetwork,
-        batch: tuple[tuple[torch.Tensor, ...], torch.Tensor],
-        optimizer: torch.optim.Optimizer,
-        fgm: tricks.FGM | None,
-    ) -> float:
-        """One optimizer step on one batch; returns its (main) loss."""
-        inputs, targets = batch
-        logits = network(*inputs)
-        if self.r_drop_alpha > 0:
-            loss = tricks.r_drop_loss(
-                logits, network(*inputs), targets, self.r_drop_alpha, self.loss_fn, multi_label=self.multi_label
-            )
-        else:
-            loss = self.loss_fn(logits, targets)
-        optimizer.zero_grad()
-        loss.backward()
-        if fgm is not None:
-            fgm.attack(self.fgm_epsilon)
-            self.loss_fn(network(*inputs), targets).backward()
-            fgm.restore()
-        if self.max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(network.parameters(), self.max_grad_norm)
-        optimizer.step()
-        return float(loss.detach())
-
-    def _dev_loss(self, network: TeacherNetwork, data: _Data, rows: np.ndarray) -> float:
-        network.eval()
-        total = 0.0
-        with torch.inference_mode():
-            for start in range(0, len(rows), PREDICT_BATCH_SIZE):
-                inputs, targets = data.batch(rows[start : start + PREDICT_BATCH_SIZE])
-                logits = network(*inputs)
-                if self.multi_label:
-                    loss = F.binary_cross_entropy_with_logits(logits, targets, reduction="sum") / targets.shape[1]
-                else:
-                    loss = F.cross_entropy(logits, targets, reduction="sum")
-                total += float(loss)
-        network.train()
-        return total / len(rows)
-
-    def _emit(self, **metrics: Any) -> None:
-        if self.on_metrics is not None:
-            self.on_metrics(metrics)
-
-
 # --- splits and strata --------------------------------------------------------------------------
-
-
-def _strata(targets: np.ndarray, multi_label: bool) -> np.ndarray:
-    """One stratum per item: its class, or (multi-label) its rarest label, -1 for an item without labels."""
-    if not multi_label:
-        return targets
-    counts = targets.sum(axis=0)
-    masked = np.where(targets > 0, counts[None, :], np.inf)
-    return np.where(targets.any(axis=1), masked.argmin(axis=1), -1)
 
 
 def stratified_dev_split(
@@ -511,13 +252,6 @@ def stratified_dev_split(
         )
     dev = np.sort(dev)
     return np.setdiff1d(np.arange(n), dev), dev
-
-
-def _class_counts(targets: np.ndarray, n_outputs: int, multi_label: bool) -> list[int]:
-    """Examples per class (single-label) or positives per label (multi-label)."""
-    if multi_label:
-        return targets.sum(axis=0).astype(np.int64).tolist()
-    return np.bincount(targets, minlength=n_outputs).tolist()
 
 
 # --- the model kind -----------------------------------------------------------------------------
@@ -623,8 +357,9 @@ class Teacher(TextClassifier):
     def fit(
         self,
         X: Any,
-        y: Sequence,
+        y: Sequence | SoftTargets,
         *,
+        sample_weight: Any = None,
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
         on_metrics: MetricsCallback | None = None,
@@ -632,7 +367,28 @@ class Teacher(TextClassifier):
         """`TextClassifier.fit`, plus `on_metrics(dict)` with losses and learning rates (see `Trainer`)."""
         self._on_metrics = on_metrics
         try:
-            return super().fit(X, y, on_progress=on_progress, should_cancel=should_cancel)
+            return super().fit(X, y, sample_weight=sample_weight, on_progress=on_progress, should_cancel=should_cancel)
+        finally:
+            del self._on_metrics
+
+    def continue_fit(
+        self,
+        X: Any,
+        y: Sequence | SoftTargets,
+        *,
+        epochs: int | None = None,
+        sample_weight: Any = None,
+        on_progress: ProgressCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+        on_metrics: MetricsCallback | None = None,
+    ) -> Teacher:
+        """`TextClassifier.continue_fit` (no new linear probe; a new optimizer and schedule), plus
+        `on_metrics`."""
+        self._on_metrics = on_metrics
+        try:
+            return super().continue_fit(
+                X, y, epochs=epochs, sample_weight=sample_weight, on_progress=on_progress, should_cancel=should_cancel
+            )
         finally:
             del self._on_metrics
 
@@ -689,46 +445,86 @@ class Teacher(TextClassifier):
 
     # - training
 
-    def _fit_encoded(self, inputs: list[str], targets: np.ndarray, n_outputs: int, callbacks: _Callbacks) -> None:
-        device = _resolve_device(self.device)
-        rng = np.random.default_rng(self.random_state)
+    def _fit_encoded(self, inputs: list[str], targets: TrainingTargets, n_outputs: int, callbacks: Callbacks) -> None:
+        device = resolve_device(self.device)
         model_dir = resolve_backbone_dir(self.backbone)
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
         callbacks.check("before training")
-        strata = _strata(targets, self.multi_label)
+        with seeded_torch(self.random_state, device):
+            backbone = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
+            windowing = self._windowing(tokenizer, getattr(backbone.config, "max_position_embeddings", None))
+            network = self._network(backbone, n_outputs).to(device)
+            if self.disable_dropout:
+                tricks.disable_dropout(network)
+            result = self._train(network, tokenizer, windowing, inputs, targets, self.epochs, callbacks, probe=True)
+        self.network_, self.tokenizer_, self.windowing_ = network, tokenizer, windowing
+        self.n_epochs_, self.best_epoch_, self.history_ = result.n_epochs, result.best_epoch, result.history
+
+    def _continue_encoded(
+        self, inputs: list[str], targets: TrainingTargets, callbacks: Callbacks, epochs: int | None
+    ) -> None:
+        """More epochs from the current weights (a copy, so that a cancelled run leaves the model as it was)."""
+        network = copy.deepcopy(self.network_)
+        with seeded_torch(self.random_state, next(network.parameters()).device):
+            result = self._train(
+                network,
+                self.tokenizer_,
+                self.windowing_,
+                inputs,
+                targets,
+                epochs or self.epochs,
+                callbacks,
+                probe=False,
+            )
+        self.network_ = network
+        self.n_epochs_, self.best_epoch_ = self.n_epochs_ + result.n_epochs, self.n_epochs_ + result.best_epoch
+        self.history_ = [*self.history_, *result.history]
+
+    def _train(
+        self,
+        network: TeacherNetwork,
+        tokenizer,
+        windowing: _Windowing,
+        inputs: list[str],
+        targets: TrainingTargets,
+        epochs: int,
+        callbacks: Callbacks,
+        *,
+        probe: bool,
+    ) -> TrainingResult:
+        """The dev split, the linear probe (when `probe` and head_init asks for it), then the `Trainer`."""
+        device = next(network.parameters()).device
+        rng = np.random.default_rng(self.random_state)
+        strata = targets.strata()
         if self.dev_fraction > 0:
             train_rows, dev_rows = stratified_dev_split(strata, self.dev_fraction, rng)
         else:
             train_rows, dev_rows = np.arange(len(inputs)), None
-        with _seeded_torch(self.random_state, device):
-            backbone = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
-            windowing = self._windowing(tokenizer, getattr(backbone.config, "max_position_embeddings", None))
-            documents = _documents(tokenizer, inputs, windowing)
-            data = _Data(documents, torch.as_tensor(targets, device=device), tokenizer.pad_token_id, device)
-            network = self._network(backbone, n_outputs).to(device)
-            if self.disable_dropout:
-                tricks.disable_dropout(network)
-            if self.head_init == "linear_probe":
-                self._linear_probe(network, data, train_rows, targets[train_rows], n_outputs, callbacks)
-            loss_fn = make_loss(
-                self.loss,
-                multi_label=self.multi_label,
-                class_counts=_class_counts(targets[train_rows], n_outputs, self.multi_label),
-                **(self.loss_params or {}),
-            ).to(device)
-            generator = torch.Generator().manual_seed(self.random_state)
-            result = self._trainer(loss_fn).fit(
-                network,
-                data,
-                train_rows,
-                dev_rows,
-                strata=strata,
-                rng=rng,
-                generator=generator,
-                callbacks=callbacks,
-            )
-        self.network_, self.tokenizer_, self.windowing_ = network, tokenizer, windowing
-        self.n_epochs_, self.best_epoch_, self.history_ = result.n_epochs, result.best_epoch, result.history
+        data = _Data(_documents(tokenizer, inputs, windowing), targets, tokenizer.pad_token_id, device)
+        n_outputs = network.head.linear.out_features
+        if probe and self.head_init == "linear_probe":
+            self._linear_probe(network, data, train_rows, targets.labels()[train_rows], n_outputs, callbacks)
+        loss_fn = training_objective(
+            self.loss, self.loss_params, targets.subset(train_rows), multi_label=self.multi_label
+        ).to(device)
+        generator = torch.Generator().manual_seed(self.random_state)
+        return self._trainer(loss_fn, epochs).fit(
+            network,
+            data.batch,
+            train_rows,
+            dev_rows,
+            rng=rng,
+            strata=strata,
+            param_groups=self._param_groups,
+            generator=generator,
+            callbacks=callbacks,
+        )
+
+    def _param_groups(self, network: TeacherNetwork) -> list[dict]:
+        """The backbone's groups (layer-wise decayed rates) plus one head group (layer None)."""
+        groups = tricks.layerwise_lr_groups(network.backbone, self.learning_rate, self.layer_decay)
+        groups.append({"params": network.head_parameters(), "lr": self.head_learning_rate, "layer": None})
+        return groups
 
     def _linear_probe(
         self, network: TeacherNetwork, data: _Data, rows: np.ndarray, targets: np.ndarray, n_outputs: int, callbacks
@@ -752,15 +548,14 @@ class Teacher(TextClassifier):
             backbone, n_outputs, pooling=self.pooling, dropout=self.head_dropout, samples=self.multi_sample_dropout
         )
 
-    def _trainer(self, loss_fn: nn.Module) -> Trainer:
+    def _trainer(self, loss_fn: nn.Module, epochs: int) -> Trainer:
         return Trainer(
             multi_label=self.multi_label,
             loss_fn=loss_fn,
             learning_rate=self.learning_rate,
-            head_learning_rate=self.head_learning_rate,
             weight_decay=self.weight_decay,
-            layer_decay=self.layer_decay,
-            epochs=self.epochs,
+            optimizer="adamw",
+            epochs=epochs,
             batch_size=self.batch_size,
             scheduler=self.scheduler,
             warmup_ratio=self.warmup_ratio,
@@ -803,7 +598,7 @@ class Teacher(TextClassifier):
         }
 
     def _load_state(self, directory: Path, state: dict, *, n_outputs: int) -> None:
-        device = _resolve_device(self.device)
+        device = resolve_device(self.device)
         backbone_dir = str(directory / state["backbone"])
         tokenizer = AutoTokenizer.from_pretrained(backbone_dir, local_files_only=True)
         backbone = AutoModel.from_pretrained(backbone_dir, local_files_only=True)

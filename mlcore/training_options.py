@@ -26,7 +26,8 @@ from typing import Any
 from mlcore.encoders import DEFAULT_BACKBONE
 from mlcore.losses import LOSSES
 from mlcore.models import FAST_HEADS, TOKENIZATIONS
-from mlcore.teacher import HEAD_INITS, LONG_TEXTS, POOLINGS, SCHEDULERS
+from mlcore.teacher import HEAD_INITS, LONG_TEXTS, POOLINGS
+from mlcore.training_loop import SCHEDULERS
 
 # Set by the server, never by a request.
 SERVER_OPTIONS = frozenset({"multi_label", "device"})
@@ -225,6 +226,25 @@ def _with_default(option: Option, default: Any) -> Option:
     return Option(**{**option.__dict__, "default": default})
 
 
+def _with_help(option: Option, help: str) -> Option:
+    return Option(**{**option.__dict__, "help": help})
+
+
+# The loss registry and the training tricks every torch kind shares (mlcore.training_loop).
+_LOSS = _choice("loss", "cross_entropy", tuple(LOSSES), "The training loss.", group="loss")
+_LOSS_PARAMS = Option("loss_params", "loss_params", None, "The chosen loss's parameters.", group="loss", nullable=True)
+_EMA = _fraction("ema_decay", None, "EMA of the weights, e.g. 0.999 (empty: off).", nullable=True, group="tricks")
+_SAMPLING_Q = _float(
+    "sampling_q",
+    None,
+    "Class re-sampling exponent: 0 balanced, 0.5 square root, 1 natural (empty: off).",
+    low=0.0,
+    high=10.0,
+    nullable=True,
+    group="loss",
+)
+
+
 FAST_HEAD_OPTIONS: tuple[Option, ...] = (
     _choice("head", "lr", FAST_HEADS, "lr: logistic regression; mlp: a small network with one hidden layer."),
     _float("C", 10.0, "lr: inverse regularisation strength.", low=0.0, low_open=True, high=1e6),
@@ -247,6 +267,10 @@ FAST_HEAD_OPTIONS: tuple[Option, ...] = (
         high=1.0,
         nullable=True,
     ),
+    _with_help(_LOSS, "mlp: the training loss."),
+    _with_help(_LOSS_PARAMS, "mlp: the chosen loss's parameters."),
+    _with_help(_SAMPLING_Q, "mlp: class re-sampling exponent: 0 balanced, 0.5 square root, 1 natural (empty: off)."),
+    _with_help(_EMA, "mlp: EMA of the weights, e.g. 0.999 (empty: off)."),
     _SEED,
 )
 
@@ -263,6 +287,10 @@ TEXT_CNN_OPTIONS: tuple[Option, ...] = (
     _float("weight_decay", 0.0, "L2 penalty.", low=0.0, high=10.0),
     _with_default(_EPOCHS, 10),
     _with_default(_BATCH, 32),
+    _LOSS,
+    _LOSS_PARAMS,
+    _SAMPLING_Q,
+    _EMA,
     _SEED,
 )
 
@@ -298,8 +326,8 @@ TEACHER_OPTIONS: tuple[Option, ...] = (
     _float("probe_C", 1.0, "linear_probe: inverse regularisation strength.", low=0.0, low_open=True, high=1e6),
     _int("multi_sample_dropout", 1, "Dropout masks averaged per step (1: off).", high=64, group="tricks"),
     Option("disable_dropout", "bool", False, "Set every dropout to 0.", group="tricks"),
-    _choice("loss", "cross_entropy", tuple(LOSSES), "The training loss.", group="loss"),
-    Option("loss_params", "loss_params", None, "The chosen loss's parameters.", group="loss", nullable=True),
+    _LOSS,
+    _LOSS_PARAMS,
     _rate("learning_rate", 5e-5, "The backbone's learning rate."),
     _rate("head_learning_rate", 1e-3, "The pooling and head's learning rate."),
     _float("weight_decay", 0.01, "AdamW's weight decay.", low=0.0, high=10.0),
@@ -327,16 +355,8 @@ TEACHER_OPTIONS: tuple[Option, ...] = (
         group="tricks",
     ),
     _float("r_drop_alpha", 0.0, "R-Drop consistency weight (0: off).", low=0.0, high=100.0, group="tricks"),
-    _fraction("ema_decay", None, "EMA of the weights, e.g. 0.999 (empty: off).", nullable=True, group="tricks"),
-    _float(
-        "sampling_q",
-        None,
-        "Class re-sampling exponent: 0 balanced, 0.5 square root, 1 natural (empty: off).",
-        low=0.0,
-        high=10.0,
-        nullable=True,
-        group="loss",
-    ),
+    _EMA,
+    _SAMPLING_Q,
     _fraction("dev_fraction", 0.1, "Share held out for early stopping (0: none)."),
     _int("patience", 2, "Epochs without a lower dev loss before stopping.", high=MAX_EPOCHS),
     _SEED,
@@ -423,7 +443,7 @@ def check_options(kind: str, options: dict) -> dict:
                 key=key,
                 accepted=accepted,
             ) from None
-    if kind == "teacher":
+    if "loss" in spec:
         loss = checked.get("loss", spec["loss"].default)
         if checked.get("loss_params"):
             checked["loss_params"] = check_loss_params(loss, checked["loss_params"])

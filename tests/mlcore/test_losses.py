@@ -63,6 +63,22 @@ def test_every_loss_returns_a_finite_scalar_with_gradients(name, multi_label):
     assert logits.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize(("name", "multi_label"), CASES)
+def test_every_loss_takes_sample_weights(name, multi_label):
+    """Issue 21: unit weights give the unweighted loss; a zero weight removes a row's pull."""
+    logits, targets = random_batch(multi_label)
+    loss = make_loss(name, multi_label=multi_label, class_counts=[10, 5, 2, 1])
+    assert_tensors_close(loss(logits, targets, sample_weight=torch.ones(6)), loss(logits, targets))
+    weights = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    logits.requires_grad_(True)
+    loss(logits, targets, sample_weight=weights).backward()
+    assert logits.grad[3:].abs().sum() == 0 and logits.grad[:3].abs().sum() > 0
+    if name != "dice":  # a mean of per-example terms: weight 2 everywhere doubles it
+        assert_tensors_close(loss(logits, targets, sample_weight=torch.full((6,), 2.0)), 2 * loss(logits, targets))
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(6,\)"):
+        loss(logits, targets, sample_weight=torch.ones(5))
+
+
 def test_unknown_loss_names_the_known_ones():
     with pytest.raises(ValueError, match="unknown loss 'hinge'; known losses: class_weighted, cross_entropy, dice"):
         make_loss("hinge", multi_label=False)

@@ -22,7 +22,15 @@ from mlcore.pipeline import (
     write_archive,
 )
 from mlcore.speed import measure_speed
-from tests.mlcore.exported_models import LABEL_NAMES, PROBE_TEXTS, saved_with_card, tiny_fast_head, tiny_text_cnn
+from tests.mlcore.exported_models import (
+    LABEL_NAMES,
+    PROBE_TEXTS,
+    saved_with_card,
+    tiny_fast_head,
+    tiny_static_head,
+    tiny_text_cnn,
+    training_texts,
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -342,8 +350,42 @@ def test_a_card_may_name_the_backbone_as_a_folder_in_the_model_dirs(head, head_d
     (moved / CARD_FILE).write_text(json.dumps(card))
     with pytest.raises(ValueError, match="cannot be loaded"):
         TextPredictor.load(moved)
-    predictor = TextPredictor.load(moved, model_dirs=[Path(tiny_backbone).parent])
+    predictor = TextPredictor.load(moved, model_dirs=[Path(tiny_backbone).parent], device="cpu")
     expected = head.predict_proba(encoder.embed(PROBE_TEXTS))
     np.testing.assert_allclose(predictor.predict_proba(PROBE_TEXTS), expected, atol=1e-6, rtol=0)
-    by_override = TextPredictor.load(moved, encoder=tiny_backbone)
+    by_override = TextPredictor.load(moved, encoder=tiny_backbone, device="cpu")
     np.testing.assert_allclose(by_override.predict_proba(PROBE_TEXTS), expected, atol=1e-6, rtol=0)
+
+
+def test_a_teacher_archive_holds_its_backbone_and_predicts_the_same(tiny_backbone, tmp_path):
+    from mlcore.teacher import Teacher
+
+    texts, labels = training_texts()
+    teacher = Teacher(backbone=tiny_backbone, epochs=1, batch_size=16, max_len=32, device="cpu").fit(texts, labels)
+    directory = saved_with_card(teacher, tmp_path / "teacher")
+    archive = write_archive(directory, card_of(directory), tmp_path / "teacher.zip")
+    names = zipfile.ZipFile(archive).namelist()
+    assert "backbone/config.json" in names and "model.onnx" not in names
+    predictor = TextPredictor.load(archive, device="cpu")
+    np.testing.assert_allclose(predictor.predict_proba(PROBE_TEXTS), teacher.predict_proba(PROBE_TEXTS), atol=1e-6)
+
+
+def test_device_places_the_model_modules(cnn_dir):
+    predictor = TextPredictor.load(cnn_dir, device="meta")
+    assert next(predictor.model.module_.parameters()).device.type == "meta"
+    assert predictor.model.device == "meta"
+
+
+def test_a_static_head_archive_runs_without_its_backbone_in_both_runtimes(tiny_backbone, tmp_path):
+    backbone = shutil.copytree(tiny_backbone, tmp_path / "short-lived-backbone")
+    model = tiny_static_head(str(backbone), tmp_path / "static-tables")
+    directory = saved_with_card(model, tmp_path / "model")
+    expected = model.predict_proba(PROBE_TEXTS)
+    archive = write_archive(directory, card_of(directory), tmp_path / "static.zip")
+    names = set(zipfile.ZipFile(archive).namelist())
+    assert {"model.onnx", "static/vectors.npy", "static/tokenizer.json", "weights.pt"} <= names
+    shutil.rmtree(backbone)
+    for runtime in ("torch", "onnx"):
+        predictor = TextPredictor.load(archive, runtime=runtime)
+        assert predictor.classes == ["Politics", "Sport & games"]
+        np.testing.assert_allclose(predictor.predict_proba(PROBE_TEXTS), expected, atol=1e-5, rtol=0)

@@ -60,6 +60,10 @@ def test_each_loss_spec_names_exactly_the_loss_parameters():
         ("text_cnn", {"filter_sizes": []}, "filter_sizes", "non-empty list"),
         ("text_cnn", {"filter_sizes": [2, "3"]}, "filter_sizes", "non-empty list"),
         ("text_cnn", {"multi_label": True}, "multi_label", "Unknown"),
+        ("text_cnn", {"loss": "focal", "loss_params": {"tau": 1}}, "loss_params.tau", "it takes: gamma, alpha"),
+        ("text_cnn", {"loss": "hinge"}, "loss", "one of cross_entropy"),
+        ("fast_head", {"sampling_q": -1}, "sampling_q", "a number from 0 to 10"),
+        ("fast_head", {"ema_decay": 1.0}, "ema_decay", "in [0, 1)"),
     ],
 )
 def test_a_bad_option_names_its_key_and_the_accepted_ones(kind, options, key, words):
@@ -92,6 +96,13 @@ def test_good_options_come_back_normalised():
         "loss_params": {"gamma": 1.0, "alpha": [1.0, 2.0]},
     }
     assert check_options("text_cnn", {"filter_sizes": [3, 5]}) == {"filter_sizes": (3, 5)}
+    # Issue 21: every torch kind takes the loss registry and its parameters.
+    assert check_options("text_cnn", {"loss": "focal", "loss_params": {"gamma": 1}, "ema_decay": 0.9}) == {
+        "loss": "focal",
+        "loss_params": {"gamma": 1.0},
+        "ema_decay": 0.9,
+    }
+    assert check_options("fast_head", {"loss": "dice", "sampling_q": 0}) == {"loss": "dice", "sampling_q": 0.0}
 
 
 def test_every_checked_default_builds_the_model():
