@@ -319,3 +319,4 @@ DISTILL_MAX_POOL = env.int("DISTILL_MAX_POOL", default=50_000)
 # Speed (mlcore.speed.measure_speed): the seconds one version's timing may take (batch 1 and batch 256
 # together; a slow teacher measures fewer calls).
 SPEED_MAX_SECONDS = env.float("SPEED_MAX_SECONDS", default=10.0)
+SPEED_BATCH_SIZE = env.int("SPEED_BATCH_SIZE", default=256)  # texts per second are measured at this batch

@@ -20,7 +20,7 @@ from annotator.services.speed import speed_job_start
 
 class DistillInput(serializers.Serializer):
     teachers = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=2**31 - 1),
         help_text=f"Ids of this project's model versions (1 to {MAX_TEACHERS}); their probabilities are averaged.",
     )
     student = serializers.CharField(

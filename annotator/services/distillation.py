@@ -60,6 +60,8 @@ SCHEMES: dict[str, str] = {
 }
 DEFAULTS = {"scheme": "both", "temperature": 2.0, "alpha": 0.5, "confidence": 0.0, "use_pool": True, "finetune": True}
 MAX_TEACHERS = 5
+# Constructor arguments the server sets, never a request: the task, the device, folders on the server.
+SERVER_PARAMS = {"self", "multi_label", "device", "static_cache_dir"}
 CANCEL_POLL_SECONDS = 2.0  # how often the student's training loop asks the database about a cancel
 SCORE_CHUNK = 512  # teacher rows scored between progress reports
 
@@ -166,11 +168,17 @@ def _checked_student(student: str, overrides: dict) -> tuple[str, dict]:
             return kind, check_options(kind, options)
         except OptionError as error:
             raise _invalid(str(error), f"student_params.{error.key}", error.accepted) from None
-    accepted = [name for name in inspect.signature(model_class(kind)).parameters if name not in ("self", "multi_label")]
+    parameters = inspect.signature(model_class(kind)).parameters
+    accepted = [name for name in parameters if name not in SERVER_PARAMS]
     for key in options:
         if key not in accepted:
             message = STUDENT_PARAM_ERROR.format(key=key, kind=kind, accepted=", ".join(accepted))
             raise _invalid(message, f"student_params.{key}", accepted)
+    if "backbone" in options:  # only a packaged backbone or one under LABELLOOP_MODEL_DIRS
+        try:
+            backbone_source(str(options["backbone"]))
+        except ValidationError as error:
+            raise _invalid(" ".join(error.messages), "student_params.backbone") from None
     return kind, options
 
 

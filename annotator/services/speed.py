@@ -45,7 +45,9 @@ def model_speed(*, model: TextClassifier, encoder: TextEncoder | None, texts: li
 
     else:
         predict_proba = model.predict_proba
-    return measure_speed(predict_proba, texts, max_seconds=settings.SPEED_MAX_SECONDS)
+    return measure_speed(
+        predict_proba, texts, batch_size=settings.SPEED_BATCH_SIZE, max_seconds=settings.SPEED_MAX_SECONDS
+    )
 
 
 def speed_fields(measured: dict | None) -> dict:

@@ -66,7 +66,7 @@ def test_the_models_page_draws_quality_against_speed_with_the_frontier_and_the_t
     ]
     assert 'class="frontier-line"' in page
     assert re.search(r"Speed not measured: <a [^>]+>fast_head v4</a>", page)
-    assert "<td class=\"num\">20000</td>" in page and "<td class=\"num\">0.50</td>" in page
+    assert '<td class="num">20000</td>' in page and '<td class="num">0.50</td>' in page
     assert f'<a href="/projects/{project.pk}/models/{teacher.pk}/">teacher v1</a>' in page
     assert page.count(">Measure speed</button>") == 1  # only v4 has no speed
     assert "Distill a student" in page
