@@ -101,7 +101,8 @@ def predict_batch_start(
     try:
         params = {"input": str(relative), "texts": count, "source": source}
         if filename:
-            params["filename"] = Path(filename).name[:200]
+            # Shown on the Predict page; PostgreSQL's jsonb refuses NUL, so no control character is kept.
+            params["filename"] = "".join(c for c in Path(filename).name if c.isprintable())[:200]
         return job_start(kind=PREDICT_KIND, project=project, params=params, created_by=by)
     except BaseException:
         shutil.rmtree(stored.parent, ignore_errors=True)

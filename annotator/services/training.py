@@ -69,7 +69,7 @@ ONE_CLASS_WARNING = "Warning: it predicts one label for every test item; train o
 NO_ACTIVE_MODEL_ERROR = "This project has no active model yet: train one and make it active."
 REASON_REQUIRED = "reason_required"  # the ValidationError's code when the promotion gate asks for a reason
 PROMOTION_REASON_MAX_LENGTH = 2000
-REASON_TOO_LONG_ERROR = f"The reason is limited to {PROMOTION_REASON_MAX_LENGTH:,} characters."
+REASON_INVALID_ERROR = f"The reason is text of at most {PROMOTION_REASON_MAX_LENGTH:,} characters, without NUL."
 F1_DROP_GATE = (
     "{version} has macro-F1 {new:.3f}, {drop:.1f} points below the active {active} ({old:.3f}); this project "
     "allows a drop of {allowed:.1f} point(s) without a reason. Give a reason to make it active anyway."
@@ -305,8 +305,8 @@ def model_version_activate(*, version: ModelVersion, by: AbstractBaseUser | None
     (who, when, why, both F1s) and the seed rules' precision is measured again for the rules bypass."""
     project = Project.objects.select_for_update().get(pk=version.project_id)
     reason = (reason or "").strip()
-    if len(reason) > PROMOTION_REASON_MAX_LENGTH:
-        raise ValidationError(REASON_TOO_LONG_ERROR, code="invalid")
+    if len(reason) > PROMOTION_REASON_MAX_LENGTH or "\x00" in reason:  # PostgreSQL refuses NUL in text
+        raise ValidationError(REASON_INVALID_ERROR, code="invalid")
     active = project.active_model
     if active is not None and active.pk == version.pk:
         return version  # already active: nothing to promote, nothing to record

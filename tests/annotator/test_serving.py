@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from rest_framework.test import APIClient
 
 from annotator.models import Annotation, AnnotationLabel, Job, JobStatus, ModelVersion, Promotion, Role, Split
@@ -131,6 +132,10 @@ def test_only_admins_activate_and_the_reason_is_bounded(served):
     assert _client(users[Role.EXPERT]).post(url, {}, format="json").status_code == 403
     too_long = _client(users[Role.ADMIN]).post(url, {"reason": "x" * 2001}, format="json")
     assert too_long.status_code == 400
+    client = Client()
+    client.force_login(users[Role.ADMIN])
+    nul = client.post(f"/projects/{project.pk}/models/{v1.pk}/activate/", {"reason": "a\x00b"})
+    assert nul.status_code == 400 and "without NUL" in nul.content.decode()
     assert not Promotion.objects.exists()
 
 
