@@ -90,6 +90,20 @@ class ProjectSettingsApi(ProjectAPIView):
             required=False,
             help_text="Item meta keys annotators never see.",
         )
+        promotion_max_f1_drop = serializers.FloatField(
+            required=False,
+            help_text="The promotion gate: a version whose macro-F1 is more than this below the active one's "
+            "(0.01 = 1 point) becomes active only with a written reason.",
+        )
+        rules_bypass = serializers.BooleanField(
+            required=False, help_text="Let high-precision seed rules decide where the model is unsure (/predict)."
+        )
+        rules_bypass_min_precision = serializers.FloatField(
+            required=False, help_text="A seed rule decides only with at least this measured precision (0.5 to 1)."
+        )
+        rules_bypass_below_confidence = serializers.FloatField(
+            required=False, help_text="…and only where the model's top probability is below this (0 to 1)."
+        )
 
     class SettingsChangedOutput(ProjectSettingsOutput):
         changed = serializers.SerializerMethodField()

@@ -23,8 +23,9 @@ class RuleOutput(serializers.ModelSerializer):
         model = Rule
         fields = [
             "id", "name", "kind", "pattern", "is_regex", "case_sensitive", "whole_word", "label", "active",
-            "created_at", "applied_at",
+            "created_at", "applied_at", "precision", "precision_matches", "precision_measured_at",
         ]  # fmt: skip
+        read_only_fields = ["precision", "precision_matches", "precision_measured_at"]
 
 
 class RuleSpecInput(serializers.Serializer):

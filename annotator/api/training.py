@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
@@ -13,12 +15,24 @@ from annotator.access import ProjectAPIView, get_project_object
 from annotator.api.errors import validation_error_response
 from annotator.api.fields import JsonObjectField
 from annotator.api.jobs import JobOutput
-from annotator.models import Job, ModelVersion, Role
+from annotator.downloads import model_archive_download
+from annotator.models import Job, ModelVersion, Promotion, Role
 from annotator.permissions import Capability, role_can
 from annotator.selectors.jobs import strip_server_paths_in
-from annotator.selectors.training import model_versions
-from annotator.services.predictions import predict_batch_start, predict_sync, predictions_file
-from annotator.services.training import PRESETS, model_version_activate, training_job_start
+from annotator.selectors.training import model_versions, promotions
+from annotator.services.predictions import (
+    predict_batch_start,
+    predict_file_start,
+    predict_pool_start,
+    predict_sync,
+    predictions_file,
+)
+from annotator.services.training import (
+    PRESETS,
+    PROMOTION_REASON_MAX_LENGTH,
+    model_version_activate,
+    training_job_start,
+)
 from mlcore.training_options import OPTION_SPECS, accepted_options
 
 # Refused by the serializer before anything else (the batch job's own limit is a setting below it).
@@ -101,20 +115,101 @@ class ModelVersionDetailApi(ProjectAPIView):
 
 
 class ModelVersionActivateApi(ProjectAPIView):
+    """Make a version the one that answers /predict, through the promotion gate: a version whose macro-F1
+    is more than the project's `promotion_max_f1_drop` below the active one's needs a `reason` (else a 400
+    with code `reason_required`, and nothing changes). Every promotion is recorded (see promotions/)."""
+
     capability = Capability.RUN_JOBS
 
-    @extend_schema(request=None, responses=ModelVersionOutput)
+    class ActivateInput(serializers.Serializer):
+        reason = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=PROMOTION_REASON_MAX_LENGTH,
+            help_text="Why this version should serve; required when its macro-F1 drops more than the project allows.",
+        )
+
+    @extend_schema(request=ActivateInput, responses=ModelVersionOutput)
     def post(self, request, project_id: int, version_id: int):
         version = get_project_object(ModelVersion, self.project, pk=version_id)
-        model_version_activate(version=version, by=request.user)
+        data = self.ActivateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            model_version_activate(version=version, by=request.user, reason=data.validated_data.get("reason", ""))
+        except ValidationError as error:
+            answer = validation_error_response(error)
+            answer.data["code"] = error.code or "invalid"  # `reason_required`: ask for a reason and retry
+            return answer
         return Response(ModelVersionOutput(version, context={"role": self.role}).data)
+
+
+class ModelVersionExportApi(ProjectAPIView):
+    """The version as one .zip archive (experts and admins): its weights and vocabulary, `model.json`,
+    `model_card.json` (kind, params, classes and label map, metrics, latency, data snapshot, parents,
+    encoder) and `model.onnx` for kinds that export to ONNX. Run it with
+    `python -m mlcore.predict --model archive.zip --input texts.jsonl`."""
+
+    capability = Capability.EXPORT
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    def get(self, request, project_id: int, version_id: int):
+        version = get_project_object(ModelVersion, self.project, pk=version_id)
+        return model_archive_download(version=version)
+
+
+class PromotionOutput(serializers.ModelSerializer):
+    version_number = serializers.IntegerField(source="version.number")
+    previous_number = serializers.IntegerField(source="previous.number", allow_null=True, default=None)
+    by = serializers.CharField(source="by.username", allow_null=True, default=None)
+
+    class Meta:
+        model = Promotion
+        fields = [
+            "id",
+            "version",
+            "version_number",
+            "previous",
+            "previous_number",
+            "f1",
+            "previous_f1",
+            "reason",
+            "reason_required",
+            "by",
+            "at",
+        ]
+
+
+class PromotionListApi(ProjectAPIView):
+    """Every change of the active version, newest first: who, when, why, and both macro-F1s."""
+
+    @extend_schema(responses=PromotionOutput(many=True))
+    def get(self, request, project_id: int):
+        return Response(PromotionOutput(promotions(project=self.project), many=True).data)
+
+
+NOT_A_STRING_ERROR = "Each text must be a JSON string; got {type}."
+
+
+class StrictTextField(serializers.CharField):
+    """A text that is a JSON string: DRF's CharField would turn 1 into "1", which hides a client's bug."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError(NOT_A_STRING_ERROR.format(type=_json_type(data)))
+        return super().to_internal_value(data)
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 class PredictInput(serializers.Serializer):
     texts = serializers.ListField(
-        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        child=StrictTextField(allow_blank=True, trim_whitespace=False),
         min_length=1,
         max_length=MAX_TEXTS_PER_BATCH,
+        help_text="One or more texts (JSON strings); /predict takes a few (see its limits), the batch job more.",
     )
 
 
@@ -155,6 +250,50 @@ class PredictBatchApi(ProjectAPIView):
             job = predict_batch_start(project=self.project, texts=data.validated_data["texts"], by=request.user)
         except ValidationError as error:
             return validation_error_response(error, status_by_code=TOO_LARGE)
+        return Response(JobOutput(job, context={"role": self.role}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PredictFileInput(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="CSV or TSV with a `text` column, JSONL objects with `text`, or TXT (one text a line); "
+        "labels and other columns are ignored."
+    )
+
+
+class PredictBatchFileApi(ProjectAPIView):
+    """Queue a batch prediction of the texts of an uploaded file; the results (JSON lines with `index`, in
+    the file's order) download from predict/batch/<job id>/ when the job has succeeded."""
+
+    capability = Capability.VIEW
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "predict"
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request={"multipart/form-data": PredictFileInput}, responses={202: JobOutput})
+    def post(self, request, project_id: int):
+        data = PredictFileInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            job = predict_file_start(project=self.project, upload=data.validated_data["file"], by=request.user)
+        except ValidationError as error:
+            return validation_error_response(error, status_by_code=TOO_LARGE)
+        return Response(JobOutput(job, context={"role": self.role}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PredictBatchPoolApi(ProjectAPIView):
+    """Queue a batch prediction of every item of the project (experts and admins); each result line has
+    the `item_id`. Download it from predict/batch/<job id>/ when the job has succeeded."""
+
+    capability = Capability.REVIEW
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "predict"
+
+    @extend_schema(request=None, responses={202: JobOutput})
+    def post(self, request, project_id: int):
+        try:
+            job = predict_pool_start(project=self.project, by=request.user)
+        except ValidationError as error:
+            return validation_error_response(error)
         return Response(JobOutput(job, context={"role": self.role}).data, status=status.HTTP_202_ACCEPTED)
 
 

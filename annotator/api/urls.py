@@ -138,6 +138,16 @@ urlpatterns = [
         training.ModelVersionActivateApi.as_view(),
         name="api-model-activate",
     ),
+    path(
+        "projects/<id:project_id>/models/<id:version_id>/export/",
+        training.ModelVersionExportApi.as_view(),
+        name="api-model-export",
+    ),
+    path(
+        "projects/<id:project_id>/models/promotions/",
+        training.PromotionListApi.as_view(),
+        name="api-model-promotions",
+    ),
     path("projects/<id:project_id>/models/distill/", distillation.ModelDistillApi.as_view(), name="api-model-distill"),
     path(
         "projects/<id:project_id>/models/<id:version_id>/speed/",
@@ -148,6 +158,16 @@ urlpatterns = [
     path("projects/<id:project_id>/predict", training.PredictApi.as_view(), name="api-predict"),
     path("projects/<id:project_id>/predict/", training.PredictApi.as_view(), name="api-predict-slash"),
     path("projects/<id:project_id>/predict/batch/", training.PredictBatchApi.as_view(), name="api-predict-batch"),
+    path(
+        "projects/<id:project_id>/predict/batch/file/",
+        training.PredictBatchFileApi.as_view(),
+        name="api-predict-batch-file",
+    ),
+    path(
+        "projects/<id:project_id>/predict/batch/pool/",
+        training.PredictBatchPoolApi.as_view(),
+        name="api-predict-batch-pool",
+    ),
     path(
         "projects/<id:project_id>/predict/batch/<id:job_id>/",
         training.PredictBatchResultApi.as_view(),

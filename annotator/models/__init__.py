@@ -20,7 +20,7 @@ from annotator.models.jobs import Job, JobStatus
 from annotator.models.noise import NoiseFlag, NoiseRun, NoiseSplit, NoiseStatus
 from annotator.models.projects import Invitation, Label, LabelKind, Membership, Project, Role, TaskType
 from annotator.models.taxonomy import Cluster, ClusterRun, Rule, RuleKind, TaxonomyAction, TaxonomyEvent
-from annotator.models.training import ModelVersion
+from annotator.models.training import ModelVersion, Promotion
 
 __all__ = [
     "AccountProfile",
@@ -46,6 +46,7 @@ __all__ = [
     "NoiseSplit",
     "NoiseStatus",
     "Project",
+    "Promotion",
     "RequeuedItem",
     "RevisionReason",
     "Role",

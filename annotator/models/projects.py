@@ -44,6 +44,14 @@ class Project(models.Model):
     al_target_f1 = models.FloatField(default=0.9)
     # New counted annotations so far, bumped by one UPDATE per submit: every al_every_labels-th one triggers.
     al_label_counter = models.PositiveIntegerField(default=0)
+    # Serving (issue 21). The promotion gate: a version whose macro-F1 is more than this below the active
+    # one's becomes active only with a written reason.
+    promotion_max_f1_drop = models.FloatField(default=0.01)
+    # Rules bypass: where the model's top probability is below `rules_bypass_below_confidence`, an active
+    # seed rule whose measured precision is at least `rules_bypass_min_precision` decides instead.
+    rules_bypass = models.BooleanField(default=False)
+    rules_bypass_min_precision = models.FloatField(default=0.9)
+    rules_bypass_below_confidence = models.FloatField(default=0.5)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")

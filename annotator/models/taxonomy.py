@@ -59,6 +59,11 @@ class Rule(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     applied_at = models.DateTimeField(null=True, blank=True)
+    # Measured precision of a seed rule (issue 21): among the human-labeled non-test items it matches, the
+    # share labeled with its label. None when it matches too few of them to tell (see `precision_matches`).
+    precision = models.FloatField(null=True, blank=True)
+    precision_matches = models.PositiveIntegerField(default=0)  # human-labeled non-test items it matched
+    precision_measured_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name", "id"]

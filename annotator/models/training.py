@@ -54,3 +54,26 @@ class ModelVersion(models.Model):
         """The model gave every evaluated item the same label though it knows several (issue 20):
         a warning on the model pages, since its macro-F1 alone can hide it."""
         return self.metrics.get("predicted_classes") == 1 and len(self.label_ids) > 1
+
+
+class Promotion(models.Model):
+    """One change of the version that answers the prediction API: who, when, why, and both macro-F1s.
+
+    Written by `model_version_activate` in the same transaction as the change, so the history is whole."""
+
+    project = models.ForeignKey("Project", on_delete=models.CASCADE, related_name="promotions")
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="promotions")
+    previous = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    f1 = models.FloatField(null=True, blank=True)  # the promoted version's macro-F1 (None: not evaluated)
+    previous_f1 = models.FloatField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    # Whether the gate asked for the reason (the drop was larger than the project allowed).
+    reason_required = models.BooleanField(default=False)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"v{self.version.number} promoted"

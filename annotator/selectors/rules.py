@@ -121,6 +121,45 @@ def human_label_sets(*, project: Project, texts: ProjectTexts) -> list[frozenset
     return [implied.get(int(item_id)) for item_id in texts.ids]
 
 
+@dataclasses.dataclass(frozen=True)
+class MeasuredPrecision:
+    """A seed rule's precision on the human labels: None when it matched fewer than
+    MIN_PRECISION_MATCHES human-labeled non-test items (or could not run in time)."""
+
+    precision: float | None
+    matches: int
+
+
+# A precision measured on fewer human-labeled matches than this says too little to let a rule decide.
+MIN_PRECISION_MATCHES = 5
+
+
+def seed_rule_precisions(*, project: Project, rules: list[Rule]) -> dict[int, MeasuredPrecision]:
+    """Rule id -> its measured precision: among the human-labeled items outside the test split that the
+    rule matches, the share whose labels (with their ancestors) include the rule's label. The test split
+    stays out so the number never uses what model evaluations are kept for. Seed rules with a label only."""
+    seeds = [rule for rule in rules if rule.kind == RuleKind.SEED and rule.label_id is not None]
+    if not seeds:
+        return {}
+    texts = ProjectTexts.load(project)
+    found = rule_masks(rules=seeds, texts=texts)
+    human = human_label_sets(project=project, texts=texts)
+    usable = np.array(
+        [labels is not None and split != "test" for labels, split in zip(human, texts.splits, strict=True)],
+        dtype=bool,
+    )
+    measured = {}
+    for rule in seeds:
+        if rule.pk not in found.masks:
+            measured[rule.pk] = MeasuredPrecision(None, 0)
+            continue
+        matched = np.flatnonzero(found.masks[rule.pk] & usable)
+        hits = sum(str(rule.label_id) in human[index] for index in matched)
+        enough = len(matched) >= MIN_PRECISION_MATCHES
+        measured[rule.pk] = MeasuredPrecision(hits / len(matched) if enough else None, len(matched))
+    return measured
+
+
 def _target(rule_kind: str, label_id: int | None) -> str:
     """What a rule claims, comparable with `human_label_sets`: a label id, or exclusion."""
     return str(label_id) if rule_kind == RuleKind.SEED else "blacklist"
@@ -176,3 +215,28 @@ def _sample(compiled: CompiledRule, texts: ProjectTexts, mask: np.ndarray) -> li
         kept = [(a - shift, b - shift) for a, b in spans if a >= start and b <= end]
         sample.append({"id": int(texts.ids[index]), "text": snippet, "spans": kept})
     return sample
+
+
+def bypass_rules(*, project: Project) -> list[Rule]:
+    """The seed rules allowed to decide at /predict: active, with a label, and a measured precision of
+    at least the project's `rules_bypass_min_precision`; the most precise first (then the most measured)."""
+    rules = project.rules.filter(
+        active=True,
+        kind=RuleKind.SEED,
+        label__isnull=False,
+        precision__gte=project.rules_bypass_min_precision,
+    ).select_related("label")
+    return sorted(rules, key=lambda rule: (-rule.precision, -rule.precision_matches, rule.pk))
+
+
+def first_matching_rules(*, rules: list[Rule], texts: list[str]) -> list[Rule | None]:
+    """Per text, the first of `rules` (in their order) that matches it, or None. The rules share one
+    time budget (`rules_budget_seconds()`); one that does not finish in it decides nothing."""
+    if not rules or not texts:
+        return [None] * len(texts)
+    found = rule_masks(rules=rules, texts=ProjectTexts(np.arange(len(texts)), list(texts), [""] * len(texts)))
+    chosen: list[Rule | None] = [None] * len(texts)
+    for rule in reversed(rules):  # the earlier (more precise) rule wins where several match
+        for index in np.flatnonzero(found.masks.get(rule.pk, np.zeros(len(texts), dtype=bool))):
+            chosen[index] = rule
+    return chosen

@@ -11,10 +11,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
+from pathlib import Path
 
-from annotator.models import Exclusion, Item, ModelVersion, NoiseFlag, NoiseSplit, NoiseStatus, Project, Split, TaskType
+from django.conf import settings
+from django.db.models import Q
+
+from annotator.models import (
+    Exclusion,
+    Item,
+    Label,
+    ModelVersion,
+    NoiseFlag,
+    NoiseSplit,
+    NoiseStatus,
+    Project,
+    Promotion,
+    Split,
+    TaskType,
+)
 from annotator.selectors.items import final_label_ids
+from annotator.selectors.jobs import strip_server_paths_in
+from mlcore.pipeline import model_card as pipeline_model_card
+from mlcore.pipeline import validate_card
 
 
 @dataclass(frozen=True)
@@ -76,6 +96,15 @@ def model_versions(*, project: Project):
     return ModelVersion.objects.filter(project=project).select_related("created_by", "parent").order_by("-number")
 
 
+def promotions(*, project: Project, version: ModelVersion | None = None):
+    """The project's promotions (changes of the active version), newest first; those of `version` only
+    (promoted to, or replaced) when given."""
+    found = Promotion.objects.filter(project=project).select_related("version", "previous", "by")
+    if version is not None:
+        found = found.filter(Q(version=version) | Q(previous=version))
+    return found.order_by("-at", "-id")
+
+
 def learning_curve(*, project: Project) -> list[tuple[int, float, ModelVersion]]:
     """(training labels, test macro-F1, version) per evaluated version, oldest first: how the model
     grows. A version without an F1 (its cross-validation could not run) is left out, never drawn as 0."""
@@ -84,3 +113,46 @@ def learning_curve(*, project: Project) -> list[tuple[int, float, ModelVersion]]
         for version in model_versions(project=project).order_by("number")
         if version.metrics.get("macro_f1") is not None
     ]
+
+
+def model_card(*, version: ModelVersion) -> dict:
+    """What an exported version says about itself (issue 21), in `mlcore.pipeline.model_card`'s shape:
+    kind, params and classes (label ids, from its files), the label map (id -> name), its numeric metrics,
+    measured latency, the data snapshot, its parents (teachers of a student; else the version before it),
+    and for kinds on embeddings the encoder it needs. Server paths are stripped: an archive names no
+    folder of this server."""
+    names = dict(Label.objects.filter(pk__in=version.label_ids).values_list("id", "name"))
+    label_map = {pk: names.get(pk, str(pk)) for pk in version.label_ids}
+    taken = [name for name in label_map.values()]
+    label_map = {pk: name if taken.count(name) == 1 else f"{name} #{pk}" for pk, name in label_map.items()}
+    card = pipeline_model_card(
+        Path(settings.ARTIFACT_ROOT) / version.artifact_dir,
+        label_map=label_map,
+        metrics={
+            key: value
+            for key, value in version.metrics.items()
+            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        },
+        latency=_latency(version),
+        data={"data_hash": version.data_hash, "n_train": version.n_train, "n_test": version.n_test},
+        parents=[{"version": parent.number, "kind": parent.kind} for parent in _parents(version)],
+        encoder={"backbone": version.backbone or version.project.backbone, "version": version.encoder_version}
+        if version.encoder_version
+        else None,
+        created_at=version.created_at,
+    )
+    return validate_card(strip_server_paths_in(card))
+
+
+def _latency(version: ModelVersion) -> dict | None:
+    """The measured speed (fields added by the speed measurement; absent before it ran)."""
+    ms, per_second = getattr(version, "ms_per_text", None), getattr(version, "texts_per_second", None)
+    threads = getattr(version, "speed_threads", None)
+    if not ms or not per_second or not threads:
+        return None
+    return {"ms_per_text": ms, "texts_per_second": per_second, "threads": threads}
+
+
+def _parents(version: ModelVersion) -> list[ModelVersion]:
+    teachers = list(version.parents.order_by("number")) if hasattr(version, "parents") else []
+    return teachers or ([version.parent] if version.parent else [])

@@ -6,6 +6,10 @@ pointer to `POST .../predict/batch/`, which stores the texts in a file and queue
 the `cpu` queue. The job predicts in chunks (each a cancel checkpoint) with the active model version
 of the moment it runs, writes the results as JSON lines next to the model artifacts (temporary file,
 then rename) and removes the input; `predictions_path` finds them for the download.
+
+Issue 21: the same job also predicts the texts of an uploaded file (CSV, TSV, JSONL or TXT, read by the
+importer's parsers; labels and meta in it are ignored), stored like a JSON body, and the whole pool (every
+item of the project, read in chunks when the job runs; each line keyed by `item_id`).
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 
-from annotator.models import Job, JobStatus, Project
+from annotator.importing.parsers import ImportFileError, ImportOptions, detect_format, iter_records
+from annotator.models import Item, Job, JobStatus, Project
 from annotator.services.jobs import job_start
 from annotator.services.training import NO_ACTIVE_MODEL_ERROR, predict_texts
 
@@ -39,6 +45,10 @@ BATCH_TOO_LARGE_ERROR = (
 NOT_READY_ERROR = "This batch prediction has not succeeded (it is {status}); its results are not available."
 INPUT_GONE_ERROR = "The texts of this batch are gone (already predicted or cleaned up); send them again."
 NOT_A_BATCH_ERROR = "This job is not a batch prediction."
+FILE_FORMATS = ("csv", "tsv", "jsonl", "txt")
+FILE_FORMAT_ERROR = "A prediction file is CSV, TSV, JSONL or TXT (one text a line); this one reads as {fmt}."
+EMPTY_POOL_ERROR = "This project has no items to predict."
+SOURCE_TEXTS, SOURCE_FILE, SOURCE_POOL = "texts", "file", "pool"
 
 
 def _size(texts: list[str]) -> tuple[int, int]:
@@ -67,7 +77,9 @@ def predict_sync(*, project: Project, texts: list[str]):
     return predict_texts(project=project, texts=texts)
 
 
-def predict_batch_start(*, project: Project, texts: list[str], by: AbstractBaseUser) -> Job:
+def predict_batch_start(
+    *, project: Project, texts: list[str], by: AbstractBaseUser, source: str = SOURCE_TEXTS, filename: str = ""
+) -> Job:
     """Store the texts and queue a batch prediction job (job limits apply)."""
     if project.active_model_id is None:
         raise ValidationError(NO_ACTIVE_MODEL_ERROR)
@@ -87,12 +99,52 @@ def predict_batch_start(*, project: Project, texts: list[str], by: AbstractBaseU
     stored.parent.mkdir(parents=True)
     stored.write_text(json.dumps(texts), encoding="utf-8")
     try:
-        return job_start(
-            kind=PREDICT_KIND, project=project, params={"input": str(relative), "texts": count}, created_by=by
-        )
+        params = {"input": str(relative), "texts": count, "source": source}
+        if filename:
+            # Shown on the Predict page; PostgreSQL's jsonb refuses NUL, so no control character is kept.
+            params["filename"] = "".join(c for c in Path(filename).name if c.isprintable())[:200]
+        return job_start(kind=PREDICT_KIND, project=project, params=params, created_by=by)
     except BaseException:
         shutil.rmtree(stored.parent, ignore_errors=True)
         raise
+
+
+def predict_file_start(*, project: Project, upload: UploadedFile, by: AbstractBaseUser) -> Job:
+    """Queue a batch prediction of an uploaded file's texts (the importer's parsers read it: a CSV/TSV
+    `text` column, JSONL objects with `text`, or TXT lines); a bad file is a ValidationError naming the line."""
+    if project.active_model_id is None:
+        raise ValidationError(NO_ACTIVE_MODEL_ERROR)
+    try:
+        fmt = detect_format(upload.name or "")
+        if fmt not in FILE_FORMATS:
+            raise ValidationError(FILE_FORMAT_ERROR.format(fmt=fmt))
+        texts = _file_texts(upload, fmt)
+    except ImportFileError as error:
+        raise ValidationError(str(error), params={"line": error.line}) from None
+    return predict_batch_start(project=project, texts=texts, by=by, source=SOURCE_FILE, filename=upload.name or "")
+
+
+def _file_texts(upload: UploadedFile, fmt: str) -> list[str]:
+    """The file's texts in order, stopping (too_large) as soon as they pass the batch limits."""
+    texts: list[str] = []
+    chars = 0
+    upload.seek(0)
+    for record in iter_records(upload, ImportOptions(label_column="", meta_columns=[]), fmt=fmt):
+        texts.append(record.text)
+        chars += len(record.text)
+        if len(texts) > settings.PREDICT_BATCH_MAX_TEXTS or chars > settings.PREDICT_BATCH_MAX_CHARS:
+            break  # predict_batch_start refuses it with the limits in words
+    return texts
+
+
+def predict_pool_start(*, project: Project, by: AbstractBaseUser) -> Job:
+    """Queue a batch prediction over every item of the project (read when the job runs, in chunks)."""
+    if project.active_model_id is None:
+        raise ValidationError(NO_ACTIVE_MODEL_ERROR)
+    count = project.items.count()
+    if not count:
+        raise ValidationError(EMPTY_POOL_ERROR)
+    return job_start(kind=PREDICT_KIND, project=project, params={"source": SOURCE_POOL, "texts": count}, created_by=by)
 
 
 def predictions_path(*, job: Job) -> Path:
@@ -112,6 +164,8 @@ def predictions_file(*, job: Job) -> Path:
 
 def predict_batch_run_job(*, job: Job, progress: Callable[[float, str], None]) -> dict:
     """The body of a batch prediction job: predict chunk by chunk, write the results, drop the input."""
+    if job.params.get("source") == SOURCE_POOL:
+        return _predict_pool(job, progress)
     stored = Path(settings.MEDIA_ROOT) / job.params["input"]
     if not stored.is_file():
         raise ValidationError(INPUT_GONE_ERROR)
@@ -123,18 +177,44 @@ def predict_batch_run_job(*, job: Job, progress: Callable[[float, str], None]) -
     return {"texts": len(texts), "model_version": version}
 
 
+def _predict_pool(job: Job, progress: Callable[[float, str], None]) -> dict:
+    ids = list(Item.objects.filter(project=job.project).order_by("id").values_list("id", flat=True))
+
+    def chunks():
+        for start in range(0, len(ids), CHUNK_TEXTS):
+            rows = dict(Item.objects.filter(pk__in=ids[start : start + CHUNK_TEXTS]).values_list("id", "text"))
+            kept = [pk for pk in ids[start : start + CHUNK_TEXTS] if pk in rows]  # deleted since: skipped
+            yield [{"item_id": pk} for pk in kept], [rows[pk] for pk in kept]
+
+    version = _write_predictions_in_chunks(job, len(ids), chunks(), progress)
+    return {"texts": len(ids), "model_version": version, "source": SOURCE_POOL}
+
+
 def _write_predictions(job: Job, texts: list[str], progress: Callable[[float, str], None]) -> int | None:
+    def chunks():
+        for start in range(0, len(texts), CHUNK_TEXTS):
+            batch = texts[start : start + CHUNK_TEXTS]
+            yield [{"index": start + offset} for offset in range(len(batch))], batch
+
+    return _write_predictions_in_chunks(job, len(texts), chunks(), progress)
+
+
+def _write_predictions_in_chunks(job: Job, total: int, chunks, progress: Callable[[float, str], None]) -> int | None:
+    """Write one JSON line per text ({key..., labels, probabilities, decided_by}) to a temporary file,
+    renamed into place at the end; each chunk is a progress report (and a cancel checkpoint)."""
     target = predictions_path(job=job)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
-    version = None
+    version, done = None, 0
     try:
         with partial.open("w", encoding="utf-8") as out:
-            for start in range(0, len(texts), CHUNK_TEXTS):
-                progress(100 * start / max(len(texts), 1), f"Predicted {start} of {len(texts)} texts")
-                version, predictions = predict_texts(project=job.project, texts=texts[start : start + CHUNK_TEXTS])
-                for offset, prediction in enumerate(predictions):
-                    out.write(json.dumps({"index": start + offset, **prediction}, ensure_ascii=False) + "\n")
+            for keys, texts in chunks:
+                progress(100 * done / max(total, 1), f"Predicted {done} of {total} texts")
+                if texts:
+                    version, predictions = predict_texts(project=job.project, texts=texts)
+                    for key, prediction in zip(keys, predictions, strict=True):
+                        out.write(json.dumps({**key, **prediction}, ensure_ascii=False) + "\n")
+                done += len(texts)
         partial.rename(target)
     finally:
         partial.unlink(missing_ok=True)

@@ -43,6 +43,10 @@ SETTINGS_FIELDS = (
     "overlap_annotators",
     "lease_minutes",
     "hidden_meta_fields",
+    "promotion_max_f1_drop",
+    "rules_bypass",
+    "rules_bypass_min_precision",
+    "rules_bypass_below_confidence",
 )
 
 NAME_MAX_LENGTH = 200
@@ -52,6 +56,9 @@ AL_TARGET_F1_RANGE = (0.05, 0.99)
 OVERLAP_FRACTION_RANGE = (0.0, 1.0)
 OVERLAP_ANNOTATORS_RANGE = (2, 10)
 LEASE_MINUTES_RANGE = (1, 1440)
+PROMOTION_MAX_F1_DROP_RANGE = (0.0, 1.0)
+RULES_BYPASS_PRECISION_RANGE = (0.5, 1.0)
+RULES_BYPASS_CONFIDENCE_RANGE = (0.0, 1.0)
 HIDDEN_META_MAX_KEYS = 100
 HIDDEN_META_KEY_MAX_LENGTH = 200
 LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -151,10 +158,13 @@ def _check_strategy(project: Project, value: Any) -> str:
     return value
 
 
-def _check_preselect(project: Project, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError(TYPE_ERROR.format(field="preselect_suggestion", expected="true or false"))
-    return value
+def _check_flag(field: str) -> Callable[[Project, Any], bool]:
+    def check(project: Project, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError(TYPE_ERROR.format(field=field, expected="true or false"))
+        return value
+
+    return check
 
 
 def _check_hidden_meta(project: Project, value: Any) -> list[str]:
@@ -183,11 +193,19 @@ _CHECKS: dict[str, Callable[[Project, Any], Any]] = {
     "al_strategy": _check_strategy,
     "al_every_labels": _range_check("al_every_labels", AL_EVERY_LABELS_RANGE, integer=True),
     "al_target_f1": _range_check("al_target_f1", AL_TARGET_F1_RANGE, integer=False),
-    "preselect_suggestion": _check_preselect,
+    "preselect_suggestion": _check_flag("preselect_suggestion"),
     "overlap_fraction": _range_check("overlap_fraction", OVERLAP_FRACTION_RANGE, integer=False),
     "overlap_annotators": _range_check("overlap_annotators", OVERLAP_ANNOTATORS_RANGE, integer=True),
     "lease_minutes": _range_check("lease_minutes", LEASE_MINUTES_RANGE, integer=True),
     "hidden_meta_fields": _check_hidden_meta,
+    "promotion_max_f1_drop": _range_check("promotion_max_f1_drop", PROMOTION_MAX_F1_DROP_RANGE, integer=False),
+    "rules_bypass": _check_flag("rules_bypass"),
+    "rules_bypass_min_precision": _range_check(
+        "rules_bypass_min_precision", RULES_BYPASS_PRECISION_RANGE, integer=False
+    ),
+    "rules_bypass_below_confidence": _range_check(
+        "rules_bypass_below_confidence", RULES_BYPASS_CONFIDENCE_RANGE, integer=False
+    ),
 }
 
 

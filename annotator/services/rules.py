@@ -26,7 +26,13 @@ from annotator.models import (
     RuleKind,
     Split,
 )
-from annotator.selectors.rules import PREVIEW_BUDGET_SECONDS, ProjectTexts, rule_mask, rule_spec
+from annotator.selectors.rules import (
+    PREVIEW_BUDGET_SECONDS,
+    ProjectTexts,
+    rule_mask,
+    rule_spec,
+    seed_rule_precisions,
+)
 from mlcore.rules import RuleError, compile_rule, match_texts, select_seed_candidates
 
 SEED_CANDIDATES_PER_LABEL = 100
@@ -111,6 +117,7 @@ def rule_create(
     _validate(project, rule)
     _check_speed_on_items(rule)
     rule.save()
+    rule_precision_refresh(project=project, rules=[rule])
     return rule
 
 
@@ -131,6 +138,7 @@ def rule_update(*, rule: Rule, by: AbstractBaseUser | None, **changes) -> Rule:
         rule_apply(rule=rule, by=by)
     elif rule.kind != RuleKind.BLACKLIST:
         rule.exclusions.all().delete()
+    rule_precision_refresh(project=rule.project, rules=[rule])
     return rule
 
 
@@ -156,6 +164,7 @@ def rule_apply(*, rule: Rule, by: AbstractBaseUser | None) -> dict:
     )
     rule.applied_at = timezone.now()
     rule.save(update_fields=["applied_at"])
+    rule_precision_refresh(project=rule.project, rules=[rule])
     return {"matched": int(mask.sum()), **outcome}
 
 
@@ -195,3 +204,19 @@ def _apply_seed(rule: Rule, texts: ProjectTexts, mask: np.ndarray) -> dict:
     )
     AnnotationLabel.objects.bulk_create(AnnotationLabel(annotation=a, label=rule.label) for a in annotations)
     return {"candidates_created": len(annotations)}
+
+
+def rule_precision_refresh(*, project: Project, rules: list[Rule] | None = None) -> int:
+    """Measure and store the precision of `rules` (default: every seed rule of the project) on the human
+    labels; what the rules bypass at /predict trusts. Blacklist rules claim no label: theirs is cleared.
+    Returns how many rules were measured."""
+    rules = list(project.rules.all()) if rules is None else rules
+    measured = seed_rule_precisions(project=project, rules=rules)
+    now = timezone.now()
+    for rule in rules:
+        found = measured.get(rule.pk)
+        rule.precision = found.precision if found else None
+        rule.precision_matches = found.matches if found else 0
+        rule.precision_measured_at = now
+    Rule.objects.bulk_update(rules, ["precision", "precision_matches", "precision_measured_at"])
+    return len(measured)

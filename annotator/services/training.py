@@ -23,10 +23,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
-from annotator.models import Job, Label, ModelVersion, Project, TaskType
+from annotator.models import Job, Label, ModelVersion, Project, Promotion, Rule, TaskType
+from annotator.selectors.rules import bypass_rules, first_matching_rules
 from annotator.selectors.training import TrainingSnapshot, training_snapshot
 from annotator.services.embeddings import backbone_source, item_embeddings, load_encoder
 from annotator.services.jobs import job_start
+from annotator.services.rules import rule_precision_refresh
 from annotator.services.speed import speed_fields, speed_or_none, speed_texts
 from mlcore.encoders import TextEncoder
 from mlcore.evaluation import classification_metrics
@@ -65,6 +67,16 @@ UNKNOWN_KIND_ERROR = "The model kind {kind!r} is not available in this installat
 INVALID_OPTION = "invalid_option"  # the ValidationError's code; its params name the key and the accepted ones
 ONE_CLASS_WARNING = "Warning: it predicts one label for every test item; train on more labels or another kind."
 NO_ACTIVE_MODEL_ERROR = "This project has no active model yet: train one and make it active."
+REASON_REQUIRED = "reason_required"  # the ValidationError's code when the promotion gate asks for a reason
+PROMOTION_REASON_MAX_LENGTH = 2000
+REASON_INVALID_ERROR = f"The reason is text of at most {PROMOTION_REASON_MAX_LENGTH:,} characters, without NUL."
+F1_DROP_GATE = (
+    "{version} has macro-F1 {new:.3f}, {drop:.1f} points below the active {active} ({old:.3f}); this project "
+    "allows a drop of {allowed:.1f} point(s) without a reason. Give a reason to make it active anyway."
+)
+NOT_EVALUATED_GATE = (
+    "{version} has no macro-F1 to compare with the active {active} ({old:.3f}). Give a reason to make it active anyway."
+)
 
 
 def _artifact_root() -> Path:
@@ -268,10 +280,51 @@ def model_version_register(
         raise
 
 
+def promotion_gate(*, version: ModelVersion, active: ModelVersion | None, max_drop: float) -> str:
+    """Why promoting `version` over `active` needs a written reason, or "" when it does not: its macro-F1
+    is more than `max_drop` below the active one's, or it has none to compare while the active one has."""
+    if active is None or active.pk == version.pk:
+        return ""
+    new, old = version.metrics.get("macro_f1"), active.metrics.get("macro_f1")
+    if old is None:
+        return ""
+    if new is None:
+        return NOT_EVALUATED_GATE.format(version=version, active=active, old=old)
+    if old - new > max_drop + 1e-9:  # a drop of exactly the allowance passes
+        return F1_DROP_GATE.format(
+            version=version, active=active, new=new, old=old, drop=100 * (old - new), allowed=100 * max_drop
+        )
+    return ""
+
+
 @transaction.atomic
-def model_version_activate(*, version: ModelVersion, by: AbstractBaseUser) -> ModelVersion:
-    """Make `version` the one that answers the prediction API."""
-    Project.objects.filter(pk=version.project_id).update(active_model=version)
+def model_version_activate(*, version: ModelVersion, by: AbstractBaseUser | None, reason: str = "") -> ModelVersion:
+    """Make `version` the one that answers the prediction API, through the promotion gate: a version whose
+    macro-F1 drops more than the project's `promotion_max_f1_drop` below the active one's needs a written
+    `reason` (ValidationError, code `reason_required`, and nothing changes). Every promotion is recorded
+    (who, when, why, both F1s) and the seed rules' precision is measured again for the rules bypass."""
+    project = Project.objects.select_for_update().get(pk=version.project_id)
+    reason = (reason or "").strip()
+    if len(reason) > PROMOTION_REASON_MAX_LENGTH or "\x00" in reason:  # PostgreSQL refuses NUL in text
+        raise ValidationError(REASON_INVALID_ERROR, code="invalid")
+    active = project.active_model
+    if active is not None and active.pk == version.pk:
+        return version  # already active: nothing to promote, nothing to record
+    why = promotion_gate(version=version, active=active, max_drop=project.promotion_max_f1_drop)
+    if why and not reason:
+        raise ValidationError(why, code=REASON_REQUIRED)
+    Project.objects.filter(pk=project.pk).update(active_model=version)
+    Promotion.objects.create(
+        project=project,
+        version=version,
+        previous=active,
+        f1=version.metrics.get("macro_f1"),
+        previous_f1=active.metrics.get("macro_f1") if active else None,
+        reason=reason,
+        reason_required=bool(why),
+        by=by,
+    )
+    rule_precision_refresh(project=project)
     return version
 
 
@@ -291,7 +344,9 @@ def version_encoder(version: ModelVersion) -> TextEncoder:
 
 
 def predict_texts(*, project: Project, texts: list[str]) -> tuple[ModelVersion, list[dict]]:
-    """Labels and probabilities from the project's active model: per text, every class's probability."""
+    """Labels and probabilities from the project's active model: per text, every class's probability,
+    and what decided (`decided_by`: the model, or a seed rule of the rules bypass where it is on)."""
+    project.refresh_from_db(fields=["active_model", *BYPASS_SETTINGS])
     version = project.active_model
     if version is None:
         raise ValidationError(NO_ACTIVE_MODEL_ERROR)
@@ -300,14 +355,44 @@ def predict_texts(*, project: Project, texts: list[str]) -> tuple[ModelVersion, 
     probabilities = np.asarray(model.predict_proba(inputs))
     names = dict(Label.objects.filter(pk__in=version.label_ids).values_list("id", "name"))
     multi_label = project.task_type == TaskType.MULTI_LABEL
-    return version, [_prediction(row, version.label_ids, names, multi_label) for row in probabilities]
+    rules = _bypassing_rules(project, texts, probabilities)
+    return version, [
+        _prediction(row, version.label_ids, names, multi_label, rule)
+        for row, rule in zip(probabilities, rules, strict=True)
+    ]
 
 
-def _prediction(row: np.ndarray, label_ids: list[int], names: dict[int, str], multi_label: bool) -> dict:
-    """Chosen labels (the top one; every one at 0.5 or more in multi-label projects) and all probabilities."""
+BYPASS_SETTINGS = ("rules_bypass", "rules_bypass_min_precision", "rules_bypass_below_confidence")
+
+
+def _bypassing_rules(project: Project, texts: list[str], probabilities: np.ndarray) -> list[Rule | None]:
+    """Per text, the seed rule that decides instead of the model (None: the model decides). Only where the
+    bypass is on and the model is unsure (top probability below the project's threshold): a confident
+    model overrides any rule. Rules are matched only on those texts."""
+    if not project.rules_bypass or not len(texts):
+        return [None] * len(texts)
+    unsure = np.flatnonzero(probabilities.max(axis=1) < project.rules_bypass_below_confidence)
+    chosen: list[Rule | None] = [None] * len(texts)
+    rules = bypass_rules(project=project) if len(unsure) else []
+    for index, rule in zip(unsure, first_matching_rules(rules=rules, texts=[texts[i] for i in unsure]), strict=True):
+        chosen[index] = rule
+    return chosen
+
+
+def _prediction(
+    row: np.ndarray, label_ids: list[int], names: dict[int, str], multi_label: bool, rule: Rule | None = None
+) -> dict:
+    """Chosen labels (the top one; every one at 0.5 or more in multi-label projects; the rule's where a rule
+    decided), every probability of the model, and what decided."""
     ranked = sorted(zip(label_ids, row.tolist(), strict=True), key=lambda pair: -pair[1])
     chosen = [pk for pk, p in ranked if p >= MULTI_LABEL_THRESHOLD] if multi_label else [ranked[0][0]]
+    labels = [{"id": pk, "name": names.get(pk, "")} for pk in chosen]
+    decided_by: dict = {"type": "model"}
+    if rule is not None:
+        labels = [{"id": rule.label_id, "name": rule.label.name}]
+        decided_by = {"type": "rule", "rule_id": rule.pk, "rule": rule.name, "precision": round(rule.precision, 4)}
     return {
-        "labels": [{"id": pk, "name": names.get(pk, "")} for pk in chosen],
+        "labels": labels,
         "probabilities": {names.get(pk, str(pk)): round(p, 6) for pk, p in ranked},
+        "decided_by": decided_by,
     }

@@ -96,6 +96,26 @@ class ProjectSettingsForm(forms.Form):
         "experts and admins do.",
     )
 
+    promotion_max_f1_drop = forms.FloatField(
+        label="Promotion gate (macro-F1 drop)",
+        help_text="A version whose macro-F1 is more than this below the active one's (0.01 = 1 point) becomes "
+        "active only with a written reason.",
+    )
+    rules_bypass = forms.BooleanField(
+        required=False,
+        label="Rules bypass",
+        help_text="In /predict, a high-precision seed rule decides where the model is unsure; the model "
+        "overrides the rule where it is confident.",
+    )
+    rules_bypass_min_precision = forms.FloatField(
+        label="Rule precision at least",
+        help_text="Measured on the human-labeled items a rule matches (shown on the Rules page).",
+    )
+    rules_bypass_below_confidence = forms.FloatField(
+        label="Model unsure below",
+        help_text="A rule decides only where the model's top probability is below this.",
+    )
+
     def __init__(self, *args, task_type_locked: bool, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["backbone"].choices = [(name, name) for name in backbone_choices()]

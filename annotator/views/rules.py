@@ -10,7 +10,13 @@ from django.views.decorators.http import require_GET, require_POST
 from annotator.access import get_project_object, project_page
 from annotator.models import Label, Project, Rule, RuleKind
 from annotator.permissions import Capability, role_can
-from annotator.selectors.rules import ProjectTexts, project_rules, rule_masks, rule_preview
+from annotator.selectors.rules import (
+    MIN_PRECISION_MATCHES,
+    ProjectTexts,
+    project_rules,
+    rule_masks,
+    rule_preview,
+)
 from annotator.services.rules import rule_apply, rule_create, rule_delete, rule_update
 from mlcore.rules import RuleError, RuleSpec
 
@@ -63,6 +69,7 @@ def rule_list(request: HttpRequest, project: Project) -> HttpResponse:
         "error": error,
         "form": RuleForm(project=project, initial={"whole_word": True}),
         "can_edit": role_can(request.project_role, Capability.EDIT_TAXONOMY),
+        "min_precision_matches": MIN_PRECISION_MATCHES,
     }
     return render(request, "annotator/rules.html", context)
 
@@ -112,7 +119,14 @@ def rule_new(request: HttpRequest, project: Project) -> HttpResponse:
         except ValidationError as error:
             form.add_error(None, error)
     rows, error = _rule_rows(project)
-    context = {"project": project, "rows": rows, "error": error, "form": form, "can_edit": True}
+    context = {
+        "project": project,
+        "rows": rows,
+        "error": error,
+        "form": form,
+        "can_edit": True,
+        "min_precision_matches": MIN_PRECISION_MATCHES,
+    }
     return render(request, "annotator/rules.html", context, status=400)
 
 

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import get_project_object, project_page
+from annotator.downloads import model_archive_download
 from annotator.models import ModelVersion, Project
 from annotator.params import query_id
 from annotator.permissions import Capability, role_can
@@ -23,13 +24,15 @@ from annotator.selectors.model_pages import (
     quality_speed_svg,
     speed_ratio,
 )
-from annotator.selectors.training import learning_curve, model_versions
+from annotator.selectors.training import learning_curve, model_versions, promotions
 from annotator.services.distillation import distill_job_start
 from annotator.services.speed import speed_job_start
 from annotator.services.training import (
     INVALID_OPTION,
+    PROMOTION_REASON_MAX_LENGTH,
     model_version_activate,
     preset_labels,
+    promotion_gate,
     training_job_start,
 )
 from annotator.views.distill_form import DistillForm
@@ -58,6 +61,7 @@ def _model_list_page(
         "curve": learning_curve_svg(learning_curve(project=project)),
         "form": form,
         "can_train": role_can(request.project_role, Capability.RUN_JOBS),
+        "promotions": list(promotions(project=project)[:PROMOTIONS_SHOWN]),
         # Issue 21: distillation, and quality against speed.
         "distill_form": distill_form or DistillForm(project=project),
         "speed_chart": quality_speed_svg(speed_points),
@@ -87,10 +91,19 @@ def model_train(request: HttpRequest, project: Project) -> HttpResponse:
     return redirect("job-detail", project_id=project.pk, job_id=job.pk)
 
 
+PROMOTIONS_SHOWN = 20
+
+
 @project_page(Capability.VIEW)
 @require_GET
 def model_detail(request: HttpRequest, project: Project, version_id: int) -> HttpResponse:
     version = get_project_object(ModelVersion, project, pk=version_id)
+    return _model_detail_page(request, project, version)
+
+
+def _model_detail_page(
+    request: HttpRequest, project: Project, version: ModelVersion, *, gate_error: str = "", status: int = 200
+) -> HttpResponse:
     names = label_names(project=project)
     per_class = [{**row, "name": names.get(int(row["label"]), "?")} for row in version.metrics.get("per_class", [])]
     context = {
@@ -102,8 +115,13 @@ def model_detail(request: HttpRequest, project: Project, version_id: int) -> Htt
         "others": model_versions(project=project).exclude(pk=version.pk),
         "left_out": [names.get(int(pk), f"#{pk}") for pk in version.metrics.get("left_out", [])],
         "can_activate": role_can(request.project_role, Capability.RUN_JOBS),
+        "can_export": role_can(request.project_role, Capability.EXPORT),
+        "gate": promotion_gate(version=version, active=project.active_model, max_drop=project.promotion_max_f1_drop),
+        "gate_error": gate_error,
+        "reason_max_length": PROMOTION_REASON_MAX_LENGTH,
+        "promotions": list(promotions(project=project, version=version)),
     }
-    return render(request, "annotator/model_detail.html", context)
+    return render(request, "annotator/model_detail.html", context, status=status)
 
 
 @project_page(Capability.VIEW)
@@ -125,10 +143,27 @@ def model_compare(request: HttpRequest, project: Project) -> HttpResponse:
 @project_page(Capability.RUN_JOBS)
 @require_POST
 def model_activate(request: HttpRequest, project: Project, version_id: int) -> HttpResponse:
+    """Make a version active through the promotion gate; refused (400, the page again with the gate's
+    message at the reason box) when the gate asks for a reason and none was given."""
     version = get_project_object(ModelVersion, project, pk=version_id)
-    model_version_activate(version=version, by=request.user)
+    try:
+        model_version_activate(version=version, by=request.user, reason=request.POST.get("reason", ""))
+    except ValidationError as error:
+        return _model_detail_page(request, project, version, gate_error=" ".join(error.messages), status=400)
     messages.success(request, f"{version} now answers the prediction API.")
     return redirect("model-detail", project_id=project.pk, version_id=version.pk)
+
+
+@project_page(Capability.EXPORT)
+@require_GET
+def model_export(request: HttpRequest, project: Project, version_id: int) -> HttpResponse:
+    """The version's archive (the API's twin: GET /api/projects/<id>/models/<vid>/export/)."""
+    version = get_project_object(ModelVersion, project, pk=version_id)
+    try:
+        return model_archive_download(version=version)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("model-detail", project_id=project.pk, version_id=version.pk)
 
 
 # --- distillation and speed (issue 21) ------------------------------------------------------------------

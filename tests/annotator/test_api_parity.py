@@ -76,7 +76,10 @@ PAGE_ACTIONS: dict[str, tuple[ApiOp, ...]] = {
     "noise-decide[exclude]": (("api-noise-flag-exclude", "POST"),),
     "noise-decide[reopen]": (("api-noise-flag-reopen", "POST"),),
     "model-train": (("api-model-list", "POST"),),
-    "model-activate": (("api-model-activate", "POST"),),
+    "model-activate": (("api-model-activate", "POST"),),  # with the promotion gate's `reason`
+    "predict-page": (("api-predict-slash", "POST"),),
+    "predict-file": (("api-predict-batch-file", "POST"),),
+    "predict-pool": (("api-predict-batch-pool", "POST"),),
     "model-distill": (("api-model-distill", "POST"),),
     "model-speed": (("api-model-speed", "POST"),),
     "active-learning-rescore": (("api-rescore", "POST"),),
@@ -105,8 +108,11 @@ PAGE_READS: dict[str, tuple[ApiOp, ...]] = {
     "adjudication": (("api-adjudication-list", "GET"), ("api-adjudication-case", "GET")),
     "noise-page": (("api-noise-status", "GET"), ("api-noise-flag-list", "GET"), ("api-noise-corrections", "GET")),
     "dashboard": (("api-progress", "GET"), ("api-agreement", "GET")),
-    "model-list": (("api-model-list", "GET"),),
-    "model-detail": (("api-model-detail", "GET"),),
+    "model-list": (("api-model-list", "GET"), ("api-model-promotions", "GET")),
+    "model-detail": (("api-model-detail", "GET"), ("api-model-promotions", "GET")),
+    "model-export": (("api-model-export", "GET"),),
+    "predict-page": (("api-job-list", "GET"),),  # the batch predictions' progress
+    "predict-download": (("api-predict-batch-result", "GET"),),
     "model-compare": (("api-model-detail", "GET"),),  # two versions side by side
     "active-learning": (("api-active-learning", "GET"),),
     "job-list": (("api-job-list", "GET"),),

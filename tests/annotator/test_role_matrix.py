@@ -65,6 +65,7 @@ from annotator.services.projects import DELETE_CONFIRMATION_ERROR, member_set_ro
 from annotator.services.queue import annotation_submit, lease_item
 from annotator.services.rules import rule_create
 from annotator.services.taxonomy import label_archive, label_create
+from mlcore.models import TextCNN
 
 pytestmark = pytest.mark.django_db
 
@@ -463,6 +464,19 @@ def leased(get_item: Callable[[Ctx], Item]) -> Callable[[Ctx, object], None]:
 
 def version_id(ctx: Ctx) -> dict:
     return {"version_id": ctx.version.pk}
+
+
+def version_files(ctx: Ctx, user) -> None:
+    """Issue 21: the registered version gets real files (a tiny char TextCNN), so it exports."""
+    labels = [ctx.label("Sport").pk, ctx.label("Politics").pk]
+    model = TextCNN(tokenization="char", min_count=1, embedding_dim=4, num_filters=2, epochs=1, random_state=0)
+    model.fit(["goal", "vote"], labels)
+    model.save(Path(settings.ARTIFACT_ROOT) / ctx.version.artifact_dir)
+    ModelVersion.objects.filter(pk=ctx.version.pk).update(kind=model.kind, label_ids=model.classes_.tolist())
+
+
+def is_zip(ctx: Ctx, response) -> None:
+    assert body(response).startswith(b"PK"), response
 
 
 def active_model_is_set(ctx: Ctx, response) -> None:
@@ -1275,6 +1289,34 @@ CASES: list[Case] = [
         verify=page_shows(lambda ctx: "Choose at least one teacher version."),
     ),
     page("model-speed", "POST", RUN, 302, url_kwargs=version_id, verify=redirects_to_new_job("speed")),
+    # issue 21: export, promotions, the Predict page (no active model: each action says so)
+    page("model-export", "GET", EXPORT, 200, url_kwargs=version_id, prepare=version_files, verify=is_zip),
+    page("predict-page", "GET", V, 200, verify=page_shows(lambda ctx: "Predict the file")),
+    page(
+        "predict-page",
+        "POST",
+        V,
+        400,
+        data=lambda ctx: {"texts": "a late goal"},
+        verify=page_shows(lambda ctx: "no active model"),
+    ),
+    page(
+        "predict-file",
+        "POST",
+        V,
+        400,
+        data=lambda ctx: {"file": csv_upload("texts.csv")},
+        verify=page_shows(lambda ctx: "no active model"),
+    ),
+    page("predict-pool", "POST", Capability.REVIEW, 400, verify=page_shows(lambda ctx: "no active model")),
+    page(
+        "predict-download",
+        "GET",
+        V,
+        400,
+        url_kwargs=job_id,
+        verify=page_shows(lambda ctx: "This job is not a batch prediction."),
+    ),
     # --- active learning ---
     page("active-learning", "GET", V, 200, verify=page_shows(lambda ctx: "Stopping signal")),
     page(
@@ -1322,6 +1364,24 @@ CASES: list[Case] = [
         verify=api_json(lambda ctx, data: data["key"] == "teachers"),
     ),
     api("api-model-speed", "POST", RUN, 202, url_kwargs=version_id, verify=new_job_in_response("speed")),
+    api("api-model-export", "GET", EXPORT, 200, url_kwargs=version_id, prepare=version_files, verify=is_zip),
+    api("api-model-promotions", "GET", V, 200, verify=api_json(lambda ctx, data: data == [])),
+    api(
+        "api-predict-batch-file",
+        "POST",
+        V,
+        400,
+        data=lambda ctx: {"file": csv_upload("texts.csv")},
+        format="multipart",
+        verify=api_json(lambda ctx, data: "no active model" in data["detail"]),
+    ),
+    api(
+        "api-predict-batch-pool",
+        "POST",
+        Capability.REVIEW,
+        400,
+        verify=api_json(lambda ctx, data: "no active model" in data["detail"]),
+    ),
     api(
         "api-predict",
         "POST",

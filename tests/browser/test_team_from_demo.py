@@ -60,6 +60,10 @@ def _change_every_setting(page, url: str, project: Project) -> None:
     page.fill("#id_overlap_annotators", "3")
     page.fill("#id_lease_minutes", "20")
     page.fill("#id_hidden_meta_fields", "gold_label\nsource")
+    page.fill("#id_promotion_max_f1_drop", "0.02")  # issue 21: serving
+    page.check("#id_rules_bypass")
+    page.fill("#id_rules_bypass_min_precision", "0.95")
+    page.fill("#id_rules_bypass_below_confidence", "0.4")
     page.get_by_role("button", name="Save settings").click()
     expect(page.locator("#flashes")).to_contain_text("Saved:")
 

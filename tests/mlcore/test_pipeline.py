@@ -27,6 +27,7 @@ from tests.mlcore.exported_models import (
     PROBE_TEXTS,
     saved_with_card,
     tiny_fast_head,
+    tiny_static_head,
     tiny_text_cnn,
     training_texts,
 )
@@ -373,3 +374,18 @@ def test_device_places_the_model_modules(cnn_dir):
     predictor = TextPredictor.load(cnn_dir, device="meta")
     assert next(predictor.model.module_.parameters()).device.type == "meta"
     assert predictor.model.device == "meta"
+
+
+def test_a_static_head_archive_runs_without_its_backbone_in_both_runtimes(tiny_backbone, tmp_path):
+    backbone = shutil.copytree(tiny_backbone, tmp_path / "short-lived-backbone")
+    model = tiny_static_head(str(backbone), tmp_path / "static-tables")
+    directory = saved_with_card(model, tmp_path / "model")
+    expected = model.predict_proba(PROBE_TEXTS)
+    archive = write_archive(directory, card_of(directory), tmp_path / "static.zip")
+    names = set(zipfile.ZipFile(archive).namelist())
+    assert {"model.onnx", "static/vectors.npy", "static/tokenizer.json", "weights.pt"} <= names
+    shutil.rmtree(backbone)
+    for runtime in ("torch", "onnx"):
+        predictor = TextPredictor.load(archive, runtime=runtime)
+        assert predictor.classes == ["Politics", "Sport & games"]
+        np.testing.assert_allclose(predictor.predict_proba(PROBE_TEXTS), expected, atol=1e-5, rtol=0)
