@@ -1,5 +1,5 @@
 """Issue 21 end to end in the browser, on a real Celery worker: an admin gets a second model (a distilled
-student where `mlcore.distill` is installed; otherwise a second trained kind), sees both on the
+student, or a second trained kind), sees both on the
 quality/speed chart, makes them active through the promotion gate (writing a reason when the gate asks
 for one) and predicts on the Predict page, which gives the labels the API gives.
 
@@ -9,7 +9,6 @@ seconds on a CPU; its models are poor, which is fine: the flow is under test, no
 
 from __future__ import annotations
 
-import importlib.util
 import re
 
 import pytest
@@ -22,7 +21,6 @@ from tests.browser.test_training_browser import log_in, watch_job
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 TEXTS = ["The striker scored twice as the club won the cup final.", "The minister lost the vote in parliament."]
-HAS_DISTILL = importlib.util.find_spec("mlcore.distill") is not None
 
 
 def _finish_job(page, project) -> ModelVersion:
@@ -139,7 +137,6 @@ def test_an_admin_trains_two_models_sees_the_chart_activates_through_the_gate_an
     _flow(page, live_server, project, users, celery_worker(), distill=False)
 
 
-@pytest.mark.skipif(not HAS_DISTILL, reason="mlcore.distill is not on this branch yet (helper i21-distill)")
 def test_an_admin_distils_a_student_sees_the_chart_activates_it_through_the_gate_and_predicts(
     page, live_server, celery_worker, project_with_roles, allowed_tiny_backbone
 ):
