@@ -82,6 +82,11 @@ def _student_params(args: argparse.Namespace, kinds: list[str]) -> dict[str, dic
         if not isinstance(value, dict):
             raise ValueError(f"--params {item!r}: the JSON must be an object")
         params[kind].update(value)
+    from mlcore.models import model_class
+
+    for kind in kinds:  # the students tokenize (and static_head distils) with the project's encoder
+        if "backbone" in model_class(kind)().get_params():
+            params[kind].setdefault("backbone", args.backbone)
     return params
 
 
@@ -171,14 +176,14 @@ def distill_benchmark(args: argparse.Namespace) -> dict:
     from mlcore.speed import measure_speed
 
     kinds = _names(args.student)
-    params = _student_params(args, kinds)
-    runs = _runs(args)
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be >= 1; got {args.seeds}")
     for kind in kinds:  # bad kinds and knobs fail before anything trains
         DistillConfig(
             student_kind=kind, temperature=args.temperature, alpha=args.alpha, confidence=args.confidence
         ).check()
+    params = _student_params(args, kinds)
+    runs = _runs(args)
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1; got {args.seeds}")
     machine = _machine()
     quiet = getattr(args, "quiet", False)
     data = _load_data(args)
