@@ -15,7 +15,8 @@ on the test split (macro-F1) and timed by `mlcore.speed.measure_speed` on the te
 batch 1, texts/s at batch 256, the same thread count; the head's time includes the encoder).
 
 JSON: `teacher` and `students` (by name), each with the mean `macro_f1`, `ms_per_text`,
-`texts_per_second` over seeds, their `per_seed` lists and `std`; students also their ratios to the
+`texts_per_second` over seeds (speed: over the first `--speed-seeds` seeds), their `per_seed` lists
+and `std`; students also their ratios to the
 teacher. `best_student`: the highest macro-F1 among the students >= 20x the teacher's texts/s.
 """
 
@@ -59,6 +60,9 @@ def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
         "--params", action="append", default=[], help='KIND=JSON student parameters, e.g. text_cnn={"epochs": 3}'
     )
     parser.add_argument("--speed-seconds", type=float, default=4.0, help="time budget of each speed measurement")
+    parser.add_argument(
+        "--speed-seeds", type=int, default=1, help="time the models of the first N seeds only (speed hardly varies)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="threads for the speed measurements")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="embedding cache (teacher head)")
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="the encoder (and the students' tokenizer)")
@@ -98,7 +102,7 @@ def _macro_f1(gold: list[str], predicted: list[str]) -> float:
 def _summary(per_seed: list[dict]) -> dict:
     out: dict = {}
     for key in ("macro_f1", "ms_per_text", "texts_per_second"):
-        values = [run[key] for run in per_seed]
+        values = [run[key] for run in per_seed if key in run]
         out[key] = float(np.mean(values))
         out[f"{key}_std"] = float(np.std(values))
         out[f"{key}_per_seed"] = values
@@ -199,11 +203,12 @@ def distill_benchmark(args: argparse.Namespace) -> dict:
         started = time.perf_counter()
         teacher = _Teacher(args, data, seed, labeled, pool)
         predicted = [teacher.classes[i] for i in teacher.test_probabilities.argmax(axis=1)]
+        timed = seed < args.random_state + args.speed_seeds
         teacher_runs.append(
             {
                 "macro_f1": _macro_f1(test_gold, predicted),
                 "train_seconds": round(time.perf_counter() - started, 2),
-                **_speed(measure_speed(teacher.predict_proba, test_texts, **speed)),
+                **(_speed(measure_speed(teacher.predict_proba, test_texts, **speed)) if timed else {}),
             }
         )
         _log(quiet, f"seed {seed} teacher: {teacher_runs[-1]}")
@@ -237,7 +242,7 @@ def distill_benchmark(args: argparse.Namespace) -> dict:
                 run = {
                     "macro_f1": _macro_f1(test_gold, [str(label) for label in student.predict(test_texts)]),
                     "train_seconds": round(train_seconds, 2),
-                    **_speed(measure_speed(student.predict_proba, test_texts, **speed)),
+                    **(_speed(measure_speed(student.predict_proba, test_texts, **speed)) if timed else {}),
                 }
                 student_runs.setdefault(f"{kind}/{name}", []).append(run)
                 reports.setdefault(f"{kind}/{name}", []).append({k: report[k] for k in ("n_labeled", "n_pool_used")})
