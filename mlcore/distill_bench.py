@@ -103,6 +103,8 @@ def _summary(per_seed: list[dict]) -> dict:
     out: dict = {}
     for key in ("macro_f1", "ms_per_text", "texts_per_second"):
         values = [run[key] for run in per_seed if key in run]
+        if not values:  # speed not measured (--speed-seeds 0)
+            continue
         out[key] = float(np.mean(values))
         out[f"{key}_std"] = float(np.std(values))
         out[f"{key}_per_seed"] = values
@@ -261,10 +263,11 @@ def _result(args, machine, n_labels, teacher_runs, student_runs, reports, kinds,
         summary = _summary(runs)
         summary["train_seconds_per_seed"] = [run["train_seconds"] for run in runs]
         summary["f1_share_of_teacher"] = summary["macro_f1"] / teacher["macro_f1"]
-        summary["speedup_over_teacher"] = summary["texts_per_second"] / teacher["texts_per_second"]
+        timed = "texts_per_second" in summary and "texts_per_second" in teacher
+        summary["speedup_over_teacher"] = summary["texts_per_second"] / teacher["texts_per_second"] if timed else None
         summary["n_pool_used_per_seed"] = [report["n_pool_used"] for report in reports[name]]
         students[name] = summary
-    fast = {name: s for name, s in students.items() if s["speedup_over_teacher"] >= SPEEDUP_TARGET}
+    fast = {name: s for name, s in students.items() if (s["speedup_over_teacher"] or 0) >= SPEEDUP_TARGET}
     best = max(fast, key=lambda name: fast[name]["macro_f1"]) if fast else None
     checks = None
     if best is not None:
@@ -276,7 +279,7 @@ def _result(args, machine, n_labels, teacher_runs, student_runs, reports, kinds,
             "over_labels_only": None if labels_only is None else students[best]["macro_f1"] - labels_only["macro_f1"],
             "over_labels_only_target": OVER_LABELS_TARGET,
             "speedup_over_teacher": students[best]["speedup_over_teacher"],
-            "texts_per_second": students[best]["texts_per_second"],
+            "texts_per_second": students[best].get("texts_per_second"),
         }
     return {
         "dataset": str(args.dataset),
@@ -330,12 +333,13 @@ def run_distill(args: argparse.Namespace) -> int:
     teacher = result["teacher"]
     print(
         f"distill {args.dataset.name} labels={result['n_labels']}: teacher f1={teacher['macro_f1']:.4f} "
-        f"{teacher['texts_per_second']:.0f} texts/s; best student {result['best_student']}"
+        f"{teacher.get('texts_per_second', float('nan')):.0f} texts/s; best student {result['best_student']}"
     )
     for name, student in result["students"].items():
         print(
             f"  {name}: f1={student['macro_f1']:.4f} (±{student['macro_f1_std']:.4f}, "
-            f"{student['f1_share_of_teacher']:.1%} of teacher) {student['texts_per_second']:.0f} texts/s "
-            f"({student['speedup_over_teacher']:.0f}x) {student['ms_per_text']:.2f} ms/text"
+            f"{student['f1_share_of_teacher']:.1%} of teacher) {student.get('texts_per_second', float('nan')):.0f} "
+            f"texts/s ({student['speedup_over_teacher'] or float('nan'):.0f}x) "
+            f"{student.get('ms_per_text', float('nan')):.2f} ms/text"
         )
     return 0
