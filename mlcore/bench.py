@@ -12,6 +12,8 @@
         [--timing-pool 20000] [--random-state 0] [--cache-dir DIR] [--backbone NAME] [--quiet]
     python -m mlcore.bench noise --dataset FILE.jsonl --noise 0.1 --kind symmetric|confusable --seeds 3
         --out RESULT.json [--filter-by both] [--timing-items 20000] (see mlcore/noise_bench.py)
+    python -m mlcore.bench distill --dataset FILE.jsonl --labels N|all --teacher head --student static_head,text_cnn
+        --out RESULT.json [--seeds 3] [--temperature 2 --alpha 0.5 --confidence 0] (see mlcore/distill_bench.py)
 
 Dataset lines are {"text": ..., "label": ..., "split": "train" | "test" | ...}. Each subcommand is
 one entry of `SUBCOMMANDS` (name -> (add_arguments, run)); `run(args)` returns the exit status.
@@ -40,6 +42,7 @@ from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
 from mlcore.clustering import TextClusterer, cluster_keywords
+from mlcore.distill_bench import add_distill_arguments, run_distill
 from mlcore.encoders import DEFAULT_BACKBONE, TextEncoder
 from mlcore.noise_bench import add_noise_arguments, run_noise
 from mlcore.semi_supervised import NeighbourGraph, neighbour_graph, reorder_graph
@@ -887,6 +890,7 @@ SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable
     "al": (_add_al_arguments, _run_al),
     "speed": (_add_speed_arguments, _run_speed),
     "noise": (add_noise_arguments, run_noise),
+    "distill": (add_distill_arguments, run_distill),
 }
 
 

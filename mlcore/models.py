@@ -1103,4 +1103,5 @@ def load_model(directory: str | Path) -> TextClassifier:
 
 
 # The teacher builds on the helpers above, so it comes last; importing it adds "teacher" to MODEL_KINDS.
+import mlcore.students  # noqa: E402  (adds "static_head")
 import mlcore.teacher  # noqa: E402, F401

@@ -19,8 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from itertools import chain

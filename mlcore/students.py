@@ -24,25 +24,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sparse_matrix
 import torch
-import torch.nn.functional as F
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from mlcore.encoders import DEFAULT_BACKBONE
-from mlcore.models import (
-    MODEL_KINDS,
-    CancelCheck,
-    ProgressCallback,
-    TextClassifier,
-    _as_texts,
-    _Callbacks,
-    _check_positive_int,
-    _check_seed,
-    _resolve_device,
-    _seeded_torch,
-    _single_label_targets,
-)
+from mlcore.models import MODEL_KINDS, TextClassifier, _as_texts, _check_positive_int, _check_seed
 from mlcore.static_embeddings import DEFAULT_STATIC_CACHE_DIR, StaticEmbeddings, load_or_distill
+from mlcore.targets import SoftTargets, TrainingTargets
+from mlcore.training_loop import Callbacks, CancelCheck, ProgressCallback, resolve_device, seeded_torch
 
 # Bigram ids are hashed into 2**bigram_bits buckets after the unigram ids.
 _BIGRAM_MULTIPLIER = 2_654_435_761
@@ -99,7 +87,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def _loss_rows_and_gradient(logits: np.ndarray, targets: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row loss (as `distillation_loss`) and its gradient with respect to the logits, in numpy."""
+    """Per-row loss (as `mlcore.losses.DistillationLoss`) and its gradient with respect to the logits, in numpy."""
     hard, has_hard, soft = targets["hard"], targets["has_hard"], targets["soft"]
     n = len(logits)
     rows = np.arange(n)
@@ -123,33 +111,6 @@ def _loss_rows_and_gradient(logits: np.ndarray, targets: dict) -> tuple[np.ndarr
         loss += (1 - alpha) * temperature**2 * kl
         gradient += (1 - alpha) * temperature * (tempered - teacher)
     return loss, gradient
-
-
-def distillation_loss(
-    logits: torch.Tensor,
-    hard: torch.Tensor,
-    has_hard: torch.Tensor,
-    soft: torch.Tensor | None,
-    weight: torch.Tensor | None,
-    *,
-    temperature: float,
-    alpha: float,
-) -> torch.Tensor:
-    """Mean over rows of alpha * CE(hard) (rows with a label) + (1 - alpha) * T^2 * KL(soft || softmax(z/T))."""
-    per_row = torch.zeros(len(logits), device=logits.device)
-    if soft is None:
-        per_row = F.cross_entropy(logits, hard, reduction="none")
-    else:
-        if alpha > 0:
-            ce = F.cross_entropy(logits, hard.clamp(min=0), reduction="none")
-            per_row = per_row + alpha * torch.where(has_hard, ce, torch.zeros_like(ce))
-        if alpha < 1:
-            log_student = F.log_softmax(logits / temperature, dim=1)
-            kl = (soft * (torch.log(soft.clamp(min=1e-12)) - log_student)).sum(dim=1)
-            per_row = per_row + (1 - alpha) * temperature**2 * kl
-    if weight is not None:
-        return (per_row * weight).sum() / weight.sum().clamp(min=1e-12)
-    return per_row.mean()
 
 
 class StaticHead(TextClassifier):
@@ -289,54 +250,43 @@ class StaticHead(TextClassifier):
     def fit(
         self,
         X: Any,
-        y: Sequence,
+        y: Sequence | SoftTargets,
         *,
         sample_weight: Any = None,
         unlabeled: Sequence[str] | None = None,
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
     ) -> StaticHead:
-        """Train on texts X and labels or soft targets y; `unlabeled` texts only add to the idf."""
-        self._check_params()
-        texts = self._validate_inputs(X, fitting=True)
-        classes, targets = _encode(y, None)
-        if len(targets["hard"]) != len(texts):
-            raise ValueError(f"X has {len(texts)} items but y has {len(targets['hard'])}")
-        if not texts:
-            raise ValueError("cannot fit on zero items")
-        weight = _sample_weight(sample_weight, len(texts))
-        extra = [] if unlabeled is None else _as_texts(unlabeled)
-        ids = self._token_ids(texts)
-        self.features_, self.idf_ = self._fit_idf(ids + self._token_ids(extra) if extra else ids)
-        callbacks = _Callbacks(on_progress, should_cancel)
-        with _seeded_torch(self.random_state, _resolve_device(self.device)):
-            self.module_ = _LinearStudent(max(self._n_features, 1), self._dense(ids[:1]).shape[1], len(classes))
-        self._train(ids, targets, weight, self.max_iter, callbacks)
-        self.classes_ = classes
-        callbacks.step(1.0, "at the end")
-        return self
+        """`TextClassifier.fit`; the `unlabeled` texts (the pool) only add to the idf statistics."""
+        self._unlabeled = [] if unlabeled is None else _as_texts(unlabeled)
+        try:
+            return super().fit(X, y, sample_weight=sample_weight, on_progress=on_progress, should_cancel=should_cancel)
+        finally:
+            del self._unlabeled
 
-    def continue_fit(
-        self,
-        X: Any,
-        y: Sequence,
-        *,
-        epochs: int | None = None,
-        sample_weight: Any = None,
-        on_progress: ProgressCallback | None = None,
-        should_cancel: CancelCheck | None = None,
-    ) -> StaticHead:
-        """Train further from the current weights (same classes and idf) on X and y."""
-        check_is_fitted(self, "classes_")
-        texts = self._validate_inputs(X, fitting=False)
-        _, targets = _encode(y, self.classes_)
-        if len(targets["hard"]) != len(texts) or not texts:
-            raise ValueError(f"X has {len(texts)} items but y has {len(targets['hard'])}; both must be non-empty")
-        callbacks = _Callbacks(on_progress, should_cancel)
-        weight = _sample_weight(sample_weight, len(texts))
-        self._train(self._token_ids(texts), targets, weight, epochs or self.max_iter, callbacks, anchor=True)
-        callbacks.step(1.0, "at the end")
-        return self
+    def _fit_encoded(self, inputs: list[str], targets: TrainingTargets, n_outputs: int, callbacks: Callbacks) -> None:
+        if targets.multi_label:
+            raise ValueError("static_head is single-label only")
+        ids = self._token_ids(inputs)
+        extra = getattr(self, "_unlabeled", [])
+        self.features_, self.idf_ = self._fit_idf(ids + self._token_ids(extra) if extra else ids)
+        with seeded_torch(self.random_state, resolve_device(self.device)):
+            self.module_ = _LinearStudent(max(self._n_features, 1), self._dense(ids[:1]).shape[1], n_outputs)
+        self._train(ids, _plain_targets(targets), targets.weight, self.max_iter, callbacks)
+
+    def _continue_encoded(
+        self, inputs: list[str], targets: TrainingTargets, callbacks: Callbacks, epochs: int | None
+    ) -> None:
+        """Continue from the fitted weights: the same loss, pulled toward the current weights instead of
+        zero, for `epochs` (else `max_iter`) L-BFGS iterations. The idf and features stay as fitted."""
+        self._train(
+            self._token_ids(inputs),
+            _plain_targets(targets),
+            targets.weight,
+            epochs or self.max_iter,
+            callbacks,
+            anchor=True,
+        )
 
     def _train(
         self,
@@ -344,7 +294,7 @@ class StaticHead(TextClassifier):
         targets: dict,
         weight: np.ndarray | None,
         max_iter: int,
-        callbacks: _Callbacks,
+        callbacks: Callbacks,
         *,
         anchor: bool = False,
     ) -> None:
@@ -409,7 +359,7 @@ class StaticHead(TextClassifier):
             module.dense.weight.copy_(torch.as_tensor(dense_w.reshape(shapes[1]).T))
             module.dense.bias.copy_(torch.as_tensor(bias))
         self.n_iter_ = evaluations[0]
-        self.module_ = module.to(_resolve_device(self.device)).eval()
+        self.module_ = module.to(resolve_device(self.device)).eval()
 
     def _design_matrix(self, ids: list[np.ndarray]) -> sparse_matrix.csr_matrix:
         """(n, n_sparse) CSR tf-idf matrix of the texts (all zeros without use_bow)."""
@@ -437,16 +387,11 @@ class StaticHead(TextClassifier):
 
     # - prediction and storage
 
-    def _fit_encoded(self, inputs: Any, targets: np.ndarray, n_outputs: int, callbacks: _Callbacks) -> None:
-        raise NotImplementedError("StaticHead.fit trains directly")  # fit is overridden above
-
     def _logits(self, inputs: list[str]) -> np.ndarray:
         sparse, dense = self._features(inputs)
         device = next(self.module_.parameters()).device
         with torch.inference_mode():
-            logits = self.module_(
-                *self._sparse_inputs(sparse, None, device), torch.as_tensor(dense, device=device)
-            )
+            logits = self.module_(*self._sparse_inputs(sparse, None, device), torch.as_tensor(dense, device=device))
         return logits.double().cpu().numpy()
 
     def _save_state(self, directory: Path) -> dict:
@@ -463,45 +408,19 @@ class StaticHead(TextClassifier):
             self.features_, self.idf_ = saved["features"], saved["idf"]
         module = _LinearStudent(max(self._n_features, 1), self._dense([np.zeros(1, np.int64)]).shape[1], n_outputs)
         module.load_state_dict(torch.load(directory / state["weights"], map_location="cpu", weights_only=True))
-        self.module_ = module.to(_resolve_device(self.device)).eval()
+        self.module_ = module.to(resolve_device(self.device)).eval()
 
 
-def _sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
-    if sample_weight is None:
-        return None
-    weight = np.asarray(sample_weight, dtype=np.float32)
-    if weight.shape != (n,) or not np.all(np.isfinite(weight)) or (weight < 0).any() or not weight.sum() > 0:
-        raise ValueError(f"sample_weight must be ({n},) finite numbers >= 0 with a positive sum")
-    return weight
-
-
-def _encode(y: Any, classes: np.ndarray | None) -> tuple[np.ndarray, dict]:
-    """(classes, targets dict) from labels or soft targets (anything with classes/probabilities/hard)."""
-    if hasattr(y, "probabilities"):
-        found = np.asarray(list(y.classes))
-        if classes is not None and found.tolist() != classes.tolist():
-            raise ValueError(f"soft target classes {found.tolist()} differ from the model's {classes.tolist()}")
-        index = {label: i for i, label in enumerate(found.tolist())}
-        hard_labels = y.hard if y.hard is not None else [None] * len(y.probabilities)
-        hard = np.array([-1 if label is None else index[label] for label in hard_labels], dtype=np.int64)
-        targets = {
-            "hard": hard,
-            "has_hard": hard >= 0,
-            "soft": np.asarray(y.probabilities, dtype=np.float32),
-            "temperature": float(y.temperature),
-            "alpha": float(y.alpha),
-        }
-        return found, targets
-    if classes is None:
-        classes, hard = _single_label_targets(y)
-    else:
-        index = {label: i for i, label in enumerate(classes.tolist())}
-        try:
-            hard = np.array([index[label] for label in y], dtype=np.int64)
-        except KeyError as error:
-            raise ValueError(f"label {error.args[0]!r} is not among the classes {classes.tolist()}") from None
-    return classes, {"hard": hard, "has_hard": np.ones(len(hard), bool), "soft": None, "temperature": 1.0, "alpha": 1.0}
+def _plain_targets(targets: TrainingTargets) -> dict:
+    """The encoded targets as the numpy loss reads them."""
+    return {
+        "hard": np.where(targets.has_hard, targets.hard, 0).astype(np.int64),
+        "has_hard": targets.has_hard.astype(bool),
+        "soft": targets.soft,
+        "temperature": float(targets.temperature),
+        "alpha": float(targets.alpha) if targets.soft is not None else 1.0,
+    }
 
 
 MODEL_KINDS[StaticHead.kind] = StaticHead
-__all__ = ["StaticHead", "distillation_loss"]
+__all__ = ["StaticHead"]
