@@ -32,7 +32,6 @@ import numpy as np
 from mlcore.encoders import TextEncoder, allowed_backbone_dir, resolve_backbone_dir
 from mlcore.models import FORMAT_VERSION, MODEL_FILE, MULTI_LABEL_THRESHOLD, TextClassifier, load_model, model_class
 from mlcore.onnx_export import ONNX_FILE, OnnxRunner, export_onnx, supports_onnx
-from mlcore.students import StaticHead  # noqa: F401  (registers "static_head" in MODEL_KINDS)
 
 CARD_FILE = "model_card.json"
 CARD_FORMAT = "labelloop.model_card"
