@@ -16,7 +16,7 @@ from mlcore.encoders import TextEncoder
 from mlcore.pipeline import CARD_FILE, RUNTIMES, write_archive
 from mlcore.predict import RUNTIMES as CLI_RUNTIMES
 from mlcore.predict import main
-from tests.mlcore.exported_models import PROBE_TEXTS, saved_with_card, tiny_fast_head, tiny_text_cnn
+from tests.mlcore.exported_models import PROBE_TEXTS, saved_with_card, tiny_fast_head, tiny_static_head, tiny_text_cnn
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = ["Politics", "Sport & games"]
@@ -94,6 +94,17 @@ def test_a_fast_head_archive_in_a_fresh_process_to_stdout(head_archive, tmp_path
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     np.testing.assert_allclose(probabilities_of(rows), expected, atol=1e-6, rtol=0)
+
+
+@pytest.mark.slow
+def test_a_static_head_archive_in_a_fresh_process_with_onnx_runtime(tiny_backbone, tmp_path):
+    model = tiny_static_head(tiny_backbone, tmp_path / "static-tables")
+    archive = archive_of(saved_with_card(model, tmp_path / "model"), tmp_path / "static.zip")
+    out = tmp_path / "out.jsonl"
+    result = run_cli("--model", str(archive), "--input", str(write_input(tmp_path / "in.jsonl")), "--output", str(out),
+                     "--runtime", "onnx")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_allclose(probabilities_of(read_output(out)), model.predict_proba(PROBE_TEXTS), atol=1e-5, rtol=0)
 
 
 def test_a_missing_model_fails_in_a_fresh_process_with_exit_code_2(tmp_path):
