@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -162,3 +163,13 @@ def test_an_empty_input_gives_an_empty_output(cnn_archive, tmp_path):
 
 def test_the_cli_offers_every_runtime():
     assert CLI_RUNTIMES == RUNTIMES
+
+
+def test_stdin_in_and_stdout_out(cnn_archive, monkeypatch, capsys):
+    model, archive = cnn_archive
+    monkeypatch.setattr("sys.stdin", io.StringIO('"goal match"\n{"id": "b", "text": "vote minister"}\n'))
+    assert main(["--model", str(archive), "--input", "-", "--runtime", "onnx"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row.get("id") for row in rows] == [None, "b"]
+    expected = model.predict_proba(["goal match", "vote minister"])
+    np.testing.assert_allclose(probabilities_of(rows), expected, atol=1e-5, rtol=0)
