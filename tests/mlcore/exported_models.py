@@ -8,6 +8,7 @@ from pathlib import Path
 from mlcore.encoders import TextEncoder
 from mlcore.models import FastHead, TextCNN
 from mlcore.pipeline import model_card
+from mlcore.students import StaticHead
 from tests.mlcore.test_models import single_label_texts
 
 # Texts that probe the tokenization: short, empty, long, unknown tokens, Chinese, mixed, punctuation.
@@ -58,6 +59,12 @@ def tiny_text_cnn(tokenization: str, *, backbone: str | None = None, multi_label
 def tiny_fast_head(encoder: TextEncoder) -> FastHead:
     texts, labels = training_texts()
     return FastHead(head="lr", self_training=None).fit(encoder.embed(texts), labels)
+
+
+def tiny_static_head(backbone: str, cache_dir: Path, **params) -> StaticHead:
+    """A static_head on a table distilled from the tiny backbone (cached in `cache_dir` after the first)."""
+    model = StaticHead(backbone=backbone, static_cache_dir=str(cache_dir), dims=16, min_df=1, **params)
+    return model.fit(*training_texts(chinese=True))
 
 
 def saved_with_card(model, directory: Path, *, encoder: TextEncoder | None = None, backbone: str = "") -> Path:

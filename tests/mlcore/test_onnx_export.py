@@ -9,7 +9,7 @@ import torch
 
 from mlcore.models import FastHead, TextCNN
 from mlcore.onnx_export import OnnxRunner, export_onnx, supports_onnx
-from tests.mlcore.exported_models import PROBE_TEXTS, tiny_text_cnn, training_texts
+from tests.mlcore.exported_models import PROBE_TEXTS, tiny_static_head, tiny_text_cnn, training_texts
 
 ATOL = 1e-5
 
@@ -76,7 +76,8 @@ def test_the_runner_follows_the_torch_thread_count(tmp_path):
 
 
 def test_kinds_without_an_export_are_refused(tmp_path):
-    assert supports_onnx("text_cnn") and not supports_onnx("fast_head") and not supports_onnx("teacher")
+    assert supports_onnx("text_cnn") and supports_onnx("static_head")
+    assert not supports_onnx("fast_head") and not supports_onnx("teacher")
     head = FastHead().fit(np.eye(4), ["a", "b", "a", "b"])
     with pytest.raises(ValueError, match="this model is 'fast_head'"):
         export_onnx(head, tmp_path / "model.onnx")
@@ -90,3 +91,19 @@ def test_a_broken_onnx_file_is_refused(tmp_path):
     (tmp_path / "model.onnx").write_bytes(b"not a graph")
     with pytest.raises(ValueError, match="not a loadable ONNX graph"):
         OnnxRunner(model, tmp_path / "model.onnx")
+
+
+@pytest.fixture(scope="module", params=[{}, {"use_bow": False}, {"use_static": False}], ids=["both", "static", "bow"])
+def static_head(request, tiny_backbone, tmp_path_factory):
+    return tiny_static_head(tiny_backbone, tmp_path_factory.getbasetemp() / "static-tables", **request.param)
+
+
+def test_a_static_head_runs_the_same_in_onnx_runtime(static_head, tmp_path):
+    path = export_onnx(static_head, tmp_path / "model.onnx")
+    texts = PROBE_TEXTS + training_texts(chinese=True)[0][-20:]
+    expected = static_head.predict_proba(texts)
+    runner = OnnxRunner(static_head, path)
+    np.testing.assert_allclose(runner.predict_proba(texts), expected, atol=ATOL, rtol=0)
+    alone = np.concatenate([runner.predict_proba([text]) for text in texts])
+    np.testing.assert_allclose(alone, expected, atol=ATOL, rtol=0)
+    assert np.ptp(expected[:, 0]) > 1e-3

@@ -27,6 +27,7 @@ from tests.mlcore.exported_models import (
     PROBE_TEXTS,
     saved_with_card,
     tiny_fast_head,
+    tiny_static_head,
     tiny_text_cnn,
     training_texts,
 )
@@ -281,6 +282,10 @@ def test_an_archive_runs_without_the_backbone_it_was_tokenized_with(tiny_backbon
     for runtime in ("torch", "onnx"):
         actual = TextPredictor.load(archive, runtime=runtime).predict_proba(PROBE_TEXTS)
         np.testing.assert_allclose(actual, expected, atol=1e-5, rtol=0)
+    # An extracted archive archives again, its tokenizer standing in for the backbone.
+    extracted = read_archive(archive, tmp_path / "extracted")
+    again = write_archive(extracted, card_of(extracted), tmp_path / "again.zip")
+    np.testing.assert_allclose(TextPredictor.load(again).predict_proba(PROBE_TEXTS), expected, atol=1e-5, rtol=0)
 
 
 def test_a_fast_head_embeds_texts_with_the_encoder_its_card_names(head, head_dir, encoder, tmp_path):
@@ -373,3 +378,18 @@ def test_device_places_the_model_modules(cnn_dir):
     predictor = TextPredictor.load(cnn_dir, device="meta")
     assert next(predictor.model.module_.parameters()).device.type == "meta"
     assert predictor.model.device == "meta"
+
+
+def test_a_static_head_archive_runs_without_its_backbone_in_both_runtimes(tiny_backbone, tmp_path):
+    backbone = shutil.copytree(tiny_backbone, tmp_path / "short-lived-backbone")
+    model = tiny_static_head(str(backbone), tmp_path / "static-tables")
+    directory = saved_with_card(model, tmp_path / "model")
+    expected = model.predict_proba(PROBE_TEXTS)
+    archive = write_archive(directory, card_of(directory), tmp_path / "static.zip")
+    names = set(zipfile.ZipFile(archive).namelist())
+    assert {"model.onnx", "static/vectors.npy", "static/tokenizer.json", "weights.pt"} <= names
+    shutil.rmtree(backbone)
+    for runtime in ("torch", "onnx"):
+        predictor = TextPredictor.load(archive, runtime=runtime)
+        assert predictor.classes == ["Politics", "Sport & games"]
+        np.testing.assert_allclose(predictor.predict_proba(PROBE_TEXTS), expected, atol=1e-5, rtol=0)
