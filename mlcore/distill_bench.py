@@ -15,7 +15,8 @@ on the test split (macro-F1) and timed by `mlcore.speed.measure_speed` on the te
 batch 1, texts/s at batch 256, the same thread count; the head's time includes the encoder).
 
 JSON: `teacher` and `students` (by name), each with the mean `macro_f1`, `ms_per_text`,
-`texts_per_second` over seeds, their `per_seed` lists and `std`; students also their ratios to the
+`texts_per_second` over seeds (speed: over the first `--speed-seeds` seeds), their `per_seed` lists
+and `std`; students also their ratios to the
 teacher. `best_student`: the highest macro-F1 among the students >= 20x the teacher's texts/s.
 """
 
@@ -59,6 +60,9 @@ def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
         "--params", action="append", default=[], help='KIND=JSON student parameters, e.g. text_cnn={"epochs": 3}'
     )
     parser.add_argument("--speed-seconds", type=float, default=4.0, help="time budget of each speed measurement")
+    parser.add_argument(
+        "--speed-seeds", type=int, default=1, help="time the models of the first N seeds only (speed hardly varies)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="threads for the speed measurements")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="embedding cache (teacher head)")
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="the encoder (and the students' tokenizer)")
@@ -82,6 +86,11 @@ def _student_params(args: argparse.Namespace, kinds: list[str]) -> dict[str, dic
         if not isinstance(value, dict):
             raise ValueError(f"--params {item!r}: the JSON must be an object")
         params[kind].update(value)
+    from mlcore.models import model_class
+
+    for kind in kinds:  # the students tokenize (and static_head distils) with the project's encoder
+        if "backbone" in model_class(kind)().get_params():
+            params[kind].setdefault("backbone", args.backbone)
     return params
 
 
@@ -93,7 +102,9 @@ def _macro_f1(gold: list[str], predicted: list[str]) -> float:
 def _summary(per_seed: list[dict]) -> dict:
     out: dict = {}
     for key in ("macro_f1", "ms_per_text", "texts_per_second"):
-        values = [run[key] for run in per_seed]
+        values = [run[key] for run in per_seed if key in run]
+        if not values:  # speed not measured (--speed-seeds 0)
+            continue
         out[key] = float(np.mean(values))
         out[f"{key}_std"] = float(np.std(values))
         out[f"{key}_per_seed"] = values
@@ -171,14 +182,14 @@ def distill_benchmark(args: argparse.Namespace) -> dict:
     from mlcore.speed import measure_speed
 
     kinds = _names(args.student)
-    params = _student_params(args, kinds)
-    runs = _runs(args)
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be >= 1; got {args.seeds}")
     for kind in kinds:  # bad kinds and knobs fail before anything trains
         DistillConfig(
             student_kind=kind, temperature=args.temperature, alpha=args.alpha, confidence=args.confidence
         ).check()
+    params = _student_params(args, kinds)
+    runs = _runs(args)
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1; got {args.seeds}")
     machine = _machine()
     quiet = getattr(args, "quiet", False)
     data = _load_data(args)
@@ -194,11 +205,12 @@ def distill_benchmark(args: argparse.Namespace) -> dict:
         started = time.perf_counter()
         teacher = _Teacher(args, data, seed, labeled, pool)
         predicted = [teacher.classes[i] for i in teacher.test_probabilities.argmax(axis=1)]
+        timed = seed < args.random_state + args.speed_seeds
         teacher_runs.append(
             {
                 "macro_f1": _macro_f1(test_gold, predicted),
                 "train_seconds": round(time.perf_counter() - started, 2),
-                **_speed(measure_speed(teacher.predict_proba, test_texts, **speed)),
+                **(_speed(measure_speed(teacher.predict_proba, test_texts, **speed)) if timed else {}),
             }
         )
         _log(quiet, f"seed {seed} teacher: {teacher_runs[-1]}")
@@ -232,7 +244,7 @@ def distill_benchmark(args: argparse.Namespace) -> dict:
                 run = {
                     "macro_f1": _macro_f1(test_gold, [str(label) for label in student.predict(test_texts)]),
                     "train_seconds": round(train_seconds, 2),
-                    **_speed(measure_speed(student.predict_proba, test_texts, **speed)),
+                    **(_speed(measure_speed(student.predict_proba, test_texts, **speed)) if timed else {}),
                 }
                 student_runs.setdefault(f"{kind}/{name}", []).append(run)
                 reports.setdefault(f"{kind}/{name}", []).append({k: report[k] for k in ("n_labeled", "n_pool_used")})
@@ -251,10 +263,11 @@ def _result(args, machine, n_labels, teacher_runs, student_runs, reports, kinds,
         summary = _summary(runs)
         summary["train_seconds_per_seed"] = [run["train_seconds"] for run in runs]
         summary["f1_share_of_teacher"] = summary["macro_f1"] / teacher["macro_f1"]
-        summary["speedup_over_teacher"] = summary["texts_per_second"] / teacher["texts_per_second"]
+        timed = "texts_per_second" in summary and "texts_per_second" in teacher
+        summary["speedup_over_teacher"] = summary["texts_per_second"] / teacher["texts_per_second"] if timed else None
         summary["n_pool_used_per_seed"] = [report["n_pool_used"] for report in reports[name]]
         students[name] = summary
-    fast = {name: s for name, s in students.items() if s["speedup_over_teacher"] >= SPEEDUP_TARGET}
+    fast = {name: s for name, s in students.items() if (s["speedup_over_teacher"] or 0) >= SPEEDUP_TARGET}
     best = max(fast, key=lambda name: fast[name]["macro_f1"]) if fast else None
     checks = None
     if best is not None:
@@ -266,7 +279,7 @@ def _result(args, machine, n_labels, teacher_runs, student_runs, reports, kinds,
             "over_labels_only": None if labels_only is None else students[best]["macro_f1"] - labels_only["macro_f1"],
             "over_labels_only_target": OVER_LABELS_TARGET,
             "speedup_over_teacher": students[best]["speedup_over_teacher"],
-            "texts_per_second": students[best]["texts_per_second"],
+            "texts_per_second": students[best].get("texts_per_second"),
         }
     return {
         "dataset": str(args.dataset),
@@ -320,12 +333,13 @@ def run_distill(args: argparse.Namespace) -> int:
     teacher = result["teacher"]
     print(
         f"distill {args.dataset.name} labels={result['n_labels']}: teacher f1={teacher['macro_f1']:.4f} "
-        f"{teacher['texts_per_second']:.0f} texts/s; best student {result['best_student']}"
+        f"{teacher.get('texts_per_second', float('nan')):.0f} texts/s; best student {result['best_student']}"
     )
     for name, student in result["students"].items():
         print(
             f"  {name}: f1={student['macro_f1']:.4f} (±{student['macro_f1_std']:.4f}, "
-            f"{student['f1_share_of_teacher']:.1%} of teacher) {student['texts_per_second']:.0f} texts/s "
-            f"({student['speedup_over_teacher']:.0f}x) {student['ms_per_text']:.2f} ms/text"
+            f"{student['f1_share_of_teacher']:.1%} of teacher) {student.get('texts_per_second', float('nan')):.0f} "
+            f"texts/s ({student['speedup_over_teacher'] or float('nan'):.0f}x) "
+            f"{student.get('ms_per_text', float('nan')):.2f} ms/text"
         )
     return 0

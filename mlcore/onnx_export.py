@@ -120,14 +120,16 @@ class _StaticHeadGraph(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.use_static:
             mask = torch.arange(ids.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
-            summed = (self.vectors[ids] * mask.unsqueeze(2).to(self.vectors.dtype)).sum(dim=1)
+            # A (1 x width) @ (width x dims) product per text: ONNX Runtime's MatMul is several times
+            # faster than a masked ReduceSum over the middle axis.
+            summed = torch.bmm(mask.unsqueeze(1).to(self.vectors.dtype), self.vectors[ids]).squeeze(1)
             mean = summed / lengths.clamp(min=1).unsqueeze(1).to(summed.dtype)
             dense = mean / mean.norm(dim=1, keepdim=True).clamp(min=1e-12) * self.dense_scale
         else:
             dense = torch.zeros(lengths.shape[0], 1)
         logits = self.dense(dense)
         if self.use_bow:
-            logits = logits + (self.sparse_weight[bow_ids] * bow_weights.unsqueeze(2)).sum(dim=1)
+            logits = logits + torch.bmm(bow_weights.unsqueeze(1), self.sparse_weight[bow_ids]).squeeze(1)
         return self.head(logits)
 
 

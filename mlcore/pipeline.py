@@ -32,7 +32,6 @@ import numpy as np
 from mlcore.encoders import TextEncoder, allowed_backbone_dir, resolve_backbone_dir
 from mlcore.models import FORMAT_VERSION, MODEL_FILE, MULTI_LABEL_THRESHOLD, TextClassifier, load_model, model_class
 from mlcore.onnx_export import ONNX_FILE, OnnxRunner, export_onnx, supports_onnx
-from mlcore.students import StaticHead  # noqa: F401  (registers "static_head" in MODEL_KINDS)
 
 CARD_FILE = "model_card.json"
 CARD_FORMAT = "labelloop.model_card"
@@ -236,7 +235,7 @@ def _archive_extras(model_dir: Path, kind: str, scratch: Path, *, onnx: bool) ->
     extras: dict[str, Path] = {}
     if not (onnx and supports_onnx(kind)) and not _uses_backbone_tokenizer_params(model_dir):
         return extras
-    model = load_model(model_dir)
+    model = _use_archived_tokenizer(load_model(model_dir), model_dir)
     if onnx and supports_onnx(kind):
         extras[ONNX_FILE] = export_onnx(model, scratch / ONNX_FILE)
     if _uses_backbone_tokenizer(model):
@@ -253,6 +252,13 @@ def _uses_backbone_tokenizer_params(model_dir: Path) -> bool:
 
 def _uses_backbone_tokenizer(model: TextClassifier) -> bool:
     return model.kind == "text_cnn" and getattr(model, "tokenization", None) == "wordpiece"
+
+
+def _use_archived_tokenizer(model: TextClassifier, model_dir: Path) -> TextClassifier:
+    """Point a wordpiece text_cnn at the tokenizer saved beside it (from an archive): no backbone needed."""
+    if _uses_backbone_tokenizer(model) and (model_dir / TOKENIZER_DIR / "config.json").is_file():
+        model.backbone = str(model_dir / TOKENIZER_DIR)
+    return model
 
 
 def _save_tokenizer(model: TextClassifier, directory: Path) -> Path:
@@ -406,8 +412,7 @@ class TextPredictor:
         if card is not None:
             _require(card["kind"] == model.kind, "kind", f"is {card['kind']!r} but the model is {model.kind!r}")
             _require(card["classes"] == model.classes_.tolist(), "classes", "differ from the model's classes")
-        if _uses_backbone_tokenizer(model) and (model_dir / TOKENIZER_DIR / "config.json").is_file():
-            model.backbone = str(model_dir / TOKENIZER_DIR)  # the archived tokenizer: no backbone needed
+        _use_archived_tokenizer(model, model_dir)
         runner = OnnxRunner(model, _onnx_path(model, model_dir)) if runtime == "onnx" else None
         loaded_encoder = _encoder_for(model, card, encoder, device, model_dirs)
         return cls(model, card=card, encoder=loaded_encoder, onnx_runner=runner, source=path, workspace=workspace)

@@ -119,11 +119,14 @@ class StaticEmbeddings:
 
     def embed_ids(self, ids: Sequence[np.ndarray], *, normalize: bool = True) -> np.ndarray:
         """(n, dims) mean token vector per id array (zeros for an empty text), L2-normalised if asked."""
-        out = np.zeros((len(ids), self.dims), dtype=np.float32)
-        for row, token_ids in enumerate(ids):
-            if len(token_ids):
-                out[row] = self.vectors[token_ids].mean(axis=0)
-        if normalize and len(out):
+        if not len(ids):
+            return np.zeros((0, self.dims), dtype=np.float32)
+        lengths = np.array([len(row) for row in ids], dtype=np.int64)
+        flat = torch.from_numpy(np.concatenate(ids).astype(np.int64, copy=False))
+        offsets = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64))
+        # One C++ call for the whole batch (an empty bag gives zeros), not one numpy gather per text.
+        out = torch.nn.functional.embedding_bag(flat, torch.from_numpy(self.vectors), offsets, mode="mean").numpy()
+        if normalize:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
 

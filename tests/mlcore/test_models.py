@@ -356,9 +356,11 @@ class TestCharCNN(ClassifierContract):
 
 
 def test_registry_maps_kinds_to_classes():
-    assert {"fast_head": FastHead, "teacher": Teacher, "text_cnn": TextCNN} == MODEL_KINDS
+    from mlcore.students import StaticHead
+
+    assert {"fast_head": FastHead, "static_head": StaticHead, "teacher": Teacher, "text_cnn": TextCNN} == MODEL_KINDS
     assert model_class("text_cnn") is TextCNN
-    with pytest.raises(ValueError, match="fast_head, teacher, text_cnn"):
+    with pytest.raises(ValueError, match="fast_head, static_head, teacher, text_cnn"):
         model_class("bert")
 
 

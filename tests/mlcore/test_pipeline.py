@@ -282,6 +282,10 @@ def test_an_archive_runs_without_the_backbone_it_was_tokenized_with(tiny_backbon
     for runtime in ("torch", "onnx"):
         actual = TextPredictor.load(archive, runtime=runtime).predict_proba(PROBE_TEXTS)
         np.testing.assert_allclose(actual, expected, atol=1e-5, rtol=0)
+    # An extracted archive archives again, its tokenizer standing in for the backbone.
+    extracted = read_archive(archive, tmp_path / "extracted")
+    again = write_archive(extracted, card_of(extracted), tmp_path / "again.zip")
+    np.testing.assert_allclose(TextPredictor.load(again).predict_proba(PROBE_TEXTS), expected, atol=1e-5, rtol=0)
 
 
 def test_a_fast_head_embeds_texts_with_the_encoder_its_card_names(head, head_dir, encoder, tmp_path):

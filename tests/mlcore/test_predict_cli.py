@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -16,7 +17,7 @@ from mlcore.encoders import TextEncoder
 from mlcore.pipeline import CARD_FILE, RUNTIMES, write_archive
 from mlcore.predict import RUNTIMES as CLI_RUNTIMES
 from mlcore.predict import main
-from tests.mlcore.exported_models import PROBE_TEXTS, saved_with_card, tiny_fast_head, tiny_text_cnn
+from tests.mlcore.exported_models import PROBE_TEXTS, saved_with_card, tiny_fast_head, tiny_static_head, tiny_text_cnn
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = ["Politics", "Sport & games"]
@@ -96,6 +97,17 @@ def test_a_fast_head_archive_in_a_fresh_process_to_stdout(head_archive, tmp_path
     np.testing.assert_allclose(probabilities_of(rows), expected, atol=1e-6, rtol=0)
 
 
+@pytest.mark.slow
+def test_a_static_head_archive_in_a_fresh_process_with_onnx_runtime(tiny_backbone, tmp_path):
+    model = tiny_static_head(tiny_backbone, tmp_path / "static-tables")
+    archive = archive_of(saved_with_card(model, tmp_path / "model"), tmp_path / "static.zip")
+    out = tmp_path / "out.jsonl"
+    result = run_cli("--model", str(archive), "--input", str(write_input(tmp_path / "in.jsonl")), "--output", str(out),
+                     "--runtime", "onnx")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_allclose(probabilities_of(read_output(out)), model.predict_proba(PROBE_TEXTS), atol=1e-5, rtol=0)
+
+
 def test_a_missing_model_fails_in_a_fresh_process_with_exit_code_2(tmp_path):
     result = run_cli("--model", str(tmp_path / "nope.zip"), "--input", str(write_input(tmp_path / "in.jsonl")))
     assert result.returncode == 2
@@ -151,3 +163,13 @@ def test_an_empty_input_gives_an_empty_output(cnn_archive, tmp_path):
 
 def test_the_cli_offers_every_runtime():
     assert CLI_RUNTIMES == RUNTIMES
+
+
+def test_stdin_in_and_stdout_out(cnn_archive, monkeypatch, capsys):
+    model, archive = cnn_archive
+    monkeypatch.setattr("sys.stdin", io.StringIO('"goal match"\n{"id": "b", "text": "vote minister"}\n'))
+    assert main(["--model", str(archive), "--input", "-", "--runtime", "onnx"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row.get("id") for row in rows] == [None, "b"]
+    expected = model.predict_proba(["goal match", "vote minister"])
+    np.testing.assert_allclose(probabilities_of(rows), expected, atol=1e-5, rtol=0)
