@@ -38,7 +38,9 @@ class DistillInput(serializers.Serializer):
         default=DEFAULTS["confidence"], help_text="Pool items below this teacher confidence are left out; 0 to <1."
     )
     use_pool = serializers.BooleanField(default=True)
-    finetune = serializers.BooleanField(default=True, help_text="Fine-tune on the human labels alone after.")
+    finetune = serializers.BooleanField(
+        default=DEFAULTS["finetune"], help_text="Fine-tune on the human labels alone after."
+    )
 
 
 class ModelDistillApi(ProjectAPIView):

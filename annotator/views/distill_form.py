@@ -25,7 +25,9 @@ class DistillForm(forms.Form):
         initial=DEFAULTS["confidence"], help_text="Pool items the teachers are less sure of are left out (0 to <1)."
     )
     use_pool = forms.BooleanField(required=False, initial=True, label="Use the unlabeled pool")
-    finetune = forms.BooleanField(required=False, initial=True, label="Fine-tune on the human labels after")
+    finetune = forms.BooleanField(
+        required=False, initial=DEFAULTS["finetune"], label="Fine-tune on the human labels after"
+    )
 
     def __init__(self, *args, project: Project, **kwargs) -> None:
         super().__init__(*args, **kwargs)

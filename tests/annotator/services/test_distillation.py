@@ -106,7 +106,7 @@ def test_a_student_is_distilled_evaluated_timed_and_registered_with_its_teacher(
     assert student.metrics["macro_f1"] is not None and len(student.metrics["confusion"]) == 3
     assert student.texts_per_second > 0 and student.ms_per_text > 0
     distilled = student.params["distillation"]
-    assert (distilled["scheme"], distilled["temperature"], distilled["teachers"]) == ("both", 2.0, ["fast_head v1"])
+    assert (distilled["scheme"], distilled["temperature"], distilled["teachers"]) == ("data", 2.0, ["fast_head v1"])
     assert student.params["epochs"] == 1
     percents, messages = [p for p, _ in seen], [m for _, m in seen]
     assert percents == sorted(percents) and percents[-1] == 100
