@@ -17,6 +17,7 @@ second on two CPU cores. It trains with Adam on hard labels or a teacher's soft 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,24 @@ import torch
 from torch import nn
 
 from mlcore.encoders import DEFAULT_BACKBONE
-from mlcore.models import MODEL_KINDS, TextClassifier, _as_texts, _check_positive_int, _check_seed
+from mlcore.models import (
+    MODEL_KINDS,
+    TextClassifier,
+    _as_texts,
+    _check_choice,
+    _check_positive_int,
+    _check_seed,
+    _check_torch_training,
+    _train_torch,
+)
 from mlcore.static_embeddings import DEFAULT_STATIC_CACHE_DIR, StaticEmbeddings, load_or_distill
 from mlcore.targets import SoftTargets, TrainingTargets
 from mlcore.training_loop import Callbacks, CancelCheck, ProgressCallback, resolve_device, seeded_torch
 
+# "lbfgs": full-batch L-BFGS on the convex loss (cross-entropy / distillation; the fastest to its optimum).
+# "adam": mini-batches through the shared `mlcore.training_loop.Trainer`, so the whole loss registry,
+# class re-sampling and EMA apply to this kind too.
+SOLVERS = ("lbfgs", "adam")
 # Bigram ids are hashed into 2**bigram_bits buckets after the unigram ids.
 _BIGRAM_MULTIPLIER = 2_654_435_761
 _LOADED_TABLES: dict[tuple, StaticEmbeddings] = {}
@@ -136,6 +150,15 @@ class StaticHead(TextClassifier):
         dense_scale: float = 1.0,
         C: float = 10.0,
         max_iter: int = 100,
+        solver: str = "lbfgs",
+        loss: str = "cross_entropy",
+        loss_params: dict | None = None,
+        sampling_q: float | None = None,
+        ema_decay: float | None = None,
+        learning_rate: float = 1e-2,
+        weight_decay: float = 0.0,
+        epochs: int = 10,
+        batch_size: int = 64,
         static_cache_dir: str | None = None,
         random_state: int = 0,
         device: str | None = None,
@@ -151,6 +174,15 @@ class StaticHead(TextClassifier):
         self.dense_scale = dense_scale
         self.C = C
         self.max_iter = max_iter
+        self.solver = solver
+        self.loss = loss
+        self.loss_params = loss_params
+        self.sampling_q = sampling_q
+        self.ema_decay = ema_decay
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.batch_size = batch_size
         self.static_cache_dir = static_cache_dir
         self.random_state = random_state
         self.device = device
@@ -167,6 +199,14 @@ class StaticHead(TextClassifier):
             raise ValueError("static_head needs use_static or use_bow (or both)")
         if not self.C > 0:
             raise ValueError(f"C must be > 0; got {self.C!r}")
+        _check_choice("solver", self.solver, SOLVERS)
+        _check_torch_training(self)
+        for name in ("epochs", "batch_size"):
+            _check_positive_int(name, getattr(self, name))
+        if self.solver == "lbfgs" and (self.loss != "cross_entropy" or self.sampling_q or self.ema_decay):
+            raise ValueError(
+                "loss, sampling_q and ema_decay train through the shared loop: set solver='adam' to use them"
+            )
 
     def _validate_inputs(self, X: Any, *, fitting: bool) -> list[str]:
         return _as_texts(X)
@@ -272,13 +312,37 @@ class StaticHead(TextClassifier):
         self.features_, self.idf_ = self._fit_idf(ids + self._token_ids(extra) if extra else ids)
         with seeded_torch(self.random_state, resolve_device(self.device)):
             self.module_ = _LinearStudent(max(self._n_features, 1), self._dense(ids[:1]).shape[1], n_outputs)
-        self._train(ids, _plain_targets(targets), targets.weight, self.max_iter, callbacks)
+        if self.solver == "adam":
+            self._train_adam(ids, targets, self.epochs, callbacks)
+        else:
+            self._train(ids, _plain_targets(targets), targets.weight, self.max_iter, callbacks)
+
+    def _train_adam(self, ids: list[np.ndarray], targets: TrainingTargets, epochs: int, callbacks: Callbacks) -> None:
+        """Mini-batch training of the same linear layer through `training_loop.Trainer` (`_train_torch`):
+        the registry's `loss`, `sampling_q`, `ema_decay`, soft targets and weights as every torch kind."""
+        device = resolve_device(self.device)
+        module = copy.deepcopy(self.module_).to(device)  # a cancelled run leaves the fitted weights as they were
+        sparse = self._sparse(ids) if self.use_bow else None
+        dense = torch.as_tensor(self._dense(ids), dtype=torch.float32, device=device)
+
+        def inputs_of(rows: np.ndarray) -> tuple[torch.Tensor, ...]:
+            return (*self._sparse_inputs(sparse, rows, device), dense[torch.as_tensor(rows, device=device)])
+
+        rng = np.random.default_rng(self.random_state)
+        with seeded_torch(self.random_state, device):
+            result = _train_torch(self, module, inputs_of, targets, epochs=epochs, rng=rng, callbacks=callbacks)
+        self.n_iter_ = result.n_epochs
+        self.module_ = module.eval()
 
     def _continue_encoded(
         self, inputs: list[str], targets: TrainingTargets, callbacks: Callbacks, epochs: int | None
     ) -> None:
         """Continue from the fitted weights: the same loss, pulled toward the current weights instead of
-        zero, for `epochs` (else `max_iter`) L-BFGS iterations. The idf and features stay as fitted."""
+        zero, for `epochs` (else `max_iter`) L-BFGS iterations. The idf and features stay as fitted.
+        With solver="adam": `epochs` (else `self.epochs`) more epochs of the shared loop."""
+        if self.solver == "adam":
+            self._train_adam(self._token_ids(inputs), targets, epochs or self.epochs, callbacks)
+            return
         self._train(
             self._token_ids(inputs),
             _plain_targets(targets),

@@ -75,6 +75,35 @@ def test_static_head_learns_soft_targets_and_continues(tiny_backbone, static_dir
         model.continue_fit(TEXTS[:2], ["sport", "weather"])
 
 
+@pytest.mark.parametrize("loss", ["cross_entropy", "focal", "logit_adjusted"])
+def test_static_head_trains_through_the_shared_loop_with_the_loss_registry(tiny_backbone, static_dir, loss, tmp_path):
+    """solver="adam": the same layer, mini-batches through training_loop.Trainer, any registry loss,
+    re-sampling and EMA; soft targets and continue_fit as with L-BFGS."""
+    model = student(
+        tiny_backbone, static_dir, solver="adam", loss=loss, epochs=30, batch_size=8, sampling_q=0.5, ema_decay=0.5
+    ).fit(TEXTS, LABELS)
+    assert (model.predict(TEXTS) == np.asarray(LABELS)).mean() > 0.9
+    assert model.n_iter_ == 30  # epochs of the shared loop, not L-BFGS evaluations
+    restored = load_model(model.save(tmp_path / "m"))
+    np.testing.assert_allclose(restored.predict_proba(TEXTS), model.predict_proba(TEXTS), atol=1e-6)
+
+    teacher = np.full((len(TEXTS), 3), 0.1)
+    teacher[:, CLASSES.index("finance")] = 0.8
+    soft = student(tiny_backbone, static_dir, solver="adam", loss=loss, epochs=30, batch_size=8)
+    assert (soft.fit(TEXTS, SoftTargets(CLASSES, teacher)).predict(TEXTS) == "finance").all()
+    soft.continue_fit(TEXTS, LABELS, epochs=60)
+    assert (soft.predict(TEXTS) == np.asarray(LABELS)).mean() > 0.9
+
+
+def test_static_head_refuses_loss_options_without_the_shared_loop(tiny_backbone, static_dir):
+    with pytest.raises(ValueError, match="solver='adam'"):
+        student(tiny_backbone, static_dir, loss="focal").fit(TEXTS, LABELS)
+    with pytest.raises(ValueError, match="solver must be one of"):
+        student(tiny_backbone, static_dir, solver="sgd").fit(TEXTS, LABELS)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        student(tiny_backbone, static_dir, solver="adam", loss="nope").fit(TEXTS, LABELS)
+
+
 def test_soften_flattens_and_keeps_the_order():
     rows = np.array([[0.7, 0.2, 0.1]])
     assert np.allclose(soften(rows, 1.0), rows)
