@@ -214,20 +214,32 @@ def write_archive(model_dir: str | Path, card: Mapping[str, Any], out_path: str 
         members = {
             path.relative_to(model_dir).as_posix(): path
             for path in sorted(model_dir.rglob("*"))
-            if path.is_file() and path.name not in (CARD_FILE, ONNX_FILE) and not path.is_symlink()
+            if path.is_file() and path.name not in (CARD_FILE, ONNX_FILE, MODEL_FILE) and not path.is_symlink()
         }
         members.update(extras)
-        card = {**card, "onnx": ONNX_FILE if ONNX_FILE in members else None, "files": sorted(members)}
+        card = {**card, "onnx": ONNX_FILE if ONNX_FILE in members else None, "files": sorted([*members, MODEL_FILE])}
         temporary = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
         try:
             with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
                 for name, path in members.items():
                     archive.write(path, name)
+                archive.writestr(MODEL_FILE, json.dumps(_portable_meta(meta), indent=2, ensure_ascii=False) + "\n")
                 archive.writestr(CARD_FILE, json.dumps(card, indent=2, ensure_ascii=False) + "\n")
             os.replace(temporary, out_path)
         finally:
             temporary.unlink(missing_ok=True)
     return out_path
+
+
+# Parameters that name this machine's folders or devices: meaningless elsewhere, and a server path must
+# not leave the server. The archive's model.json carries them as None (each kind's default).
+MACHINE_LOCAL_PARAMS = ("static_cache_dir", "device")
+
+
+def _portable_meta(meta: dict) -> dict:
+    """model.json as the archive holds it: machine-local parameters cleared."""
+    params = {name: (None if name in MACHINE_LOCAL_PARAMS else value) for name, value in meta["params"].items()}
+    return {**meta, "params": params}
 
 
 def _archive_extras(model_dir: Path, kind: str, scratch: Path, *, onnx: bool) -> dict[str, Path]:

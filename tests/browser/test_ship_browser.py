@@ -30,7 +30,12 @@ def _finish_job(page, project) -> ModelVersion:
     seen = watch_job(page)
     job.refresh_from_db()
     assert seen[-1] == (JobStatus.SUCCEEDED, 100), f"{seen}\n{job.error}\n{job.log}"
-    return ModelVersion.objects.get(pk=job.result["model_version"])
+    version = ModelVersion.objects.get(pk=job.result["model_version"])
+    # The finished job page, training or distillation alike, leads to the version it registered.
+    link = page.locator("#job-model-link")
+    link.wait_for()
+    assert link.get_attribute("href") == f"/projects/{project.pk}/models/{version.pk}/"
+    return version
 
 
 def _train(page, live_server, project, preset: str, epochs: int | None = None) -> ModelVersion:

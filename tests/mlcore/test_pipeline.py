@@ -172,7 +172,10 @@ def test_a_card_of_another_model_writes_nothing(cnn_dir, head_dir, tmp_path):
 def test_read_archive_round_trips(cnn_dir, tmp_path):
     archive = write_archive(cnn_dir, card_of(cnn_dir), tmp_path / "cnn.zip")
     extracted = read_archive(archive, tmp_path / "x")
-    assert (extracted / "model.json").read_bytes() == (cnn_dir / "model.json").read_bytes()
+    original = json.loads((cnn_dir / "model.json").read_text(encoding="utf-8"))
+    archived = json.loads((extracted / "model.json").read_text(encoding="utf-8"))
+    # The same model.json but for machine-local parameters (folders, devices), which the archive clears.
+    assert archived == {**original, "params": {**original["params"], "device": None}}
     assert (extracted / "tokenizer" / "tokenizer.json").is_file()
 
 
@@ -388,6 +391,10 @@ def test_a_static_head_archive_runs_without_its_backbone_in_both_runtimes(tiny_b
     archive = write_archive(directory, card_of(directory), tmp_path / "static.zip")
     names = set(zipfile.ZipFile(archive).namelist())
     assert {"model.onnx", "static/vectors.npy", "static/tokenizer.json", "weights.pt"} <= names
+    # No folder of this machine in the archive: the static table cache is a server path (issue 21).
+    archived_meta = json.loads(zipfile.ZipFile(archive).read("model.json"))
+    assert model.static_cache_dir and archived_meta["params"]["static_cache_dir"] is None
+    assert str(tmp_path / "static-tables") not in json.dumps(archived_meta)
     shutil.rmtree(backbone)
     for runtime in ("torch", "onnx"):
         predictor = TextPredictor.load(archive, runtime=runtime)
