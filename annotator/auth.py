@@ -79,7 +79,14 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
 # The session key that holds a person with a one-time password on the password-change page.
 PASSWORD_CHANGE_SESSION_KEY = "labelloop_must_change_password"
 # What a held person may still reach: the change itself, logging out, static files.
-PASSWORD_CHANGE_OPEN_PATHS = ("/account/password/", "/api/auth/password/", "/logout/", "/login/", "/static/")
+PASSWORD_CHANGE_OPEN_PATHS = (
+    "/account/password/",
+    "/api/auth/password/",
+    "/logout/",
+    "/login/",
+    "/static/",
+    "/i18n/setlang/",  # the language switch, so the password page can be read in one's own language
+)
 
 
 def note_password_change_needed(sender, request, user, **kwargs) -> None:
