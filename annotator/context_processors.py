@@ -9,7 +9,6 @@ from annotator.models import Role
 from annotator.permissions import capabilities_of
 
 
-
 def project_nav(request: HttpRequest) -> dict:
     """`nav_can`: {capability: allowed} for the requester's role in the project the page belongs to, so the
     navigation shows each role only the links it can use (`request.project_role`, set by `project_page`)."""

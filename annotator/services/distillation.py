@@ -21,6 +21,7 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 
 from annotator.models import Job, ModelVersion, Project, TaskType
 from annotator.selectors.distillation import distillation_pool
@@ -92,7 +93,7 @@ def _invalid(message: str, key: str, accepted: Sequence = ()) -> ValidationError
 def student_labels(*, project: Project) -> dict[str, str]:
     """Each student preset in words, with the project's backbone."""
     backbone = project.backbone.rstrip("/").rsplit("/", 1)[-1] or project.backbone
-    return {name: STUDENT_DESCRIPTIONS[name].format(backbone=backbone) for name in STUDENT_PRESETS}
+    return {name: gettext(STUDENT_DESCRIPTIONS[name]).format(backbone=backbone) for name in STUDENT_PRESETS}
 
 
 def distill_params_check(
