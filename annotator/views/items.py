@@ -7,7 +7,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotator.access import project_page
@@ -57,7 +57,7 @@ class ImportForm(forms.Form):
         help_text=gettext_lazy("CSV/TSV: comma-separated columns to keep as meta. Empty: all other columns."),
     )
     split = forms.ChoiceField(
-        label=gettext_lazy("Split"),
+        label=pgettext_lazy("data split", "Split"),
         choices=[
             (choice, gettext_lazy("Labeled → train, unlabeled → pool") if choice == "auto" else choice)
             for choice in SPLIT_CHOICES
