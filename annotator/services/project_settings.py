@@ -248,7 +248,8 @@ def project_settings_update(
     cleaned, errors = _checked(locked, changes)
     if errors:
         raise ValidationError(errors)
-    cleaned = _with_backbone_following_language(locked, cleaned)
+    if "backbone" not in changes:
+        cleaned = _with_backbone_following_language(locked, cleaned)
     made = [SettingChange(field, getattr(locked, field), new) for field, new in cleaned.items()]
     made = [change for change in made if change.old != change.new]
     if not made:
@@ -266,9 +267,9 @@ def project_settings_update(
 
 def _with_backbone_following_language(project: Project, cleaned: dict[str, Any]) -> dict[str, Any]:
     """A new language brings its default encoder along when the project's is still the old language's
-    default (never chosen) and the same request does not choose one: a project created as English by
-    mistake and switched to Chinese gets the multilingual encoder, as if it had been created Chinese."""
-    if "language" not in cleaned or "backbone" in cleaned:
+    default (never chosen) and the request names none (naming the current one keeps it): a project created
+    as English by mistake and switched to Chinese gets the multilingual encoder, as if created Chinese."""
+    if "language" not in cleaned:
         return cleaned
     if project.backbone != default_backbone(project.language):
         return cleaned

@@ -140,6 +140,15 @@ def _with_current_backbone(form: ProjectSettingsForm, project: Project) -> None:
         form.fields["backbone"].choices = [(project.backbone, f"{project.backbone} (no longer offered)"), *choices]
 
 
+def _changes(form: ProjectSettingsForm, project: Project) -> dict:
+    """The form's values; an encoder left as it was is no choice (the page always sends it), so that a
+    new language may bring its default encoder (`project_settings_update`)."""
+    changes = dict(form.cleaned_data)
+    if changes.get("backbone") == project.backbone:
+        del changes["backbone"]
+    return changes
+
+
 def _changes_message(made: list[SettingChange]) -> str:
     if not made:
         return NOTHING_CHANGED
@@ -171,7 +180,7 @@ def project_settings_page(request: HttpRequest, project: Project) -> HttpRespons
         return _render(request, project, form, lock)
     if form.is_valid():
         try:
-            made = project_settings_update(project=project, changes=form.cleaned_data, by=request.user)
+            made = project_settings_update(project=project, changes=_changes(form, project), by=request.user)
         except ValidationError as error:
             form.add_error(None, error)
         else:
