@@ -32,9 +32,10 @@ def catalog_sources() -> list[str]:
     from annotator.services.distillation import SCHEMES, STUDENT_DESCRIPTIONS
     from annotator.services.jobs import JOB_KINDS
     from annotator.services.noise import FLAG_REPLACED_ERROR
-    from annotator.services.project_settings import TASK_TYPE_LOCKED_ERROR
+    from annotator.services.project_settings import BACKBONE_CHANGE_NOTE, LANGUAGE_CHANGE_NOTE, TASK_TYPE_LOCKED_ERROR
     from annotator.services.projects import INVITED
     from annotator.services.queue import NOT_LEASED_ERROR, SLOTS_FULL_ERROR
+    from mlcore.languages import LANGUAGES
     from mlcore.strategy_catalog import strategy_catalog
     from mlcore.training_options import GROUPS, KIND_NAMES
 
@@ -51,6 +52,7 @@ def catalog_sources() -> list[str]:
     strings += [info.description for info in strategy_catalog()]
     strings += [*SCHEMES.values(), *STUDENT_DESCRIPTIONS.values(), DEFAULT_CHOICE_DESCRIPTION]
     strings += [FLAG_REPLACED_ERROR, TASK_TYPE_LOCKED_ERROR, INVITED, NOT_LEASED_ERROR, SLOTS_FULL_ERROR]
+    strings += [*LANGUAGES.values(), LANGUAGE_CHANGE_NOTE, BACKBONE_CHANGE_NOTE]
     return list(dict.fromkeys(strings))  # in order, once each
 
 

