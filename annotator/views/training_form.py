@@ -60,7 +60,7 @@ def _field(option: Option, label: str) -> forms.Field:
     if option.type == "bool":
         return forms.TypedChoiceField(choices=BOOLEAN_CHOICES, coerce=lambda v: v == "true", empty_value=None, **common)
     if option.type == "choice":
-        return forms.ChoiceField(choices=[("", "preset's"), *[(c, c) for c in option.choices]], **common)
+        return forms.ChoiceField(choices=[("", gettext_lazy("preset's")), *[(c, c) for c in option.choices]], **common)
     if option.type == "text":
         return forms.CharField(max_length=500, **common)
     return ListField(parse=_list_parser(option), max_length=2000, **common)
