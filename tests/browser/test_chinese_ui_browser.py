@@ -86,7 +86,7 @@ def test_keys_typed_into_an_input_method_never_pick_a_label(page, live_server, c
 
     page.keyboard.press("1")  # the same keys once the IME is done
     page.keyboard.press("Enter")
-    page.wait_for_function(f"document.querySelector('#queue-panel').dataset.item !== '{first.pk}'")
+    page.wait_for_selector(f"#queue-panel[data-ready]:not([data-item='{first.pk}'])")
     assert labels_of(project, first, annotator) == ["正面"]
     expect(page.locator("#queue-panel .notice")).to_have_text("已保存。")
 
@@ -118,7 +118,7 @@ def label_shown_item_from_gold(page, project) -> int:
     key = page.locator(f".label-key[data-label-id='{label.pk}']").get_attribute("data-key")
     page.keyboard.press(key)
     page.keyboard.press("Enter")
-    page.wait_for_function(f"document.querySelector('#queue-panel').dataset.item !== '{item.pk}'")
+    page.wait_for_selector(f"#queue-panel[data-ready]:not([data-item='{item.pk}'])")
     return item.pk
 
 
