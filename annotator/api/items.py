@@ -13,6 +13,7 @@ from annotator.api.errors import validation_error_response
 from annotator.api.jobs import JobOutput
 from annotator.downloads import export_download
 from annotator.exporting.formats import EXPORT_FORMATS
+from annotator.importing.encodings import AUTO, ENCODING_ALIASES, ENCODINGS, check_encoding
 from annotator.importing.parsers import ImportOptions
 from annotator.models import Item, Split
 from annotator.permissions import Capability
@@ -64,6 +65,11 @@ class ItemListApi(ProjectAPIView):
 class ImportInputSerializer(serializers.Serializer):
     file = serializers.FileField()
     format = serializers.ChoiceField(choices=["auto", "csv", "tsv", "jsonl", "label-studio", "txt"], default="auto")
+    encoding = serializers.ChoiceField(
+        choices=[*ENCODINGS, *ENCODING_ALIASES],
+        default=AUTO,
+        help_text="auto detects UTF-8 or GB18030 (GBK, GB2312); gb18030 and big5 read Chinese legacy files.",
+    )
     text_column = serializers.CharField(default="text")
     label_column = serializers.CharField(required=False, allow_blank=True, default="")
     meta_columns = serializers.CharField(
@@ -81,6 +87,7 @@ class ImportInputSerializer(serializers.Serializer):
             text_column=data["text_column"],
             label_column=data.get("label_column") or None,
             meta_columns=None if meta is None else [c.strip() for c in meta.split(",") if c.strip()],
+            encoding=check_encoding(data["encoding"]),
         )
         return ImportRequest(filename=data["file"].name, options=options, split=data["split"])
 

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from annotator.access import project_page
 from annotator.downloads import export_download
 from annotator.exporting.formats import EXPORT_FORMATS
+from annotator.importing.encodings import AUTO, ENCODINGS
 from annotator.importing.parsers import ImportOptions
 from annotator.models import Project, Split
 from annotator.models.projects import LABEL_PATH_SEPARATOR
@@ -24,7 +25,7 @@ ITEMS_PER_PAGE = 50
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="CSV, TSV, JSONL, Label Studio JSON (.json) or TXT (one item per line), UTF-8.")
+    file = forms.FileField(help_text="CSV, TSV, JSONL, Label Studio JSON (.json) or TXT (one item per line).")
     format = forms.ChoiceField(
         choices=[
             ("auto", "From the file name"),
@@ -34,6 +35,12 @@ class ImportForm(forms.Form):
             ("label-studio", "Label Studio JSON"),
             ("txt", "TXT"),
         ]
+    )
+    encoding = forms.ChoiceField(
+        choices=list(ENCODINGS.items()),
+        initial=AUTO,
+        required=False,  # left out (older scripts posting the form): detect
+        help_text="Excel on Chinese Windows saves CSV as GBK: Detect reads it, or choose GB18030.",
     )
     text_column = forms.CharField(initial="text", help_text="CSV/TSV: the column (JSONL: the key) with the text.")
     label_column = forms.CharField(
@@ -57,6 +64,7 @@ class ImportForm(forms.Form):
             text_column=data["text_column"],
             label_column=data["label_column"] or None,
             meta_columns=meta or None,
+            encoding=data["encoding"] or AUTO,
         )
         return ImportRequest(filename=data["file"].name, options=options, split=data["split"])
 
