@@ -17,7 +17,7 @@ from annotator.importing.encodings import AUTO, ENCODING_ALIASES, ENCODINGS, che
 from annotator.importing.parsers import ImportOptions
 from annotator.models import Item, Split
 from annotator.permissions import Capability
-from annotator.selectors.exports import export_filters
+from annotator.selectors.exports import export_bom, export_filters
 from annotator.selectors.review import flagged_items
 from annotator.selectors.visibility import visible_items, visible_meta
 from annotator.services.imports import SPLIT_CHOICES, ImportRequest, import_start
@@ -130,15 +130,20 @@ class ExportApi(ProjectAPIView):
             OpenApiParameter("split", str, enum=list(Split.values), description="Only items of this split."),
             OpenApiParameter("label", int, description="Only items whose final labels include this label or a child."),
             OpenApiParameter("annotator", int, description="Only items this user (id) answered."),
+            OpenApiParameter(
+                "bom", bool, description="CSV only: start with a UTF-8 byte-order mark, so Excel reads Chinese text."
+            ),
         ],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
     )
     def get(self, request, project_id: int):
         filters = export_filters(project=self.project, params=request.query_params)  # a bad one: 400
+        fmt = request.query_params.get("format", "jsonl")
         try:
-            return export_download(
-                project=self.project, fmt=request.query_params.get("format", "jsonl"), filters=filters
-            )
+            bom = export_bom(params=request.query_params, fmt=fmt)
+            return export_download(project=self.project, fmt=fmt, filters=filters, bom=bom)
+        except ValidationError as error:
+            return validation_error_response(error)
         except ValueError as error:
             return validation_error_response(ValidationError(str(error)))
 

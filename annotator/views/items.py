@@ -16,7 +16,7 @@ from annotator.importing.parsers import ImportOptions
 from annotator.models import Project, Split
 from annotator.models.projects import LABEL_PATH_SEPARATOR
 from annotator.permissions import Capability
-from annotator.selectors.exports import export_filters
+from annotator.selectors.exports import export_bom, export_filters
 from annotator.selectors.projects import label_paths, project_members
 from annotator.selectors.visibility import visible_items, visible_splits
 from annotator.services.imports import SPLIT_CHOICES, ImportRequest, import_start
@@ -126,7 +126,8 @@ def item_export(request: HttpRequest, project: Project) -> HttpResponse:
 def item_export_download(request: HttpRequest, project: Project) -> HttpResponse:
     try:
         filters = export_filters(project=project, params=request.GET)
-        return export_download(project=project, fmt=request.GET.get("format", "jsonl"), filters=filters)
+        fmt = request.GET.get("format", "jsonl")
+        return export_download(project=project, fmt=fmt, filters=filters, bom=export_bom(params=request.GET, fmt=fmt))
     except ValidationError as error:
         return HttpResponseBadRequest(" ".join(error.messages))
     except ValueError as error:
