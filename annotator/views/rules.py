@@ -17,7 +17,7 @@ from annotator.selectors.rules import (
     rule_masks,
     rule_preview,
 )
-from annotator.services.rules import rule_apply, rule_create, rule_delete, rule_update
+from annotator.services.rules import rule_apply, rule_create, rule_delete, rule_update, rule_warnings
 from mlcore.rules import RuleError, RuleSpec
 
 RULE_ACTIONS = ("apply", "activate", "deactivate", "delete")
@@ -29,7 +29,11 @@ class RuleForm(forms.Form):
     label = forms.ModelChoiceField(queryset=Label.objects.none(), required=False, help_text="Seed rules only.")
     pattern = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Keywords separated by commas or new lines, or a regular expression.",
+        help_text=(
+            "Keywords separated by commas (，and 、 too) or new lines, or a regular expression. Keywords match as "
+            "written, inside longer text: a Chinese keyword such as 价格 matches inside 这个价格太贵了 (no word "
+            "segmentation, so 价 also matches inside 价格); “whole words” applies only to the Latin ends of a keyword."
+        ),
     )
     is_regex = forms.BooleanField(required=False, label="Regular expression")
     case_sensitive = forms.BooleanField(required=False)
@@ -115,6 +119,8 @@ def rule_new(request: HttpRequest, project: Project) -> HttpResponse:
                 whole_word=data["whole_word"],
             )
             messages.success(request, f"Rule “{rule.name}” saved. Apply it to create suggestions or exclusions.")
+            for warning in rule_warnings(rule=rule):
+                messages.warning(request, warning)
             return redirect("rule-list", project_id=project.pk)
         except ValidationError as error:
             form.add_error(None, error)
