@@ -47,6 +47,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.model_selection import StratifiedKFold
 
+from mlcore.languages import is_chinese
+
 FILTER_BY_CHOICES = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
 DEFAULT_FOLDS = 5
 DEFAULT_NEIGHBOURS = 10
@@ -261,7 +263,7 @@ def word_features(texts: Sequence[str], *, language: str = "en") -> sparse.csr_m
     """
     from mlcore.clustering import chinese_tokens
 
-    chinese = language.lower().startswith("zh")
+    chinese = is_chinese(language)
     vectorizer = TfidfVectorizer(
         tokenizer=chinese_tokens if chinese else None,
         token_pattern=None if chinese else r"(?u)\b\w\w+\b",
