@@ -28,6 +28,7 @@ def catalog_sources() -> list[str]:
     from django.db import models as django_models
 
     import annotator.models as app_models
+    from annotator.importing.encodings import ENCODINGS
     from annotator.selectors.project_settings import DEFAULT_CHOICE_DESCRIPTION
     from annotator.services.distillation import SCHEMES, STUDENT_DESCRIPTIONS
     from annotator.services.jobs import JOB_KINDS
@@ -57,6 +58,7 @@ def catalog_sources() -> list[str]:
     strings += [*LANGUAGES.values(), LANGUAGE_CHANGE_NOTE, BACKBONE_CHANGE_NOTE]
     strings += [*PRESET_DESCRIPTIONS.values(), TEXT_CNN_CHAR_DEFAULT_DESCRIPTION]
     strings += [name.replace("_", " ") for name in FILTER_BY_CHOICES]
+    strings += list(ENCODINGS.values())
     return list(dict.fromkeys(strings))  # in order, once each
 
 

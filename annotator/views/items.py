@@ -13,11 +13,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from annotator.access import project_page
 from annotator.downloads import export_download
 from annotator.exporting.formats import EXPORT_FORMATS
+from annotator.i18n import translated_choices
+from annotator.importing.encodings import AUTO, ENCODINGS
 from annotator.importing.parsers import ImportOptions
 from annotator.models import Project, Split
 from annotator.models.projects import LABEL_PATH_SEPARATOR
 from annotator.permissions import Capability
-from annotator.selectors.exports import export_filters
+from annotator.selectors.exports import export_bom, export_filters
 from annotator.selectors.projects import label_paths, project_members
 from annotator.selectors.visibility import visible_items, visible_splits
 from annotator.services.imports import SPLIT_CHOICES, ImportRequest, import_start
@@ -28,7 +30,7 @@ ITEMS_PER_PAGE = 50
 class ImportForm(forms.Form):
     file = forms.FileField(
         label=gettext_lazy("File"),
-        help_text=gettext_lazy("CSV, TSV, JSONL, Label Studio JSON (.json) or TXT (one item per line), UTF-8."),
+        help_text=gettext_lazy("CSV, TSV, JSONL, Label Studio JSON (.json) or TXT (one item per line)."),
     )
     format = forms.ChoiceField(
         label=gettext_lazy("Format"),
@@ -40,6 +42,13 @@ class ImportForm(forms.Form):
             ("label-studio", "Label Studio JSON"),
             ("txt", "TXT"),
         ],
+    )
+    encoding = forms.ChoiceField(
+        label=gettext_lazy("Encoding"),
+        choices=translated_choices(ENCODINGS.items()),
+        initial=AUTO,
+        required=False,  # left out (older scripts posting the form): detect
+        help_text=gettext_lazy("Excel on Chinese Windows saves CSV as GBK: Detect reads it, or choose GB18030."),
     )
     text_column = forms.CharField(
         label=gettext_lazy("Text column"),
@@ -75,6 +84,7 @@ class ImportForm(forms.Form):
             text_column=data["text_column"],
             label_column=data["label_column"] or None,
             meta_columns=meta or None,
+            encoding=data["encoding"] or AUTO,
         )
         return ImportRequest(filename=data["file"].name, options=options, split=data["split"])
 
@@ -136,7 +146,8 @@ def item_export(request: HttpRequest, project: Project) -> HttpResponse:
 def item_export_download(request: HttpRequest, project: Project) -> HttpResponse:
     try:
         filters = export_filters(project=project, params=request.GET)
-        return export_download(project=project, fmt=request.GET.get("format", "jsonl"), filters=filters)
+        fmt = request.GET.get("format", "jsonl")
+        return export_download(project=project, fmt=fmt, filters=filters, bom=export_bom(params=request.GET, fmt=fmt))
     except ValidationError as error:
         return HttpResponseBadRequest(" ".join(error.messages))
     except ValueError as error:

@@ -20,7 +20,7 @@ from annotator.selectors.rules import (
     rule_masks,
     rule_preview,
 )
-from annotator.services.rules import rule_apply, rule_create, rule_delete, rule_update
+from annotator.services.rules import rule_apply, rule_create, rule_delete, rule_update, rule_warnings
 from mlcore.rules import RuleError, RuleSpec
 
 RULE_ACTIONS = ("apply", "activate", "deactivate", "delete")
@@ -38,7 +38,11 @@ class RuleForm(forms.Form):
     pattern = forms.CharField(
         label=gettext_lazy("Pattern"),
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=gettext_lazy("Keywords separated by commas or new lines, or a regular expression."),
+        help_text=gettext_lazy(
+            "Keywords separated by commas (，and 、 too) or new lines, or a regular expression. Keywords match as "
+            "written, inside longer text: a Chinese keyword such as 价格 matches inside 这个价格太贵了 (no word "
+            "segmentation, so 价 also matches inside 价格); “whole words” applies only to the Latin ends of a keyword."
+        ),
     )
     is_regex = forms.BooleanField(required=False, label=gettext_lazy("Regular expression"))
     case_sensitive = forms.BooleanField(label=gettext_lazy("Case sensitive"), required=False)
@@ -126,6 +130,8 @@ def rule_new(request: HttpRequest, project: Project) -> HttpResponse:
             messages.success(
                 request, _("Rule “{name}” saved. Apply it to create suggestions or exclusions.").format(name=rule.name)
             )
+            for warning in rule_warnings(rule=rule):
+                messages.warning(request, warning)
             return redirect("rule-list", project_id=project.pk)
         except ValidationError as error:
             form.add_error(None, error)
