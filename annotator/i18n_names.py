@@ -110,5 +110,9 @@ NAMES = [
     gettext_noop("both"),
     gettext_noop("confident learning"),
     gettext_noop("predicted neq given"),
+    gettext_noop("Detect (UTF-8, or GB18030/GBK for Chinese files)"),
+    gettext_noop("UTF-8 (with or without BOM)"),
+    gettext_noop("GB18030 / GBK / GB2312 (Simplified Chinese)"),
+    gettext_noop("Big5 (Traditional Chinese)"),
 ]
 # fmt: on
