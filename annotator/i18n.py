@@ -32,10 +32,7 @@ def catalog_sources() -> list[str]:
     from annotator.selectors.project_settings import DEFAULT_CHOICE_DESCRIPTION
     from annotator.services.distillation import SCHEMES, STUDENT_DESCRIPTIONS
     from annotator.services.jobs import JOB_KINDS
-    from annotator.services.noise import FLAG_REPLACED_ERROR
     from annotator.services.project_settings import BACKBONE_CHANGE_NOTE, LANGUAGE_CHANGE_NOTE, TASK_TYPE_LOCKED_ERROR
-    from annotator.services.projects import INVITED
-    from annotator.services.queue import NOT_LEASED_ERROR, SLOTS_FULL_ERROR
     from annotator.services.training import PRESET_DESCRIPTIONS, TEXT_CNN_CHAR_DEFAULT_DESCRIPTION
     from mlcore.languages import LANGUAGES
     from mlcore.noise import FILTER_BY_CHOICES
@@ -54,7 +51,7 @@ def catalog_sources() -> list[str]:
     strings += [*GROUPS.values(), *KIND_NAMES.values()]
     strings += [info.description for info in strategy_catalog()]
     strings += [*SCHEMES.values(), *STUDENT_DESCRIPTIONS.values(), DEFAULT_CHOICE_DESCRIPTION]
-    strings += [FLAG_REPLACED_ERROR, TASK_TYPE_LOCKED_ERROR, INVITED, NOT_LEASED_ERROR, SLOTS_FULL_ERROR]
+    strings += [TASK_TYPE_LOCKED_ERROR]  # the other services' messages are gettext_lazy literals
     strings += [*LANGUAGES.values(), LANGUAGE_CHANGE_NOTE, BACKBONE_CHANGE_NOTE]
     strings += [*PRESET_DESCRIPTIONS.values(), TEXT_CNN_CHAR_DEFAULT_DESCRIPTION]
     strings += [name.replace("_", " ") for name in FILTER_BY_CHOICES]
