@@ -11,15 +11,19 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
 from annotator.services.accounts import PASSWORD_CHANGE_NEEDED, account_must_change_password
 from annotator.services.tokens import token_is_expired, token_revoke_all
 
-TOKEN_EXPIRED = "This token has expired: ask /api/auth/token/ for a new one with your username and password."
-LOCKOUT_MESSAGE = "Too many failed logins for this username from your address. Try again in {minutes} minutes."
+TOKEN_EXPIRED = gettext_lazy(
+    "This token has expired: ask /api/auth/token/ for a new one with your username and password."
+)
+LOCKOUT_MESSAGE = gettext_lazy(
+    "Too many failed logins for this username from your address. Try again in {minutes} minutes."
+)
 
 
 class ExpiringTokenAuthentication(TokenAuthentication):

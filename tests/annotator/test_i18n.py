@@ -229,8 +229,28 @@ def test_messages_and_form_labels_are_translated(busy_project):
     project, users, _version = busy_project
     browser = Client()
     browser.force_login(users["admin"])
-    response = browser.post(f"/projects/{project.pk}/labels/new/", {"name": "科技", "color": "#123456", "kind": "normal"}, **ZH)
+    response = browser.post(
+        f"/projects/{project.pk}/labels/new/", {"name": "科技", "color": "#123456", "kind": "normal"}, **ZH
+    )
     page = browser.get(response["Location"], **ZH).content.decode()
     assert "已创建“科技”。" in page
     members = browser.get(f"/projects/{project.pk}/members/", **ZH).content.decode()
     assert "用户名" in members and ">专家<" in members and ">Expert<" not in members
+
+
+@pytest.mark.django_db
+def test_refusals_and_service_errors_are_in_chinese(busy_project):
+    """The 403 page names the role in Chinese, and a service's ValidationError reaches the page translated."""
+    project, users, _version = busy_project
+    annotator = Client()
+    annotator.force_login(users["annotator"])
+    refused = annotator.get(reverse("project-settings", args=[project.pk]), **ZH)
+    page = refused.content.decode()
+    assert refused.status_code == 403 and "不允许" in page
+    assert "你在此项目中的角色（标注者）不能更改设置。" in page and "这需要管理员角色" in page
+    admin = Client()
+    admin.force_login(users["admin"])
+    taken = admin.post(reverse("label-new", args=[project.pk]), {"name": "体育", "kind": "normal"}, **ZH)
+    assert "这里已经有一个标签“体育”" in admin.get(taken["Location"], **ZH).content.decode()
+    english = annotator.get(reverse("project-settings", args=[project.pk]), HTTP_ACCEPT_LANGUAGE="en")
+    assert "Your role in this project (annotator) cannot change settings." in english.content.decode()
