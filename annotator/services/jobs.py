@@ -21,7 +21,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Concat
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy
 
 from annotator.models import Job, JobStatus, Project
@@ -280,6 +281,9 @@ def job_mark_cancelled(*, job_id: int) -> None:
 
 
 def _finish(job_id: int, status: str, *, only_from: tuple = UNFINISHED_STATUSES, **fields) -> bool:
+    # A job's stored words are English whoever's request finished it (a message may be a lazy translation).
+    with translation.override("en"):
+        fields = {key: str(value) if isinstance(value, Promise) else value for key, value in fields.items()}
     # One statement: a page polling the job never sees it finished without its last log line.
     finished = Job.objects.filter(pk=job_id, status__in=only_from).update(
         status=status,
