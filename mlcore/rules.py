@@ -260,11 +260,11 @@ WARN_FULL_WIDTH_OPERATOR = (
 )
 WARN_SPACE_SEPARATED_KEYWORDS = (
     "The keyword “{keyword}” contains spaces, so it only matches these words with whitespace between them, which "
-    "Chinese text does not have. To match any one of them, separate keywords with commas (，and 、 work too) or new "
+    "Chinese text does not have. To match any one of them, separate keywords with commas (， and 、 work too) or new "
     "lines: {suggestion}."
 )
 WARN_NOT_A_KEYWORD_SEPARATOR = (
-    "“{char}” does not separate keywords, so “{keyword}” is one keyword. Separate keywords with commas (，and 、 "
+    "“{char}” does not separate keywords, so “{keyword}” is one keyword. Separate keywords with commas (， and 、 "
     "work too) or new lines: {suggestion}."
 )
 

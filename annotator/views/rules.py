@@ -30,7 +30,7 @@ class RuleForm(forms.Form):
     pattern = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=(
-            "Keywords separated by commas (，and 、 too) or new lines, or a regular expression. Keywords match as "
+            "Keywords separated by commas (， and 、 too) or new lines, or a regular expression. Keywords match as "
             "written, inside longer text: a Chinese keyword such as 价格 matches inside 这个价格太贵了 (no word "
             "segmentation, so 价 also matches inside 价格); “whole words” applies only to the Latin ends of a keyword."
         ),
