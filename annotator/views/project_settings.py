@@ -12,18 +12,22 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from annotator.access import project_page
 from annotator.models import Project, TaskType
+from annotator.models.projects import LANGUAGE_CHOICES
 from annotator.permissions import Capability
 from annotator.selectors.project_settings import backbone_choices, benchmark_source, strategy_choices, task_type_lock
 from annotator.services.project_settings import (
     AL_EVERY_LABELS_RANGE,
     AL_TARGET_F1_RANGE,
+    BACKBONE_CHANGE_NOTE,
     DESCRIPTION_MAX_LENGTH,
+    LANGUAGE_CHANGE_NOTE,
     LEASE_MINUTES_RANGE,
     NAME_MAX_LENGTH,
     OVERLAP_ANNOTATORS_RANGE,
     SETTINGS_FIELDS,
     TASK_TYPE_LOCKED_ERROR,
     SettingChange,
+    change_note,
     project_settings_errors,
     project_settings_update,
 )
@@ -47,15 +51,13 @@ class ProjectSettingsForm(forms.Form):
         choices=TaskType.choices,
         help_text="Single-label: one label per text. Multi-label: any number. Fixed once labels or models exist.",
     )
-    language = forms.CharField(
-        max_length=16,
-        help_text="ISO code of the texts' language (en, de, zh…): the keyword extraction and the noise "
-        "detector's bag of words split words by it (Chinese with jieba).",
+    language = forms.ChoiceField(
+        choices=LANGUAGE_CHOICES,
+        help_text=LANGUAGE_CHANGE_NOTE,
     )
     backbone = forms.ChoiceField(
         choices=(),
-        help_text="The encoder every job embeds texts with: packaged models and the folders under the "
-        "server's LABELLOOP_MODEL_DIRS. Changing it recomputes the embeddings at the next job.",
+        help_text=BACKBONE_CHANGE_NOTE,
     )
     al_strategy = forms.CharField(label="Active-learning strategy")
     al_every_labels = forms.IntegerField(
@@ -138,8 +140,20 @@ def _with_current_backbone(form: ProjectSettingsForm, project: Project) -> None:
         form.fields["backbone"].choices = [(project.backbone, f"{project.backbone} (no longer offered)"), *choices]
 
 
+def _changes(form: ProjectSettingsForm, project: Project) -> dict:
+    """The form's values; an encoder left as it was is no choice (the page always sends it), so that a
+    new language may bring its default encoder (`project_settings_update`)."""
+    changes = dict(form.cleaned_data)
+    if changes.get("backbone") == project.backbone:
+        del changes["backbone"]
+    return changes
+
+
 def _changes_message(made: list[SettingChange]) -> str:
-    return SAVED.format(changes="; ".join(str(change) for change in made)) if made else NOTHING_CHANGED
+    if not made:
+        return NOTHING_CHANGED
+    notes = [change_note(change.field) for change in made if change_note(change.field)]
+    return " ".join([SAVED.format(changes="; ".join(str(change) for change in made)), *notes])
 
 
 def _render(request: HttpRequest, project: Project, form: ProjectSettingsForm, lock: str, status: int = 200):
@@ -166,7 +180,7 @@ def project_settings_page(request: HttpRequest, project: Project) -> HttpRespons
         return _render(request, project, form, lock)
     if form.is_valid():
         try:
-            made = project_settings_update(project=project, changes=form.cleaned_data, by=request.user)
+            made = project_settings_update(project=project, changes=_changes(form, project), by=request.user)
         except ValidationError as error:
             form.add_error(None, error)
         else:

