@@ -6,11 +6,14 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotator.access import project_page
 from annotator.downloads import export_download
 from annotator.exporting.formats import EXPORT_FORMATS
+from annotator.i18n import translated_choices
 from annotator.importing.encodings import AUTO, ENCODINGS
 from annotator.importing.parsers import ImportOptions
 from annotator.models import Project, Split
@@ -25,36 +28,53 @@ ITEMS_PER_PAGE = 50
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="CSV, TSV, JSONL, Label Studio JSON (.json) or TXT (one item per line).")
+    file = forms.FileField(
+        label=gettext_lazy("File"),
+        help_text=gettext_lazy("CSV, TSV, JSONL, Label Studio JSON (.json) or TXT (one item per line)."),
+    )
     format = forms.ChoiceField(
+        label=gettext_lazy("Format"),
         choices=[
-            ("auto", "From the file name"),
+            ("auto", gettext_lazy("From the file name")),
             ("csv", "CSV"),
             ("tsv", "TSV"),
             ("jsonl", "JSONL"),
             ("label-studio", "Label Studio JSON"),
             ("txt", "TXT"),
-        ]
+        ],
     )
     encoding = forms.ChoiceField(
-        choices=list(ENCODINGS.items()),
+        label=gettext_lazy("Encoding"),
+        choices=translated_choices(ENCODINGS.items()),
         initial=AUTO,
         required=False,  # left out (older scripts posting the form): detect
-        help_text="Excel on Chinese Windows saves CSV as GBK: Detect reads it, or choose GB18030.",
+        help_text=gettext_lazy("Excel on Chinese Windows saves CSV as GBK: Detect reads it, or choose GB18030."),
     )
-    text_column = forms.CharField(initial="text", help_text="CSV/TSV: the column (JSONL: the key) with the text.")
+    text_column = forms.CharField(
+        label=gettext_lazy("Text column"),
+        initial="text",
+        help_text=gettext_lazy("CSV/TSV: the column (JSONL: the key) with the text."),
+    )
     label_column = forms.CharField(
-        required=False, help_text="CSV/TSV: column with labels (several as a|b). Empty: 'label' if present."
+        label=gettext_lazy("Label column"),
+        required=False,
+        help_text=gettext_lazy("CSV/TSV: column with labels (several as a|b). Empty: 'label' if present."),
     )
     meta_columns = forms.CharField(
-        required=False, help_text="CSV/TSV: comma-separated columns to keep as meta. Empty: all other columns."
+        label=gettext_lazy("Meta columns"),
+        required=False,
+        help_text=gettext_lazy("CSV/TSV: comma-separated columns to keep as meta. Empty: all other columns."),
     )
     split = forms.ChoiceField(
+        label=pgettext_lazy("data split", "Split"),
         choices=[
-            (choice, "Labeled → train, unlabeled → pool" if choice == "auto" else choice) for choice in SPLIT_CHOICES
-        ]
+            (choice, gettext_lazy("Labeled → train, unlabeled → pool") if choice == "auto" else choice)
+            for choice in SPLIT_CHOICES
+        ],
     )
-    background = forms.BooleanField(required=False, label="Run as a background job even if the file is small")
+    background = forms.BooleanField(
+        required=False, label=gettext_lazy("Run as a background job even if the file is small")
+    )
 
     def import_request(self) -> ImportRequest:
         data = self.cleaned_data
@@ -100,7 +120,7 @@ def item_import(request: HttpRequest, project: Project) -> HttpResponse:
             error = " ".join(exc.messages)
         else:
             if outcome.job is not None:
-                messages.info(request, "The import runs in the background; this page shows its progress.")
+                messages.info(request, _("The import runs in the background; this page shows its progress."))
                 return redirect("job-detail", project_id=project.pk, job_id=outcome.job.pk)
             report = outcome.report.as_dict()
     status = 400 if error or form.errors else 200
