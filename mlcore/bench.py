@@ -1,19 +1,25 @@
 """Benchmarks of the ML library on labelled JSONL datasets.
 
     python -m mlcore.bench cluster --dataset FILE.jsonl --out RESULT.json [--k K] [--k-min 2 --k-max 20]
-        [--random-state 0] [--limit N] [--cache-dir DIR]
+        [--random-state 0] [--limit N] [--cache-dir DIR] [--backbone NAME] [--language en|zh|multi]
     python -m mlcore.bench train --dataset FILE.jsonl --model head|teacher|textcnn --out RESULT.json
         [--random-state 0] [--limit-train N] [--epochs E] [--batch-size B] [--max-len L] [--head lr|mlp]
         [--long-texts truncate|head_tail|sliding_window] [--window-stride S] [--learning-rate R] [--layer-decay D]
-        [--cache-dir DIR] [--backbone NAME] [--device cpu] [--quiet]
+        [--cache-dir DIR] [--backbone NAME] [--device cpu] [--quiet] [--language en|zh|multi]
+        [--features hybrid|embeddings] [--tokenization wordpiece|char]
     python -m mlcore.bench speed --dataset FILE.jsonl --out RESULT.json [--models textcnn,teacher]
     python -m mlcore.bench al --dataset FILE.jsonl --strategies random,margin,default --out RESULT.json
         [--init 100] [--batch 50] [--budget 2000] [--seeds 3] [--head lr|default] [--plot CURVES.svg|.png]
         [--timing-pool 20000] [--random-state 0] [--cache-dir DIR] [--backbone NAME] [--quiet]
+        [--language en|zh|multi] [--features hybrid|embeddings]
     python -m mlcore.bench noise --dataset FILE.jsonl --noise 0.1 --kind symmetric|confusable --seeds 3
         --out RESULT.json [--filter-by both] [--timing-items 20000] (see mlcore/noise_bench.py)
     python -m mlcore.bench distill --dataset FILE.jsonl --labels N|all --teacher head --student static_head,text_cnn
         --out RESULT.json [--seeds 3] [--temperature 2 --alpha 0.5 --confidence 0] (see mlcore/distill_bench.py)
+
+`train --model head` and `al --head default` use the hybrid fast head (embeddings and a bag of words of the
+texts, `mlcore.features`); `train --model head` also reports `baselines` on the same split: TF-IDF + LR
+and the embedding-only head. `--language` picks the bag of words' tokenization (jieba words for zh).
 
 Dataset lines are {"text": ..., "label": ..., "split": "train" | "test" | ...}. Each subcommand is
 one entry of `SUBCOMMANDS` (name -> (add_arguments, run)); `run(args)` returns the exit status.
@@ -37,6 +43,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, adjusted_rand_score, f1_score, normalized_mutual_info_score
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
@@ -44,6 +52,7 @@ from threadpoolctl import threadpool_limits
 from mlcore.clustering import TextClusterer, cluster_keywords
 from mlcore.distill_bench import add_distill_arguments, run_distill
 from mlcore.encoders import DEFAULT_BACKBONE, TextEncoder
+from mlcore.features import LANGUAGES, HybridInputs, TextFeaturizer, language_family, word_tokens
 from mlcore.noise_bench import add_noise_arguments, run_noise
 from mlcore.semi_supervised import NeighbourGraph, neighbour_graph, reorder_graph
 
@@ -112,6 +121,8 @@ class EmbeddedDataset:
     test_gold: list[str]
     encoder_version: str
     from_cache: bool
+    train_texts: tuple[str, ...] = ()
+    test_texts: tuple[str, ...] = ()
 
     @property
     def classes(self) -> list[str]:
@@ -127,7 +138,16 @@ def embedded_dataset(args: argparse.Namespace) -> EmbeddedDataset:
     cache_dir = args.cache_dir.expanduser()
     train, train_cached = cached_embeddings(encoder, train_texts, cache_dir, progress=progress)
     test, test_cached = cached_embeddings(encoder, test_texts, cache_dir, progress=progress)
-    return EmbeddedDataset(train, train_gold, test, test_gold, encoder.version, train_cached and test_cached)
+    return EmbeddedDataset(
+        train,
+        train_gold,
+        test,
+        test_gold,
+        encoder.version,
+        train_cached and test_cached,
+        tuple(train_texts),
+        tuple(test_texts),
+    )
 
 
 def _save_atomically(path: Path, array: np.ndarray) -> None:
@@ -160,6 +180,7 @@ def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="use only the first N train rows")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="packaged model name or local model directory")
+    _add_language_argument(parser)
 
 
 def cluster_benchmark(args: argparse.Namespace) -> dict:
@@ -178,7 +199,7 @@ def cluster_benchmark(args: argparse.Namespace) -> dict:
     )
     cluster_seconds = time.perf_counter() - started
 
-    keywords = cluster_keywords(texts, clusterer.labels_, top_n=KEYWORDS_PER_CLUSTER)
+    keywords = cluster_keywords(texts, clusterer.labels_, language=args.language, top_n=KEYWORDS_PER_CLUSTER)
     return {
         "dataset": str(args.dataset),
         "n_items": len(texts),
@@ -193,6 +214,7 @@ def cluster_benchmark(args: argparse.Namespace) -> dict:
         "embed_seconds": round(embed_seconds, 3),
         "embeddings_from_cache": from_cache,
         "cluster_seconds": round(cluster_seconds, 3),
+        "language": args.language,
         "keywords": {str(c): [term for term, _ in terms] for c, terms in keywords.items()},
         "random_state": args.random_state,
     }
@@ -217,6 +239,11 @@ def _run_cluster(args: argparse.Namespace) -> int:
 # --model name -> kind in mlcore.models.MODEL_KINDS.
 TRAIN_MODELS = {"head": "fast_head", "teacher": "teacher", "textcnn": "text_cnn"}
 HEAD_CHOICES = ("lr", "mlp")
+FEATURE_CHOICES = ("hybrid", "embeddings")
+TEXTCNN_TOKENIZATIONS = ("wordpiece", "char")
+# The bag-of-words reference of issue 22: TF-IDF of word 1-2 grams (sublinear tf, min_df 2; jieba words
+# for Chinese) and the head's logistic regression (C=10), fit on the same train split.
+BASELINE_C = 10.0
 # Train options that go to the model's constructor under the same name (`--batch-size` -> batch_size).
 MODEL_OPTIONS = ("epochs", "batch_size", "long_texts", "window_stride", "learning_rate", "layer_decay")
 INFERENCE_TIMED = {
@@ -277,7 +304,36 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--backbone", default=None, help=f"encoder (head) or tokenizer/model backbone; default {DEFAULT_BACKBONE}"
     )
     parser.add_argument("--device", default="cpu", help="torch device for training and inference (default cpu)")
+    _add_language_argument(parser)
+    parser.add_argument(
+        "--features",
+        choices=FEATURE_CHOICES,
+        default=None,
+        help="--model head: hybrid (embeddings and a bag of words, the default) or embeddings alone",
+    )
+    parser.add_argument(
+        "--tokenization",
+        choices=TEXTCNN_TOKENIZATIONS,
+        default=None,
+        help="--model textcnn: wordpiece or char (default: char for --language zh, else the model's own)",
+    )
     parser.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress output on stderr")
+
+
+def _add_language_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--language",
+        type=_language,
+        default="en",
+        help=f"the texts' language, one of {', '.join(LANGUAGES)}: tokenization of the bag of words and keywords",
+    )
+
+
+def _language(value: str) -> str:
+    try:
+        return language_family(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _train_model_class(name: str) -> type:
@@ -297,10 +353,25 @@ def _model_params(cls: type, args: argparse.Namespace) -> dict:
     names = list(MODEL_OPTIONS)
     if cls.input_type == "embeddings":
         params["head"] = args.head or "lr"  # --max-len and --backbone go to the encoder
+        features = getattr(args, "features", None)
+        if params["head"] != "lr" and features == "hybrid":
+            raise ValueError(f"--features hybrid needs --head lr: the {params['head']} head reads embeddings only")
+        params["features"] = features or ("hybrid" if params["head"] == "lr" else "embeddings")
+        params["language"] = getattr(args, "language", "en")
     elif args.head is not None:
         raise ValueError(f"--head does not apply to --model {args.model}")
     else:
         names += ["max_len", "backbone"]
+    if cls.input_type != "embeddings" and getattr(args, "features", None) is not None:
+        raise ValueError(f"--features does not apply to --model {args.model}")
+    if "tokenization" in accepted:
+        tokenization = getattr(args, "tokenization", None)
+        if tokenization is None and getattr(args, "language", "en") == "zh":
+            tokenization = "char"  # word pieces of an English vocabulary do not read Chinese
+        if tokenization is not None:
+            params["tokenization"] = tokenization
+    elif getattr(args, "tokenization", None) is not None:
+        raise ValueError(f"--tokenization does not apply to --model {args.model}")
     for name in names:
         option, value = "--" + name.replace("_", "-"), getattr(args, name)
         if value is None:
@@ -353,12 +424,13 @@ def train_benchmark(args: argparse.Namespace) -> dict:
 
     model = cls(**params)
     extra: dict = {}
+    hybrid = cls.input_type == "embeddings" and params.get("features") == "hybrid" and params.get("head") == "lr"
     if cls.input_type == "embeddings":
         encoder_options = {} if args.max_len is None else {"max_length": args.max_len}
         encoder = TextEncoder.load(args.backbone or DEFAULT_BACKBONE, device=args.device, **encoder_options)
         embed_progress = None if quiet else _print_progress
         started = time.perf_counter()
-        train_inputs, from_cache = cached_embeddings(
+        train_embeddings, from_cache = cached_embeddings(
             encoder, train_texts, args.cache_dir.expanduser(), progress=embed_progress
         )
         extra = {
@@ -366,9 +438,14 @@ def train_benchmark(args: argparse.Namespace) -> dict:
             "embed_train_seconds": round(time.perf_counter() - started, 3),
             "embeddings_from_cache": from_cache,
         }
+        # A hybrid head fits its bag of words on the train texts inside `fit` (timed with it).
+        train_inputs = HybridInputs(train_texts, train_embeddings) if hybrid else train_embeddings
+        test_embeddings: list[np.ndarray] = []
 
         def predict_proba(texts: list[str]) -> np.ndarray:
-            return model.predict_proba(encoder.embed(texts, progress=embed_progress))
+            embeddings = encoder.embed(texts, progress=embed_progress)
+            test_embeddings.append(embeddings)
+            return model.predict_proba(HybridInputs(texts, embeddings) if hybrid else embeddings)
     else:
         train_inputs, predict_proba = train_texts, model.predict_proba
 
@@ -380,6 +457,20 @@ def train_benchmark(args: argparse.Namespace) -> dict:
     probabilities = predict_proba(test_texts)
     inference_seconds = time.perf_counter() - started
     predicted = [str(label) for label in model.classes_[probabilities.argmax(axis=1)]]
+    if cls.input_type == "embeddings":
+        extra["baselines"], extra["baseline_seconds"] = head_baselines(
+            (train_texts, train_embeddings, train_labels),
+            (test_texts, test_embeddings[0], test_labels),
+            language=args.language,
+            C=model.C,
+            random_state=args.random_state,
+        )
+        extra["baselines_detail"] = BASELINES_DETAIL
+        if hybrid:
+            extra["featurizer"] = {
+                "params": model.featurizer_.get_params(),
+                "n_features": model.featurizer_.n_features,
+            }
 
     labels = sorted(set(test_labels) | set(predicted))
     per_class = f1_score(test_labels, predicted, labels=labels, average=None, zero_division=0)
@@ -411,6 +502,56 @@ def train_benchmark(args: argparse.Namespace) -> dict:
     }
 
 
+BASELINES_DETAIL = {
+    "tfidf_lr": "TF-IDF of word 1-2 grams (sublinear tf, min_df 2, fit on the train texts; jieba words for zh) "
+    "+ LogisticRegression(C=10)",
+    "embedding_lr": "FastHead(features='embeddings'): the LR head on the same embeddings alone",
+}
+
+
+def tfidf_lr_f1(
+    train: tuple[Sequence[str], Sequence[str]], test: tuple[Sequence[str], Sequence[str]], *, language: str, C: float
+) -> float:
+    """Macro-F1 of TF-IDF (word 1-2 grams, sublinear tf, min_df 2) + LogisticRegression on the test split."""
+    family = language_family(language)
+    vectorizer = TfidfVectorizer(
+        analyzer=lambda text: _word_bigrams(word_tokens(text, family)), sublinear_tf=True, min_df=2
+    )
+    features = vectorizer.fit_transform(train[0])
+    model = LogisticRegression(C=C, max_iter=1000).fit(features, list(train[1]))
+    return _macro_f1(test[1], model.predict(vectorizer.transform(test[0])).tolist())
+
+
+def _word_bigrams(tokens: list[str]) -> list[str]:
+    return tokens + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
+
+
+def _macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:
+    labels = sorted(set(gold) | set(predicted))
+    return float(f1_score(list(gold), list(predicted), labels=labels, average="macro", zero_division=0))
+
+
+def head_baselines(
+    train: tuple[Sequence[str], np.ndarray, Sequence[str]],
+    test: tuple[Sequence[str], np.ndarray, Sequence[str]],
+    *,
+    language: str,
+    C: float,
+    random_state: int,
+) -> tuple[dict, dict]:
+    """({"tfidf_lr": macro-F1, "embedding_lr": macro-F1}, seconds of each) on the same split."""
+    from mlcore.models import FastHead
+
+    started = time.perf_counter()
+    tfidf = tfidf_lr_f1((train[0], train[2]), (test[0], test[2]), language=language, C=C)
+    tfidf_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    head = FastHead(features="embeddings", C=C, random_state=random_state).fit(train[1], list(train[2]))
+    embedding = _macro_f1(test[2], [str(label) for label in head.predict(test[1])])
+    scores = {"tfidf_lr": round(tfidf, 4), "embedding_lr": round(embedding, 4)}
+    return scores, {"tfidf_lr": round(tfidf_seconds, 3), "embedding_lr": round(time.perf_counter() - started, 3)}
+
+
 def _run_train(args: argparse.Namespace) -> int:
     result = train_benchmark(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -420,6 +561,11 @@ def _run_train(args: argparse.Namespace) -> int:
         f"macro_f1={result['macro_f1']:.3f} accuracy={result['accuracy']:.3f} train={result['train_seconds']:.1f}s "
         f"inference={result['texts_per_second']:.1f} texts/s ({result['inference_timed']}, "
         f"{result['torch_threads']} threads)"
+        + (
+            "".join(f" {name}={value:.3f}" for name, value in result["baselines"].items())
+            if "baselines" in result
+            else ""
+        )
     )
     return 0
 
@@ -451,17 +597,40 @@ def _add_al_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timing-pool", type=int, default=AL_TIMING_POOL, help="pool rows of the timed round")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="packaged model name or local model directory")
+    _add_language_argument(parser)
+    parser.add_argument(
+        "--features",
+        choices=FEATURE_CHOICES,
+        default="hybrid",
+        help="--head default: hybrid (embeddings and a bag of words of the texts) or embeddings alone",
+    )
     parser.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress output on stderr")
 
 
-def _al_head(head: str, random_state: int):
-    """The fast head the loop retrains every round: --head lr pins the reference setup (C=10, labels only);
-    --head default is a new project's head, which also learns from the pool (self-training)."""
+def _al_head(head: str, random_state: int, language: str = "en"):
+    """The fast head the loop retrains every round: --head lr pins the reference setup (C=10, labels only,
+    embeddings only); --head default is a new project's head, which also learns from the pool
+    (self-training) and, given `HybridInputs`, from the texts' bag of words."""
     from mlcore.models import FastHead
 
     if head == "lr":
-        return FastHead(head="lr", C=10.0, self_training=None, random_state=random_state)
-    return FastHead(random_state=random_state)
+        return FastHead(head="lr", C=10.0, self_training=None, features="embeddings", random_state=random_state)
+    return FastHead(random_state=random_state, language=language)
+
+
+def _embeddings(inputs: np.ndarray | HybridInputs) -> np.ndarray:
+    return inputs.embeddings if isinstance(inputs, HybridInputs) else inputs
+
+
+def _rows(inputs: np.ndarray | HybridInputs, rows: np.ndarray) -> np.ndarray | HybridInputs:
+    return inputs.take(rows) if isinstance(inputs, HybridInputs) else inputs[rows]
+
+
+def hybrid_view(featurizer: TextFeaturizer, texts: Sequence[str], embeddings: np.ndarray) -> tuple[HybridInputs, float]:
+    """(texts and embeddings with the featurizer's rows of the texts, seconds of the transform)."""
+    started = time.perf_counter()
+    words = featurizer.transform(texts)
+    return HybridInputs(list(texts), embeddings, words), time.perf_counter() - started
 
 
 def _macro_f1_and_per_class(model, inputs: np.ndarray, gold: np.ndarray, classes: list[str]) -> tuple[float, dict]:
@@ -480,9 +649,9 @@ def initial_labels(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.n
 
 
 def simulate_active_learning(
-    train: np.ndarray,
+    train: np.ndarray | HybridInputs,
     train_labels: np.ndarray,
-    test: np.ndarray,
+    test: np.ndarray | HybridInputs,
     test_labels: np.ndarray,
     strategy: str,
     *,
@@ -492,6 +661,8 @@ def simulate_active_learning(
     seed: int,
     head: str = "default",
     train_graph: NeighbourGraph | None = None,
+    featurizer: TextFeaturizer | None = None,
+    language: str = "en",
 ) -> dict:
     """One run of the loop with the gold labels as the oracle.
 
@@ -499,6 +670,9 @@ def simulate_active_learning(
     the initial labels and after every batch, until `budget` labels. The strategy sees what the web
     app would: the unlabeled rows' embeddings and probabilities, the labeled embeddings, and the
     per-class F1 of the current and the previous model on the test split.
+
+    `train` and `test` are embeddings, or `HybridInputs` whose words `featurizer` computed once (the
+    hybrid head of --head default then reads them every round; the graph stays on the embeddings).
     """
     from mlcore.active_learning import QueryPool, make_strategy
 
@@ -508,14 +682,19 @@ def simulate_active_learning(
     labeled[initial_labels(train_labels, init, rng)] = True
     curve: dict[str, list] = {"labels": [], "f1": [], "query_seconds": []}
     previous_f1: dict | None = None
-    graph = train_graph if train_graph is not None or head == "lr" else neighbour_graph(train)
+    embeddings = _embeddings(train)
+    graph = train_graph if train_graph is not None or head == "lr" else neighbour_graph(embeddings)
+    hybrid = head != "lr" and isinstance(train, HybridInputs)
+    if not hybrid:
+        test = _embeddings(test)
     for round_number in range(len(train)):
         order = np.concatenate([np.flatnonzero(labeled), np.flatnonzero(~labeled)])
-        model = _al_head(head, seed).fit(
-            train[labeled],
+        model = _al_head(head, seed, language).fit(
+            _rows(train, labeled) if hybrid else embeddings[labeled],
             train_labels[labeled].tolist(),
-            unlabeled=train[~labeled],
+            unlabeled=_rows(train, ~labeled) if hybrid else embeddings[~labeled],
             graph=None if graph is None else reorder_graph(graph, order),
+            **({"featurizer": featurizer} if hybrid and featurizer is not None else {}),
         )
         f1, per_class = _macro_f1_and_per_class(model, test, test_labels, classes)
         curve["labels"].append(int(labeled.sum()))
@@ -525,9 +704,9 @@ def simulate_active_learning(
         pool_rows = np.flatnonzero(~labeled)
         query_head = model.labels_only_  # the queue reads uncertainty from the labels alone, as the app does
         pool = QueryPool(
-            embeddings=train[pool_rows],
-            probabilities=query_head.predict_proba(train[pool_rows]),
-            labeled_embeddings=train[labeled],
+            embeddings=embeddings[pool_rows],
+            probabilities=query_head.predict_proba(_rows(train, pool_rows) if hybrid else embeddings[pool_rows]),
+            labeled_embeddings=embeddings[labeled],
             classes=[str(c) for c in query_head.classes_],
             class_f1=per_class,
             class_f1_previous=previous_f1,
@@ -545,33 +724,65 @@ def simulate_active_learning(
 
 
 def time_query_round(
-    train: np.ndarray, train_labels: np.ndarray, strategy: str, *, pool_size: int, labeled: int, batch: int, head: str
+    train: np.ndarray | HybridInputs,
+    train_labels: np.ndarray,
+    strategy: str,
+    *,
+    pool_size: int,
+    labeled: int,
+    batch: int,
+    head: str,
+    featurizer: TextFeaturizer | None = None,
+    language: str = "en",
 ) -> tuple[float, float | None]:
     """(seconds of one round: retrain on `labeled` rows, predict the pool, query; seconds to build the
     neighbour graph of labeled + pool rows, None for the labels-only head) with a `pool_size`-row pool.
 
-    The graph depends on the embeddings only, so it is built once per pool, not every round.
+    The graph depends on the embeddings only, so it is built once per pool, not every round; so do a
+    hybrid head's words (`featurizer`'s rows of the texts, computed once: see `time_featurizer`).
     The pool is the train embeddings repeated to `pool_size` rows with a little seeded noise, so
-    duplicates do not make k-means or the neighbour search unrealistically easy.
+    duplicates do not make k-means or the neighbour search unrealistically easy (texts and words repeat).
     """
     from mlcore.active_learning import QueryPool, make_strategy
 
+    embeddings = _embeddings(train)
+    hybrid = head != "lr" and isinstance(train, HybridInputs)
     rng = np.random.default_rng(0)
     rows = rng.choice(len(train), size=min(labeled, len(train) - 1), replace=False)
-    pool = train[rng.integers(len(train), size=pool_size)] + rng.normal(0, 0.01, (pool_size, train.shape[1]))
+    picked = rng.integers(len(train), size=pool_size)
+    pool = embeddings[picked] + rng.normal(0, 0.01, (pool_size, embeddings.shape[1]))
     pool = (pool / np.linalg.norm(pool, axis=1, keepdims=True)).astype(np.float32)
     graph, graph_seconds = None, None
     if head != "lr":
         started = time.perf_counter()
-        graph = neighbour_graph(np.concatenate([train[rows], pool]))
+        graph = neighbour_graph(np.concatenate([embeddings[rows], pool]))
         graph_seconds = time.perf_counter() - started
+    labeled_inputs, pool_inputs, options = embeddings[rows], pool, {}
+    if hybrid:
+        source = train.take(picked)
+        labeled_inputs, pool_inputs = train.take(rows), HybridInputs(source.texts, pool, source.words)
+        options = {"featurizer": featurizer} if featurizer is not None else {}
     started = time.perf_counter()
-    model = _al_head(head, 0).fit(train[rows], train_labels[rows].tolist(), unlabeled=pool, graph=graph)
-    model.predict_proba(pool)  # the suggestions
-    probabilities = model.labels_only_.predict_proba(pool)  # the queue's uncertainty
-    query_pool = QueryPool(embeddings=pool, probabilities=probabilities, labeled_embeddings=train[rows])
+    model = _al_head(head, 0, language).fit(
+        labeled_inputs, train_labels[rows].tolist(), unlabeled=pool_inputs, graph=graph, **options
+    )
+    model.predict_proba(pool_inputs)  # the suggestions
+    probabilities = model.labels_only_.predict_proba(pool_inputs)  # the queue's uncertainty
+    query_pool = QueryPool(embeddings=pool, probabilities=probabilities, labeled_embeddings=embeddings[rows])
     make_strategy(strategy, random_state=0).query(query_pool, batch)
     return time.perf_counter() - started, graph_seconds
+
+
+def time_featurizer(texts: Sequence[str], pool_size: int, language: str) -> dict:
+    """Seconds to fit a `TextFeaturizer` on a `pool_size`-row pool (the texts repeated) and to transform
+    it: what a hybrid head costs once per pool, before the rounds."""
+    pool = [texts[i % len(texts)] for i in range(pool_size)]
+    started = time.perf_counter()
+    featurizer = TextFeaturizer(language=language).fit(pool)
+    fitted = time.perf_counter()
+    featurizer.transform(pool)
+    done = time.perf_counter()
+    return {"fit_seconds": round(fitted - started, 3), "transform_seconds": round(done - fitted, 3)}
 
 
 def summarize_curves(runs: list[dict], full_f1: float) -> dict:
@@ -617,13 +828,32 @@ def al_benchmark(args: argparse.Namespace) -> dict:
     classes = dataset.classes
 
     seeds = [args.random_state + i for i in range(args.seeds)]
-    data = (train, train_labels, test, test_labels)
+    language = getattr(args, "language", "en")
+    featurizer, featurizer_info = None, None
+    if args.head == "default" and getattr(args, "features", "hybrid") == "hybrid":
+        # The bag of words of the pool (the train split) is fit and computed once, as the app does per
+        # rescoring; every round's head reads the rows it needs. The test texts are only transformed.
+        started = time.perf_counter()
+        featurizer = TextFeaturizer(language=language).fit(dataset.train_texts)
+        fit_seconds = time.perf_counter() - started
+        train, train_seconds = hybrid_view(featurizer, dataset.train_texts, train)
+        test, _ = hybrid_view(featurizer, dataset.test_texts, test)
+        featurizer_info = {
+            "params": featurizer.get_params(),
+            "n_features": featurizer.n_features,
+            "fit_seconds": round(fit_seconds, 3),
+            "transform_train_seconds": round(train_seconds, 3),
+        }
+    data = (train, train_labels, test, test_labels, featurizer)
     # One BLAS thread: a round's matrices are small, and BLAS threads waiting on each other cost more than
     # they gain (LogisticRegression on 2,000 x 384: 0.5 s on one thread, 5.7 s on two on a busy 2-core VM).
     with threadpool_limits(limits=1, user_api="blas"):
-        full_model = _al_head(args.head, args.random_state).fit(train, train_gold)
+        extra = {"featurizer": featurizer} if featurizer is not None else {}
+        full_model = _al_head(args.head, args.random_state, language).fit(train, train_gold, **extra)
         full_f1, _ = _macro_f1_and_per_class(full_model, test, test_labels, classes)
         results = {name: _strategy_summary(name, args, data, full_f1, seeds) for name in names}
+        if featurizer is not None:
+            featurizer_info["at_timing_pool"] = time_featurizer(dataset.train_texts, args.timing_pool, language)
     return {
         "dataset": str(args.dataset),
         "n_train": len(train_gold),
@@ -633,6 +863,9 @@ def al_benchmark(args: argparse.Namespace) -> dict:
         "embeddings_from_cache": dataset.from_cache,
         "head": args.head,
         "head_params": full_model.get_params(),
+        "language": language,
+        "features": "hybrid" if featurizer is not None else "embeddings",
+        "featurizer": featurizer_info,
         "init": args.init,
         "batch": args.batch,
         "budget": args.budget,
@@ -652,13 +885,15 @@ def _strategy_summary(name: str, args: argparse.Namespace, data: tuple, full_f1:
     """One strategy's runs over the seeds, summarised, with the timed round on a --timing-pool pool."""
     from mlcore.active_learning import DEFAULT_STRATEGY
 
-    train, train_labels, test, test_labels = data
-    graph = neighbour_graph(train) if args.head != "lr" else None  # the same for every seed and round
+    train, train_labels, test, test_labels, featurizer = data
+    language = getattr(args, "language", "en")
+    # The same for every seed and round: it depends on the embeddings only.
+    graph = neighbour_graph(_embeddings(train)) if args.head != "lr" else None
     runs = []
     for seed in seeds:
         started = time.perf_counter()
         loop = {"init": args.init, "batch": args.batch, "budget": args.budget, "seed": seed, "head": args.head}
-        loop["train_graph"] = graph
+        loop |= {"train_graph": graph, "featurizer": featurizer, "language": language}
         runs.append(simulate_active_learning(train, train_labels, test, test_labels, name, **loop))
         if not getattr(args, "quiet", False):
             print(
@@ -668,6 +903,7 @@ def _strategy_summary(name: str, args: argparse.Namespace, data: tuple, full_f1:
             )
     summary = summarize_curves(runs, full_f1)
     timing = {"pool_size": args.timing_pool, "labeled": args.budget, "batch": args.batch, "head": args.head}
+    timing |= {"featurizer": featurizer, "language": language}
     round_seconds, graph_seconds = time_query_round(train, train_labels, name, **timing)
     summary["round_seconds_at_pool"] = round(round_seconds, 3)
     if graph_seconds is not None:
@@ -822,7 +1058,7 @@ def _run_al(args: argparse.Namespace) -> int:
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     if args.plot is not None:
         write_curves(result, args.plot)
-    print(f"al {args.dataset.name} head={args.head}: full_f1={result['full_f1']:.4f}")
+    print(f"al {args.dataset.name} head={args.head} ({result['features']}): full_f1={result['full_f1']:.4f}")
     for name, summary in result["strategies"].items():
         print(
             f"  {name:28s} area={summary['area']:.4f} f1@300={f1_at(summary, 300)} f1@1000={f1_at(summary, 1000)} "

@@ -148,7 +148,6 @@ class TextClusterer(ClusterMixin, BaseEstimator):
 _ENGLISH_WORD = re.compile(r"\b\w+\b")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_LETTER = re.compile(r"[A-Za-z]")
-_WORD_CHARACTER = re.compile(r"\w")  # letters, digits and CJK characters (all \w in Unicode); not punctuation
 # Function words, pronouns, particles, degree adverbs, verbs of saying and feeling, numerals, measure words and
 # punctuation: a few hundred entries that say nothing about a topic (where the list comes from: its header).
 CHINESE_STOP_WORDS_FILE = Path(__file__).with_name("data") / "stopwords_zh.txt"
@@ -178,12 +177,6 @@ def english_tokens(text: str) -> list[str]:
         for token in _ENGLISH_WORD.findall(text.lower())
         if len(token) >= 3 and not token.isdigit() and token not in _ENGLISH_IGNORED
     ]
-
-
-def chinese_words(text: str) -> list[str]:
-    """Every jieba word that holds a letter, digit or CJK character, lowercased; no stop list, one-character words
-    kept. For features of a classifier: 不 没有 有点 太 carry sentiment, and are stop words only for topics."""
-    return [token for token in (raw.strip().lower() for raw in jieba.lcut(text)) if _WORD_CHARACTER.search(token)]
 
 
 def chinese_tokens(text: str) -> list[str]:

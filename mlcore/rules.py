@@ -18,6 +18,8 @@ from typing import Generic, TypeVar
 import numpy as np
 import regex
 
+from mlcore.languages import CHINESE, MULTILINGUAL, normalize_language
+
 MAX_PATTERN_LENGTH = 2_000
 # Elements the compiled program may hold after counted repeats are expanded; ~100k keeps compiling
 # under ~0.1 s and ~30 MB, far above any pattern a person writes to find phrases.
@@ -260,11 +262,11 @@ WARN_FULL_WIDTH_OPERATOR = (
 )
 WARN_SPACE_SEPARATED_KEYWORDS = (
     "The keyword “{keyword}” contains spaces, so it only matches these words with whitespace between them, which "
-    "Chinese text does not have. To match any one of them, separate keywords with commas (，and 、 work too) or new "
+    "Chinese text does not have. To match any one of them, separate keywords with commas (， and 、 work too) or new "
     "lines: {suggestion}."
 )
 WARN_NOT_A_KEYWORD_SEPARATOR = (
-    "“{char}” does not separate keywords, so “{keyword}” is one keyword. Separate keywords with commas (，and 、 "
+    "“{char}” does not separate keywords, so “{keyword}” is one keyword. Separate keywords with commas (， and 、 "
     "work too) or new lines: {suggestion}."
 )
 
@@ -272,9 +274,6 @@ _CJK_CHAR = regex.compile(rf"[{_UNSPACED_SCRIPTS}]")
 _LETTER = regex.compile(r"\p{L}")
 # Texts count as CJK when at least this share of their letters are Han, kana or Hangul.
 CJK_TEXT_SHARE = 0.3
-# Chinese projects (the project's language, or a Chinese name for it), and those that say "multilingual".
-_CHINESE_LANGUAGE_NAMES = frozenset({"chinese", "中文", "汉语", "漢語", "cn", "chi", "zho", "cmn"})
-_MULTILINGUAL_LANGUAGES = frozenset({"multi", "mul", "multilingual", "other"})
 _FULL_WIDTH_OPERATORS = {"｜": ("|", "“or” (|)"), "＼": ("\\", "an escape (\\)")}
 _NOT_KEYWORD_SEPARATORS = ("；", ";", "｜", "|")
 _OPEN_ENDED = regex.compile(r"[+*]|\{\d*,\}")
@@ -290,12 +289,12 @@ def texts_are_mostly_cjk(texts: Sequence[str]) -> bool:
 
 def _cjk_applies(language: str, sample_texts: Sequence[str]) -> bool:
     """Chinese projects always; others when their texts are mostly CJK, or multilingual with no texts yet."""
-    name = (language or "").strip().lower()
-    if name.startswith("zh") or name in _CHINESE_LANGUAGE_NAMES:
+    choice = normalize_language(language)
+    if choice == CHINESE:
         return True
     if sample_texts:
         return texts_are_mostly_cjk(sample_texts)
-    return name in _MULTILINGUAL_LANGUAGES
+    return choice == MULTILINGUAL
 
 
 def pattern_warnings(pattern: str, *, is_regex: bool, language: str, sample_texts: Sequence[str] = ()) -> list[str]:

@@ -26,12 +26,18 @@ from typing import Any
 from mlcore.encoders import DEFAULT_BACKBONE, is_engine_backbone
 from mlcore.languages import default_textcnn_tokenization
 from mlcore.losses import LOSSES
-from mlcore.models import FAST_HEADS, TOKENIZATIONS
+from mlcore.models import (
+    DEFAULT_EMBEDDING_WEIGHT,
+    DEFAULT_WORDS_WEIGHT,
+    FAST_HEADS,
+    HEAD_FEATURES,
+    TOKENIZATIONS,
+)
 from mlcore.teacher import HEAD_INITS, LONG_TEXTS, POOLINGS
 from mlcore.training_loop import SCHEDULERS
 
-# Set by the server, never by a request.
-SERVER_OPTIONS = frozenset({"multi_label", "device"})
+# Set by the server, never by a request (the fast head's language is the project's).
+SERVER_OPTIONS = frozenset({"multi_label", "device", "language"})
 # Where the form shows an option.
 GROUPS = {
     "basic": "Basics",
@@ -273,6 +279,28 @@ FAST_HEAD_OPTIONS: tuple[Option, ...] = (
     _with_help(_SAMPLING_Q, "mlp: class re-sampling exponent: 0 balanced, 0.5 square root, 1 natural (empty: off)."),
     _with_help(_EMA, "mlp: EMA of the weights, e.g. 0.999 (empty: off)."),
     _SEED,
+    _choice(
+        "features",
+        "hybrid",
+        HEAD_FEATURES,
+        "lr: hybrid reads the embeddings and a bag of words (TF-IDF of words and characters); embeddings alone.",
+    ),
+    _float(
+        "embedding_weight",
+        DEFAULT_EMBEDDING_WEIGHT,
+        "hybrid: scale of the embeddings beside the bag of words.",
+        low=0.0,
+        low_open=True,
+        high=1e3,
+    ),
+    _float(
+        "words_weight",
+        DEFAULT_WORDS_WEIGHT,
+        "hybrid: scale of the bag of words beside the embeddings.",
+        low=0.0,
+        low_open=True,
+        high=1e3,
+    ),
 )
 
 TEXT_CNN_OPTIONS: tuple[Option, ...] = (

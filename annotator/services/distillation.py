@@ -27,6 +27,7 @@ from annotator.models import Job, ModelVersion, Project, TaskType
 from annotator.selectors.distillation import distillation_pool
 from annotator.selectors.training import training_snapshot
 from annotator.services.embeddings import backbone_source, item_embeddings, transformers_backbone_check
+from annotator.services.head_inputs import predict_inputs
 from annotator.services.jobs import job_should_stop, job_start
 from annotator.services.speed import speed_or_none, speed_texts
 from annotator.services.training import (
@@ -37,6 +38,7 @@ from annotator.services.training import (
     version_encoder,
 )
 from mlcore.evaluation import classification_metrics
+from mlcore.features import HybridInputs
 from mlcore.models import MODEL_KINDS, TextClassifier, model_class
 from mlcore.training_options import OPTION_SPECS, OptionError, check_options, language_defaults
 
@@ -358,7 +360,8 @@ def _teacher_probabilities(
     span: tuple[float, float],
 ) -> np.ndarray:
     """`teacher`'s probabilities for the items over `classes`, from its own inputs: the cached embeddings
-    of ITS backbone for a model on embeddings, the texts otherwise; scored in chunks for progress."""
+    of ITS backbone for a model on embeddings (with the texts for a hybrid fast head), the texts
+    otherwise; scored in chunks for progress."""
     model: TextClassifier = trained_model(teacher)
     start, end = span
     middle = start + (end - start) / 2
@@ -368,13 +371,16 @@ def _teacher_probabilities(
         def embed_progress(done: int, total: int) -> None:
             progress(start + (middle - start) * done / max(total, 1), f"Embedding for {teacher}: {done}/{total}")
 
-        inputs = item_embeddings(
+        embeddings = item_embeddings(
             project=job.project, item_ids=item_ids, encoder=version_encoder(teacher), progress=embed_progress
         )
+        inputs = predict_inputs(model, texts, embeddings)
     chunks = []
     for offset in range(0, len(item_ids), SCORE_CHUNK):
         progress(middle + (end - middle) * offset / max(len(item_ids), 1), f"Scoring with {teacher}")
-        chunks.append(np.asarray(model.predict_proba(inputs[offset : offset + SCORE_CHUNK]), dtype=np.float64))
+        rows = np.arange(offset, min(offset + SCORE_CHUNK, len(item_ids)))
+        chunk = inputs.take(rows) if isinstance(inputs, HybridInputs) else inputs[offset : offset + SCORE_CHUNK]
+        chunks.append(np.asarray(model.predict_proba(chunk), dtype=np.float64))
     rows = np.concatenate(chunks) if chunks else np.zeros((0, len(teacher.label_ids)))
     return align_columns(rows, teacher.label_ids, classes)
 

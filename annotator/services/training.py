@@ -33,6 +33,7 @@ from annotator.services.embeddings import (
     load_encoder,
     transformers_backbone_check,
 )
+from annotator.services.head_inputs import fit_inputs, predict_inputs
 from annotator.services.jobs import job_start
 from annotator.services.rules import rule_precision_refresh
 from annotator.services.speed import speed_fields, speed_or_none, speed_texts
@@ -201,17 +202,26 @@ def _check_enough_data(snapshot: TrainingSnapshot) -> None:
 
 
 def _model_inputs(project: Project, item_ids: list[int], texts: list[str], model: TextClassifier, progress):
+    """What `model` reads for these items: the texts; for a model on embeddings the cached embeddings,
+    with the texts beside them for the hybrid fast head (fit: `fit_inputs`; fitted: `predict_inputs`)."""
     if model.input_type != "embeddings":
         return texts
     encoder = load_encoder(project.backbone)
-    return item_embeddings(project=project, item_ids=item_ids, encoder=encoder, progress=progress)
+    embeddings = item_embeddings(project=project, item_ids=item_ids, encoder=encoder, progress=progress)
+    if hasattr(model, "classes_"):
+        return predict_inputs(model, texts, embeddings)
+    return fit_inputs(model, texts, embeddings)
 
 
 def _model_params(params: dict, project: Project) -> dict:
-    """The model's constructor arguments; models built on a backbone use the project's unless told."""
+    """The model's constructor arguments; models built on a backbone use the project's unless told, and a
+    model that splits words (the hybrid fast head) the project's language."""
     chosen = {key: value for key, value in params.items() if key not in ("kind", "preset")}
-    if "backbone" in inspect.signature(model_class(params["kind"])).parameters:
+    parameters = inspect.signature(model_class(params["kind"])).parameters
+    if "backbone" in parameters:
         chosen.setdefault("backbone", project.backbone)
+    if "language" in parameters:
+        chosen["language"] = project.language  # a server option (mlcore.training_options.SERVER_OPTIONS)
     return chosen
 
 
@@ -409,7 +419,10 @@ def predict_texts(*, project: Project, texts: list[str]) -> tuple[ModelVersion, 
     if version is None:
         raise ValidationError(NO_ACTIVE_MODEL_ERROR)
     model = _loaded(version.artifact_dir)
-    inputs = texts if model.input_type != "embeddings" else version_encoder(version).embed(texts)
+    if model.input_type == "embeddings":  # a hybrid head reads the texts too; an older head the embeddings
+        inputs = predict_inputs(model, texts, version_encoder(version).embed(texts))
+    else:
+        inputs = texts
     probabilities = np.asarray(model.predict_proba(inputs))
     names = dict(Label.objects.filter(pk__in=version.label_ids).values_list("id", "name"))
     multi_label = project.task_type == TaskType.MULTI_LABEL

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from mlcore.encoders import TextEncoder
+from mlcore.features import HybridInputs
 from mlcore.models import FastHead, TextCNN
 from mlcore.pipeline import model_card
 from mlcore.students import StaticHead
@@ -59,6 +60,14 @@ def tiny_text_cnn(tokenization: str, *, backbone: str | None = None, multi_label
 def tiny_fast_head(encoder: TextEncoder) -> FastHead:
     texts, labels = training_texts()
     return FastHead(head="lr", self_training=None).fit(encoder.embed(texts), labels)
+
+
+def tiny_hybrid_head(encoder: TextEncoder) -> FastHead:
+    """A hybrid fast head (embeddings and a bag of words, issue 22) on English and Chinese texts."""
+    texts, labels = training_texts(chinese=True)
+    return FastHead(head="lr", self_training=None, language="multi").fit(
+        HybridInputs(texts, encoder.embed(texts)), labels
+    )
 
 
 def tiny_static_head(backbone: str, cache_dir: Path, **params) -> StaticHead:

