@@ -1,6 +1,6 @@
 """The interface in Simplified Chinese, in Chromium (issue 22).
 
-An annotator switches the interface to 简体中文 with the header's button, and types Chinese with an
+An annotator switches the interface to 简体中文 with the footer's button, and types Chinese with an
 input method: while the IME composes, keys never pick a label, submit, or send a flag; once it is done,
 the same keys work. Then the Chinese demo end to end in the Chinese interface, on a real worker:
 keyboard labels, a rescore that finishes, the queue order and suggestions that follow, and the
