@@ -15,5 +15,7 @@ def project_nav(request: HttpRequest) -> dict:
     role = getattr(request, "project_role", None)
     if role is None:
         return {}
-    # The role's name in the interface language (the model's choice labels are English msgids).
-    return {"nav_can": capabilities_of(role), "nav_role": role, "nav_role_display": gettext(Role(role).label)}
+    # The role's name in the interface language; in English its value ("admin"), as the header always showed.
+    name = gettext(Role(role).label)
+    display = role if name == Role(role).label else name
+    return {"nav_can": capabilities_of(role), "nav_role": role, "nav_role_display": display}

@@ -125,6 +125,7 @@ FORM_PAGES = {"item-import", "item-export", "label-edit", "login", "member-remov
 # Pages outside the app's own data: nothing to map.
 NOT_APP_PAGES = {
     "logout": "API clients authenticate with a token per request; there is no session to end.",
+    "set-language": "The interface language of the pages (a cookie); the API answers in the Accept-Language asked.",
 }
 
 

@@ -106,7 +106,8 @@ def test_annotators_see_the_tree_read_only(client, project_with_roles, tree):
     client.force_login(users[Role.ANNOTATOR])
     html = client.get(url("label-tree", project)).content.decode()
     assert counts(html)["Football"] == (3, 3)
-    assert "<form" not in html.split("<main>")[1]  # no edit forms in the page body (the header has Log out)
+    # No edit forms in the page body (the header has Log out, the footer the language switch).
+    assert "<form" not in html.split("<main>")[1].split("</main>")[0]
     assert client.post(url("label-new", project), {"name": "Nope", "kind": "normal"}).status_code == 403
 
 
