@@ -1,6 +1,7 @@
 """The active-learning loop: after every N new labels (or on demand) a `cpu` job retrains the fast
 head on cached embeddings and the texts' bag of words (the hybrid head, issue 22: one featurizer per
-job, fit on the training and pool texts, each text transformed once), rescores the pool with the
+job, fit on the training and pool texts, each text transformed once, both kept on disk while the item
+set stays the same), rescores the pool with the
 project's strategy, and stores the scores with the model version; the queue then serves by them.
 
 Triggering stays off the annotator's hot path: each new counted annotation bumps the project's
@@ -37,7 +38,7 @@ from annotator.selectors.training import TrainingSnapshot, training_snapshot
 from annotator.services.embeddings import item_neighbour_graph, load_encoder, unit_item_embeddings
 from annotator.services.head_inputs import (
     fit_inputs,
-    fitted_featurizer,
+    item_set_featurizer,
     item_texts,
     learns_from_texts,
     predict_inputs,
@@ -295,8 +296,10 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
     progress(38, "Reading the texts' words")
     featurizer, (x_train, x_test, x_pool) = _head_inputs(
         model,
-        project.language,
-        [(snapshot.train.texts, e_train), (test_texts, e_test), (pool_texts, e_pool)],
+        project,
+        (snapshot.train.item_ids, snapshot.train.texts, e_train),
+        (test_texts, e_test),
+        (pool_ids, pool_texts, e_pool),
     )
 
     progress(40, "Training the fast head (with the pool items it is sure of)")
@@ -407,23 +410,32 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
 
 
 def _head_inputs(
-    model: FastHead, language: str, parts: list[tuple[list[str], np.ndarray]]
+    model: FastHead,
+    project: Project,
+    train: tuple[list[int], list[str], np.ndarray],
+    test: tuple[list[str], np.ndarray],
+    pool: tuple[list[int], list[str], np.ndarray],
 ) -> tuple[TextFeaturizer | None, list[HybridInputs | np.ndarray]]:
-    """(the job's featurizer, each part's inputs) for parts (train, test, pool) of (texts, embeddings).
+    """(the job's featurizer, the train, test and pool inputs) from (ids,) texts and embeddings.
 
     A hybrid head gets one featurizer for the whole job, fit on the training and pool texts (the test
-    split is never looked at), and each text is transformed once; a head on embeddings gets them as is."""
+    split is never looked at) and kept for the next jobs while that item set stays the same
+    (`item_set_featurizer`); each text is transformed once. A head on embeddings gets them as is."""
+    (train_ids, train_texts, e_train), (test_texts, e_test), (pool_ids, pool_texts, e_pool) = train, test, pool
     if not learns_from_texts(model):
-        return None, [embeddings for _, embeddings in parts]
-    (train_texts, _), _, (pool_texts, _) = parts
-    featurizer = fitted_featurizer(language=language, texts=[*train_texts, *pool_texts])
-    every_text = [text for texts, _ in parts for text in texts]
-    words = featurizer.transform(every_text)
-    inputs, start = [], 0
-    for texts, embeddings in parts:
-        inputs.append(fit_inputs(model, texts, embeddings, words[start : start + len(texts)]))
-        start += len(texts)
-    return featurizer, inputs
+        return None, [e_train, e_test, e_pool]
+    featurizer, words = item_set_featurizer(
+        project=project,
+        language=project.language,
+        item_ids=[*train_ids, *pool_ids],
+        texts=[*train_texts, *pool_texts],
+    )
+    n_train = len(train_ids)
+    return featurizer, [
+        fit_inputs(model, train_texts, e_train, words[:n_train]),
+        fit_inputs(model, test_texts, e_test, featurizer.transform(test_texts) if test_texts else None),
+        fit_inputs(model, pool_texts, e_pool, words[n_train:]),
+    ]
 
 
 def _tree_levels(project: Project, classes: list[int], probabilities: np.ndarray) -> list[np.ndarray] | None:

@@ -168,7 +168,7 @@ def unit_item_embeddings(
 GRAPH_FILE = "neighbour-graph.npz"
 
 
-def _content_fingerprint(item_ids: np.ndarray) -> str:
+def content_fingerprint(item_ids: np.ndarray) -> str:
     """A digest of the (distinct, sorted) ids and their content hashes: it changes when any text does."""
     keys: dict[int, tuple[int, int]] = {}
     for offset in range(0, len(item_ids), EMBEDDING_CHUNK):
@@ -198,7 +198,7 @@ def item_neighbour_graph(
     """
     distinct, first_row, row_item = np.unique(np.asarray(item_ids), return_index=True, return_inverse=True)
     directory = _store_dir(project, encoder)
-    fingerprint = _content_fingerprint(distinct)
+    fingerprint = content_fingerprint(distinct)
     graph = _cached_graph(directory / GRAPH_FILE, fingerprint)
     if graph is None:
         graph = neighbour_graph(vectors[first_row])

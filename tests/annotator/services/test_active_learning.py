@@ -224,6 +224,18 @@ def test_a_rescoring_trains_registers_and_reorders_the_open_pool(project_with_ro
     assert run2.model_version.number == 2 and run2.model_version.parent == version
     assert run2.stats["previous_version"] == 1 and 0.0 <= run2.stats["agreement"] <= 1.0
     assert second["agreement"] == run2.stats["agreement"]
+    # Issue 22: the featurizer of the item set is fit once and kept (labeling keeps the set): the second
+    # job reads the same one; new items make a new one, and the old folder goes.
+    folders = Path(settings.ARTIFACT_ROOT) / "featurizers" / f"project-{project.pk}"
+    first_folders = sorted(folder.name for folder in folders.iterdir())
+    assert len(first_folders) == 1
+    assert trained_model(run2.model_version).featurizer_.fingerprint == trained_model(version).featurizer_.fingerprint
+    extra = [Record(line=1, text="A brand new article about the election campaign.", labels=(), meta={})]
+    import_parsed(project=project, records=extra, split=Split.POOL, report=ImportReport(format="test"))
+    _label_next(project, users["annotator"], 1)
+    third = ScoreRun.objects.get(pk=_run(project, users["admin"])["score_run"])
+    assert sorted(folder.name for folder in folders.iterdir()) != first_folders and len(list(folders.iterdir())) == 1
+    assert trained_model(third.model_version).featurizer_.fingerprint != trained_model(version).featurizer_.fingerprint
 
 
 @pytest.mark.django_db
