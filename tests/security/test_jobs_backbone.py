@@ -12,13 +12,13 @@ from rest_framework.test import APIClient
 from annotator.models import Job, Role
 from annotator.services.embeddings import backbone_source, load_encoder
 from annotator.services.training import NOT_ENOUGH_DATA_ERROR
-from mlcore.encoders import BACKBONE_UNAVAILABLE_ERROR, DEFAULT_BACKBONE, allowed_backbone_dir
+from mlcore.encoders import BACKBONE_UNAVAILABLE_ERROR, DEFAULT_BACKBONE, allowed_backbone_dir, packaged_backbones
 
 pytestmark = pytest.mark.django_db
 
 
 def _unavailable(backbone: str) -> str:
-    return BACKBONE_UNAVAILABLE_ERROR.format(backbone=backbone, known=DEFAULT_BACKBONE)
+    return BACKBONE_UNAVAILABLE_ERROR.format(backbone=backbone, known=", ".join(packaged_backbones()))
 
 
 def _train(project, user, backbone: str):
