@@ -25,6 +25,10 @@ Detectors:
   (only when `words` is given).
 - `rules`: the item is hit by a blacklist rule (only when `rule_hits` is given).
 
+The out-of-fold model is a logistic regression on the features, or, given `hybrid` inputs (texts and
+embeddings, `mlcore.features.HybridInputs`) and their `featurizer`, the hybrid fast head: the model that
+orders the queue and suggests labels judges the labels too (issue 22). Deep kNN stays on the features.
+
 The `ensemble` combines them: a vote count, a combined score (1 - p(given) / p(best label) under the
 average of the views' distributions: the model's and the neighbours', and the bag of words' model's
 and neighbours' when there are words), and flags: as many items as confident learning on that
@@ -46,6 +50,9 @@ from scipy.optimize import brentq
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.model_selection import StratifiedKFold
+
+from mlcore.features import HybridInputs, TextFeaturizer, word_tokens
+from mlcore.languages import is_chinese
 
 FILTER_BY_CHOICES = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
 DEFAULT_FOLDS = 5
@@ -191,10 +198,63 @@ def _word_model(settings: NoiseSettings) -> SGDClassifier:
     )
 
 
+class _HybridHead:
+    """The hybrid fast head as an out-of-fold model (`fit(X, y)`, `predict_proba`, `classes_`): an LR on
+    the embeddings beside the bag of words of one `featurizer` fit on every text (it never sees a label,
+    so the folds stay out-of-fold), regularised like the embedding-only model (`NoiseSettings.C`)."""
+
+    def __init__(self, featurizer: TextFeaturizer, settings: NoiseSettings) -> None:
+        self.featurizer = featurizer
+        self.settings = settings
+
+    def fit(self, X: HybridInputs, y: np.ndarray) -> _HybridHead:
+        from mlcore.models import FastHead  # models imports torch: only noise jobs on texts pay for it
+
+        head = FastHead(
+            head="lr",
+            C=self.settings.C,
+            self_training=None,
+            random_state=self.settings.random_state,
+            language=self.featurizer.language,
+        )
+        self.head_ = head.fit(X, y.tolist(), featurizer=self.featurizer)
+        self.classes_ = np.asarray(self.head_.classes_, dtype=np.int64)
+        return self
+
+    def predict_proba(self, X: HybridInputs) -> np.ndarray:
+        return self.head_.predict_proba(X)
+
+
+def _check_hybrid(
+    hybrid: HybridInputs | None, featurizer: TextFeaturizer | None, n: int, name: str = "hybrid"
+) -> HybridInputs | None:
+    if hybrid is None:
+        return None
+    if not isinstance(hybrid, HybridInputs) or featurizer is None:
+        raise ValueError(f"{name} must be HybridInputs, given with the featurizer that reads their texts")
+    if len(hybrid) != n:
+        raise ValueError(f"{name} must have one row per item ({n}); got {len(hybrid)}")
+    if hybrid.words is None:
+        hybrid = hybrid.with_words(featurizer.transform(hybrid.texts))  # once, not once per fold
+    return hybrid
+
+
+def _model_for(settings: NoiseSettings, featurizer: TextFeaturizer | None):
+    return _linear_model(settings) if featurizer is None else _HybridHead(featurizer, settings)
+
+
+def _take_rows(inputs, rows: np.ndarray):
+    return inputs.take(rows) if isinstance(inputs, HybridInputs) else inputs[rows]
+
+
+def _n_rows(inputs) -> int:
+    return len(inputs) if isinstance(inputs, HybridInputs) else inputs.shape[0]
+
+
 def _fit_probabilities(train, train_labels: np.ndarray, rows, n_classes: int, model) -> np.ndarray:
     """(rows, K) probabilities of `model` fit on train; classes it never saw get 0."""
     present = np.unique(train_labels)
-    probabilities = np.zeros((rows.shape[0], n_classes), dtype=np.float64)
+    probabilities = np.zeros((_n_rows(rows), n_classes), dtype=np.float64)
     if len(present) == 1:
         probabilities[:, present[0]] = 1.0
         return probabilities
@@ -210,10 +270,16 @@ def out_of_fold_probabilities(
     *,
     settings: NoiseSettings = NoiseSettings(),
     progress: Progress | None = None,
+    hybrid: HybridInputs | None = None,
+    featurizer: TextFeaturizer | None = None,
 ) -> np.ndarray:
-    """(n, K) predicted probabilities, each row from a model trained on the other folds only."""
+    """(n, K) predicted probabilities, each row from a model trained on the other folds only: an LR on
+    `features`, or the hybrid fast head on `hybrid` (the same items' texts and embeddings) with
+    `featurizer`."""
     features, labels = _check_features_labels(features, labels, n_classes)
-    return _out_of_fold(features, labels, n_classes, lambda: _linear_model(settings), settings, progress)
+    hybrid = _check_hybrid(hybrid, featurizer, len(labels))
+    inputs = features if hybrid is None else hybrid
+    return _out_of_fold(inputs, labels, n_classes, lambda: _model_for(settings, featurizer), settings, progress)
 
 
 def out_of_fold_word_probabilities(
@@ -245,9 +311,13 @@ def _out_of_fold(features, labels: np.ndarray, n_classes: int, make_model, setti
         if progress is not None:
             progress(100 * number / folds, f"Out-of-fold model {number + 1} of {folds}")
         probabilities[held_out] = _fit_probabilities(
-            features[train], labels[train], features[held_out], n_classes, make_model()
+            _take_rows(features, train), labels[train], _take_rows(features, held_out), n_classes, make_model()
         )
     return probabilities
+
+
+def _chinese_word_tokens(text: str) -> list[str]:
+    return word_tokens(text, "zh")
 
 
 def word_features(texts: Sequence[str], *, language: str = "en") -> sparse.csr_matrix | None:
@@ -256,14 +326,14 @@ def word_features(texts: Sequence[str], *, language: str = "en") -> sparse.csr_m
     A second representation that fails differently from the encoder's: on 20 Newsgroups with 10-20%
     of the labels flipped, an out-of-fold model over it still agrees with the true label on 87-89% of
     the training items, against 82-84% over the frozen embeddings, and the ensemble finds more flips
-    with it (docs/benchmarks.md). Chinese text
-    is cut into words by jieba. Fit on every text given, labels unseen: out-of-fold stays out-of-fold.
+    with it (docs/benchmarks.md). Chinese text is cut into words by jieba, all of them, as the hybrid head's
+    featurizer does (`features.word_tokens`; the topic stop list of cluster keywords would drop 不 没有 有点, which
+    carry labels; max_df drops what every text says). Fit on every text given, labels unseen: out-of-fold stays
+    out-of-fold.
     """
-    from mlcore.clustering import chinese_tokens
-
-    chinese = language.lower().startswith("zh")
+    chinese = is_chinese(language)
     vectorizer = TfidfVectorizer(
-        tokenizer=chinese_tokens if chinese else None,
+        tokenizer=_chinese_word_tokens if chinese else None,
         token_pattern=None if chinese else r"(?u)\b\w\w+\b",
         lowercase=not chinese,
         sublinear_tf=True,
@@ -384,16 +454,26 @@ def gather_evidence(
     rule_hits: np.ndarray | None = None,
     settings: NoiseSettings = NoiseSettings(),
     progress: Progress | None = None,
+    hybrid: HybridInputs | None = None,
+    featurizer: TextFeaturizer | None = None,
 ) -> NoiseEvidence:
     """Out-of-fold evidence on the labeled items themselves (the training split).
 
     `words`: the items' `word_features` rows, for the bag-of-words view; None leaves it out.
+    `hybrid` and `featurizer`: the items' texts and embeddings and the featurizer of their texts (fit
+    without labels), so that the out-of-fold model is the hybrid fast head; None: an LR on `features`.
     """
     features, labels = _check_features_labels(features, labels, n_classes)
     words = None if words is None else _check_words(words, len(labels))
     share = 60 if words is not None else 95
     model = out_of_fold_probabilities(
-        features, labels, n_classes, settings=settings, progress=_scaled(progress, 0, share)
+        features,
+        labels,
+        n_classes,
+        settings=settings,
+        progress=_scaled(progress, 0, share),
+        hybrid=hybrid,
+        featurizer=featurizer,
     )
     word_probabilities = word_knn = None
     if words is not None:
@@ -433,15 +513,29 @@ def audit_evidence(
     words: sparse.spmatrix | None = None,
     rule_hits: np.ndarray | None = None,
     settings: NoiseSettings = NoiseSettings(),
+    train_hybrid: HybridInputs | None = None,
+    hybrid: HybridInputs | None = None,
+    featurizer: TextFeaturizer | None = None,
 ) -> NoiseEvidence:
     """Evidence on held-out items (a locked test split) from models and neighbours of the train items.
 
     The bag-of-words view joins when both `train_words` and `words` are given (rows of one
-    `word_features` call, so that they share a vocabulary).
+    `word_features` call, so that they share a vocabulary). The model is the hybrid fast head when
+    `train_hybrid`, `hybrid` and their `featurizer` are given, else an LR on the features.
     """
     train_features, train_labels = _check_features_labels(train_features, train_labels, n_classes)
     features, labels = _check_features_labels(features, labels, n_classes)
-    model = _fit_probabilities(train_features, train_labels, features, n_classes, _linear_model(settings))
+    train_hybrid = _check_hybrid(train_hybrid, featurizer, len(train_labels), "train_hybrid")
+    hybrid = _check_hybrid(hybrid, featurizer, len(labels))
+    if (train_hybrid is None) != (hybrid is None):
+        raise ValueError("give both train_hybrid and hybrid (with their featurizer), or neither")
+    model = _fit_probabilities(
+        train_features if train_hybrid is None else train_hybrid,
+        train_labels,
+        features if hybrid is None else hybrid,
+        n_classes,
+        _model_for(settings, featurizer),
+    )
     knn = neighbour_label_distribution(
         train_features, train_labels, n_classes, neighbours=settings.neighbours, queries=features
     )

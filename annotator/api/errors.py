@@ -40,6 +40,15 @@ def validation_error_response(
     return Response(body, status=answer)
 
 
+def field_errors_response(error: DjangoValidationError) -> Response:
+    """{"detail": every message, field: [its messages]}: the shape of DRF's own field errors, plus a summary,
+    for a service's ValidationError keyed by field."""
+    body: dict = {"detail": " ".join(error.messages)}
+    if hasattr(error, "error_dict"):
+        body.update(error.message_dict)
+    return Response(body, status=status.HTTP_400_BAD_REQUEST)
+
+
 def conflict_response(conflict: Exception) -> Response:
     """A state conflict (e.g. an item that is no longer the caller's to answer) as a 409 with its reason."""
     return Response({"detail": str(conflict)}, status=status.HTTP_409_CONFLICT)

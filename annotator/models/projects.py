@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from mlcore.languages import DEFAULT_LANGUAGE, LANGUAGES
+
 # Names a nested label's path in imports and exports: "Sport > Football".
 LABEL_PATH_SEPARATOR = " > "
 # The label name column; imports and the taxonomy services check it so PostgreSQL never has to refuse one.
@@ -15,6 +17,11 @@ def default_hidden_meta_fields() -> list[str]:
     return ["gold_label"]
 
 
+# The project's language: it picks the defaults of encoder, TextCNN tokenizer and word tokenizer
+# (mlcore.languages); a choice, so "Chinese" or "中文" can never silently mean English again.
+LANGUAGE_CHOICES = list(LANGUAGES.items())
+
+
 class TaskType(models.TextChoices):
     SINGLE_LABEL = "single", "Single-label"
     MULTI_LABEL = "multi", "Multi-label"
@@ -24,7 +31,12 @@ class Project(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     task_type = models.CharField(max_length=10, choices=TaskType.choices, default=TaskType.SINGLE_LABEL)
-    language = models.CharField(max_length=16, default="en", help_text="ISO code of the texts' language.")
+    language = models.CharField(
+        max_length=16,
+        choices=LANGUAGE_CHOICES,
+        default=DEFAULT_LANGUAGE,
+        help_text="The texts' language: it decides the default encoder, the TextCNN tokenizer and how words are split.",
+    )
     backbone = models.CharField(max_length=200, default=DEFAULT_BACKBONE)
     # Agreement: this share of items goes to `overlap_annotators` people; the rest to one.
     overlap_fraction = models.FloatField(default=0.1)

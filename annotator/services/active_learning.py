@@ -1,6 +1,7 @@
 """The active-learning loop: after every N new labels (or on demand) a `cpu` job retrains the fast
-head on cached embeddings, rescores the pool with the project's strategy, and stores the scores with
-the model version; the queue then serves by them.
+head on cached embeddings and the texts' bag of words (the hybrid head, issue 22: one featurizer per
+job, fit on the training and pool texts, each text transformed once), rescores the pool with the
+project's strategy, and stores the scores with the model version; the queue then serves by them.
 
 Triggering stays off the annotator's hot path: each new counted annotation bumps the project's
 counter with one UPDATE ... RETURNING, and only the submit that crosses a multiple of
@@ -28,16 +29,25 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from annotator.models import Item, Job, JobStatus, Label, ModelVersion, Project, ScoreRun, Split
 from annotator.models.jobs import UNFINISHED_STATUSES
 from annotator.selectors.training import TrainingSnapshot, training_snapshot
 from annotator.services.embeddings import item_neighbour_graph, load_encoder, unit_item_embeddings
+from annotator.services.head_inputs import (
+    fit_inputs,
+    fitted_featurizer,
+    item_texts,
+    learns_from_texts,
+    predict_inputs,
+)
 from annotator.services.jobs import job_append_log, job_fail, job_request_rerun, job_start
 from annotator.services.scoring import ItemScore, score_run_store
 from annotator.services.training import ONE_CLASS_WARNING, Progress, model_version_register, trained_model
 from mlcore.active_learning import DEFAULT_STRATEGY, STRATEGIES, QueryPool, make_strategy, tree_level_probabilities
 from mlcore.evaluation import classification_metrics
+from mlcore.features import HybridInputs, TextFeaturizer
 from mlcore.learning_curves import prediction_agreement
 from mlcore.models import FastHead, TextClassifier
 
@@ -53,11 +63,11 @@ MIN_TEST_PER_CLASS = 5
 CV_FOLDS = 5
 # A job still queued after this long lost its message (a broker flush): it no longer blocks new ones.
 QUEUED_STALE_AFTER = dt.timedelta(minutes=30)
-NOT_ENOUGH_DATA_MESSAGE = (
+NOT_ENOUGH_DATA_MESSAGE = gettext_lazy(
     "Not enough labels to rescore yet: {found} labeled item(s) in {classes} label(s); "
     "the fast head needs {items} items in {min_classes} or more labels. Nothing was stored."
 )
-STALE_QUEUED_ERROR = "Never picked up by a worker; replaced by a new rescoring job."
+STALE_QUEUED_ERROR = gettext_lazy("Never picked up by a worker; replaced by a new rescoring job.")
 
 
 # --- triggering ----------------------------------------------------------------------------------------
@@ -135,8 +145,13 @@ def _classes_of(snapshot: TrainingSnapshot) -> dict[int, int]:
     return counts
 
 
-def _new_head(multi_label: bool) -> FastHead:
-    return FastHead(**HEAD_PARAMS, multi_label=multi_label, random_state=0)
+def _new_head(multi_label: bool, language: str) -> FastHead:
+    """The loop's head: the hybrid LR (embeddings and the texts' words, tokenised for `language`)."""
+    return FastHead(**HEAD_PARAMS, multi_label=multi_label, random_state=0, language=language)
+
+
+def _rows(inputs: HybridInputs | np.ndarray, rows) -> HybridInputs | np.ndarray:
+    return inputs.take(rows) if isinstance(inputs, HybridInputs) else inputs[rows]
 
 
 def _test_classes(snapshot: TrainingSnapshot, classes: dict[int, int]) -> list[int]:
@@ -153,25 +168,35 @@ def _test_classes(snapshot: TrainingSnapshot, classes: dict[int, int]) -> list[i
     return sorted(label for label, n in counts.items() if n >= MIN_TEST_PER_CLASS)
 
 
-def _cross_validated(x: np.ndarray, labels: list, classes: list, multi_label: bool) -> dict | None:
-    """Metrics of out-of-fold predictions over the training labels; None when folds cannot be made."""
+def _cross_validated(
+    x: HybridInputs | np.ndarray,
+    labels: list,
+    classes: list,
+    multi_label: bool,
+    *,
+    language: str,
+    featurizer: TextFeaturizer | None,
+) -> dict | None:
+    """Metrics of out-of-fold predictions over the training labels; None when folds cannot be made.
+    Every fold's head reads the job's one featurizer (it saw no label, so the folds stay out-of-fold)."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     folds = min(CV_FOLDS, len(labels))
     if folds < 2:
         return None
     if multi_label:
-        splitter = KFold(n_splits=folds, shuffle=True, random_state=0).split(x)
+        splitter = KFold(n_splits=folds, shuffle=True, random_state=0).split(np.zeros(len(labels)))
     else:
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0).split(x, labels)
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0).split(np.zeros(len(labels)), labels)
     predicted: list = [None] * len(labels)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a class with fewer members than folds
         try:
             for train_rows, held_rows in splitter:
                 fold_labels = [labels[i] for i in train_rows]
-                head = _new_head(multi_label).fit(x[train_rows], fold_labels)
-                for row, value in zip(held_rows, head.predict(x[held_rows]), strict=True):
+                fold = {"featurizer": featurizer} if featurizer is not None else {}
+                head = _new_head(multi_label, language).fit(_rows(x, train_rows), fold_labels, **fold)
+                for row, value in zip(held_rows, head.predict(_rows(x, held_rows)), strict=True):
                     predicted[row] = value
         except ValueError:
             return None
@@ -179,7 +204,7 @@ def _cross_validated(x: np.ndarray, labels: list, classes: list, multi_label: bo
     return classification_metrics(labels, predicted, classes, multi_label=multi_label)
 
 
-def _evaluate(model, snapshot, measured: list[int], x_train, x_test) -> dict:
+def _evaluate(model, snapshot, measured: list[int], x_train, x_test, *, language: str, featurizer) -> dict:
     """On the test split (macro averages over `measured`, the rest named in `left_out`) when `x_test`
     is given, else by cross-validation; a cross-validation that cannot run stores no F1 (None), not 0."""
     class_ids = [int(label) for label in model.classes_]
@@ -191,7 +216,9 @@ def _evaluate(model, snapshot, measured: list[int], x_train, x_test) -> dict:
         )
         metrics["evaluation"] = "test"
         return metrics
-    metrics = _cross_validated(x_train, snapshot.train.labels, class_ids, snapshot.multi_label)
+    metrics = _cross_validated(
+        x_train, snapshot.train.labels, class_ids, snapshot.multi_label, language=language, featurizer=featurizer
+    )
     if metrics is None:
         return {"evaluation": "none", "macro_f1": None, "per_class": []}
     metrics["evaluation"] = "cross_validation"
@@ -214,12 +241,15 @@ def _previous_scoring(project: Project, encoder_version: str) -> ModelVersion | 
     return run.model_version
 
 
-def _agreement_with(previous: ModelVersion | None, x_pool: np.ndarray, current: np.ndarray) -> dict:
-    if previous is None or not len(x_pool):
+def _agreement_with(
+    previous: ModelVersion | None, pool_texts: list[str], pool_embeddings: np.ndarray, current: np.ndarray
+) -> dict:
+    if previous is None or not len(pool_embeddings):
         return {}
     try:
-        model = trained_model(previous)
-        earlier = _top_labels(model, np.asarray(model.predict_proba(x_pool)))
+        model = trained_model(previous)  # hybrid or, saved before issue 22, on embeddings alone
+        inputs = predict_inputs(model, pool_texts, pool_embeddings)
+        earlier = _top_labels(model, np.asarray(model.predict_proba(inputs)))
     except (OSError, ValueError):  # its files are gone, or another embedding size
         return {}
     agreement = prediction_agreement(earlier, current)
@@ -255,44 +285,61 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
     test_ids = snapshot.test.item_ids if use_test else []
     wanted = snapshot.train.item_ids + test_ids + pool_ids
     vectors = unit_item_embeddings(
-        project=project, item_ids=wanted, encoder=encoder, progress=progress, start=2, span=38
+        project=project, item_ids=wanted, encoder=encoder, progress=progress, start=2, span=36
     )
     n_train, n_test = len(snapshot.train.item_ids), len(test_ids)
-    x_train, x_test, x_pool = vectors[:n_train], vectors[n_train : n_train + n_test], vectors[n_train + n_test :]
+    e_train, e_test, e_pool = vectors[:n_train], vectors[n_train : n_train + n_test], vectors[n_train + n_test :]
+    model = _new_head(snapshot.multi_label, project.language)
+    pool_texts = item_texts(pool_ids)
+    test_texts = snapshot.test.texts if use_test else []
+    progress(38, "Reading the texts' words")
+    featurizer, (x_train, x_test, x_pool) = _head_inputs(
+        model,
+        project.language,
+        [(snapshot.train.texts, e_train), (test_texts, e_test), (pool_texts, e_pool)],
+    )
 
     progress(40, "Training the fast head (with the pool items it is sure of)")
     started = time.perf_counter()
-    model = _new_head(snapshot.multi_label)
     graph = None
     if len(pool_ids) and model.self_training is not None and not snapshot.multi_label:
         graph = item_neighbour_graph(
             project=project,
             item_ids=snapshot.train.item_ids + pool_ids,
-            vectors=np.concatenate([x_train, x_pool]),
+            vectors=np.concatenate([e_train, e_pool]),
             encoder=encoder,
         )
-    model.fit(x_train, snapshot.train.labels, unlabeled=x_pool, graph=graph)
+    fit_options = {"featurizer": featurizer} if featurizer is not None else {}
+    model.fit(x_train, snapshot.train.labels, unlabeled=x_pool, graph=graph, **fit_options)
     train_seconds = time.perf_counter() - started
     # The queue's uncertainty comes from the head of the labels alone: the self-trained one is sure
     # wherever it labeled the pool itself, which hides what the labels have not taught yet.
     query_head = model.labels_only_
     progress(50, "Evaluating on the test split" if use_test else "Cross-validating (the test split is small)")
-    metrics = _evaluate(model, snapshot, measured, x_train, x_test if use_test else None)
+    metrics = _evaluate(
+        model,
+        snapshot,
+        measured,
+        x_train,
+        x_test if use_test else None,
+        language=project.language,
+        featurizer=featurizer,
+    )
     metrics["class_counts"] = {str(label): n for label, n in sorted(classes.items())}
 
     progress(60, f"Scoring {len(pool_ids)} pool items")
     probabilities = np.asarray(model.predict_proba(x_pool)) if len(pool_ids) else np.zeros((0, len(classes)))
     top = _top_labels(model, probabilities) if len(pool_ids) else np.zeros(0, dtype=np.int64)
     previous = _previous_scoring(project, encoder.version)
-    stats = {**_agreement_with(previous, x_pool, top), "pool": len(pool_ids)}
+    stats = {**_agreement_with(previous, pool_texts, e_pool, top), "pool": len(pool_ids)}
     name, note = _strategy_name(project)
     strategy = make_strategy(name, random_state=int(snapshot.data_hash[:8], 16))
     previous_f1 = _class_f1(previous.metrics) if previous is not None else None
     query_probabilities = probabilities if query_head is model else np.asarray(query_head.predict_proba(x_pool))
     pool = QueryPool(
-        embeddings=x_pool.astype(np.float32),
+        embeddings=e_pool.astype(np.float32),  # diversity and density read the embeddings
         probabilities=query_probabilities,
-        labeled_embeddings=x_train.astype(np.float32),
+        labeled_embeddings=e_train.astype(np.float32),
         classes=[int(label) for label in model.classes_],
         class_f1=_class_f1(metrics),
         class_f1_previous=previous_f1,
@@ -317,7 +364,13 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
                 snapshot=snapshot,
                 metrics=metrics,
                 seconds=train_seconds,
-                params={**HEAD_PARAMS, "self_training": model.self_training, "pseudo_labeled": model.n_pseudo_labeled_},
+                params={
+                    **HEAD_PARAMS,
+                    "features": "hybrid" if model.is_hybrid else "embeddings",
+                    "language": project.language,
+                    "self_training": model.self_training,
+                    "pseudo_labeled": model.n_pseudo_labeled_,
+                },
             )
             run = score_run_store(
                 project=project,
@@ -351,6 +404,26 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
     if note:
         result["note"] = note
     return result
+
+
+def _head_inputs(
+    model: FastHead, language: str, parts: list[tuple[list[str], np.ndarray]]
+) -> tuple[TextFeaturizer | None, list[HybridInputs | np.ndarray]]:
+    """(the job's featurizer, each part's inputs) for parts (train, test, pool) of (texts, embeddings).
+
+    A hybrid head gets one featurizer for the whole job, fit on the training and pool texts (the test
+    split is never looked at), and each text is transformed once; a head on embeddings gets them as is."""
+    if not learns_from_texts(model):
+        return None, [embeddings for _, embeddings in parts]
+    (train_texts, _), _, (pool_texts, _) = parts
+    featurizer = fitted_featurizer(language=language, texts=[*train_texts, *pool_texts])
+    every_text = [text for texts, _ in parts for text in texts]
+    words = featurizer.transform(every_text)
+    inputs, start = [], 0
+    for texts, embeddings in parts:
+        inputs.append(fit_inputs(model, texts, embeddings, words[start : start + len(texts)]))
+        start += len(texts)
+    return featurizer, inputs
 
 
 def _tree_levels(project: Project, classes: list[int], probabilities: np.ndarray) -> list[np.ndarray] | None:

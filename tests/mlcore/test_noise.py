@@ -132,6 +132,9 @@ def test_word_features_out_of_fold_and_in_chinese():
     assert 0.3 < np.mean(probabilities.argmax(axis=1) == labels) < 0.7
     chinese = word_features(["今天股市大涨投资者很高兴", "球队赢得了冠军比赛", "股市下跌投资者担心"], language="zh")
     assert chinese is not None and chinese.shape[0] == 3 and chinese.shape[1] >= 4
+    # 不 有点 很 贵 are kept (they carry sentiment; the topic stop list drops them): 11 words, not 6.
+    sentiment = word_features(["质量不好，有点贵", "质量很好，不贵", "有点失望，不推荐", "物流很快"], language="zh")
+    assert sentiment is not None and sentiment.shape[1] == 11
     assert word_features(["", "  "]) is None  # no word at all: no view, not an error
 
 
@@ -379,3 +382,54 @@ def test_the_ensemble_uses_exactly_the_chosen_detectors():
     rules_only = detect_label_noise(evidence, detectors=("rules",))
     assert np.flatnonzero(rules_only.flags).tolist() == [40] and not rules_only.doubtful.any()
     assert detect_label_noise(evidence, detectors=("kfold", "deep_knn", "rules")).flags[40]
+
+
+def _topic_texts(labels: np.ndarray, seed: int) -> list[str]:
+    """Texts whose words carry the label (a topic word) among shared filler, one per label."""
+    rng = np.random.default_rng(seed)
+    topics = ["股市 投资 上涨", "球队 比赛 冠军", "天气 下雨 降温"]
+    filler = ["今天", "记者", "报道", "消息", "表示", "发布"]
+    return [f"{topics[label]} {' '.join(rng.choice(filler, 3))} 编号{row}" for row, label in enumerate(labels)]
+
+
+def test_the_out_of_fold_model_is_the_hybrid_head_given_texts():
+    """Issue 22: given the items' texts (HybridInputs and their featurizer) the out-of-fold model is the
+    hybrid fast head: where the embeddings say nothing (noise) and the words say everything it finds the
+    labels, out-of-fold still (an item's own id word cannot vouch for it); deep kNN stays on embeddings."""
+    from mlcore.features import HybridInputs, TextFeaturizer
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(3), 30)
+    embeddings = rng.normal(size=(90, 16)).astype(np.float32)  # no signal at all
+    texts = _topic_texts(labels, seed=3)
+    featurizer = TextFeaturizer(language="zh").fit(texts)
+    hybrid = HybridInputs(texts, embeddings)
+    plain = out_of_fold_probabilities(embeddings, labels, 3)
+    mixed = out_of_fold_probabilities(embeddings, labels, 3, hybrid=hybrid, featurizer=featurizer)
+    assert np.mean(plain.argmax(axis=1) == labels) < 0.6
+    assert np.mean(mixed.argmax(axis=1) == labels) > 0.85
+    evidence = gather_evidence(embeddings, labels, 3, hybrid=hybrid, featurizer=featurizer)
+    np.testing.assert_allclose(evidence.model_probabilities, mixed)
+    np.testing.assert_allclose(
+        evidence.neighbour_probabilities, gather_evidence(embeddings, labels, 3).neighbour_probabilities
+    )
+    # The audit of held-out items reads the same model; both hybrid inputs or neither.
+    test_labels = np.array([0, 1, 2, 0])
+    test_texts = _topic_texts(test_labels, seed=4)
+    audit = audit_evidence(
+        embeddings,
+        labels,
+        rng.normal(size=(4, 16)).astype(np.float32),
+        test_labels,
+        3,
+        train_hybrid=hybrid,
+        hybrid=HybridInputs(test_texts, rng.normal(size=(4, 16)).astype(np.float32)),
+        featurizer=featurizer,
+    )
+    assert list(audit.model_probabilities.argmax(axis=1)) == [0, 1, 2, 0]
+    with pytest.raises(ValueError, match="give both train_hybrid and hybrid"):
+        audit_evidence(embeddings, labels, embeddings[:4], test_labels, 3, train_hybrid=hybrid, featurizer=featurizer)
+    with pytest.raises(ValueError, match="one row per item"):
+        out_of_fold_probabilities(embeddings, labels, 3, hybrid=hybrid.take(np.arange(10)), featurizer=featurizer)
+    with pytest.raises(ValueError, match="given with the featurizer"):
+        out_of_fold_probabilities(embeddings, labels, 3, hybrid=hybrid)

