@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --quiet --disable-pip-version-check
 
-.PHONY: run test venv lint format lock bench-import bench-queue clean
+.PHONY: run test venv lint format lock messages bench-import bench-queue clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ lint: venv
 format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The interface translations (locale/zh_Hans): list the strings translated at display time, collect every
+# msgid into the .po, then (after translating what is new in it) compile the .mo that is committed with it.
+messages: export DEBUG ?= 1
+messages: venv
+	$(PY) manage.py i18n_names
+	$(PY) manage.py makemessages -l zh_Hans --ignore=var --ignore=tests --ignore=docs --ignore=deploy \
+	  --no-obsolete --add-location=file
+	$(PY) manage.py compilemessages -l zh_Hans --ignore=$(VENV)
 
 # The production lock: every package of requirements.txt and below pinned with its hashes (pip-tools).
 # torch stays outside it: the image installs the CPU or CUDA build from its own index first.

@@ -9,23 +9,44 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework import exceptions
 from rest_framework.views import APIView
 
-from annotator.models import Project
+from annotator.models import Project, Role
 from annotator.permissions import Capability, role_can
 from annotator.selectors.projects import project_membership
 
-NOT_FOUND = "No such project, or you are not a member of it."
-ROLE_REFUSED = "Your role in this project ({role}) cannot {action}."
+NOT_FOUND = gettext_lazy("No such project, or you are not a member of it.")
+ROLE_REFUSED = gettext_lazy("Your role in this project ({role}) cannot {action}.")
+# What each capability lets one do, as the refusal says it (English: the capability's name in words).
+ACTIONS = {
+    Capability.VIEW: gettext_lazy("view"),
+    Capability.ANNOTATE: gettext_lazy("annotate"),
+    Capability.EDIT_TAXONOMY: gettext_lazy("edit taxonomy"),
+    Capability.REVIEW: gettext_lazy("review"),
+    Capability.EXPORT: gettext_lazy("export"),
+    Capability.IMPORT: gettext_lazy("import"),
+    Capability.RUN_JOBS: gettext_lazy("run jobs"),
+    Capability.MANAGE_MEMBERS: gettext_lazy("manage members"),
+    Capability.DELETE_PROJECT: gettext_lazy("delete project"),
+    Capability.CHANGE_SETTINGS: gettext_lazy("change settings"),
+}
 
 
 class RoleRequired(PermissionDenied):
     """A member whose role lacks a capability: the 403 page names the role it needs and links back."""
 
     def __init__(self, *, project: Project, role: str, capability: Capability) -> None:
-        super().__init__(ROLE_REFUSED.format(role=role, action=capability.value.replace("_", " ")))
+        action = ACTIONS.get(capability, capability.value.replace("_", " "))
+        super().__init__(ROLE_REFUSED.format(role=_role_name(role), action=action))
         self.project, self.role, self.capability = project, role, capability
+
+
+def _role_name(role: str) -> str:
+    """A role as a refusal names it: its value ("annotator") in English, its translated name otherwise."""
+    name = gettext(Role(role).label)
+    return role if name == Role(role).label else name
 
 
 def project_for(user, project_id: int, capability: Capability) -> tuple[Project, str]:

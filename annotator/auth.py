@@ -11,14 +11,19 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
 from annotator.services.accounts import PASSWORD_CHANGE_NEEDED, account_must_change_password
 from annotator.services.tokens import token_is_expired, token_revoke_all
 
-TOKEN_EXPIRED = "This token has expired: ask /api/auth/token/ for a new one with your username and password."
-LOCKOUT_MESSAGE = "Too many failed logins for this username from your address. Try again in {minutes} minutes."
+TOKEN_EXPIRED = gettext_lazy(
+    "This token has expired: ask /api/auth/token/ for a new one with your username and password."
+)
+LOCKOUT_MESSAGE = gettext_lazy(
+    "Too many failed logins for this username from your address. Try again in {minutes} minutes."
+)
 
 
 class ExpiringTokenAuthentication(TokenAuthentication):
@@ -46,7 +51,7 @@ class RevokeTokensOnPasswordChange:
             token_revoke_all(user=user)
 
     def get_help_text(self) -> str:
-        return "Changing the password revokes the account's API tokens."
+        return gettext("Changing the password revokes the account's API tokens.")
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -79,7 +84,14 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
 # The session key that holds a person with a one-time password on the password-change page.
 PASSWORD_CHANGE_SESSION_KEY = "labelloop_must_change_password"
 # What a held person may still reach: the change itself, logging out, static files.
-PASSWORD_CHANGE_OPEN_PATHS = ("/account/password/", "/api/auth/password/", "/logout/", "/login/", "/static/")
+PASSWORD_CHANGE_OPEN_PATHS = (
+    "/account/password/",
+    "/api/auth/password/",
+    "/logout/",
+    "/login/",
+    "/static/",
+    "/i18n/setlang/",  # the language switch, so the password page can be read in one's own language
+)
 
 
 def note_password_change_needed(sender, request, user, **kwargs) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils.translation import gettext
 
+from annotator.models import Role
 from annotator.permissions import capabilities_of
 
 
@@ -13,4 +15,5 @@ def project_nav(request: HttpRequest) -> dict:
     role = getattr(request, "project_role", None)
     if role is None:
         return {}
-    return {"nav_can": capabilities_of(role), "nav_role": role}
+    # The role's name in the interface language (the model's choice labels are English msgids).
+    return {"nav_can": capabilities_of(role), "nav_role": role, "nav_role_display": gettext(Role(role).label)}

@@ -10,9 +10,11 @@ from annotator.selectors.exports import ExportFilters, export_filename, export_s
 from annotator.services.model_export import model_archive_name, model_version_archive
 
 
-def export_download(*, project: Project, fmt: str, filters: ExportFilters | None = None) -> StreamingHttpResponse:
+def export_download(
+    *, project: Project, fmt: str, filters: ExportFilters | None = None, bom: bool = False
+) -> StreamingHttpResponse:
     """The project's export as a streamed attachment; ValueError for an unknown format."""
-    chunks = export_stream(project=project, fmt=fmt, filters=filters)
+    chunks = export_stream(project=project, fmt=fmt, filters=filters, bom=bom)
     response = StreamingHttpResponse(chunks, content_type=EXPORT_FORMATS[fmt].content_type)
     response["Content-Disposition"] = f'attachment; filename="{export_filename(project=project, fmt=fmt)}"'
     return response

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.i18n import set_language
 
 from annotator.views import (
     accounts,
@@ -112,6 +113,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/password/", accounts.password_change, name="password-change"),
+    # The interface language switch (POST with CSRF; Django checks that `next` is on this site).
+    path("i18n/setlang/", set_language, name="set-language"),
     path("api/", include("annotator.api.urls")),
     path("admin/", admin.site.urls),
 ]

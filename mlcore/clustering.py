@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 import jieba
@@ -147,14 +148,20 @@ class TextClusterer(ClusterMixin, BaseEstimator):
 _ENGLISH_WORD = re.compile(r"\b\w+\b")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_LETTER = re.compile(r"[A-Za-z]")
-# Function words jieba keeps as tokens of two or more characters; they say nothing about a topic.
-_CHINESE_STOP_WORDS_TEXT = (
-    "我们 你们 他们 她们 它们 这个 那个 这些 那些 这样 那样 这里 那里 什么 怎么 为什么 如何 因为 所以 但是 可是 "
-    "而且 并且 或者 还是 如果 虽然 然后 已经 正在 一个 一些 一样 没有 不是 就是 可以 可能 应该 需要 自己 大家 "
-    "之后 之前 以后 以前 目前 现在 今天 昨天 明天 时候 表示 认为 进行 通过 对于 关于 由于 以及 其中 非常 还有 "
-    "只是 也是 都是 不会 不能 这种 那种 之一 方面 问题 情况"
-)
-CHINESE_STOP_WORDS = frozenset(_CHINESE_STOP_WORDS_TEXT.split())
+# Function words, pronouns, particles, degree adverbs, verbs of saying and feeling, numerals, measure words and
+# punctuation: a few hundred entries that say nothing about a topic (where the list comes from: its header).
+CHINESE_STOP_WORDS_FILE = Path(__file__).with_name("data") / "stopwords_zh.txt"
+
+
+def load_stop_words(path: Path) -> frozenset[str]:
+    """The words of a stop-word file: whitespace-separated entries, "#" to the end of a line is a comment."""
+    words: set[str] = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        words.update(line.split("#", 1)[0].split())
+    return frozenset(words)
+
+
+CHINESE_STOP_WORDS = load_stop_words(CHINESE_STOP_WORDS_FILE)  # read once, at import
 
 
 # Reporting verbs and titles that news and forum text repeat in every topic ("said" topped every BBC
@@ -173,7 +180,8 @@ def english_tokens(text: str) -> list[str]:
 
 
 def chinese_tokens(text: str) -> list[str]:
-    """jieba words of >= 2 characters containing a CJK character or a latin letter, minus stop words."""
+    """Keyword tokens: jieba words of >= 2 characters containing a CJK character or a latin letter, minus the
+    Chinese stop list and English stop and filler words."""
     tokens = (token.strip().lower() for token in jieba.lcut(text))
     return [
         token
@@ -181,7 +189,7 @@ def chinese_tokens(text: str) -> list[str]:
         if len(token) >= 2
         and (_CJK.search(token) or _LATIN_LETTER.search(token))
         and token not in CHINESE_STOP_WORDS
-        and token not in ENGLISH_STOP_WORDS
+        and token not in _ENGLISH_IGNORED
     ]
 
 

@@ -18,6 +18,8 @@ from typing import Generic, TypeVar
 import numpy as np
 import regex
 
+from mlcore.languages import CHINESE, MULTILINGUAL, normalize_language
+
 MAX_PATTERN_LENGTH = 2_000
 # Elements the compiled program may hold after counted repeats are expanded; ~100k keeps compiling
 # under ~0.1 s and ~30 MB, far above any pattern a person writes to find phrases.
@@ -222,6 +224,209 @@ def _can_match_empty_string(compiled: regex.Pattern) -> bool:
         except TimeoutError:
             continue  # slow even on a tiny probe: match_texts will report it with its own message
     return False
+
+
+# --- warnings: patterns that run but do not do what was meant on CJK text ------------------------------
+
+# Shown after saving (and in the preview); the rule is still saved. One per trap, with what to write instead.
+WARN_WORD_BOUNDARY = (
+    "{escape} will not find Chinese words: Chinese characters are all word characters and Chinese is written "
+    "without spaces, so \\b only sits where a run of Chinese characters starts or ends (next to punctuation, a "
+    "space or a Latin letter); \\b价格\\b never matches inside 这个价格太贵了. Leave \\b out (价格 matches anywhere), "
+    "or use a keyword rule, which matches Chinese keywords inside sentences. Around a Latin word it fails next to "
+    "Chinese characters too (\\biPhone\\b misses 我买了iPhone手机): write (?<![A-Za-z0-9])iPhone(?![A-Za-z0-9])."
+)
+WARN_NOT_WORD_BOUNDARY = (
+    "\\B does nothing useful on Chinese text: between two Chinese characters it always holds, and it fails at the "
+    "start or end of a run of them (\\B价格 misses 价格很贵). Leave it out."
+)
+WARN_WORD_RUN = (
+    "{construct} spans a whole clause of Chinese text, not one word: Chinese has no spaces, so \\w+ in 价格\\w+ "
+    "runs on to the next punctuation mark. Bound it, e.g. \\p{{Han}}{{1,4}} or .{{0,10}}, or name the words."
+)
+WARN_LATIN_ONLY_CLASS = (
+    "The character class {found} matches Latin letters only, never a Chinese character. For Chinese characters "
+    "write \\p{{Han}} (or [\\u4e00-\\u9fff]); for any character, a bounded .{{0,10}}."
+)
+WARN_SPACE_BETWEEN_CHINESE = (
+    "“{found}” expects whitespace between Chinese words, which Chinese text does not have, so it rarely "
+    "matches. Write the words next to each other, or allow a few characters between them: {suggestion}."
+)
+WARN_SPACES_AROUND_BAR = (
+    "The spaces around | belong to the alternatives: “{found}” looks for a space before or after the words, "
+    "and Chinese text has none. Write the alternatives without spaces: {suggestion}."
+)
+WARN_FULL_WIDTH_OPERATOR = (
+    "The pattern contains the full-width “{char}” (typed by a Chinese input method), which a regular expression "
+    "reads as an ordinary character, not as {meaning}. Write the half-width “{ascii}” if you meant the operator."
+)
+WARN_SPACE_SEPARATED_KEYWORDS = (
+    "The keyword “{keyword}” contains spaces, so it only matches these words with whitespace between them, which "
+    "Chinese text does not have. To match any one of them, separate keywords with commas (， and 、 work too) or new "
+    "lines: {suggestion}."
+)
+WARN_NOT_A_KEYWORD_SEPARATOR = (
+    "“{char}” does not separate keywords, so “{keyword}” is one keyword. Separate keywords with commas (， and 、 "
+    "work too) or new lines: {suggestion}."
+)
+
+_CJK_CHAR = regex.compile(rf"[{_UNSPACED_SCRIPTS}]")
+_LETTER = regex.compile(r"\p{L}")
+# Texts count as CJK when at least this share of their letters are Han, kana or Hangul.
+CJK_TEXT_SHARE = 0.3
+_FULL_WIDTH_OPERATORS = {"｜": ("|", "“or” (|)"), "＼": ("\\", "an escape (\\)")}
+_NOT_KEYWORD_SEPARATORS = ("；", ";", "｜", "|")
+_OPEN_ENDED = regex.compile(r"[+*]|\{\d*,\}")
+_LATIN_RANGE = regex.compile(r"[a-zA-Z]-[a-zA-Z]")
+
+
+def texts_are_mostly_cjk(texts: Sequence[str]) -> bool:
+    """Whether at least CJK_TEXT_SHARE of the letters in `texts` are Han, kana or Hangul (False without letters)."""
+    letters = sum(len(_LETTER.findall(text)) for text in texts)
+    cjk = sum(len(_CJK_CHAR.findall(text)) for text in texts)
+    return letters > 0 and cjk >= CJK_TEXT_SHARE * letters
+
+
+def _cjk_applies(language: str, sample_texts: Sequence[str]) -> bool:
+    """Chinese projects always; others when their texts are mostly CJK, or multilingual with no texts yet."""
+    choice = normalize_language(language)
+    if choice == CHINESE:
+        return True
+    if sample_texts:
+        return texts_are_mostly_cjk(sample_texts)
+    return choice == MULTILINGUAL
+
+
+def pattern_warnings(pattern: str, *, is_regex: bool, language: str, sample_texts: Sequence[str] = ()) -> list[str]:
+    """What will go wrong with `pattern` on CJK text, and what to write instead: a list of messages for the person
+    who wrote it, empty when nothing is suspect. Never raises for a bad pattern (compile_rule reports that).
+
+    The CJK traps (\\b, \\B, \\w+, Latin-only classes, spaces between Chinese words) are reported for Chinese
+    projects, for multilingual ones without texts, and for any project whose `sample_texts` are mostly CJK;
+    full-width operators and non-separators in keyword lists in every project.
+    """
+    if not isinstance(pattern, str) or not pattern.strip():
+        return []
+    cjk = _cjk_applies(language, sample_texts)
+    if is_regex:
+        return _regex_warnings(pattern, cjk=cjk)
+    return _keyword_warnings(pattern, cjk=cjk)
+
+
+def _keyword_warnings(pattern: str, *, cjk: bool) -> list[str]:
+    found: list[str] = []
+    keywords = parse_keywords(pattern)
+    for char in _NOT_KEYWORD_SEPARATORS:
+        keyword = next((keyword for keyword in keywords if char in keyword), None)
+        if keyword is not None:
+            suggestion = "，".join(part.strip() for part in keyword.split(char) if part.strip())
+            found.append(WARN_NOT_A_KEYWORD_SEPARATOR.format(char=char, keyword=keyword, suggestion=suggestion))
+            break
+    if cjk:
+        spaced = next(
+            (k for k in keywords if any(_spaced_between_cjk(k, i) for i, c in enumerate(k) if c == " ")), None
+        )
+        if spaced is not None:
+            suggestion = "，".join(spaced.split(" "))
+            found.append(WARN_SPACE_SEPARATED_KEYWORDS.format(keyword=spaced, suggestion=suggestion))
+    return found
+
+
+def _spaced_between_cjk(text: str, position: int) -> bool:
+    before = text[:position].rstrip()
+    after = text[position:].lstrip()
+    return bool(before and after and _CJK_CHAR.match(before[-1]) and _CJK_CHAR.match(after[0]))
+
+
+def _regex_warnings(pattern: str, *, cjk: bool) -> list[str]:
+    found: list[str] = []
+    for char, (ascii_char, meaning) in _FULL_WIDTH_OPERATORS.items():
+        if char in pattern:
+            found.append(WARN_FULL_WIDTH_OPERATOR.format(char=char, meaning=meaning, ascii=ascii_char))
+    if not cjk:
+        return found
+    atoms = _regex_atoms(pattern)
+    escapes = {atom for atom, _ in atoms if atom.startswith("\\")}
+    if "\\b" in escapes:
+        found.append(WARN_WORD_BOUNDARY.format(escape="\\b"))
+    if "\\B" in escapes:
+        found.append(WARN_NOT_WORD_BOUNDARY)
+    run = next(
+        (atom + repeat for atom, repeat in atoms if atom in ("\\w", "\\S") and _OPEN_ENDED.fullmatch(repeat)), None
+    )
+    if run is not None:
+        found.append(WARN_WORD_RUN.format(construct=run))
+    latin = next((atom for atom, _ in atoms if _is_latin_only_class(atom)), None)
+    if latin is not None:
+        found.append(WARN_LATIN_ONLY_CLASS.format(found=latin))
+    found.extend(_space_warnings(pattern, atoms))
+    return found
+
+
+def _regex_atoms(pattern: str) -> list[tuple[str, str]]:
+    """(atom, the repeat written after it) for each atom outside character classes: "\\w", "[a-z]", "价", "|"...
+
+    A rough reading (groups are atoms of their own characters), enough to spot the constructs warned about."""
+    atoms: list[tuple[str, str]] = []
+    position = 0
+    while position < len(pattern):
+        end = _atom_end(pattern, position)
+        atom = pattern[position:end]
+        repeat = _OPEN_ENDED.match(pattern, end) or _COUNTED_REPEAT.match(pattern, end)
+        if repeat and atom not in ("(", "|"):
+            atoms.append((atom, repeat.group()))
+            position = repeat.end()
+        else:
+            atoms.append((atom, ""))
+            position = end
+    return atoms
+
+
+def _is_latin_only_class(atom: str) -> bool:
+    if not atom.startswith("[") or atom.startswith("[^"):
+        return False
+    body = atom[1:-1]
+    return bool(_LATIN_RANGE.search(body)) and body.isascii() and "\\" not in body and "[:" not in body
+
+
+def _space_warnings(pattern: str, atoms: list[tuple[str, str]]) -> list[str]:
+    """Whitespace (a space or \\s) between two Chinese characters, or spaces around | next to Chinese words."""
+    found: list[str] = []
+    for index in range(1, len(atoms) - 1):
+        if atoms[index][0] in (" ", "\\s") and _is_cjk_atom(atoms[index - 1]) and _is_cjk_atom(atoms[index + 1]):
+            before, middle, after = _stretch_around(atoms, index)
+            suggestion = f"{before}{after} or {before}.{{0,5}}{after}"
+            found.append(WARN_SPACE_BETWEEN_CHINESE.format(found=before + middle + after, suggestion=suggestion))
+            break
+    for index, (atom, _) in enumerate(atoms):
+        if atom != "|":
+            continue
+        spaced_before = index > 1 and atoms[index - 1] == (" ", "") and _is_cjk_atom(atoms[index - 2])
+        spaced_after = index + 2 < len(atoms) and atoms[index + 1] == (" ", "") and _is_cjk_atom(atoms[index + 2])
+        if spaced_before or spaced_after:
+            suggestion = regex.sub(r" *\| *", "|", pattern)
+            found.append(WARN_SPACES_AROUND_BAR.format(found=pattern, suggestion=suggestion))
+            break
+    return found
+
+
+def _is_cjk_atom(atom: tuple[str, str]) -> bool:
+    return bool(_CJK_CHAR.fullmatch(atom[0]))
+
+
+def _stretch_around(atoms: list[tuple[str, str]], index: int) -> tuple[str, str, str]:
+    """The Chinese characters before atom `index`, the atom as written, and those after: ("价格", " ", "太贵")."""
+    start = index
+    while start > 0 and _is_cjk_atom(atoms[start - 1]):
+        start -= 1
+    end = index + 1
+    while end < len(atoms) and _is_cjk_atom(atoms[end]):
+        end += 1
+
+    def written(part: list[tuple[str, str]]) -> str:
+        return "".join(atom + repeat for atom, repeat in part)
+
+    return written(atoms[start:index]), written(atoms[index : index + 1]), written(atoms[index + 1 : end])
 
 
 # --- compiled rules -------------------------------------------------------------------------------------

@@ -13,10 +13,11 @@ from annotator.api.errors import validation_error_response
 from annotator.api.jobs import JobOutput
 from annotator.downloads import export_download
 from annotator.exporting.formats import EXPORT_FORMATS
+from annotator.importing.encodings import AUTO, ENCODING_ALIASES, ENCODINGS, check_encoding
 from annotator.importing.parsers import ImportOptions
 from annotator.models import Item, Split
 from annotator.permissions import Capability
-from annotator.selectors.exports import export_filters
+from annotator.selectors.exports import export_bom, export_filters
 from annotator.selectors.review import flagged_items
 from annotator.selectors.visibility import visible_items, visible_meta
 from annotator.services.imports import SPLIT_CHOICES, ImportRequest, import_start
@@ -64,6 +65,11 @@ class ItemListApi(ProjectAPIView):
 class ImportInputSerializer(serializers.Serializer):
     file = serializers.FileField()
     format = serializers.ChoiceField(choices=["auto", "csv", "tsv", "jsonl", "label-studio", "txt"], default="auto")
+    encoding = serializers.ChoiceField(
+        choices=[*ENCODINGS, *ENCODING_ALIASES],
+        default=AUTO,
+        help_text="auto detects UTF-8 or GB18030 (GBK, GB2312); gb18030 and big5 read Chinese legacy files.",
+    )
     text_column = serializers.CharField(default="text")
     label_column = serializers.CharField(required=False, allow_blank=True, default="")
     meta_columns = serializers.CharField(
@@ -81,6 +87,7 @@ class ImportInputSerializer(serializers.Serializer):
             text_column=data["text_column"],
             label_column=data.get("label_column") or None,
             meta_columns=None if meta is None else [c.strip() for c in meta.split(",") if c.strip()],
+            encoding=check_encoding(data["encoding"]),
         )
         return ImportRequest(filename=data["file"].name, options=options, split=data["split"])
 
@@ -123,15 +130,20 @@ class ExportApi(ProjectAPIView):
             OpenApiParameter("split", str, enum=list(Split.values), description="Only items of this split."),
             OpenApiParameter("label", int, description="Only items whose final labels include this label or a child."),
             OpenApiParameter("annotator", int, description="Only items this user (id) answered."),
+            OpenApiParameter(
+                "bom", bool, description="CSV only: start with a UTF-8 byte-order mark, so Excel reads Chinese text."
+            ),
         ],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
     )
     def get(self, request, project_id: int):
         filters = export_filters(project=self.project, params=request.query_params)  # a bad one: 400
+        fmt = request.query_params.get("format", "jsonl")
         try:
-            return export_download(
-                project=self.project, fmt=request.query_params.get("format", "jsonl"), filters=filters
-            )
+            bom = export_bom(params=request.query_params, fmt=fmt)
+            return export_download(project=self.project, fmt=fmt, filters=filters, bom=bom)
+        except ValidationError as error:
+            return validation_error_response(error)
         except ValueError as error:
             return validation_error_response(ValidationError(str(error)))
 

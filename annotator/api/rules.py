@@ -14,7 +14,7 @@ from annotator.api.fields import IdField
 from annotator.models import Label, Rule, RuleKind
 from annotator.permissions import Capability
 from annotator.selectors.rules import project_rules, rule_preview
-from annotator.services.rules import rule_apply, rule_create, rule_delete, rule_update
+from annotator.services.rules import rule_apply, rule_create, rule_delete, rule_update, rule_warnings
 from mlcore.rules import RuleError, RuleSpec
 
 
@@ -26,6 +26,18 @@ class RuleOutput(serializers.ModelSerializer):
             "created_at", "applied_at", "precision", "precision_matches", "precision_measured_at",
         ]  # fmt: skip
         read_only_fields = ["precision", "precision_matches", "precision_measured_at"]
+
+
+class RuleSavedOutput(RuleOutput):
+    """A rule as saved, with what its pattern will get wrong on the project's texts (saved all the same)."""
+
+    warnings = serializers.SerializerMethodField()
+
+    class Meta(RuleOutput.Meta):
+        fields = [*RuleOutput.Meta.fields, "warnings"]
+
+    def get_warnings(self, rule) -> list[str]:
+        return rule_warnings(rule=rule)
 
 
 class RuleSpecInput(serializers.Serializer):
@@ -52,13 +64,13 @@ class RuleListApi(ProjectAPIView):
     def get(self, request, project_id: int):
         return Response(RuleOutput(project_rules(project=self.project), many=True).data)
 
-    @extend_schema(request=RuleCreateInput, responses={201: RuleOutput})
+    @extend_schema(request=RuleCreateInput, responses={201: RuleSavedOutput})
     def post(self, request, project_id: int):
         data = RuleCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         fields = {**data.validated_data, "label": _label(self.project, data.validated_data["label"])}
         rule = rule_create(project=self.project, by=request.user, **fields)
-        return Response(RuleOutput(rule).data, status=status.HTTP_201_CREATED)
+        return Response(RuleSavedOutput(rule).data, status=status.HTTP_201_CREATED)
 
 
 class RulePreviewApi(ProjectAPIView):
@@ -82,6 +94,8 @@ class RulePreviewApi(ProjectAPIView):
                 "stats": dataclasses.asdict(preview.stats) if preview.stats else None,
                 # Saved rules left out of the statistics because they were too slow: name -> why.
                 "too_slow": preview.too_slow,
+                # What the pattern will get wrong on this project's texts (e.g. \\b on Chinese); not errors.
+                "warnings": preview.warnings,
             }
         )
 
@@ -102,7 +116,7 @@ class RuleDetailApi(ProjectAPIView):
     def get(self, request, project_id: int, rule_id: int):
         return Response(RuleOutput(get_project_object(Rule, self.project, pk=rule_id)).data)
 
-    @extend_schema(request=RuleUpdateInput, responses=RuleOutput)
+    @extend_schema(request=RuleUpdateInput, responses=RuleSavedOutput)
     def patch(self, request, project_id: int, rule_id: int):
         rule = get_project_object(Rule, self.project, pk=rule_id)
         data = self.RuleUpdateInput(data=request.data, partial=True)
@@ -111,7 +125,7 @@ class RuleDetailApi(ProjectAPIView):
         if "label" in changes:
             changes["label"] = _label(self.project, changes["label"])
         rule = rule_update(rule=rule, by=request.user, **changes)
-        return Response(RuleOutput(rule).data)
+        return Response(RuleSavedOutput(rule).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, project_id: int, rule_id: int):

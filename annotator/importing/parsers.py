@@ -19,6 +19,7 @@ import typing
 from collections.abc import Callable, Iterable, Iterator
 
 from annotator.exporting.formats import unescape_formula
+from annotator.importing import encodings
 
 SUPPORTED_FORMATS = ("csv", "tsv", "jsonl", "label-studio", "txt")
 
@@ -69,9 +70,6 @@ LS_DATA_KEYS_DROPPED = ("split",)
 LS_DISAGREEMENT_META_KEY = "label_studio_labels"
 _JSON_SPACE = re.compile(r"[ \t\r\n]*")
 
-_UTF8_BOM = b"\xef\xbb\xbf"
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-
 ProgressCallback = Callable[[int], None]
 
 
@@ -86,6 +84,8 @@ class ImportOptions:
     # None: every column other than text and label is kept as meta. []: no meta.
     meta_columns: list[str] | None = None
     label_delimiter: str = "|"
+    # "auto" detects UTF-8 or GB18030 (GBK); see annotator.importing.encodings.ENCODINGS for the choices.
+    encoding: str = encodings.AUTO
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,15 +143,22 @@ def iter_records(
     *,
     fmt: str,
     on_progress: ProgressCallback | None = None,
+    on_encoding: Callable[[str], None] | None = None,
 ) -> Iterator[Record]:
-    """Yield the records of a UTF-8 file in format `fmt`, raising ImportFileError when iteration reaches a bad line.
+    """Yield the records of a file in format `fmt`, raising ImportFileError when iteration reaches a bad line.
 
-    `on_progress(bytes_consumed)` is called about every MiB and once at the end, so a caller can draw a progress bar.
+    The file is read in `options.encoding` ("auto": UTF-8 or GB18030, detected); `on_encoding(name)` is told the
+    encoding once it is settled. `on_progress(bytes_consumed)` is called about every MiB and once at the end, so a
+    caller can draw a progress bar.
     """
     # Checked eagerly (this is not a generator function): a wrong `fmt` is a programming error, not a file problem.
     if fmt not in _PARSERS:
         raise ValueError(f'unsupported format "{fmt}"; expected one of: {", ".join(SUPPORTED_FORMATS)}')
-    lines = _iter_decoded_lines(stream, on_progress)
+    try:
+        encoding = encodings.check_encoding(options.encoding)
+    except encodings.EncodingError as err:
+        raise ImportFileError(err.message) from None
+    lines = _iter_decoded_lines(stream, on_progress, encoding, on_encoding)
     return _require_items(_PARSERS[fmt](lines, options))
 
 
@@ -167,17 +174,32 @@ def _require_items(records: Iterable[Record]) -> Iterator[Record]:
 # --- reading lines ----------------------------------------------------------------------------------------------
 
 
-def _iter_decoded_lines(stream: typing.BinaryIO, on_progress: ProgressCallback | None) -> Iterator[tuple[int, str]]:
+def _iter_decoded_lines(
+    stream: typing.BinaryIO,
+    on_progress: ProgressCallback | None,
+    encoding: str = encodings.AUTO,
+    on_encoding: Callable[[str], None] | None = None,
+) -> Iterator[tuple[int, str]]:
     """Yield (line_number, text) for every line of the stream, line ending included.
 
     Lines are decoded one at a time rather than through io.TextIOWrapper because that is what lets an encoding error
-    name its line. Splitting raw bytes on b"\\n" is safe: UTF-8 never uses that byte inside a multi-byte character.
+    name its line (see `encodings`, which also detects the encoding).
     """
+    try:
+        yield from encodings.decode_lines(_iter_numbered_raw_lines(stream, on_progress), encoding, on_encoding)
+    except encodings.EncodingError as err:
+        raise ImportFileError(err.message, err.line) from None
+
+
+def _iter_numbered_raw_lines(
+    stream: typing.BinaryIO, on_progress: ProgressCallback | None
+) -> Iterator[encodings.RawLine]:
+    """(line number, byte offset, bytes) of each line; progress is reported in bytes read."""
     consumed = 0
     reported = 0
     for line_number, raw_line in enumerate(_iter_raw_lines(stream), start=1):
+        yield line_number, consumed, raw_line
         consumed += len(raw_line)
-        yield line_number, _decode_line(raw_line, line_number)
         if on_progress is not None and consumed - reported >= _PROGRESS_STEP:
             on_progress(consumed)
             reported = consumed
@@ -200,25 +222,6 @@ def _iter_raw_lines(stream: typing.BinaryIO) -> Iterator[bytes]:
             yield line + b"\n"
     if pending:
         yield b"".join(pending)
-
-
-def _decode_line(raw_line: bytes, line_number: int) -> str:
-    if line_number == 1:
-        if raw_line.startswith(_UTF16_BOMS):
-            raise ImportFileError("the file is UTF-16 encoded; save it as UTF-8 and import it again")
-        raw_line = raw_line.removeprefix(_UTF8_BOM)
-    try:
-        text = raw_line.decode("utf-8")
-    except UnicodeDecodeError as err:
-        bad_byte = raw_line[err.start]
-        raise ImportFileError(
-            f"the file must be UTF-8 text, but byte {err.start + 1} of this line (0x{bad_byte:02x}) is not valid UTF-8;"
-            " save the file as UTF-8 and import it again",
-            line_number,
-        ) from None
-    if "\x00" in text:
-        raise ImportFileError("the line contains a NUL byte; is this a binary file rather than text?", line_number)
-    return text
 
 
 # --- shared record checks ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 
 from annotator.models import Job, JobStatus, ModelVersion, Project, ScoreRun
 from annotator.selectors.items import final_label_ids
@@ -48,12 +49,12 @@ class ClassProgress:
     @property
     def verdict(self) -> str:
         if self.estimate.status == "enough":
-            return "enough"
+            return gettext("enough")
         if self.estimate.status == "estimate":
-            return f"{self.estimate.more} more"
+            return gettext("{n} more").format(n=self.estimate.more)
         if self.estimate.status == "unreachable":
-            return "not reachable at this rate"
-        return "not enough data to estimate"
+            return gettext("not reachable at this rate")
+        return gettext("not enough data to estimate")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ they gave a counted answer to). Every filter is checked before streaming starts,
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterator, Mapping
 
 from django.core.exceptions import BadRequest, ValidationError
@@ -26,6 +27,10 @@ FALSE_VALUES = ("", "0", "false", "no", "off")
 LABELED_ONLY_ERROR = "The “labeled_only” filter must be true or false (1/0, yes/no), not {value!r}."
 SPLIT_ERROR = "The “split” filter must be one of {choices}, not {value!r}."
 LABEL_ERROR = "The “label” filter names no label of this project (id {value})."
+BOM_ERROR = "The “bom” option must be true or false (1/0, yes/no), not {value!r}."
+BOM_NOT_CSV_ERROR = "The “bom” option (a UTF-8 byte-order mark for Excel) applies to CSV only, not to {fmt}."
+# Excel reads a CSV without it in the system's code page (GBK on Chinese Windows): mojibake for any non-ASCII text.
+UTF8_BOM = "\ufeff"
 ANNOTATOR_ERROR = "The “annotator” filter names nobody who is a member of this project or annotated in it (id {value})."
 
 
@@ -51,6 +56,17 @@ def export_filters(*, project: Project, params: Mapping[str, str]) -> ExportFilt
         label_ids=_label_filter(project, params),
         annotator_id=_annotator_filter(project, params),
     )
+
+
+def export_bom(*, params: Mapping[str, str], fmt: str) -> bool:
+    """Whether the download starts with a UTF-8 byte-order mark (`bom=1`, CSV only; off by default)."""
+    raw = (params.get("bom") or "").strip().lower()
+    if raw not in TRUE_VALUES + FALSE_VALUES:
+        raise ValidationError(BOM_ERROR.format(value=raw[:40]))
+    wanted = raw in TRUE_VALUES
+    if wanted and fmt in EXPORT_FORMATS and fmt != "csv":  # an unknown format gets its own error from export_stream
+        raise ValidationError(BOM_NOT_CSV_ERROR.format(fmt=fmt))
+    return wanted
 
 
 def _filter_id(params: Mapping[str, str], name: str) -> int | None:
@@ -90,11 +106,16 @@ def export_filename(*, project: Project, fmt: str) -> str:
     return f"project-{project.pk}-{fmt}.{EXPORT_FORMATS[fmt].file_extension}"
 
 
-def export_stream(*, project: Project, fmt: str, filters: ExportFilters | None = None) -> Iterator[str]:
-    """Text chunks of the export; raises ValueError for an unknown format before streaming starts."""
+def export_stream(
+    *, project: Project, fmt: str, filters: ExportFilters | None = None, bom: bool = False
+) -> Iterator[str]:
+    """Text chunks of the export; raises ValueError for an unknown format before streaming starts.
+
+    `bom`: start with a byte-order mark (U+FEFF, EF BB BF once encoded as UTF-8), the rest unchanged."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"Unknown export format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}.")
-    return export_chunks(_rows(project, filters or ExportFilters()), fmt)
+    chunks = export_chunks(_rows(project, filters or ExportFilters()), fmt)
+    return itertools.chain([UTF8_BOM], chunks) if bom else chunks
 
 
 def _rows(project: Project, filters: ExportFilters) -> Iterator[ExportRow]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from annotator.models import Annotation, ModelVersion, Project
 from mlcore.active_learning import DEFAULT_STRATEGY
@@ -40,7 +41,7 @@ def _choice(info: StrategyInfo) -> StrategyChoice:
 
 
 def _default_choice(default: StrategyInfo) -> StrategyChoice:
-    description = DEFAULT_CHOICE_DESCRIPTION.format(name=default.name)
+    description = gettext(DEFAULT_CHOICE_DESCRIPTION).format(name=default.name)
     return StrategyChoice("default", description, default.area_20ng, default.area_bbc, False)
 
 

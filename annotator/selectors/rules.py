@@ -20,6 +20,7 @@ from mlcore.rules import (
     compile_rule,
     match_rule_set,
     match_texts,
+    pattern_warnings,
     rule_stats,
 )
 
@@ -30,6 +31,8 @@ SNIPPET_LENGTH = 320
 # (and so does a pattern being saved); the saved rules it is compared with share `rules_budget_seconds()`.
 PREVIEW_BUDGET_SECONDS = 2.0
 RULE_TOO_SLOW = "too slow"
+# Items read to judge whether a project's texts are mostly CJK, for the pattern warnings.
+WARNING_SAMPLE_TEXTS = 200
 
 
 def rules_budget_seconds() -> float:
@@ -59,6 +62,20 @@ class RulePreview:
     stats: RuleStats | None
     # Saved rules left out of the statistics because they failed within the shared budget: name -> why.
     too_slow: dict[str, str] = dataclasses.field(default_factory=dict)
+    # What will not work as meant on this project's (CJK) texts: mlcore.rules.pattern_warnings.
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+def rule_pattern_warnings(*, project: Project, spec: RuleSpec, texts: list[str] | None = None) -> list[str]:
+    """Warnings (not errors) for a pattern that runs but will not do what was meant on the project's texts:
+    \\b around Chinese words, \\w+, Latin-only classes, spaces between Chinese words... Judged by the project's
+    language and, for other languages, by whether a sample of its texts is mostly CJK."""
+    sample = texts[:WARNING_SAMPLE_TEXTS] if texts is not None else _warning_sample(project)
+    return pattern_warnings(spec.pattern, is_regex=spec.is_regex, language=project.language, sample_texts=sample)
+
+
+def _warning_sample(project: Project) -> list[str]:
+    return list(project.items.order_by("id").values_list("text", flat=True)[:WARNING_SAMPLE_TEXTS])
 
 
 def project_rules(*, project: Project) -> QuerySet[Rule]:
@@ -199,6 +216,7 @@ def rule_preview(
         sample=_sample(compiled, texts, mask),
         stats=stats,
         too_slow={rule.name: str(found.errors[rule.pk]) for rule in others if rule.pk in found.errors},
+        warnings=rule_pattern_warnings(project=project, spec=spec, texts=texts.texts),
     )
 
 

@@ -15,6 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy
 
 from annotator.models import AccountProfile, Membership, Project
 from annotator.services.projects import member_set_role
@@ -29,7 +30,7 @@ TOO_MANY_ACCOUNTS = (
     f"You have created {MAX_ACCOUNTS_PER_CREATOR} accounts, the most one person may: "
     "invite existing users by username instead."
 )
-PASSWORD_CHANGE_NEEDED = (
+PASSWORD_CHANGE_NEEDED = gettext_lazy(
     "This account still has its one-time password: choose your own first "
     "(the page /account/password/ or POST /api/auth/password/)."
 )

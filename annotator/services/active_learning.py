@@ -30,6 +30,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from annotator.models import Item, Job, JobStatus, Label, ModelVersion, Project, ScoreRun, Split
 from annotator.models.jobs import UNFINISHED_STATUSES
@@ -63,11 +64,11 @@ MIN_TEST_PER_CLASS = 5
 CV_FOLDS = 5
 # A job still queued after this long lost its message (a broker flush): it no longer blocks new ones.
 QUEUED_STALE_AFTER = dt.timedelta(minutes=30)
-NOT_ENOUGH_DATA_MESSAGE = (
+NOT_ENOUGH_DATA_MESSAGE = gettext_lazy(
     "Not enough labels to rescore yet: {found} labeled item(s) in {classes} label(s); "
     "the fast head needs {items} items in {min_classes} or more labels. Nothing was stored."
 )
-STALE_QUEUED_ERROR = "Never picked up by a worker; replaced by a new rescoring job."
+STALE_QUEUED_ERROR = gettext_lazy("Never picked up by a worker; replaced by a new rescoring job.")
 
 
 # --- triggering ----------------------------------------------------------------------------------------

@@ -12,11 +12,12 @@ import dataclasses
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils.translation import gettext_lazy
 
 from annotator.models import Annotation, CandidateStatus, Item, Label, Project
 from annotator.services.queue import QueueConflict, annotation_submit, queue_answer_check
 
-NOT_PENDING_ERROR = "This suggestion was already {status}."
+NOT_PENDING_ERROR = gettext_lazy("This suggestion was already {status}.")
 
 
 def _lock_pending(candidate: Annotation) -> Annotation:
@@ -57,9 +58,9 @@ def candidate_reject(*, candidate: Annotation, by: AbstractBaseUser) -> Annotati
 
 
 BULK_MAX = 200
-BULK_TOO_MANY_ERROR = "At most {limit} suggestions at once; {count} were sent."
-BULK_NONE_ERROR = "Choose at least one suggestion."
-BULK_NOT_FOUND_ERROR = "No suggestion {pk} in this project."
+BULK_TOO_MANY_ERROR = gettext_lazy("At most {limit} suggestions at once; {count} were sent.")
+BULK_NONE_ERROR = gettext_lazy("Choose at least one suggestion.")
+BULK_NOT_FOUND_ERROR = gettext_lazy("No suggestion {pk} in this project.")
 
 
 @dataclasses.dataclass

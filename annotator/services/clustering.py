@@ -13,6 +13,7 @@ import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext_lazy
 
 from annotator.models import (
     Annotation,
@@ -41,7 +42,7 @@ DEFAULT_K_RANGE = (2, 20)
 CLUSTER_RANDOM_STATE = 0
 KEYWORDS_KEPT = 10
 CANDIDATES_PER_PROMOTION = 20
-TOO_FEW_ITEMS_ERROR = "Clustering needs at least {n} unlabeled items; this project has {found}."
+TOO_FEW_ITEMS_ERROR = gettext_lazy("Clustering needs at least {n} unlabeled items; this project has {found}.")
 
 
 def cluster_job_start(

@@ -21,6 +21,7 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 
 from annotator.models import Job, ModelVersion, Project, TaskType
 from annotator.selectors.distillation import distillation_pool
@@ -94,10 +95,12 @@ def _invalid(message: str, key: str, accepted: Sequence = ()) -> ValidationError
 def student_labels(*, project: Project) -> dict[str, str]:
     """Each student preset in words, with the project's backbone."""
     backbone = project.backbone.rstrip("/").rsplit("/", 1)[-1] or project.backbone
-    labels = {name: STUDENT_DESCRIPTIONS[name].format(backbone=backbone) for name in STUDENT_PRESETS}
+    labels = {name: gettext(STUDENT_DESCRIPTIONS[name]).format(backbone=backbone) for name in STUDENT_PRESETS}
     if student_presets(project=project)["text_cnn"].get("tokenization") == "char":
-        language = project.get_language_display()
-        labels["text_cnn"] = f"{STUDENT_DESCRIPTIONS['text_cnn_chars']} (the default for {language} texts)"
+        language = gettext(project.get_language_display())
+        labels["text_cnn"] = gettext("{student} (the default for {language} texts)").format(
+            student=gettext(STUDENT_DESCRIPTIONS["text_cnn_chars"]), language=language
+        )
     return labels
 
 

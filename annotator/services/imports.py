@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
+from annotator.importing.encodings import EncodingError, check_encoding
 from annotator.importing.parsers import ImportFileError, ImportOptions, Record, detect_format, iter_records
 from annotator.models import Annotation, AnnotationLabel, AnnotationSource, Item, Job, Label, Project, Split, TaskType
 from annotator.models.projects import LABEL_NAME_MAX_LENGTH, LABEL_PATH_SEPARATOR
@@ -55,6 +56,7 @@ class ImportReport:
     """What an import did; stored as the job's result and shown on the page."""
 
     format: str
+    encoding: str = ""  # the one the file was read in (detected, or as chosen)
     rows: int = 0
     created: int = 0
     duplicates_in_file: int = 0
@@ -107,7 +109,10 @@ def _check_request(request: ImportRequest) -> str:
     if request.split not in SPLIT_CHOICES:
         raise ValidationError(f"Unknown split {request.split!r}: choose one of {', '.join(SPLIT_CHOICES)}.")
     try:
+        check_encoding(request.options.encoding)
         return detect_format(request.filename, request.options.format)
+    except EncodingError as err:
+        raise ValidationError(err.message[:1].upper() + err.message[1:] + ".", code="invalid_encoding") from None
     except ImportFileError as err:
         raise _file_error(err) from None
 
@@ -173,7 +178,9 @@ def import_file(
         progress(READ_PROGRESS_SHARE * min(done / total, 1.0), f"Reading and checking: {done / 2**20:.1f} MB")
 
     try:
-        records = iter_records(stream, request.options, fmt=fmt, on_progress=on_bytes)
+        records = iter_records(
+            stream, request.options, fmt=fmt, on_progress=on_bytes, on_encoding=lambda name: _set_encoding(report, name)
+        )
         return import_parsed(
             project=project, records=records, split=request.split, report=report, progress=progress, job=job
         )
@@ -204,7 +211,10 @@ def import_parsed(
         # Only a concurrent import of the same texts gets here: duplicates were dropped above.
         raise ValidationError(CONCURRENT_IMPORT_ERROR, code="conflict") from None
     return report
-    return report
+
+
+def _set_encoding(report: ImportReport, name: str) -> None:
+    report.encoding = name
 
 
 def _stream_size(stream) -> int:

@@ -21,7 +21,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Concat
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
 
 from annotator.models import Job, JobStatus, Project
 from annotator.models.jobs import UNFINISHED_STATUSES
@@ -29,23 +31,27 @@ from annotator.services.queueing import enqueue
 
 logger = logging.getLogger(__name__)
 
-WORKER_LOST_ERROR = "The worker running this job stopped (killed or crashed); nothing was saved."
-TIMED_OUT_ERROR = "Stopped: “{title}” jobs may run at most {limit}, and this one ran longer. Nothing was saved."
-NEVER_SENT_ERROR = (
+WORKER_LOST_ERROR = gettext_lazy("The worker running this job stopped (killed or crashed); nothing was saved.")
+TIMED_OUT_ERROR = gettext_lazy(
+    "Stopped: “{title}” jobs may run at most {limit}, and this one ran longer. Nothing was saved."
+)
+NEVER_SENT_ERROR = gettext_lazy(
     "The job queue (Redis) could not be reached in {tries} tries, so no worker ever got this job. "
     "Start it again once the queue is back."
 )
-NEVER_CLAIMED_ERROR = (
+NEVER_CLAIMED_ERROR = gettext_lazy(
     "No worker picked this job up after {tries} sends; check that a worker listens on the '{queue}' queue."
 )
 SEND_FAILED_LOG = "Could not reach the job queue (Redis); the job will be sent again."
-TOO_MANY_PROJECT_JOBS_ERROR = (
+TOO_MANY_PROJECT_JOBS_ERROR = gettext_lazy(
     "This project already has {count} unfinished jobs (the limit is {limit}): wait for one to finish or cancel one."
 )
-TOO_MANY_USER_JOBS_ERROR = (
+TOO_MANY_USER_JOBS_ERROR = gettext_lazy(
     "You already have {count} unfinished jobs (the limit is {limit}): wait for one to finish or cancel one."
 )
-SELFCHECK_PARAMS_ERROR = "A self-check takes 'steps' from 1 to {steps} and 'seconds' per step from 0 to {seconds}."
+SELFCHECK_PARAMS_ERROR = gettext_lazy(
+    "A self-check takes 'steps' from 1 to {steps} and 'seconds' per step from 0 to {seconds}."
+)
 SELFCHECK_MAX_STEPS = 1000
 SELFCHECK_MAX_STEP_SECONDS = 10.0
 # A job past its limit gets this long to stop by itself (Celery's soft limit) before its process is killed.
@@ -275,6 +281,9 @@ def job_mark_cancelled(*, job_id: int) -> None:
 
 
 def _finish(job_id: int, status: str, *, only_from: tuple = UNFINISHED_STATUSES, **fields) -> bool:
+    # A job's stored words are English whoever's request finished it (a message may be a lazy translation).
+    with translation.override("en"):
+        fields = {key: str(value) if isinstance(value, Promise) else value for key, value in fields.items()}
     # One statement: a page polling the job never sees it finished without its last log line.
     finished = Job.objects.filter(pk=job_id, status__in=only_from).update(
         status=status,

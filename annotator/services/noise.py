@@ -21,6 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from scipy import sparse
 
 from annotator.models import (
@@ -71,25 +72,29 @@ RANDOM_STATE = 0
 RULE_BUDGET_SECONDS = 60.0
 WRITE_BATCH_SIZE = 1000
 
-MULTI_LABEL_ERROR = "Noise detection works on single-label projects only; this project is multi-label."
-NO_DETECTOR_ERROR = "Choose at least one detector."
-UNKNOWN_DETECTOR_ERROR = "Unknown detector {name!r}: choose from {known}."
-DOUBT_SCORE_ERROR = "doubt_score must be a number from 0 to 1; got {value!r}."
-UNKNOWN_FILTER_BY_ERROR = "Unknown filter_by {name!r}: choose one of {known}."
-NOT_ENOUGH_LABELS_ERROR = (
+MULTI_LABEL_ERROR = gettext_lazy("Noise detection works on single-label projects only; this project is multi-label.")
+NO_DETECTOR_ERROR = gettext_lazy("Choose at least one detector.")
+UNKNOWN_DETECTOR_ERROR = gettext_lazy("Unknown detector {name!r}: choose from {known}.")
+DOUBT_SCORE_ERROR = gettext_lazy("doubt_score must be a number from 0 to 1; got {value!r}.")
+UNKNOWN_FILTER_BY_ERROR = gettext_lazy("Unknown filter_by {name!r}: choose one of {known}.")
+NOT_ENOUGH_LABELS_ERROR = gettext_lazy(
     "Noise detection needs at least {items} labeled training items in {classes} or more labels; "
     "this project has {found} in {found_classes} label(s): {missing}."
 )
-ALREADY_RUNNING_ERROR = "Noise detection job #{pk} is already {status}: wait for it to finish or cancel it."
-ALREADY_DECIDED_ERROR = "This flag was already decided ({status}); reopen it first."
-STILL_OPEN_ERROR = "This flag is still open: there is no decision to reopen."
-TEST_EXCLUDE_ERROR = "Test items are only audited: nothing trains on the locked test split, so nothing to exclude."
-NO_SUGGESTION_ERROR = "The detectors suggest no other label for this item: choose one."
-SAME_LABEL_ERROR = "“{name}” is the item's label already: keep it instead."
-REOPEN_RELABEL_ERROR = (
+ALREADY_RUNNING_ERROR = gettext_lazy(
+    "Noise detection job #{pk} is already {status}: wait for it to finish or cancel it."
+)
+ALREADY_DECIDED_ERROR = gettext_lazy("This flag was already decided ({status}); reopen it first.")
+STILL_OPEN_ERROR = gettext_lazy("This flag is still open: there is no decision to reopen.")
+TEST_EXCLUDE_ERROR = gettext_lazy(
+    "Test items are only audited: nothing trains on the locked test split, so nothing to exclude."
+)
+NO_SUGGESTION_ERROR = gettext_lazy("The detectors suggest no other label for this item: choose one.")
+SAME_LABEL_ERROR = gettext_lazy("“{name}” is the item's label already: keep it instead.")
+REOPEN_RELABEL_ERROR = gettext_lazy(
     "A relabel is an expert decision with its own history: change the item's label on the adjudication page."
 )
-FLAG_REPLACED_ERROR = "A newer noise run replaced this flag: reload the page."
+FLAG_REPLACED_ERROR = gettext_lazy("A newer noise run replaced this flag: reload the page.")
 EXCLUSION_REASON = "noise review, flag #{pk}"
 
 

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.translation import gettext_lazy
 
 from annotator.importing.parsers import ImportFileError, ImportOptions, detect_format, iter_records
 from annotator.models import Item, Job, JobStatus, Project
@@ -32,22 +33,26 @@ from annotator.services.training import NO_ACTIVE_MODEL_ERROR, predict_texts
 
 PREDICT_KIND = "predict"
 CHUNK_TEXTS = 256
-SYNC_TOO_LARGE_ERROR = (
+SYNC_TOO_LARGE_ERROR = gettext_lazy(
     "This request has {texts} texts and {chars} characters; /predict answers at most {max_texts} texts "
     "and {max_chars} characters at once. Send them as a batch job instead: POST "
     "/api/projects/{project_id}/predict/batch/ with the same body, then download the results from "
     "/api/projects/{project_id}/predict/batch/<job id>/ once the job has succeeded."
 )
-BATCH_TOO_LARGE_ERROR = (
+BATCH_TOO_LARGE_ERROR = gettext_lazy(
     "A batch prediction takes at most {max_texts} texts and {max_chars} characters; this one has "
     "{texts} texts and {chars} characters. Split it into several batches."
 )
-NOT_READY_ERROR = "This batch prediction has not succeeded (it is {status}); its results are not available."
-INPUT_GONE_ERROR = "The texts of this batch are gone (already predicted or cleaned up); send them again."
-NOT_A_BATCH_ERROR = "This job is not a batch prediction."
+NOT_READY_ERROR = gettext_lazy(
+    "This batch prediction has not succeeded (it is {status}); its results are not available."
+)
+INPUT_GONE_ERROR = gettext_lazy("The texts of this batch are gone (already predicted or cleaned up); send them again.")
+NOT_A_BATCH_ERROR = gettext_lazy("This job is not a batch prediction.")
 FILE_FORMATS = ("csv", "tsv", "jsonl", "txt")
-FILE_FORMAT_ERROR = "A prediction file is CSV, TSV, JSONL or TXT (one text a line); this one reads as {fmt}."
-EMPTY_POOL_ERROR = "This project has no items to predict."
+FILE_FORMAT_ERROR = gettext_lazy(
+    "A prediction file is CSV, TSV, JSONL or TXT (one text a line); this one reads as {fmt}."
+)
+EMPTY_POOL_ERROR = gettext_lazy("This project has no items to predict.")
 SOURCE_TEXTS, SOURCE_FILE, SOURCE_POOL = "texts", "file", "pool"
 
 

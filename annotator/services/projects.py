@@ -3,21 +3,22 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext_lazy
 
 from annotator.models import Annotation, Invitation, Item, Membership, Project, Role, Rule, TaskType
 from annotator.services.embeddings import backbone_source
 from mlcore.languages import DEFAULT_LANGUAGE, LANGUAGES, default_backbone
 
-LAST_ADMIN_ERROR = "A project needs at least one admin: make someone else admin first."
+LAST_ADMIN_ERROR = gettext_lazy("A project needs at least one admin: make someone else admin first.")
 # Said whether or not an account with that name exists: the answer must not tell.
-INVITED = "“{username}” is invited as {role}: they join the project when they accept."
+INVITED = gettext_lazy("“{username}” is invited as {role}: they join the project when they accept.")
 MAX_PENDING_INVITATIONS = 200
 TOO_MANY_INVITATIONS = (
     f"This project has {MAX_PENDING_INVITATIONS} unanswered invitations: revoke some before inviting more."
 )
 NOT_INVITED = "This invitation is not addressed to you."
 LANGUAGE_ERROR = f"language: choose one of {', '.join(LANGUAGES)} ({'; '.join(LANGUAGES.values())}); got {{value!r}}."
-BACKBONE_ERROR = "backbone: {reason}"
+BACKBONE_ERROR = gettext_lazy("backbone: {reason}")
 
 
 @transaction.atomic
@@ -75,7 +76,9 @@ def project_backbone_checked(*, language: object, backbone: str | None) -> str:
     return backbone
 
 
-DELETE_CONFIRMATION_ERROR = "To delete this project and everything in it, confirm with its exact name: “{name}”."
+DELETE_CONFIRMATION_ERROR = gettext_lazy(
+    "To delete this project and everything in it, confirm with its exact name: “{name}”."
+)
 
 
 def project_delete_confirmed(*, project: Project, confirmation: str | None) -> None:

@@ -22,6 +22,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, prefetch_related_objects
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from annotator.models import (
     Annotation,
@@ -46,14 +47,14 @@ HASH_BUCKETS = 16**8
 # under extreme contention, and then the annotator simply asks again.
 MAX_LOCK_ATTEMPTS = 20
 REFRESH_BATCH_SIZE = 500
-NO_LABEL_ERROR = "Choose a label."
-ONE_LABEL_ERROR = "This project is single-label: choose exactly one label."
-LABEL_NOT_USABLE_ERROR = "“{name}” is archived or belongs to another project."
-TEST_SPLIT_ERROR = (
+NO_LABEL_ERROR = gettext_lazy("Choose a label.")
+ONE_LABEL_ERROR = gettext_lazy("This project is single-label: choose exactly one label.")
+LABEL_NOT_USABLE_ERROR = gettext_lazy("“{name}” is archived or belongs to another project.")
+TEST_SPLIT_ERROR = gettext_lazy(
     "This item belongs to the locked test split: the queue does not annotate it (experts correct it by adjudication)."
 )
-NOT_LEASED_ERROR = "This item is not reserved for you: ask the queue for your next item."
-SLOTS_FULL_ERROR = "This item already has all the annotations it needs: ask the queue for your next item."
+NOT_LEASED_ERROR = gettext_lazy("This item is not reserved for you: ask the queue for your next item.")
+SLOTS_FULL_ERROR = gettext_lazy("This item already has all the annotations it needs: ask the queue for your next item.")
 
 
 class QueueConflict(Exception):

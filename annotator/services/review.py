@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext_lazy
 
 from annotator.models import (
     Annotation,
@@ -18,7 +19,9 @@ from annotator.models import (
 from annotator.services.active_learning import al_labels_added
 from annotator.services.queue import annotation_relabel, check_labels
 
-NOT_COUNTED_ERROR = "Only counted annotations can be corrected; suggestions are confirmed or rejected instead."
+NOT_COUNTED_ERROR = gettext_lazy(
+    "Only counted annotations can be corrected; suggestions are confirmed or rejected instead."
+)
 
 
 @transaction.atomic

@@ -30,6 +30,7 @@ from annotator.selectors.rules import (
     PREVIEW_BUDGET_SECONDS,
     ProjectTexts,
     rule_mask,
+    rule_pattern_warnings,
     rule_spec,
     seed_rule_precisions,
 )
@@ -140,6 +141,12 @@ def rule_update(*, rule: Rule, by: AbstractBaseUser | None, **changes) -> Rule:
         rule.exclusions.all().delete()
     rule_precision_refresh(project=rule.project, rules=[rule])
     return rule
+
+
+def rule_warnings(*, rule: Rule) -> list[str]:
+    """What a saved rule's pattern will get wrong on the project's texts (CJK traps such as \\b): shown after
+    saving, in the page's messages and the API's `warnings`. The rule is saved all the same."""
+    return rule_pattern_warnings(project=rule.project, spec=rule_spec(rule))
 
 
 @transaction.atomic

@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext_lazy
 
 from annotator.models import (
     AnnotationLabel,
@@ -38,31 +39,33 @@ from annotator.selectors.labels import (
 )
 from annotator.services.imports import LABEL_PALETTE
 
-NAME_TAKEN_ERROR = "There is already a label “{name}” here; choose another name or merge the two."
-EMPTY_NAME_ERROR = "A label needs a name."
-NAME_TOO_LONG_ERROR = "A label name is at most {limit} characters; this one has {length:,}."
-NUL_IN_NAME_ERROR = "A label name cannot contain a NUL character."
+NAME_TAKEN_ERROR = gettext_lazy("There is already a label “{name}” here; choose another name or merge the two.")
+EMPTY_NAME_ERROR = gettext_lazy("A label needs a name.")
+NAME_TOO_LONG_ERROR = gettext_lazy("A label name is at most {limit} characters; this one has {length:,}.")
+NUL_IN_NAME_ERROR = gettext_lazy("A label name cannot contain a NUL character.")
 SEPARATOR_IN_NAME_ERROR = f"A label name cannot contain “{LABEL_PATH_SEPARATOR.strip()}”: it separates levels in paths."
-OTHER_EXISTS_ERROR = "“{parent}” already has an Other bucket (“{name}”)."
-OTHER_AS_PARENT_ERROR = "An Other bucket cannot have children: split it into new labels instead."
-MOVE_INTO_SUBTREE_ERROR = "A label cannot move under itself or one of its own children."
-MERGE_SELF_ERROR = "A label cannot be merged into itself."
-MERGE_INTO_DESCENDANT_ERROR = "A label cannot be merged into one of its own children; move the child up first."
-ARCHIVED_ERROR = "“{name}” is archived; restore it first."
-OTHER_PROJECT_ERROR = "That label belongs to another project."
-DELETE_IN_USE_ERROR = (
+OTHER_EXISTS_ERROR = gettext_lazy("“{parent}” already has an Other bucket (“{name}”).")
+OTHER_AS_PARENT_ERROR = gettext_lazy("An Other bucket cannot have children: split it into new labels instead.")
+MOVE_INTO_SUBTREE_ERROR = gettext_lazy("A label cannot move under itself or one of its own children.")
+MERGE_SELF_ERROR = gettext_lazy("A label cannot be merged into itself.")
+MERGE_INTO_DESCENDANT_ERROR = gettext_lazy(
+    "A label cannot be merged into one of its own children; move the child up first."
+)
+ARCHIVED_ERROR = gettext_lazy("“{name}” is archived; restore it first.")
+OTHER_PROJECT_ERROR = gettext_lazy("That label belongs to another project.")
+DELETE_IN_USE_ERROR = gettext_lazy(
     "“{name}” cannot be deleted: {annotations} annotation(s) and {rules} rule(s) use it or its children. "
     "Merge it into another label, or archive it to hide it and keep its history."
 )
-SHORTCUT_TAKEN_ERROR = "The shortcut “{key}” is already used by “{name}”."
-DIGIT_TAKEN_ERROR = "The key “{key}” already selects “{name}” at this level; choose another shortcut."
+SHORTCUT_TAKEN_ERROR = gettext_lazy("The shortcut “{key}” is already used by “{name}”.")
+DIGIT_TAKEN_ERROR = gettext_lazy("The key “{key}” already selects “{name}” at this level; choose another shortcut.")
 # Keys the annotation page keeps for itself: skip, undo, flag, expand, accept and reject.
 RESERVED_SHORTCUTS = frozenset("sufeax?")
-SHORTCUT_RESERVED_ERROR = (
+SHORTCUT_RESERVED_ERROR = gettext_lazy(
     "“{key}” is an annotation-page key (S skip, U undo, F flag, E expand, A accept, X reject, ? help); choose another."
 )
-SPLIT_NEEDS_CHILDREN_ERROR = "Give at least two names to split a label into."
-RESTORE_UNDER_ARCHIVED_ERROR = "Restore its parent “{name}” first."
+SPLIT_NEEDS_CHILDREN_ERROR = gettext_lazy("Give at least two names to split a label into.")
+RESTORE_UNDER_ARCHIVED_ERROR = gettext_lazy("Restore its parent “{name}” first.")
 
 
 def _record(

@@ -22,6 +22,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext, gettext_lazy
 
 from annotator.models import Job, Label, ModelVersion, Project, Promotion, Rule, TaskType
 from annotator.selectors.rules import bypass_rules, first_matching_rules
@@ -65,16 +66,20 @@ CPU_KINDS = {"fast_head"}  # cheap enough for the cpu queue; the rest fine-tune 
 MIN_TRAIN_ITEMS = 10
 MULTI_LABEL_THRESHOLD = 0.5
 MIN_CLASSES = 2
-NOT_ENOUGH_DATA_ERROR = (
+NOT_ENOUGH_DATA_ERROR = gettext_lazy(
     "Training needs at least {items} labeled training items in {classes} or more labels; "
     "this project has {found} item(s) in {found_classes} label(s)."
 )
-NO_TEST_ERROR = "The locked test split has no labeled items to evaluate on: import or label some test items first."
-UNKNOWN_PRESET_ERROR = "Unknown preset {name!r}: choose one of {known}."
-UNKNOWN_KIND_ERROR = "The model kind {kind!r} is not available in this installation; choose one of {known}."
+NO_TEST_ERROR = gettext_lazy(
+    "The locked test split has no labeled items to evaluate on: import or label some test items first."
+)
+UNKNOWN_PRESET_ERROR = gettext_lazy("Unknown preset {name!r}: choose one of {known}.")
+UNKNOWN_KIND_ERROR = gettext_lazy(
+    "The model kind {kind!r} is not available in this installation; choose one of {known}."
+)
 INVALID_OPTION = "invalid_option"  # the ValidationError's code; its params name the key and the accepted ones
 ONE_CLASS_WARNING = "Warning: it predicts one label for every test item; train on more labels or another kind."
-NO_ACTIVE_MODEL_ERROR = "This project has no active model yet: train one and make it active."
+NO_ACTIVE_MODEL_ERROR = gettext_lazy("This project has no active model yet: train one and make it active.")
 REASON_REQUIRED = "reason_required"  # the ValidationError's code when the promotion gate asks for a reason
 PROMOTION_REASON_MAX_LENGTH = 2000
 REASON_INVALID_ERROR = f"The reason is text of at most {PROMOTION_REASON_MAX_LENGTH:,} characters, without NUL."
@@ -155,9 +160,11 @@ def training_options_check(*, preset: str, params: dict, project: Project | None
 def preset_labels(*, project: Project) -> dict[str, str]:
     """Each preset's description with the project's backbone (the tokenizer and encoder it uses)."""
     backbone = Path(project.backbone).name or project.backbone
-    labels = {name: PRESET_DESCRIPTIONS.get(name, name).format(backbone=backbone) for name in PRESETS}
+    labels = {name: gettext(PRESET_DESCRIPTIONS.get(name, name)).format(backbone=backbone) for name in PRESETS}
     if project_presets(project=project)["text_cnn"].get("tokenization") == "char":
-        labels["text_cnn"] = TEXT_CNN_CHAR_DEFAULT_DESCRIPTION.format(language=project.get_language_display())
+        labels["text_cnn"] = gettext(TEXT_CNN_CHAR_DEFAULT_DESCRIPTION).format(
+            language=gettext(project.get_language_display())
+        )
     return labels
 
 

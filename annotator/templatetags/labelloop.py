@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import template
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 register = template.Library()
 
@@ -41,3 +42,12 @@ def chance(value: float | None) -> str:
 def get_item(mapping: dict, key):
     """`mapping[key]` in a template (None when absent)."""
     return mapping.get(key)
+
+
+@register.filter
+def tr(value) -> str:
+    """`value` (a model choice's English label, a job kind, ...) in the interface language.
+
+    The models' choice labels are plain English strings; their translations are in the catalog
+    (annotator/i18n_names.py marks them for makemessages), so they are looked up when shown."""
+    return gettext(str(value)) if value not in (None, "") else ""

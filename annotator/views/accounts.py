@@ -6,12 +6,13 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from annotator.auth import PASSWORD_CHANGE_SESSION_KEY
 from annotator.services.accounts import account_must_change_password, account_password_change
 
-PASSWORD_CHANGED = "Your password is changed."
+PASSWORD_CHANGED = gettext_lazy("Your password is changed.")
 
 
 @login_required

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import project_page
@@ -59,9 +60,17 @@ def active_learning_rescore(request: HttpRequest, project: Project) -> HttpRespo
         messages.error(request, " ".join(error.messages))
         return redirect("active-learning", project_id=project.pk)
     if created:
-        messages.success(request, f"Rescoring job #{job.pk} queued.")
+        messages.success(request, _("Rescoring job #{number} queued.").format(number=job.pk))
     elif job.status == JobStatus.RUNNING:
-        messages.info(request, f"Rescoring job #{job.pk} is running; one more run with the newest labels follows it.")
+        messages.info(
+            request,
+            _("Rescoring job #{number} is running; one more run with the newest labels follows it.").format(
+                number=job.pk
+            ),
+        )
     else:
-        messages.info(request, f"Rescoring job #{job.pk} is already waiting; it will use the newest labels.")
+        messages.info(
+            request,
+            _("Rescoring job #{number} is already waiting; it will use the newest labels.").format(number=job.pk),
+        )
     return redirect("active-learning", project_id=project.pk)

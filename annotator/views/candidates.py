@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import project_page
@@ -48,7 +49,7 @@ def candidate_bulk(request: HttpRequest, project: Project) -> HttpResponse:
     back = request.POST.get("back", "")
     target = reverse("candidate-list", args=[project.pk]) + (f"?{QueryDict(back).urlencode()}" if back else "")
     if decision not in ("accept", "reject") or None in ids:
-        messages.error(request, "Choose accept or reject, and suggestions by their ids.")
+        messages.error(request, _("Choose accept or reject, and suggestions by their ids."))
         return redirect(target)
     if field == "shown" and len(ids) <= BULK_MAX:  # those decided one by one since the page loaded are not news
         ids = list(pending_candidates(project=project).filter(pk__in=ids).values_list("pk", flat=True)) or ids
@@ -57,10 +58,13 @@ def candidate_bulk(request: HttpRequest, project: Project) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect(target)
-    verb = "Accepted" if decision == "accept" else "Rejected"
-    messages.success(request, f"{verb} {len(outcome.done)} suggestion(s).")
+    done = len(outcome.done)
+    if decision == "accept":
+        messages.success(request, _("Accepted {n} suggestion(s).").format(n=done))
+    else:
+        messages.success(request, _("Rejected {n} suggestion(s).").format(n=done))
     for pk, reason in outcome.refused.items():
-        messages.error(request, f"Suggestion {pk}: {reason}")
+        messages.error(request, _("Suggestion {number}: {reason}").format(number=pk, reason=reason))
     return redirect(target)
 
 
@@ -91,5 +95,7 @@ def candidate_decide(request: HttpRequest, project: Project, annotation_id: int,
             return HttpResponse(format_html('<p class="error">{}</p>', conflict.message))
         messages.error(request, conflict.message)
     if request.htmx:
-        return HttpResponse(f'<p class="muted">{"Accepted" if decision == "accept" else "Rejected"}.</p>')
+        return HttpResponse(
+            format_html('<p class="muted">{}</p>', _("Accepted.") if decision == "accept" else _("Rejected."))
+        )
     return redirect("candidate-list", project_id=project.pk)

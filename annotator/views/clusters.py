@@ -6,6 +6,8 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import project_page
@@ -16,15 +18,21 @@ from annotator.services.clustering import DEFAULT_K_RANGE, cluster_job_start, cl
 
 
 class ClusterJobForm(forms.Form):
-    k = forms.IntegerField(required=False, min_value=2, max_value=200, help_text="Empty: chosen by silhouette.")
+    k = forms.IntegerField(
+        required=False, min_value=2, max_value=200, help_text=gettext_lazy("Empty: chosen by silhouette.")
+    )
     k_min = forms.IntegerField(initial=DEFAULT_K_RANGE[0], min_value=2, max_value=200)
     k_max = forms.IntegerField(initial=DEFAULT_K_RANGE[1], min_value=2, max_value=200)
 
 
 class PromoteForm(forms.Form):
-    label = forms.ModelChoiceField(queryset=Label.objects.none(), required=False, empty_label="— a new label —")
+    label = forms.ModelChoiceField(
+        queryset=Label.objects.none(), required=False, empty_label=gettext_lazy("— a new label —")
+    )
     new_label_name = forms.CharField(required=False, max_length=200)
-    parent = forms.ModelChoiceField(queryset=Label.objects.none(), required=False, empty_label="(top level)")
+    parent = forms.ModelChoiceField(
+        queryset=Label.objects.none(), required=False, empty_label=gettext_lazy("(top level)")
+    )
 
     def __init__(self, *args, project: Project, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -35,7 +43,7 @@ class PromoteForm(forms.Form):
     def clean(self) -> dict:
         data = super().clean()
         if not data.get("label") and not data.get("new_label_name", "").strip():
-            raise forms.ValidationError("Choose an existing label or name a new one.")
+            raise forms.ValidationError(gettext_lazy("Choose an existing label or name a new one."))
         return data
 
 
@@ -63,7 +71,7 @@ def cluster_page(request: HttpRequest, project: Project) -> HttpResponse:
 def cluster_start(request: HttpRequest, project: Project) -> HttpResponse:
     form = ClusterJobForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Check the numbers: " + form.errors.as_text())
+        messages.error(request, _("Check the numbers:") + " " + form.errors.as_text())
         return redirect("cluster-page", project_id=project.pk)
     data = form.cleaned_data
     try:
@@ -94,5 +102,8 @@ def cluster_promote_view(request: HttpRequest, project: Project, cluster_id: int
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"Cluster promoted to “{label.name}”: {created} suggestion(s) wait for a check.")
+        messages.success(
+            request,
+            _("Cluster promoted to “{name}”: {n} suggestion(s) wait for a check.").format(name=label.name, n=created),
+        )
     return redirect("cluster-page", project_id=project.pk)

@@ -5,6 +5,7 @@ the service (`distill_params_check`), which names the field of an error."""
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy
 
 from annotator.models import ModelVersion, Project
 from annotator.selectors.distillation import best_version
@@ -15,18 +16,33 @@ class DistillForm(forms.Form):
     teachers = forms.ModelMultipleChoiceField(
         queryset=ModelVersion.objects.none(),
         required=False,  # none chosen: the service's message says so
-        help_text="One or more versions; their probabilities are averaged (each reads its own inputs).",
+        label=gettext_lazy("Teachers"),
+        help_text=gettext_lazy("One or more versions; their probabilities are averaged (each reads its own inputs)."),
     )
-    student = forms.ChoiceField(choices=[], initial="static_head")
-    scheme = forms.ChoiceField(choices=list(SCHEMES.items()), initial=DEFAULTS["scheme"])
-    temperature = forms.FloatField(initial=DEFAULTS["temperature"], help_text="Softens the teachers (above 0).")
-    alpha = forms.FloatField(initial=DEFAULTS["alpha"], help_text="Weight of the human labels, 0 to 1.")
+    student = forms.ChoiceField(label=gettext_lazy("Student"), choices=[], initial="static_head")
+    scheme = forms.ChoiceField(
+        label=gettext_lazy("Scheme"),
+        choices=[(key, gettext_lazy(name)) for key, name in SCHEMES.items()],
+        initial=DEFAULTS["scheme"],
+    )
+    temperature = forms.FloatField(
+        label=gettext_lazy("Temperature"),
+        initial=DEFAULTS["temperature"],
+        help_text=gettext_lazy("Softens the teachers (above 0)."),
+    )
+    alpha = forms.FloatField(
+        label=gettext_lazy("Alpha"),
+        initial=DEFAULTS["alpha"],
+        help_text=gettext_lazy("Weight of the human labels, 0 to 1."),
+    )
     confidence = forms.FloatField(
-        initial=DEFAULTS["confidence"], help_text="Pool items the teachers are less sure of are left out (0 to <1)."
+        label=gettext_lazy("Confidence"),
+        initial=DEFAULTS["confidence"],
+        help_text=gettext_lazy("Pool items the teachers are less sure of are left out (0 to <1)."),
     )
-    use_pool = forms.BooleanField(required=False, initial=True, label="Use the unlabeled pool")
+    use_pool = forms.BooleanField(required=False, initial=True, label=gettext_lazy("Use the unlabeled pool"))
     finetune = forms.BooleanField(
-        required=False, initial=DEFAULTS["finetune"], label="Fine-tune on the human labels after"
+        required=False, initial=DEFAULTS["finetune"], label=gettext_lazy("Fine-tune on the human labels after")
     )
 
     def __init__(self, *args, project: Project, **kwargs) -> None:

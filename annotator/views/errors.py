@@ -6,13 +6,17 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext, gettext_lazy
 
 from annotator.access import RoleRequired
-from annotator.models import Project
+from annotator.models import Project, Role
 from annotator.permissions import least_role_with
 
-REFUSED = "You cannot do this here."
-ASK_AN_ADMIN = "It needs the {needed} role{or_higher}: a project admin can change roles on the Members page."
+REFUSED = gettext_lazy("You cannot do this here.")
+ASK_AN_ADMIN = gettext_lazy("It needs the {needed} role: a project admin can change roles on the Members page.")
+ASK_AN_ADMIN_OR_HIGHER = gettext_lazy(
+    "It needs the {needed} role or higher: a project admin can change roles on the Members page."
+)
 
 
 def permission_denied(request: HttpRequest, exception: PermissionDenied) -> HttpResponse:
@@ -21,7 +25,8 @@ def permission_denied(request: HttpRequest, exception: PermissionDenied) -> Http
     context = {"message": str(exception) or REFUSED, "needs": ""}
     if isinstance(exception, RoleRequired):
         needed = least_role_with(exception.capability)
-        context["needs"] = ASK_AN_ADMIN.format(needed=needed, or_higher=" or higher" if needed != "admin" else "")
+        template = ASK_AN_ADMIN if needed == "admin" else ASK_AN_ADMIN_OR_HIGHER
+        context["needs"] = template.format(needed=gettext(Role(needed).label).lower())
         context["project"] = exception.project
         request.project_role = exception.role  # the navigation shows this role's links
     elif getattr(request, "project_role", None) is not None:

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import get_project_object, project_page
@@ -39,7 +40,7 @@ def job_detail(request: HttpRequest, project: Project, job_id: int) -> HttpRespo
     context = {
         "project": project,
         "job": job,
-        "title": JOB_KINDS[job.kind].title if job.kind in JOB_KINDS else job.kind,
+        "title": _(JOB_KINDS[job.kind].title) if job.kind in JOB_KINDS else job.kind,
         # What this role may see of the params, result, log and error (annotators: a generic line).
         "shown": job_for_role(job=job, role=request.project_role),
         "can_see_details": job_details_visible(role=request.project_role),

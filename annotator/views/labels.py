@@ -14,9 +14,12 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotator.access import get_project_object, project_page
+from annotator.i18n import translated_choices
 from annotator.models import Label, LabelKind, Project
 from annotator.permissions import Capability, role_can
 from annotator.selectors.label_pages import (
@@ -58,39 +61,50 @@ class _ProjectLabelForm(forms.Form):
 class LabelCreateForm(_ProjectLabelForm):
     label_fields = ("parent",)
 
-    name = forms.CharField(max_length=200)
-    parent = forms.ModelChoiceField(queryset=Label.objects.none(), required=False)
-    kind = forms.ChoiceField(choices=LabelKind.choices, initial=LabelKind.NORMAL)
-    color = forms.RegexField(regex=COLOR_RE, required=False)
-    shortcut = forms.CharField(max_length=1, required=False)
-    description = forms.CharField(required=False)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
+    parent = forms.ModelChoiceField(label=gettext_lazy("Parent"), queryset=Label.objects.none(), required=False)
+    kind = forms.ChoiceField(
+        label=gettext_lazy("Kind"), choices=translated_choices(LabelKind.choices), initial=LabelKind.NORMAL
+    )
+    color = forms.RegexField(label=gettext_lazy("Color"), regex=COLOR_RE, required=False)
+    shortcut = forms.CharField(label=gettext_lazy("Shortcut key"), max_length=1, required=False)
+    description = forms.CharField(label=gettext_lazy("Description"), required=False)
 
 
 class LabelEditForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    color = forms.RegexField(regex=COLOR_RE)
-    shortcut = forms.CharField(max_length=1, required=False)
-    description = forms.CharField(required=False)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
+    color = forms.RegexField(label=gettext_lazy("Color"), regex=COLOR_RE)
+    shortcut = forms.CharField(label=gettext_lazy("Shortcut key"), max_length=1, required=False)
+    description = forms.CharField(label=gettext_lazy("Description"), required=False)
 
 
 class LabelMoveForm(_ProjectLabelForm):
     label_fields = ("parent",)
 
-    parent = forms.ModelChoiceField(queryset=Label.objects.none(), required=False, help_text="Empty: the top level.")
+    parent = forms.ModelChoiceField(
+        label=gettext_lazy("Parent"),
+        queryset=Label.objects.none(),
+        required=False,
+        help_text=gettext_lazy("Empty: the top level."),
+    )
 
 
 class LabelReorderForm(forms.Form):
-    direction = forms.ChoiceField(choices=[(UP, "Up"), (DOWN, "Down")])
+    direction = forms.ChoiceField(
+        label=gettext_lazy("Direction"), choices=[(UP, gettext_lazy("Up")), (DOWN, gettext_lazy("Down"))]
+    )
 
 
 class LabelMergeForm(_ProjectLabelForm):
     label_fields = ("target",)
 
-    target = forms.ModelChoiceField(queryset=Label.objects.none())
+    target = forms.ModelChoiceField(label=gettext_lazy("Target"), queryset=Label.objects.none())
 
 
 class LabelSplitForm(forms.Form):
-    children = forms.CharField(widget=forms.Textarea, help_text="One new child label per line.")
+    children = forms.CharField(
+        label=gettext_lazy("Children"), widget=forms.Textarea, help_text=gettext_lazy("One new child label per line.")
+    )
 
     def names(self) -> list[str]:
         return [line.strip() for line in self.cleaned_data["children"].splitlines() if line.strip()]
@@ -173,7 +187,7 @@ def label_new(request: HttpRequest, project: Project) -> HttpResponse:
 
     def edit() -> str:
         label = label_create(project=project, by=request.user, **form.cleaned_data)
-        return f"Created “{label_path(label)}”."
+        return _("Created “{path}”.").format(path=label_path(label))
 
     return _edit(request, project, form, edit)
 
@@ -217,8 +231,8 @@ def _update(label: Label, form: LabelEditForm, request: HttpRequest) -> str:
     old_name = label.name
     label = label_update(label=label, by=request.user, **form.cleaned_data)
     if label.name != old_name:
-        return f"Renamed “{old_name}” to “{label.name}”."
-    return f"Saved “{label_path(label)}”."
+        return _("Renamed “{old}” to “{new}”.").format(old=old_name, new=label.name)
+    return _("Saved “{path}”.").format(path=label_path(label))
 
 
 @project_page(Capability.EDIT_TAXONOMY)
@@ -229,7 +243,7 @@ def label_move_page(request: HttpRequest, project: Project, label_id: int) -> Ht
 
     def edit() -> str:
         moved = label_move(label=label, new_parent=form.cleaned_data["parent"], by=request.user)
-        return f"Moved “{label.name}” to “{label_path(moved)}”."
+        return _("Moved “{name}” to “{path}”.").format(name=label.name, path=label_path(moved))
 
     return _edit(request, project, form, edit)
 
@@ -244,9 +258,13 @@ def label_reorder_page(request: HttpRequest, project: Project, label_id: int) ->
         direction = form.cleaned_data["direction"]
         position = label_reorder_position(label=label, direction=direction)
         if position is None:
-            raise ValidationError(f"“{label.name}” is already the {'first' if direction == UP else 'last'} here.")
+            already = (
+                _("“{name}” is already the first here.") if direction == UP else _("“{name}” is already the last here.")
+            )
+            raise ValidationError(already.format(name=label.name))
         label_reorder(label=label, position=position, by=request.user)
-        return f"Moved “{label.name}” {direction}."
+        moved = _("Moved “{name}” up.") if direction == UP else _("Moved “{name}” down.")
+        return moved.format(name=label.name)
 
     return _edit(request, project, form, edit)
 
@@ -260,7 +278,9 @@ def label_merge_page(request: HttpRequest, project: Project, label_id: int) -> H
     def edit() -> str:
         target = form.cleaned_data["target"]
         event = label_merge(source=source, target=target, by=request.user)
-        return f"{event.summary} {event.annotations_touched} annotation(s) now carry “{target.name}”."
+        return _("{summary} {n} annotation(s) now carry “{name}”.").format(
+            summary=event.summary, n=event.annotations_touched, name=target.name
+        )
 
     return _edit(request, project, form, edit)
 
@@ -274,7 +294,9 @@ def label_split_page(request: HttpRequest, project: Project, label_id: int) -> H
     def edit() -> str:
         children = label_split(label=label, children=form.names(), by=request.user)
         names = ", ".join(f"“{child.name}”" for child in children)
-        return f"Split “{label.name}” into {names}; its annotated items are back in the queue."
+        return _("Split “{name}” into {names}; its annotated items are back in the queue.").format(
+            name=label.name, names=names
+        )
 
     return _edit(request, project, form, edit)
 
@@ -286,7 +308,7 @@ def label_archive_page(request: HttpRequest, project: Project, label_id: int) ->
 
     def edit() -> str:
         label_archive(label=label, by=request.user)
-        return f"Archived “{label_path(label)}”; restore it from the archived labels below."
+        return _("Archived “{path}”; restore it from the archived labels below.").format(path=label_path(label))
 
     return _edit(request, project, forms.Form(request.POST), edit)
 
@@ -298,7 +320,7 @@ def label_restore_page(request: HttpRequest, project: Project, label_id: int) ->
 
     def edit() -> str:
         label_restore(label=label, by=request.user)
-        return f"Restored “{label_path(label)}”."
+        return _("Restored “{path}”.").format(path=label_path(label))
 
     return _edit(request, project, forms.Form(request.POST), edit)
 
@@ -311,6 +333,6 @@ def label_delete_page(request: HttpRequest, project: Project, label_id: int) -> 
     def edit() -> str:
         path = label_path(label)
         label_delete(label=label, by=request.user)
-        return f"Deleted “{path}”."
+        return _("Deleted “{path}”.").format(path=path)
 
     return _edit(request, project, forms.Form(request.POST), edit)

@@ -15,9 +15,12 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import project_page
+from annotator.i18n import translated_choices
 from annotator.models import Label, NoiseFlag, NoiseSplit, NoiseStatus, Project
 from annotator.permissions import Capability, role_can
 from annotator.selectors.jobs import job_log_lines
@@ -48,19 +51,19 @@ AUDIT_SHOWN = 50
 POLL_INTERVAL = "1s"
 ALL = "all"
 DETECTOR_NAMES = {
-    "kfold": "k-fold disagreement",
-    "confident_learning": "confident learning (cleanlab)",
-    "deep_knn": "deep kNN",
-    "kfold_words": "bag-of-words k-fold",
-    "knn_words": "bag-of-words kNN",
-    "rules": "blacklist rules",
+    "kfold": gettext_lazy("k-fold disagreement"),
+    "confident_learning": gettext_lazy("confident learning (cleanlab)"),
+    "deep_knn": gettext_lazy("deep kNN"),
+    "kfold_words": gettext_lazy("bag-of-words k-fold"),
+    "knn_words": gettext_lazy("bag-of-words kNN"),
+    "rules": gettext_lazy("blacklist rules"),
 }
 GONE_ROW = '<tr id="flag-{pk}"><td colspan="7" class="muted" role="alert">{message}</td></tr>'
 DONE = {
-    "keep": "Kept item {pk}'s label.",
-    "relabel": "Relabeled item {pk}.",
-    "exclude": "Excluded item {pk} from training.",
-    "reopen": "Reopened the flag on item {pk}.",
+    "keep": gettext_lazy("Kept item {pk}'s label."),
+    "relabel": gettext_lazy("Relabeled item {pk}."),
+    "exclude": gettext_lazy("Excluded item {pk} from training."),
+    "reopen": gettext_lazy("Reopened the flag on item {pk}."),
 }
 
 
@@ -68,25 +71,30 @@ class NoiseStartForm(forms.Form):
     detectors = forms.MultipleChoiceField(
         choices=[(name, DETECTOR_NAMES.get(name, name)) for name in DETECTORS],
         initial=list(DEFAULT_DETECTORS),
+        label=gettext_lazy("Detectors"),
         widget=forms.CheckboxSelectMultiple,
     )
     filter_by = forms.ChoiceField(
-        choices=[(name, name.replace("_", " ")) for name in FILTER_BY_CHOICES],
+        choices=translated_choices((name, name.replace("_", " ")) for name in FILTER_BY_CHOICES),
         initial=DEFAULT_FILTER_BY,
-        label="Confident learning: filter by",
+        label=gettext_lazy("Confident learning: filter by"),
     )
-    audit_test = forms.BooleanField(required=False, label="Also audit the locked test split (read-only)")
+    audit_test = forms.BooleanField(required=False, label=gettext_lazy("Also audit the locked test split (read-only)"))
     doubt_score = forms.FloatField(
         required=False,
         initial=DEFAULT_DOUBT_SCORE,
-        label="Hold out doubtful items scoring above",
-        help_text="0-1: unflagged items whose score passes it stay out of training until someone decides.",
+        label=gettext_lazy("Hold out doubtful items scoring above"),
+        help_text=gettext_lazy(
+            "0-1: unflagged items whose score passes it stay out of training until someone decides."
+        ),
         widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "max": "1"}),
     )
 
 
 class NoiseFilterForm(forms.Form):
-    status = forms.ChoiceField(required=False, choices=[*NoiseStatus.choices, (ALL, "Any status")])
+    status = forms.ChoiceField(
+        required=False, choices=[*translated_choices(NoiseStatus.choices), (ALL, gettext_lazy("Any status"))]
+    )
 
     def status_or_default(self) -> str:
         self.is_valid()
@@ -96,8 +104,8 @@ class NoiseFilterForm(forms.Form):
 class RelabelForm(forms.Form):
     """The label to give (empty: the suggestion) and an optional note for the item's history."""
 
-    label = forms.ModelChoiceField(queryset=Label.objects.none(), required=False)
-    note = forms.CharField(max_length=500, required=False)
+    label = forms.ModelChoiceField(label=gettext_lazy("Label"), queryset=Label.objects.none(), required=False)
+    note = forms.CharField(label=gettext_lazy("Note"), max_length=500, required=False)
 
     def __init__(self, *args, project: Project, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -156,7 +164,10 @@ def noise_page(request: HttpRequest, project: Project) -> HttpResponse:
 def noise_start_view(request: HttpRequest, project: Project) -> HttpResponse:
     form = NoiseStartForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()))
+        messages.error(
+            request,
+            " ".join(f"{form.fields[field].label}: {' '.join(errors)}" for field, errors in form.errors.items()),
+        )
         return redirect("noise-page", project_id=project.pk)
     data = form.cleaned_data
     try:
@@ -171,7 +182,7 @@ def noise_start_view(request: HttpRequest, project: Project) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"Noise detection job #{job.pk} queued.")
+        messages.success(request, _("Noise detection job #{number} queued.").format(number=job.pk))
     return redirect("noise-page", project_id=project.pk)
 
 
@@ -199,8 +210,8 @@ def noise_decide(request: HttpRequest, project: Project, flag_id: int, decision:
     flag = NoiseFlag.objects.filter(pk=flag_id, project=project).first()
     if flag is None:  # never existed, or a newer run replaced it since the page was loaded
         if request.htmx:
-            return HttpResponse(format_html(GONE_ROW, pk=flag_id, message=FLAG_REPLACED_ERROR))
-        raise Http404(FLAG_REPLACED_ERROR)
+            return HttpResponse(format_html(GONE_ROW, pk=flag_id, message=_(FLAG_REPLACED_ERROR)))
+        raise Http404(_(FLAG_REPLACED_ERROR))
     success, error = None, None
     try:
         _apply(decision, flag, request, project)
@@ -214,7 +225,7 @@ def noise_decide(request: HttpRequest, project: Project, flag_id: int, decision:
         context = {"project": project, "row": row, "back": back, "success": success, "error": error}
         return render(request, "annotator/partials/noise_row.html", context | _row_context(project))
     if error:
-        messages.error(request, f"Item {flag.item_id}: {error}")
+        messages.error(request, _("Item {number}: {error}").format(number=flag.item_id, error=error))
     else:
         messages.success(request, success)
     url = reverse("noise-page", kwargs={"project_id": project.pk})

@@ -8,6 +8,8 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotator.access import get_project_object, project_page
@@ -24,9 +26,11 @@ from annotator.services.predictions import (
 from annotator.views.jobs import POLL_INTERVAL
 
 JOBS_SHOWN = 20
-NO_TEXTS_ERROR = "Type at least one text (one per line)."
-NO_FILE_ERROR = "Choose a file to predict."
-NOT_YOUR_BATCH_ERROR = "Only the member who started this batch prediction, experts and admins can download it."
+NO_TEXTS_ERROR = gettext_lazy("Type at least one text (one per line).")
+NO_FILE_ERROR = gettext_lazy("Choose a file to predict.")
+NOT_YOUR_BATCH_ERROR = gettext_lazy(
+    "Only the member who started this batch prediction, experts and admins can download it."
+)
 
 
 def _predict_jobs(request: HttpRequest, project: Project) -> list[Job]:
@@ -84,7 +88,10 @@ def predict_file(request: HttpRequest, project: Project) -> HttpResponse:
         status = 413 if error.code == "too_large" else 400
         return _page(request, project, status=status, error=" ".join(error.messages))
     messages.success(
-        request, f"Predicting the {job.params['texts']} texts of {job.params.get('filename', 'the file')}."
+        request,
+        _("Predicting the {n} texts of {name}.").format(
+            n=job.params["texts"], name=job.params.get("filename") or _("the file")
+        ),
     )
     return redirect("predict-page", project_id=project.pk)
 
@@ -96,7 +103,7 @@ def predict_pool(request: HttpRequest, project: Project) -> HttpResponse:
         job = predict_pool_start(project=project, by=request.user)
     except ValidationError as error:
         return _page(request, project, status=400, error=" ".join(error.messages))
-    messages.success(request, f"Predicting all {job.params['texts']} items of the project.")
+    messages.success(request, _("Predicting all {n} items of the project.").format(n=job.params["texts"]))
     return redirect("predict-page", project_id=project.pk)
 
 

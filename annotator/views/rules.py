@@ -5,9 +5,12 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import get_project_object, project_page
+from annotator.i18n import translated_choices
 from annotator.models import Label, Project, Rule, RuleKind
 from annotator.permissions import Capability, role_can
 from annotator.selectors.rules import (
@@ -17,23 +20,33 @@ from annotator.selectors.rules import (
     rule_masks,
     rule_preview,
 )
-from annotator.services.rules import rule_apply, rule_create, rule_delete, rule_update
+from annotator.services.rules import rule_apply, rule_create, rule_delete, rule_update, rule_warnings
 from mlcore.rules import RuleError, RuleSpec
 
 RULE_ACTIONS = ("apply", "activate", "deactivate", "delete")
 
 
 class RuleForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    kind = forms.ChoiceField(choices=RuleKind.choices)
-    label = forms.ModelChoiceField(queryset=Label.objects.none(), required=False, help_text="Seed rules only.")
-    pattern = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Keywords separated by commas or new lines, or a regular expression.",
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=translated_choices(RuleKind.choices))
+    label = forms.ModelChoiceField(
+        label=gettext_lazy("Label"),
+        queryset=Label.objects.none(),
+        required=False,
+        help_text=gettext_lazy("Seed rules only."),
     )
-    is_regex = forms.BooleanField(required=False, label="Regular expression")
-    case_sensitive = forms.BooleanField(required=False)
-    whole_word = forms.BooleanField(required=False, initial=True, label="Whole words (keywords)")
+    pattern = forms.CharField(
+        label=gettext_lazy("Pattern"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=gettext_lazy(
+            "Keywords separated by commas (，and 、 too) or new lines, or a regular expression. Keywords match as "
+            "written, inside longer text: a Chinese keyword such as 价格 matches inside 这个价格太贵了 (no word "
+            "segmentation, so 价 also matches inside 价格); “whole words” applies only to the Latin ends of a keyword."
+        ),
+    )
+    is_regex = forms.BooleanField(required=False, label=gettext_lazy("Regular expression"))
+    case_sensitive = forms.BooleanField(label=gettext_lazy("Case sensitive"), required=False)
+    whole_word = forms.BooleanField(required=False, initial=True, label=gettext_lazy("Whole words (keywords)"))
 
     def __init__(self, *args, project: Project, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -82,7 +95,7 @@ def rule_preview_fragment(request: HttpRequest, project: Project) -> HttpRespons
     form.fields["name"].required = False  # the preview answers for the pattern, named or not
     context = {"project": project}
     if not form.is_valid():
-        context["error"] = "Type a pattern to see what it matches." if "pattern" in form.errors else ""
+        context["error"] = _("Type a pattern to see what it matches.") if "pattern" in form.errors else ""
         return render(request, "annotator/partials/rule_preview.html", context)
     label = form.cleaned_data["label"]
     try:
@@ -114,7 +127,11 @@ def rule_new(request: HttpRequest, project: Project) -> HttpResponse:
                 case_sensitive=data["case_sensitive"],
                 whole_word=data["whole_word"],
             )
-            messages.success(request, f"Rule “{rule.name}” saved. Apply it to create suggestions or exclusions.")
+            messages.success(
+                request, _("Rule “{name}” saved. Apply it to create suggestions or exclusions.").format(name=rule.name)
+            )
+            for warning in rule_warnings(rule=rule):
+                messages.warning(request, warning)
             return redirect("rule-list", project_id=project.pk)
         except ValidationError as error:
             form.add_error(None, error)
@@ -143,10 +160,14 @@ def rule_action(request: HttpRequest, project: Project, rule_id: int, action: st
             messages.success(request, _applied_message(rule, outcome))
         elif action in ("activate", "deactivate"):
             rule_update(rule=rule, by=request.user, active=action == "activate")
-            messages.success(request, f"Rule “{rule.name}” {action}d.")
+            done = _("Rule “{name}” activated.") if action == "activate" else _("Rule “{name}” deactivated.")
+            messages.success(request, done.format(name=rule.name))
         elif action == "delete":
             rule_delete(rule=rule)
-            messages.success(request, f"Rule “{rule.name}” deleted; its exclusions and unchecked suggestions are gone.")
+            messages.success(
+                request,
+                _("Rule “{name}” deleted; its exclusions and unchecked suggestions are gone.").format(name=rule.name),
+            )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     return redirect("rule-list", project_id=project.pk)
@@ -154,8 +175,13 @@ def rule_action(request: HttpRequest, project: Project, rule_id: int, action: st
 
 def _applied_message(rule: Rule, outcome: dict) -> str:
     if rule.kind == RuleKind.BLACKLIST:
-        return f"“{rule.name}” excludes {outcome['excluded']} item(s) from training ({outcome['restored']} restored)."
+        return _("“{name}” excludes {excluded} item(s) from training ({restored} restored).").format(
+            name=rule.name, excluded=outcome["excluded"], restored=outcome["restored"]
+        )
     note = f" {outcome['note']}" if outcome.get("note") else ""
     return (
-        f"“{rule.name}” matched {outcome['matched']} item(s): {outcome['candidates_created']} new suggestion(s).{note}"
+        _("“{name}” matched {matched} item(s): {created} new suggestion(s).").format(
+            name=rule.name, matched=outcome["matched"], created=outcome["candidates_created"]
+        )
+        + note
     )

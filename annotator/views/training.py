@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import get_project_object, project_page
@@ -150,7 +151,7 @@ def model_activate(request: HttpRequest, project: Project, version_id: int) -> H
         model_version_activate(version=version, by=request.user, reason=request.POST.get("reason", ""))
     except ValidationError as error:
         return _model_detail_page(request, project, version, gate_error=" ".join(error.messages), status=400)
-    messages.success(request, f"{version} now answers the prediction API.")
+    messages.success(request, _("{version} now answers the prediction API.").format(version=version))
     return redirect("model-detail", project_id=project.pk, version_id=version.pk)
 
 

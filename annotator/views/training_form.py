@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext, gettext_lazy
 
 from annotator.services.training import PRESETS
 from mlcore.training_options import GROUPS, KIND_NAMES, LOSS_PARAM_SPECS, OPTION_SPECS, Option
 
-BOOLEAN_CHOICES = [("", "preset's"), ("true", "yes"), ("false", "no")]
-LIST_ERROR = "Write numbers separated by commas, e.g. 2, 3, 4."
+BOOLEAN_CHOICES = [("", gettext_lazy("preset's")), ("true", gettext_lazy("yes")), ("false", gettext_lazy("no"))]
+LIST_ERROR = gettext_lazy("Write numbers separated by commas, e.g. 2, 3, 4.")
 TOP_LEVEL = ("epochs",)  # options shown above the advanced part (they apply to every kind)
 
 
@@ -59,7 +60,7 @@ def _field(option: Option, label: str) -> forms.Field:
     if option.type == "bool":
         return forms.TypedChoiceField(choices=BOOLEAN_CHOICES, coerce=lambda v: v == "true", empty_value=None, **common)
     if option.type == "choice":
-        return forms.ChoiceField(choices=[("", "preset's"), *[(c, c) for c in option.choices]], **common)
+        return forms.ChoiceField(choices=[("", gettext_lazy("preset's")), *[(c, c) for c in option.choices]], **common)
     if option.type == "text":
         return forms.CharField(max_length=500, **common)
     return ListField(parse=_list_parser(option), max_length=2000, **common)
@@ -80,8 +81,12 @@ class KindSection:
 
 
 class TrainForm(forms.Form):
-    preset = forms.ChoiceField(choices=[(name, name.replace("_", " ")) for name in PRESETS], initial="fast_head")
-    epochs = forms.IntegerField(required=False, help_text="Leave empty for the preset's.")
+    preset = forms.ChoiceField(
+        label=gettext_lazy("Preset"), choices=[(name, name.replace("_", " ")) for name in PRESETS], initial="fast_head"
+    )
+    epochs = forms.IntegerField(
+        label=gettext_lazy("Epochs"), required=False, help_text=gettext_lazy("Leave empty for the preset's.")
+    )
 
     def __init__(self, *args, preset_labels: dict[str, str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -150,7 +155,7 @@ class TrainForm(forms.Form):
                 else:
                     names = [option_field_name(kind, option.name)]
                 grouped[option.group].extend(self[name] for name in names)
-            groups = [FieldGroup(GROUPS[group], fields) for group, fields in grouped.items() if fields]
+            groups = [FieldGroup(gettext(GROUPS[group]), fields) for group, fields in grouped.items() if fields]
             presets = [name for name, preset in PRESETS.items() if preset["kind"] == kind]
-            sections.append(KindSection(kind, KIND_NAMES.get(kind, kind), presets, groups))
+            sections.append(KindSection(kind, gettext(KIND_NAMES.get(kind, kind)), presets, groups))
         return sections

@@ -25,6 +25,8 @@
   }
 
   document.addEventListener("keydown", function (event) {
+    // An input method is composing: the key belongs to it (keyCode 229: a key the IME took).
+    if (event.isComposing || event.keyCode === 229) return;
     if (event.ctrlKey || event.metaKey || event.altKey || typingInField(event.target)) return;
     const row = event.target.closest ? event.target.closest("tr.noise-row") : null;
     const key = event.key.toLowerCase();

@@ -12,6 +12,11 @@
   const panel = () => document.getElementById("queue-panel");
   const help = () => document.getElementById("queue-help");
 
+  // keyCode 229 is what browsers report for a key an input method takes (some send it without isComposing).
+  function composing(event) {
+    return event.isComposing || event.keyCode === 229;
+  }
+
   function typingInField(event) {
     const tag = event.target.tagName;
     return tag === "TEXTAREA" || (tag === "INPUT" && event.target.type === "text");
@@ -29,7 +34,8 @@
     const current = labelKeys().find((key) => key.dataset.labelId === branch);
     const where = panel().querySelector("[data-role=branch]");
     if (where) {
-      where.textContent = current ? current.dataset.path + " › (Backspace: back)  " : "";
+      // The words come from the panel (data-text-*), rendered in the interface language.
+      where.textContent = current ? current.dataset.path + " › " + panel().dataset.textBack + "  " : "";
     }
   }
 
@@ -40,7 +46,8 @@
     }
     const summary = panel().querySelector("[data-role=selected]");
     if (summary) {
-      summary.textContent = chosen.length ? "Selected: " + chosen.map((key) => key.dataset.path).join(", ") : "";
+      const words = panel().dataset.textSelected;
+      summary.textContent = chosen.length ? words + " " + chosen.map((key) => key.dataset.path).join(", ") : "";
     }
   }
 
@@ -141,6 +148,8 @@
   }
 
   function onKey(event) {
+    // An input method is composing (Chinese pinyin, Japanese kana...): the key belongs to it, never a shortcut.
+    if (composing(event)) return;
     if (!panel() || event.ctrlKey || event.metaKey || event.altKey) return;
     if (typingInField(event)) return onFieldKey(event);
     if (help() && help().open) return; // the dialog closes itself on Esc

@@ -192,3 +192,49 @@ def test_export_page_offers_the_filters(client, project, project_with_roles):
     for name in ("labeled_only", "split", "label", "annotator", "format"):
         assert f'name="{name}"' in html
     assert "Sport &gt; Football" in html
+
+
+# --- a byte-order mark for Excel (issue 22) ------------------------------------------------------------------------
+
+
+def raw_download(api, project, **params) -> bytes:
+    response = api.get(reverse("api-export", args=[project.pk]), {"format": "csv", **params})
+    assert response.status_code == 200, response.content
+    return b"".join(response.streaming_content)
+
+
+def test_csv_bom_only_when_asked(api, project):
+    plain = raw_download(api, project)
+    assert not plain.startswith(b"\xef\xbb\xbf")
+    assert raw_download(api, project, bom="0") == plain
+    with_bom = raw_download(api, project, bom="1")
+    assert with_bom == b"\xef\xbb\xbf" + plain  # and the rest unchanged
+    assert with_bom.decode("utf-8-sig") == plain.decode()
+
+
+def test_csv_bom_with_chinese_text_reads_back_in_excel_encoding(api, project_with_roles):
+    project = project_with_roles[0]
+    request = ImportRequest(filename="s.csv", options=ImportOptions())
+    import_file(project=project, stream=io.BytesIO("text,label\n价格太贵,负面\n".encode()), request=request)
+    data = raw_download(api, project, bom="true")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert [(row["text"], row["label"]) for row in rows] == [("价格太贵", "负面")]
+
+
+def test_export_page_bom_checkbox(client, project, project_with_roles):
+    client.force_login(project_with_roles[1]["expert"])
+    assert 'name="bom"' in client.get(reverse("item-export", args=[project.pk])).content.decode()
+    url = reverse("item-export-download", args=[project.pk])
+    response = client.get(url, {"format": "csv", "bom": "1"})
+    assert b"".join(response.streaming_content).startswith(b"\xef\xbb\xbfid,text,label")
+
+
+@pytest.mark.parametrize(
+    ("params", "message"), [({"bom": "maybe"}, "must be true or false"), ({"bom": "1", "format": "jsonl"}, "CSV only")]
+)
+def test_bad_bom_is_a_clear_400(api, client, project, project_with_roles, params, message):
+    response = api.get(reverse("api-export", args=[project.pk]), {"format": "csv", **params})
+    assert response.status_code == 400 and message in response.json()["detail"]
+    client.force_login(project_with_roles[1]["expert"])
+    page = client.get(reverse("item-export-download", args=[project.pk]), {"format": "csv", **params})
+    assert page.status_code == 400 and message in page.content.decode()

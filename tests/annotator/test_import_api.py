@@ -215,3 +215,55 @@ def test_a_concurrent_import_of_the_same_text_is_a_clear_error(project_with_role
     with pytest.raises(ValidationError, match="Another import added"):
         imports.import_file(project=project, stream=io.BytesIO(b"racing text\nnew text\n"), request=request)
     assert list(project.items.values_list("text", flat=True)) == ["racing text"]
+
+
+# --- encodings (issue 22) ---------------------------------------------------------------------------------------
+
+GBK_CSV = "text,label\n这个价格太贵了,负面\n物流很快，推荐,正面\n".encode("gbk")
+
+
+@pytest.mark.parametrize("fields", [{}, {"encoding": "auto"}, {"encoding": "gb18030"}, {"encoding": "gbk"}])
+def test_a_gbk_csv_imports(api, project, fields):
+    response = upload(api, project, "评论.csv", GBK_CSV, **fields)
+    assert response.status_code == 201, response.json()
+    assert (response.json()["created"], response.json()["encoding"]) == (2, "gb18030")
+    assert sorted(project.items.values_list("text", flat=True)) == ["物流很快，推荐", "这个价格太贵了"]
+    assert sorted(Label.objects.filter(project=project).values_list("name", flat=True)) == ["正面", "负面"]
+
+
+def test_a_gbk_csv_imports_in_a_background_job(project_with_roles):
+    project, users = project_with_roles
+    request = ImportRequest(filename="a.csv", options=ImportOptions(encoding="auto"))
+    upload_file = SimpleUploadedFile("a.csv", GBK_CSV)
+    job = import_start(project=project, upload=upload_file, request=request, by=users["admin"], background=True).job
+    assert job.params["options"]["encoding"] == "auto"
+    report = import_run_job(job=job, progress=lambda percent, message: None)
+    assert (report["created"], report["encoding"]) == (2, "gb18030")
+
+
+ENCODING_FAILURES = {
+    "neither": (b"text\nfine\nbad \xff\xfe byte\n", {}, 3, "neither UTF-8 nor GB18030"),
+    "latin-1 accents": ("text\nUne idée naïve\n".encode("latin-1"), {}, 2, "not plausibly Chinese"),
+    "utf-8 chosen for gbk": (GBK_CSV, {"encoding": "utf-8"}, 2, "choose that encoding"),
+    "gb18030 chosen for utf-8": ("text\n中文\n".encode(), {"encoding": "gb18030"}, None, "the file is UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize("case", ENCODING_FAILURES, ids=list(ENCODING_FAILURES))
+def test_an_undecodable_file_is_a_clear_error_and_writes_nothing(api, project, case):
+    assert upload(api, project, "seed.csv", "text,label\nalready here,Old\n").status_code == 201
+    before = snapshot(project)
+    content, fields, line, words = ENCODING_FAILURES[case]
+    response = upload(api, project, "a.csv", content, **fields)
+    assert response.status_code == 400, response.json()
+    body = response.json()
+    assert body.get("line") == line
+    assert words in body["detail"]
+    assert snapshot(project) == before
+
+
+def test_an_unknown_encoding_is_refused(api, project):
+    response = upload(api, project, "a.csv", "text\nx\n", encoding="klingon")
+    assert response.status_code == 400
+    assert "encoding" in response.json()
+    assert project.items.count() == 0

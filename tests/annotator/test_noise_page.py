@@ -172,7 +172,7 @@ def test_starting_the_job_from_the_page_and_the_api(flagged):
     too_few = admin.post(_url(project, "run/"), {"detectors": ["kfold"], "filter_by": "both"}, follow=True)
     assert "label 15 more item(s)" in too_few.content.decode()
     bad = admin.post(_url(project, "run/"), {"detectors": ["nope"], "filter_by": "both"}, follow=True)
-    assert "detectors:" in bad.content.decode()
+    assert "Detectors:" in bad.content.decode()  # the field by its label (translated in Chinese)
     topics = ("Sport", "Politics")
     records = [Record(line=n, text=f"more text {n}", labels=(topics[n % 2],), meta={}) for n in range(1, 21)]
     import_parsed(project=project, records=records, split=Split.TRAIN, report=ImportReport(format="test"))

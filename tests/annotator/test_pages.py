@@ -101,3 +101,19 @@ def test_token_auth(client, make_user):
     response = client.get(reverse("api-project-list"), headers={"Authorization": f"Token {token}"})
     assert response.status_code == 200
     assert client.get(reverse("api-project-list")).status_code in (401, 403)
+
+
+def test_import_page_reads_a_gbk_file_with_the_chosen_encoding(admin_client, project_with_roles):
+    project = project_with_roles[0]
+    upload = SimpleUploadedFile("a.csv", "text,label\n价格便宜,正面\n".encode("gbk"))
+    fields = {"file": upload, "format": "auto", "encoding": "gb18030", "text_column": "text", "split": "auto"}
+    response = admin_client.post(reverse("item-import", args=[project.pk]), fields)
+    page = response.content.decode()
+    assert response.status_code == 200, page
+    assert "(csv, gb18030)" in page
+    assert list(project.items.values_list("text", flat=True)) == ["价格便宜"]
+
+
+def test_import_page_offers_the_encodings(admin_client, project_with_roles):
+    page = admin_client.get(reverse("item-import", args=[project_with_roles[0].pk])).content.decode()
+    assert 'name="encoding"' in page and 'value="gb18030"' in page

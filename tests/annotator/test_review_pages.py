@@ -162,7 +162,7 @@ def test_a_refused_correction_changes_nothing(expert, world):
     target = url("review-correct", project, annotation_id=annotation.pk)
     refusals = [
         ({"labels": [old.pk]}, "Select a valid choice."),  # archived
-        ({"labels": [labels["Sport"].pk, labels["Politics"].pk]}, ONE_LABEL_ERROR),
+        ({"labels": [labels["Sport"].pk, labels["Politics"].pk]}, str(ONE_LABEL_ERROR)),
         ({}, "This field is required."),
     ]
     for data, message in refusals:
@@ -238,7 +238,7 @@ def test_a_refused_decision_stays_on_the_item(expert, world):
     assert response["Location"] == url("adjudication", project) + f"?item={item.pk}"
     assert not Annotation.objects.filter(item=item, source=AnnotationSource.ADJUDICATED).exists()
     html = expert.get(response["Location"]).content.decode()
-    assert ONE_LABEL_ERROR in html and f"Item #{item.pk}" in html
+    assert str(ONE_LABEL_ERROR) in html and f"Item #{item.pk}" in html
 
 
 def test_multi_label_projects_get_checkboxes(expert, world):

@@ -251,3 +251,55 @@ def test_bulk_accept_api_reports_the_refused_ones(api, project, many_suggestions
     assert list(response.json()["refused"]) == [str(ids[0])]
     too_many = api.post(reverse("api-candidate-bulk", args=[project.pk]), {"ids": list(range(1, 300))}, format="json")
     assert too_many.status_code == 400
+
+
+# --- warnings for patterns that fail on Chinese text (issue 22) --------------------------------------------------
+
+
+@pytest.fixture
+def chinese_project(project_with_roles):
+    project, users = project_with_roles
+    project.language = "zh"
+    project.save(update_fields=["language"])
+    for n, text in enumerate(["这个价格太贵了", "质量很好，物流也快", "价格便宜，推荐"]):
+        project.items.create(text=text, content_hash=f"zh{n}")
+    taxonomy.label_create(project=project, name="价格", by=users["expert"])
+    return project
+
+
+def test_saving_a_word_boundary_regex_on_chinese_warns_but_saves(expert_client, chinese_project):
+    label = chinese_project.labels.get(name="价格")
+    fields = {"name": "price", "kind": "seed", "label": label.pk, "pattern": r"\b价格\b", "is_regex": "on"}
+    response = expert_client.post(reverse("rule-new", args=[chinese_project.pk]), fields, follow=True)
+    page = response.content.decode()
+    assert Rule.objects.filter(name="price").exists()
+    assert "flash warning" in page and "Leave \\b out" in page
+
+
+def test_preview_shows_the_warning_as_you_type(expert_client, chinese_project):
+    url = reverse("rule-preview", args=[chinese_project.pk])
+    response = expert_client.post(url, {"kind": "blacklist", "pattern": r"\b价格\b", "is_regex": "on"})
+    page = response.content.decode()
+    assert 'id="rule-warnings"' in page and "<strong>0</strong> of 3 items match" in page
+    plain = expert_client.post(url, {"kind": "blacklist", "pattern": "价格"}).content.decode()
+    assert "rule-warnings" not in plain and "<strong>2</strong> of 3 items match" in plain
+
+
+def test_rules_api_returns_warnings(api, chinese_project):
+    base = reverse("api-rule-list", args=[chinese_project.pk])
+    created = api.post(base, {"name": "p", "pattern": r"价格\w+", "is_regex": True, "kind": "blacklist"}, format="json")
+    assert created.status_code == 201
+    assert len(created.json()["warnings"]) == 1 and "whole clause" in created.json()["warnings"][0]
+    detail = reverse("api-rule-detail", args=[chinese_project.pk, created.json()["id"]])
+    fixed = api.patch(detail, {"pattern": "价格"}, format="json")
+    assert fixed.status_code == 200 and fixed.json()["warnings"] == []
+    preview = api.post(reverse("api-rule-preview", args=[chinese_project.pk]), {"pattern": "价格 贵"}, format="json")
+    assert preview.status_code == 200 and "价格，贵" in preview.json()["warnings"][0]
+
+
+def test_an_english_project_gets_no_cjk_warnings(api, project):
+    base = reverse("api-rule-list", args=[project.pk])
+    created = api.post(
+        base, {"name": "g", "pattern": r"\bgoal\b", "is_regex": True, "kind": "blacklist"}, format="json"
+    )
+    assert created.status_code == 201 and created.json()["warnings"] == []

@@ -7,8 +7,11 @@ import pytest
 from sklearn.base import clone
 
 from mlcore.clustering import (
+    CHINESE_STOP_WORDS,
+    CHINESE_STOP_WORDS_FILE,
     TextClusterer,
     central_and_borderline,
+    chinese_tokens,
     choose_k_by_silhouette,
     cluster_keywords,
     cluster_map_svg,
@@ -191,3 +194,61 @@ def test_cluster_map_names_do_not_overlap_when_clusters_crowd_together():
 def test_place_names_keeps_a_lone_name_at_its_centre():
     anchors = place_names(np.array([[100.0, 100.0]]), [(40.0, 17.0)], bounds=(0, 0, 400, 300))
     assert anchors.tolist() == [[100.0, 100.0]]
+
+
+# --- the Chinese stop list (issue 22) ---------------------------------------------------------------------------
+
+# Three topics written the way reviews are: every text leans on the same generic words (比较 有点 感觉 觉得 真的...).
+GENERIC_WORDS = ("比较", "有点", "感觉", "觉得", "真的", "表示", "认为", "进行", "非常", "一些")
+TOPIC_TEXTS = {
+    "phone": [
+        "我觉得这款手机的屏幕比较清晰，感觉电池有点不耐用。",
+        "手机系统比较流畅，感觉拍照效果真的不错，电池续航有点短。",
+        "用了一周手机，觉得屏幕有点反光，感觉处理器比较快。",
+        "朋友表示这款手机的电池比较耐用，我认为屏幕真的很好。",
+        "感觉手机充电有点慢，觉得拍照比较清楚，屏幕非常亮。",
+        "这部手机进行了系统升级，感觉电池比较省电，有点发热。",
+    ],
+    "food": [
+        "这家餐厅的菜比较好吃，感觉服务员有点慢，味道真的很好。",
+        "觉得餐厅的牛肉有点咸，感觉米饭比较香，菜的分量非常足。",
+        "餐厅环境比较干净，觉得火锅味道有点辣，感觉服务真的热情。",
+        "我认为这家餐厅的菜品比较新鲜，感觉价格有点高，味道一般。",
+        "感觉餐厅的甜点有点甜，觉得牛肉比较嫩，服务员表示会改进。",
+        "火锅的汤底比较浓，感觉菜品有点少，觉得味道真的很正。",
+    ],
+    "travel": [
+        "这次旅游的酒店比较干净，感觉导游有点赶时间，风景真的很美。",
+        "觉得酒店的房间有点小，感觉景点比较多，门票非常贵。",
+        "旅游路线比较合理，觉得导游讲解有点快，感觉酒店早餐真的丰富。",
+        "我认为这个景点的风景比较好，感觉门票有点贵，酒店位置方便。",
+        "感觉旅游团的行程有点紧，觉得酒店服务比较好，导游表示会调整。",
+        "景点人比较多，感觉排队有点久，觉得风景真的值得，进行了拍照。",
+    ],
+}
+
+
+def test_generic_words_do_not_top_chinese_cluster_keywords():
+    texts = [text for topic in TOPIC_TEXTS.values() for text in topic]
+    labels = [index for index, topic in enumerate(TOPIC_TEXTS.values()) for _ in topic]
+    keywords = cluster_keywords(texts, labels, language="zh", top_n=5)
+    top = {name: [term for term, _ in keywords[index]] for index, name in enumerate(TOPIC_TEXTS)}
+    for terms in top.values():
+        assert not set(terms) & set(GENERIC_WORDS), top
+    assert {"手机", "屏幕", "电池"} <= set(top["phone"])
+    assert {"餐厅", "味道"} <= set(top["food"])
+    assert {"酒店", "导游", "景点"} & set(top["travel"])
+
+
+def test_the_chinese_stop_list_is_thorough_and_read_from_its_file():
+    assert CHINESE_STOP_WORDS_FILE.is_file()
+    assert len(CHINESE_STOP_WORDS) > 500
+    for word in (*GENERIC_WORDS, "的", "了", "我们", "但是", "一个", "，", "。", "“", "！"):
+        assert word in CHINESE_STOP_WORDS, word
+    for topical in ("手机", "股市", "足球", "价格", "质量"):
+        assert topical not in CHINESE_STOP_WORDS, topical
+    assert not any("#" in word for word in CHINESE_STOP_WORDS)  # comments are not entries
+
+
+def test_chinese_tokens_drop_english_fillers_too():
+    assert chinese_tokens("他said这个iPhone真的比较好用") == ["iphone", "好用"]

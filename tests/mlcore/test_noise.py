@@ -132,6 +132,9 @@ def test_word_features_out_of_fold_and_in_chinese():
     assert 0.3 < np.mean(probabilities.argmax(axis=1) == labels) < 0.7
     chinese = word_features(["今天股市大涨投资者很高兴", "球队赢得了冠军比赛", "股市下跌投资者担心"], language="zh")
     assert chinese is not None and chinese.shape[0] == 3 and chinese.shape[1] >= 4
+    # 不 有点 很 贵 are kept (they carry sentiment; the topic stop list drops them): 11 words, not 6.
+    sentiment = word_features(["质量不好，有点贵", "质量很好，不贵", "有点失望，不推荐", "物流很快"], language="zh")
+    assert sentiment is not None and sentiment.shape[1] == 11
     assert word_features(["", "  "]) is None  # no word at all: no view, not an error
 
 

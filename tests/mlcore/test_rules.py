@@ -12,8 +12,10 @@ from mlcore.rules import (
     compile_rule,
     match_texts,
     parse_keywords,
+    pattern_warnings,
     rule_stats,
     select_seed_candidates,
+    texts_are_mostly_cjk,
 )
 
 
@@ -315,3 +317,110 @@ def test_seed_candidates_validate_inputs():
         select_seed_candidates(mask, limit=1, random_state=0, exclude=np.array([True, True, True]))
     with pytest.raises(ValueError, match="outside"):
         select_seed_candidates(mask, limit=1, random_state=0, exclude=np.array([2]))
+
+
+# --- warnings for patterns that fail on CJK text (issue 22) ----------------------------------------------------
+
+SENTENCE = "这个价格太贵了，质量也一般"
+
+
+def regex_warnings(pattern: str, language: str = "zh", **options) -> list[str]:
+    return pattern_warnings(pattern, is_regex=True, language=language, **options)
+
+
+def test_word_boundary_fails_inside_chinese_and_is_warned_about():
+    assert not compile_rule(RuleSpec(r"\b价格\b", is_regex=True)).search(SENTENCE)  # the trap itself
+    (warning,) = regex_warnings(r"\b价格\b")
+    assert "\\b" in warning and "Leave \\b out" in warning
+    assert compile_rule(RuleSpec("价格", is_regex=True)).search(SENTENCE)  # what it says to write instead
+
+
+def test_word_boundary_around_a_latin_word_fails_next_to_chinese_too():
+    assert not compile_rule(RuleSpec(r"\biPhone\b", is_regex=True)).search("我买了iPhone手机")
+    suggested = compile_rule(RuleSpec("(?<![A-Za-z0-9])iPhone(?![A-Za-z0-9])", is_regex=True))
+    assert suggested.search("我买了iPhone手机") and not suggested.search("我买了iPhones")
+    assert "(?<![A-Za-z0-9])iPhone(?![A-Za-z0-9])" in regex_warnings(r"\biPhone\b")[0]
+
+
+def test_non_word_boundary():
+    assert not compile_rule(RuleSpec(r"\B价格", is_regex=True)).search("价格很贵")
+    assert any("\\B" in warning for warning in regex_warnings(r"\B价格"))
+
+
+@pytest.mark.parametrize("pattern", [r"价格\w+", r"\w*贵", r"\S+贵", r"\w{2,}"])
+def test_open_ended_word_runs(pattern):
+    assert any("whole clause" in warning for warning in regex_warnings(pattern))
+
+
+def test_bounded_runs_are_fine():
+    assert regex_warnings(r"价格\w{1,3}") == []
+    assert regex_warnings(r"价格.{0,5}贵") == []
+    assert regex_warnings(r"\p{Han}+") == []
+
+
+@pytest.mark.parametrize("pattern", [r"[a-z]+价格", r"[A-Za-z0-9]{2,}"])
+def test_latin_only_classes(pattern):
+    assert any("Latin letters only" in warning for warning in regex_warnings(pattern))
+
+
+@pytest.mark.parametrize("pattern", [r"[^a-z]+价", r"[a-z\u4e00-\u9fff]", r"[\w]"])
+def test_classes_that_reach_chinese_are_fine(pattern):
+    assert not any("Latin letters only" in warning for warning in regex_warnings(pattern))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "suggestion"), [("价格 太贵", "价格太贵 or 价格.{0,5}太贵"), (r"价格\s+太贵", "价格太贵")]
+)
+def test_whitespace_between_chinese_words(pattern, suggestion):
+    (warning,) = regex_warnings(pattern)
+    assert "whitespace between Chinese words" in warning and suggestion in warning
+
+
+def test_spaces_around_a_bar():
+    (warning,) = regex_warnings("价格 | 质量")
+    assert "价格|质量" in warning
+
+
+def test_full_width_operators_are_warned_about_in_any_project():
+    (warning,) = regex_warnings("价格｜质量", language="en")
+    assert "full-width “｜”" in warning and "“|”" in warning
+    assert compile_rule(RuleSpec("价格｜质量", is_regex=True)).search("价格｜质量")  # literal, as the warning says
+
+
+def test_cjk_warnings_follow_the_language_or_the_texts():
+    assert regex_warnings(r"\b价格\b", language="en") == []
+    assert regex_warnings(r"\b价格\b", language="en", sample_texts=[SENTENCE] * 3)  # mostly CJK texts
+    assert regex_warnings(r"\b价格\b", language="zh-CN")
+    assert regex_warnings(r"\b价格\b", language="Chinese")
+    assert regex_warnings(r"\bcat\b", language="multi")  # multilingual, texts unknown: warn
+    assert regex_warnings(r"\bcat\b", language="multi", sample_texts=["the cat sat"]) == []
+    assert regex_warnings(r"\bcat\b", language="en") == []
+
+
+def test_texts_are_mostly_cjk():
+    assert texts_are_mostly_cjk([SENTENCE, "我买了iPhone手机"])
+    assert not texts_are_mostly_cjk(["Markets fall", "A goal, 价格"])
+    assert not texts_are_mostly_cjk(["1234", ""])
+
+
+def test_keyword_lists_on_chinese():
+    (warning,) = pattern_warnings("价格 质量 服务", is_regex=False, language="zh")
+    assert "价格，质量，服务" in warning
+    assert pattern_warnings("价格，质量、服务", is_regex=False, language="zh") == []
+    assert pattern_warnings("money back, refund", is_regex=False, language="zh") == []  # a Latin phrase
+    (separator,) = pattern_warnings("价格；质量", is_regex=False, language="en")
+    assert "“；” does not separate keywords" in separator
+
+
+def test_warnings_never_raise_for_a_bad_or_empty_pattern():
+    assert isinstance(regex_warnings("(价格"), list)
+    assert pattern_warnings("", is_regex=True, language="zh") == []
+
+
+def test_chinese_keywords_match_inside_unsegmented_text():
+    """Keyword rules are substring matches on Chinese (no jieba): whole_word only guards Latin ends."""
+    rule = keywords("价格，质量")  # full-width comma splits the list
+    assert rule.keywords == ("价格", "质量")
+    assert rule.search(SENTENCE) and rule.search("质量差")
+    assert keywords("价").search("价格")  # no segmentation: a one-character keyword matches inside a word
+    assert keywords("iPhone").search("我买了iPhone手机") and not keywords("iPhone").search("iPhones")

@@ -160,7 +160,7 @@ def test_the_page_refuses_items_that_are_not_the_persons(world: World):
     stranger = world.pool(POOL_TEXTS[2])
     response = client.post(reverse("queue-submit", args=[world.project.pk, stranger.pk]), {"labels": [world.sport.pk]})
     assert response.status_code == 409
-    assert queue_service.NOT_LEASED_ERROR in response.content.decode()
+    assert str(queue_service.NOT_LEASED_ERROR) in response.content.decode()
     test_submit = client.post(
         reverse("queue-submit", args=[world.project.pk, world.test_item().pk]), {"labels": [world.politics.pk]}
     )

@@ -146,7 +146,7 @@ def test_start_queues_one_cpu_job_and_refuses_a_second_while_it_waits(
     ("kwargs", "message"),
     [
         ({"detectors": ["kfold", "magic"]}, "Unknown detector 'magic': choose from kfold, confident_learning"),
-        ({"detectors": []}, noise.NO_DETECTOR_ERROR),
+        ({"detectors": []}, str(noise.NO_DETECTOR_ERROR)),
         ({"filter_by": "vibes"}, "Unknown filter_by 'vibes': choose one of prune_by_noise_rate"),
     ],
 )
@@ -415,7 +415,7 @@ def test_relabel_refusals(project_with_roles, controlled_embeddings):
         noise.noise_flag_relabel(flag=flag, by=users["expert"], label=_label(project, "Tech"))
     NoiseFlag.objects.filter(pk=flag.pk).update(suggested_label=None)
     flag.refresh_from_db()
-    with pytest.raises(ValidationError, match=noise.NO_SUGGESTION_ERROR):
+    with pytest.raises(ValidationError, match=str(noise.NO_SUGGESTION_ERROR)):
         noise.noise_flag_relabel(flag=flag, by=users["expert"])
     assert NoiseFlag.objects.get(pk=flag.pk).status == NoiseStatus.OPEN
     assert not items[0].annotations.filter(source=AnnotationSource.ADJUDICATED).exists()
