@@ -44,12 +44,14 @@ _LANGUAGE_ALIASES = {"english": "en", "chinese": "zh", "中文": "zh", "other": 
 FEATURIZER_FILE = "featurizer.json"
 _IDF_FILE = "idf_{block}.npy"
 FORMAT_VERSION = 1
-# Word n-grams up to bigrams and characters: English char_wb 2-5 (inside word boundaries), Chinese plain
-# characters 1-3 (a Chinese word is one to three characters, and jieba's segmentation misses some).
-DEFAULT_CHAR_NGRAMS = {"en": (2, 5), "zh": (1, 3), "multi": (1, 4)}
+# Character n-grams when asked for (`char_ngrams="auto"`): English char_wb 2-5 (inside word boundaries),
+# Chinese plain characters 1-3 (a Chinese word is one to three characters). Measured beside the words
+# they added nothing on BBC News (English) nor on the Chinese news set, at several times the cost
+# (docs/benchmarks.md, issue 22), so the default is words alone.
+CHAR_NGRAMS = {"en": (2, 5), "zh": (1, 3), "multi": (1, 4)}
 _CHAR_ANALYZER = {"en": "char_wb", "zh": "char", "multi": "char_wb"}
 # Columns kept per block, most frequent first: bounds the head's weights (k x columns) and its memory.
-DEFAULT_MAX_FEATURES = 200_000
+DEFAULT_MAX_FEATURES = 100_000
 _SKLEARN_WORD = re.compile(r"(?u)\b\w\w+\b")
 _WHITESPACE = re.compile(r"\s+")
 # Tokens jieba returns for punctuation and symbols: no word character in them.
@@ -87,7 +89,8 @@ def _ngrams(tokens: list[str], n_max: int) -> list[str]:
 
 
 class TextFeaturizer:
-    """TF-IDF of words (1..`word_ngrams` grams) and of character n-grams (`char_ngrams`, None: none).
+    """TF-IDF of words (1..`word_ngrams` grams) and of character n-grams (`char_ngrams`: (min, max),
+    "auto" for the language's (`CHAR_NGRAMS`), None for none, the default).
 
     Each block: sublinear tf, smoothed idf, terms in at least `min_df` texts, the `max_features` most
     frequent; rows L2-normalised, then weighted (`char_weight` for the characters, 1 for words), and
@@ -99,7 +102,7 @@ class TextFeaturizer:
         language: str = "en",
         *,
         word_ngrams: int = 2,
-        char_ngrams: tuple[int, int] | str | None = "auto",
+        char_ngrams: tuple[int, int] | str | None = None,
         char_weight: float = 1.0,
         min_df: int = 2,
         max_features: int | None = DEFAULT_MAX_FEATURES,
@@ -108,7 +111,7 @@ class TextFeaturizer:
         if isinstance(word_ngrams, bool) or not isinstance(word_ngrams, int) or not 0 <= word_ngrams <= 3:
             raise ValueError(f"word_ngrams must be 0 (no words) to 3; got {word_ngrams!r}")
         if char_ngrams == "auto":
-            char_ngrams = DEFAULT_CHAR_NGRAMS[self.language]
+            char_ngrams = CHAR_NGRAMS[self.language]
         if char_ngrams is not None:
             char_ngrams = tuple(char_ngrams)
             if len(char_ngrams) != 2 or not all(isinstance(n, int) for n in char_ngrams):

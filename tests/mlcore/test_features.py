@@ -23,7 +23,8 @@ CHINESE, _ = single_label_texts(40, seed=1, chinese=True)
 
 
 def test_transform_gives_unit_float32_rows_of_words_and_characters():
-    featurizer = TextFeaturizer("en").fit(ENGLISH)
+    assert set(TextFeaturizer("en").fit(ENGLISH).blocks_) == {"words"}  # words alone by default
+    featurizer = TextFeaturizer("en", char_ngrams="auto").fit(ENGLISH)
     matrix = featurizer.transform(ENGLISH[:5])
     assert sp.isspmatrix_csr(matrix) and matrix.dtype == np.float32
     assert matrix.shape == (5, featurizer.n_features)
@@ -35,7 +36,7 @@ def test_transform_gives_unit_float32_rows_of_words_and_characters():
 
 
 def test_chinese_words_come_from_jieba_and_characters_from_one_to_three():
-    featurizer = TextFeaturizer("zh-hans").fit(CHINESE)
+    featurizer = TextFeaturizer("zh-hans", char_ngrams="auto").fit(CHINESE)
     assert featurizer.language == "zh" and featurizer.char_ngrams == (1, 3)
     words = featurizer.blocks_["words"].vocabulary_
     assert {"足球", "政府"} & set(words)  # words, not single characters only
@@ -46,7 +47,7 @@ def test_chinese_words_come_from_jieba_and_characters_from_one_to_three():
 
 def test_empty_short_and_unseen_texts_give_zero_or_unit_rows():
     featurizer = TextFeaturizer("en").fit(ENGLISH)
-    matrix = featurizer.transform(["", "!!!", "a", "qwzx blorft"])
+    matrix = featurizer.transform(["", "!!!", "a", "qwzx blorft"])  # words alone: "a" is no word
     assert matrix.shape[0] == 4
     norms = sp.linalg.norm(matrix, axis=1)
     assert norms[0] == 0.0 and np.all((np.isclose(norms, 0.0)) | np.isclose(norms, 1.0, rtol=1e-5))
@@ -57,7 +58,7 @@ def test_empty_short_and_unseen_texts_give_zero_or_unit_rows():
 
 
 def test_save_and_load_round_trip_without_pickle(tmp_path):
-    featurizer = TextFeaturizer("zh", char_weight=0.5).fit(CHINESE + ENGLISH)
+    featurizer = TextFeaturizer("zh", char_ngrams="auto", char_weight=0.5).fit(CHINESE + ENGLISH)
     featurizer.save(tmp_path / "f")
     assert json.loads((tmp_path / "f" / FEATURIZER_FILE).read_text(encoding="utf-8"))["params"]["language"] == "zh"
     loaded = TextFeaturizer.load(tmp_path / "f")
@@ -82,8 +83,8 @@ def test_the_fingerprint_changes_with_vocabulary_and_parameters():
     base = TextFeaturizer("en").fit(ENGLISH)
     assert TextFeaturizer("en").fit(ENGLISH).fingerprint == base.fingerprint
     assert TextFeaturizer("en").fit(ENGLISH[:20]).fingerprint != base.fingerprint
-    assert TextFeaturizer("en", char_ngrams=None).fit(ENGLISH).fingerprint != base.fingerprint
-    assert TextFeaturizer("en", char_weight=0.5).fit(ENGLISH).fingerprint != base.fingerprint
+    assert TextFeaturizer("en", char_ngrams="auto").fit(ENGLISH).fingerprint != base.fingerprint
+    assert TextFeaturizer("en", word_ngrams=1).fit(ENGLISH).fingerprint != base.fingerprint
 
 
 @pytest.mark.parametrize(

@@ -356,7 +356,8 @@ def unflag_the_last_item(monkeypatch):
         if len(report.flags) != 3 * PER_CLASS + 1:  # only the training items' report
             return report
         flags, doubtful = report.flags.copy(), report.doubtful.copy()
-        assert flags[-1] and report.scores[-1] > NoiseSettings().doubt_score  # the views do doubt it
+        # The views do doubt it (less since issue 22: the hybrid out-of-fold model reads both topic words).
+        assert flags[-1] and report.scores[-1] > 0
         flags[-1], doubtful[-1] = False, True
         return dataclasses.replace(report, flags=flags, doubtful=doubtful)
 
