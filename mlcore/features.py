@@ -28,6 +28,10 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from mlcore.languages import LANGUAGES as _LANGUAGE_NAMES
+from mlcore.languages import MULTILINGUAL, normalize_language
+from mlcore.textnorm import checked_texts
+
 __all__ = [
     "LANGUAGES",
     "HybridInputs",
@@ -37,10 +41,10 @@ __all__ = [
     "word_tokens",
 ]
 
-LANGUAGES = ("en", "zh", "multi")
-# Other names a project may give a language; anything else is refused (a typo must not silently
-# fall back to English word splitting on Chinese text).
-_LANGUAGE_ALIASES = {"english": "en", "chinese": "zh", "中文": "zh", "other": "multi", "multilingual": "multi"}
+LANGUAGES = tuple(_LANGUAGE_NAMES)
+# Spellings of "other / multilingual" (mlcore.languages maps every unknown value there; here a typo
+# must not silently fall back to word splitting made for another script).
+_MULTILINGUAL_NAMES = frozenset({MULTILINGUAL, "other", "multilingual"})
 FEATURIZER_FILE = "featurizer.json"
 _IDF_FILE = "idf_{block}.npy"
 FORMAT_VERSION = 1
@@ -64,11 +68,9 @@ def language_family(language: str) -> str:
     multi / other -> multi; a ValueError names the choices otherwise."""
     if not isinstance(language, str) or not language.strip():
         raise ValueError(f"language must be one of {', '.join(LANGUAGES)}; got {language!r}")
-    name = language.strip().lower().replace("_", "-")
-    name = _LANGUAGE_ALIASES.get(name, name)
-    base = name.split("-", 1)[0]
-    if base in LANGUAGES:
-        return base
+    family = normalize_language(language)
+    if family != MULTILINGUAL or language.strip().lower().split("-", 1)[0] in _MULTILINGUAL_NAMES:
+        return family
     raise ValueError(f"unknown language {language!r}; choose one of {', '.join(LANGUAGES)}")
 
 
@@ -171,7 +173,7 @@ class TextFeaturizer:
 
     def fit(self, texts: Sequence[str]) -> TextFeaturizer:
         """Learn the vocabularies and idf weights from `texts` (every text there is; labels never)."""
-        texts = _checked_texts(texts)
+        texts = checked_texts(texts)
         if not texts:
             raise ValueError("cannot fit a featurizer on zero texts")
         # A small collection (a first round of a few texts) keeps its rare terms: min_df 2 of 5 texts
@@ -191,7 +193,7 @@ class TextFeaturizer:
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """(n, n_features) float32 CSR: the weighted blocks side by side, each row L2-normalised."""
         blocks = self._fitted_blocks()
-        texts = _checked_texts(texts)
+        texts = checked_texts(texts)
         parts = []
         for name, vectorizer in blocks.items():
             if vectorizer is None:
@@ -301,16 +303,6 @@ def _terms(vectorizer: TfidfVectorizer | None) -> list[str]:
     return terms
 
 
-def _checked_texts(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str):
-        raise ValueError("texts must be a sequence of strings, not a single string")
-    texts = list(texts)
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise ValueError(f"texts[{i}] is {type(text).__name__}, expected str")
-    return texts
-
-
 # --- what the hybrid head reads -----------------------------------------------------------------
 
 
@@ -324,7 +316,7 @@ class HybridInputs:
     words: sp.csr_matrix | None = None
 
     def __post_init__(self) -> None:
-        texts = _checked_texts(self.texts)
+        texts = checked_texts(self.texts)
         embeddings = np.asarray(self.embeddings, dtype=np.float32)
         if embeddings.ndim != 2:
             raise ValueError(f"embeddings must be a 2-D (n, dim) array; got shape {embeddings.shape}")

