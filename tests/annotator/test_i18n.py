@@ -178,6 +178,7 @@ def test_every_main_page_is_in_chinese_for_a_browser_that_asks_for_it(busy_proje
             assert ">标注</a>" in page, name  # the project navigation ("Annotate")
         leaked = [word for word in ENGLISH_UI if word in page]
         assert not leaked, f"{name}: English left on the page: {leaked}"
+        assert "{#" not in page and "#}" not in page, f"{name}: a template comment is shown as text"
     login = Client().get("/login/", **ZH).content.decode()
     assert '<html lang="zh-hans">' in login and "用户名" in login and ">Log in<" not in login
 
@@ -254,3 +255,11 @@ def test_refusals_and_service_errors_are_in_chinese(busy_project):
     assert "这里已经有一个标签“体育”" in admin.get(taken["Location"], **ZH).content.decode()
     english = annotator.get(reverse("project-settings", args=[project.pk]), HTTP_ACCEPT_LANGUAGE="en")
     assert "Your role in this project (annotator) cannot change settings." in english.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_switch_names_each_language_in_itself():
+    """A reader of either language finds the way back: 简体中文 and English, whatever the page's language."""
+    for accept in ("zh-hans", "en"):
+        page = Client().get("/login/", HTTP_ACCEPT_LANGUAGE=accept).content.decode()
+        assert ">English</button>" in page and ">简体中文</button>" in page, accept
