@@ -11,7 +11,7 @@ from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from annotator.models import Annotation, AnnotationSource, Item, Project, ScoreRun, SkippedItem
+from annotator.models import Annotation, AnnotationSource, Item, Project, ScoreRun, SkippedItem, Split
 from annotator.selectors.items import counted_annotations, final_label_ids
 from annotator.selectors.review import LabelChip, label_chips
 
@@ -59,8 +59,15 @@ class Pool:
 
 
 def label_counts(*, project: Project) -> list[LabelCount]:
-    """Items per label by final label (adjudicated > agreed > single): active labels, and archived ones in use."""
-    counts = Counter(pk for label_ids in final_label_ids(project=project).values() for pk in label_ids)
+    """Items per label by final label (adjudicated > agreed > single) outside the locked test split: active
+    labels, and archived ones in use.
+
+    The test split is left out for every role: its labels are the answer key (on a fresh demo these counts
+    were exactly the test split's gold labels, shown to annotators), and progress is about the labels
+    people add."""
+    test_items = set(Item.objects.filter(project=project, split=Split.TEST).values_list("pk", flat=True))
+    final = final_label_ids(project=project)
+    counts = Counter(pk for item_id, label_ids in final.items() if item_id not in test_items for pk in label_ids)
     shown = [chip for chip in label_chips(project=project).values() if chip.active or counts[chip.pk]]
     largest = max((counts[chip.pk] for chip in shown), default=0) or 1
     return [LabelCount(chip, counts[chip.pk], counts[chip.pk] / largest) for chip in shown]

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from annotator.models import Annotation, AnnotationLabel, AnnotationSource, ScoreRun
+from annotator.models import Annotation, AnnotationLabel, AnnotationSource, ScoreRun, Split
 from annotator.selectors.dashboard import HEATMAP_HOURS, annotator_activity, label_counts, pool, queue_order
 from annotator.services import taxonomy
 from annotator.services.queue import annotation_submit, lease_item, queue_skip
@@ -146,3 +146,18 @@ def test_pool_counts(world):
     figures = pool(project=project)
 
     assert (figures.items, figures.open_items, figures.unlabeled, figures.flagged) == (8, 7, 6, 1)
+
+
+def test_label_counts_leave_the_locked_test_split_out(world):
+    """The test split's labels are the answer key: the progress figures, which annotators see, never
+    count them (on a fresh demo they used to be exactly the test split's gold labels)."""
+    project, _users, (sport, _football, politics), items, ann, _bob = world
+    annotation_submit(item=items[0], annotator=ann, labels=[sport])
+    items[1].split = Split.TEST
+    items[1].save(update_fields=["split"])
+    gold = Annotation.objects.create(item=items[1], source=AnnotationSource.IMPORT)
+    AnnotationLabel.objects.create(annotation=gold, label=politics)
+
+    counts = {row.label.path: row.items for row in label_counts(project=project)}
+
+    assert counts["Sport"] == 1 and counts["Politics"] == 0
