@@ -36,6 +36,17 @@ average counts as wrong, those with the highest score (see `ensemble`). The scor
 `calibrated_probabilities` turns it into P(label wrong), anchored on that same count
 (docs/benchmarks.md). `wrong_label_probabilities` (Bayes' rule through the noise matrix) is the
 benchmark's comparison.
+
+What training does with a report is a `CleaningPolicy` (issue 23): relabel or remove the flagged
+items, hold out the doubtful ones or not, on the report of the plain or of the `prior_corrected`
+evidence (`NoiseSettings.class_balance`). `choose_cleaning_policy` compares the candidates out of fold
+on the labeled items themselves and returns the best with every score: no fixed policy held up on
+both balanced and long-tail data (docs/benchmarks.md, "Issue 23: cleaning policy").
+
+    >>> policies = candidate_policies()
+    >>> reports = policy_reports(evidence, policies)
+    >>> choice = choose_cleaning_policy(embeddings, labels, reports, policies=policies)
+    >>> train_labels, keep = choice.policy.apply(labels, reports[choice.policy.balanced])
 """
 
 from __future__ import annotations
@@ -152,7 +163,8 @@ class NoiseReport:
 
 
 def cleaned_training(labels: np.ndarray, report: NoiseReport) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, keep): what training learns from once the report is acted on.
+    """(labels, keep): what training learned from before issue 23 (`CleaningPolicy("relabel",
+    doubt_score)` with the report's own `doubtful`); the benchmark still reports it as `cleaned`.
 
     Each flagged item takes the ensemble's suggestion (what an expert does with one key in the
     review queue) and the doubtful items are held out (`keep` False). The flags alone leave the
