@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotator', '0018_project_language_choices'),
+        ("annotator", "0018_project_language_choices"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='noiserun',
-            name='policy',
-            field=models.CharField(blank=True, default='', max_length=60),
+            model_name="noiserun",
+            name="policy",
+            field=models.CharField(blank=True, default="", max_length=60),
         ),
         migrations.AddField(
-            model_name='noiserun',
-            name='policy_choice',
+            model_name="noiserun",
+            name="policy_choice",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]
