@@ -567,8 +567,10 @@ def test_al_simulation_with_hybrid_inputs_never_asks_for_a_labeled_row():
     from mlcore.features import HybridInputs, TextFeaturizer
 
     rng = np.random.default_rng(0)
-    train = rng.normal(size=(60, 8)).astype(np.float32)
     labels = np.where(np.arange(60) % 2 == 0, "pos", "neg")
+    # Both views carry the labels, as real embeddings do: with 30 labels (15 a class) the embeddings'
+    # head leads the cold start (FastHead.cold_start_per_class) and picks the pseudo-labels.
+    train = (rng.normal(size=(60, 8)) + 1.5 * np.where(labels == "pos", 1.0, -1.0)[:, None]).astype(np.float32)
     texts = [f"{'good fine' if label == 'pos' else 'bad awful'} item {i}" for i, label in enumerate(labels)]
     featurizer = TextFeaturizer().fit(texts)
     inputs = HybridInputs(texts, train, featurizer.transform(texts))
