@@ -630,12 +630,20 @@ def _add_al_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _al_head(head: str, random_state: int, language: str = "en"):
     """The fast head the loop retrains every round: --head lr pins the reference setup (C=10, labels only,
-    embeddings only); --head default is a new project's head, which also learns from the pool
+    embeddings only, no logit adjustment); --head default is a new project's head, which also learns from the pool
     (self-training) and, given `HybridInputs`, from the texts' bag of words."""
     from mlcore.models import FastHead
 
     if head == "lr":
-        return FastHead(head="lr", C=10.0, self_training=None, features="embeddings", random_state=random_state)
+        # The peers' plain regression: no self-training, no words, no correction for skewed labels.
+        return FastHead(
+            head="lr",
+            C=10.0,
+            self_training=None,
+            features="embeddings",
+            logit_adjustment=0.0,
+            random_state=random_state,
+        )
     return FastHead(random_state=random_state, language=language)
 
 

@@ -28,6 +28,7 @@ from mlcore.languages import default_textcnn_tokenization
 from mlcore.losses import LOSSES
 from mlcore.models import (
     DEFAULT_EMBEDDING_WEIGHT,
+    DEFAULT_LOGIT_ADJUSTMENT,
     DEFAULT_WORDS_WEIGHT,
     FAST_HEADS,
     HEAD_FEATURES,
@@ -300,6 +301,13 @@ FAST_HEAD_OPTIONS: tuple[Option, ...] = (
         low=0.0,
         low_open=True,
         high=1e3,
+    ),
+    _float(
+        "logit_adjustment",
+        DEFAULT_LOGIT_ADJUSTMENT,
+        "lr, one label per item: shift each class by tau x log(its share of the labels / an even share) (0: off).",
+        low=0.0,
+        high=10.0,
     ),
 )
 
