@@ -71,6 +71,12 @@ _CATALOG: tuple[StrategyInfo, ...] = (
         0.941,
     ),
     StrategyInfo(
+        "adaptive_diversity",
+        "Like uncertainty_diversity, but typicality counts less as the classes look more skewed.",
+        None,
+        None,
+    ),
+    StrategyInfo(
         "tree_uncertainty",
         "For label trees: margin uncertainty at every depth, the worst one counts; flat projects get margin.",
         None,
