@@ -40,9 +40,10 @@ OUTLIER_QUANTILE = 0.05
 COLD_START_ROWS_PER_ITEM = 40
 # The class-priority floor: a class the model already gets right still gets a little of the batch.
 CLASS_NEED_FLOOR = 0.05
-# A class the model sees almost nowhere in the pool is weighed as if it held this share of an even one
-# (keeps one stray prediction from taking the whole batch).
-RARITY_FLOOR = 0.05
+# `class_balance` at or above which adaptive_diversity treats the pool as balanced (geometric class sizes
+# with the largest 3-4 times the smallest), and at or below which as long-tailed (10-20 times).
+BALANCED_ABOVE = 0.9
+SKEWED_BELOW = 0.7
 
 
 @dataclass(frozen=True)
@@ -453,7 +454,12 @@ class EntropyRepresentativeness(QueryStrategy):
 
 
 def _density_weighted(
-    uncertain: np.ndarray, pool: QueryPool, beta: float, neighbours: int, random_state: int
+    uncertain: np.ndarray,
+    pool: QueryPool,
+    beta: float,
+    neighbours: int,
+    random_state: int,
+    outlier_quantile: float = OUTLIER_QUANTILE,
 ) -> np.ndarray:
     """uncertainty x representativeness ** beta for the `DENSITY_MAX_ROWS` most uncertain rows.
 
@@ -461,7 +467,10 @@ def _density_weighted(
     which keeps their order for the queue and the round within the time budget on big pools.
     """
     rows = _top(uncertain, DENSITY_MAX_ROWS)
-    weight = representativeness(pool.embeddings, rows=rows, neighbours=neighbours, random_state=random_state) ** beta
+    density = representativeness(
+        pool.embeddings, rows=rows, neighbours=neighbours, outlier_quantile=outlier_quantile, random_state=random_state
+    )
+    weight = density**beta
     result = uncertain * (weight.mean() if len(rows) < len(uncertain) else 1.0)
     result[rows] = uncertain[rows] * weight
     return result
@@ -742,24 +751,19 @@ def class_balance(probabilities: np.ndarray) -> float:
     return float(np.clip((effective - 1.0) / (p.shape[1] - 1.0), 0.0, 1.0))
 
 
-def rarity_weights(probabilities: np.ndarray, gamma: float) -> np.ndarray:
-    """(n,) (1 / (n_classes x prior of the row's predicted class)) ** gamma: 1 everywhere on a balanced pool."""
-    p = np.asarray(probabilities, dtype=np.float64)
-    even = class_priors(p) * p.shape[1]
-    return np.clip(even, RARITY_FLOOR, None)[p.argmax(axis=1)] ** -gamma
-
-
 class AdaptiveDiversity(UncertaintyDiversity):
     """`uncertainty_diversity` that trusts representativeness only as far as the classes look even.
 
     Representativeness is typicality under the pool's mix of classes: on a skewed pool that means
     typical of the big classes, and the items of a rare class (few neighbours of their own; below the
     outlier cut when the class holds under 5% of the pool) lose their place however uncertain the model
-    is (BBC News long-tail: area 0.77 with the density weight, 0.85 without; docs/benchmarks.md). So the
-    density exponent `beta` and the outlier quantile are scaled by `class_balance` ** `skew_power`: as
-    before on balanced pools, fading out on skewed ones. The candidates k-means spreads the batch over are
-    at most `candidate_share` of the pool (40 x batch would be the whole of a small pool, and the batch
-    would be chosen for typicality alone). Multi-label pools: as `uncertainty_diversity`.
+    is (BBC News long-tail: area 0.768 with the density weight, 0.844 with this; docs/benchmarks.md,
+    issue 23). So a `density_trust` in [0, 1], read from `class_balance`, scales the density exponent
+    `beta` and the outlier quantile, and blends the uncertainty from margin (balanced: it breaks ties
+    between two big classes) to entropy (skewed: it also sees the mass on the small classes). On a
+    balanced pool it is `uncertainty_diversity`. The candidates k-means spreads the batch over are at
+    most `candidate_share` of the pool: 40 x batch would be the whole of a small pool, and the batch
+    would then be chosen for typicality alone. Multi-label pools: as `uncertainty_diversity`.
     """
 
     name = "adaptive_diversity"
@@ -767,51 +771,45 @@ class AdaptiveDiversity(UncertaintyDiversity):
     def __init__(
         self,
         *,
-        skew_power: float = 8.0,
+        balanced_above: float = BALANCED_ABOVE,
+        skewed_below: float = SKEWED_BELOW,
         candidate_share: float = 0.2,
-        rarity: float = 0.0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if skew_power < 0 or rarity < 0:
-            raise ValueError(f"skew_power and rarity must be >= 0; got {skew_power}, {rarity}")
+        if not 0.0 <= skewed_below < balanced_above <= 1.0:
+            raise ValueError(f"need 0 <= skewed_below < balanced_above <= 1; got {skewed_below}, {balanced_above}")
         if not 0.0 < candidate_share <= 1.0:
             raise ValueError(f"candidate_share must be within (0, 1]; got {candidate_share}")
-        self.skew_power = skew_power
+        self.balanced_above = balanced_above
+        self.skewed_below = skewed_below
         self.candidate_share = candidate_share
-        self.rarity = rarity
 
     def density_trust(self, pool: QueryPool) -> float:
-        """The share of the density weight kept, in [0, 1]: `class_balance` ** `skew_power`."""
+        """In [0, 1]: 1 at a `class_balance` of `balanced_above` or more, 0 at `skewed_below` or less.
+
+        Linear between: a pool does not flip from one treatment to the other on one more label."""
         if pool.probabilities is None or pool.multi_label:
             return 1.0
-        return class_balance(pool.probabilities) ** self.skew_power
+        balance = class_balance(pool.probabilities)
+        return float(np.clip((balance - self.skewed_below) / (self.balanced_above - self.skewed_below), 0.0, 1.0))
 
     def scores(self, pool: QueryPool) -> np.ndarray:
         if pool.probabilities is None:
             return self._fallback_scores(pool)
         if pool.multi_label:
             return super().scores(pool)
-        score = uncertainty(pool.probabilities, "margin")
         trust = self.density_trust(pool)
+        # Margin breaks ties between two big classes; entropy also sees the mass on the small ones.
+        score = trust * uncertainty(pool.probabilities, "margin") + (1.0 - trust) * uncertainty(
+            pool.probabilities, "entropy"
+        )
         if self.beta * trust > 0 and len(pool) > 1:
-            rows = _top(score, DENSITY_MAX_ROWS)
-            density = representativeness(
-                pool.embeddings,
-                rows=rows,
-                neighbours=self.neighbours,
-                outlier_quantile=OUTLIER_QUANTILE * trust,
-                random_state=self.random_state,
-            )
-            weight = density ** (self.beta * trust)
-            weighted = score * (weight.mean() if len(rows) < len(score) else 1.0)
-            weighted[rows] = score[rows] * weight
-            score = weighted
+            beta, outliers = self.beta * trust, OUTLIER_QUANTILE * trust
+            score = _density_weighted(score, pool, beta, self.neighbours, self.random_state, outliers)
         if self.class_weight > 0 and _has_class_f1(pool):
             need = class_needs(pool.classes, pool.class_f1, pool.class_f1_previous)
             score = score * (need[np.argmax(pool.probabilities, axis=1)] * len(need)) ** self.class_weight
-        if self.rarity > 0:
-            score = score * rarity_weights(pool.probabilities, self.rarity)
         return score
 
     def select(self, pool: QueryPool, batch_size: int, scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
