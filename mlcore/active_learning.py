@@ -56,6 +56,7 @@ class QueryPool:
     - `labeled_embeddings`: (m, dim) of the items labeled so far (core-set distances).
     - `classes`: the model's classes, in the column order of `probabilities`.
     - `class_f1`: per class, the model's F1 now and before the last round (class priority).
+    - `class_counts`: labels per class among the labeled items (keyed like `class_f1`), if known.
     - `multi_label`: probabilities are independent per class (sigmoid), not a distribution.
     - `level_probabilities`: for label trees, one (n, n_nodes_at_level) array per depth.
     """
@@ -66,6 +67,7 @@ class QueryPool:
     classes: Sequence | None = None
     class_f1: dict | None = None
     class_f1_previous: dict | None = None
+    class_counts: Mapping | None = None
     multi_label: bool = False
     level_probabilities: Sequence[np.ndarray] | None = None
 
@@ -740,16 +742,23 @@ def class_priors(probabilities: np.ndarray) -> np.ndarray:
 def class_balance(probabilities: np.ndarray) -> float:
     """How even the pool's classes look to the model, in [0, 1]: 1 when all are as big, 0 for one class.
 
-    The effective number of classes (exp of the entropy of `class_priors`), from 1 to n_classes, mapped
-    onto [0, 1]. Geometric class sizes with the largest 20 times the smallest give 0.58 over 5 classes,
-    50 times over 20 classes 0.59, 10 times 0.80; single-label pools only (1.0 otherwise).
+    `evenness` of `class_priors`. Geometric class sizes with the largest 20 times the smallest give 0.58
+    over 5 classes, 50 times over 20 classes 0.59, 10 times 0.80; single-label pools only (1.0 otherwise).
     """
     p = np.asarray(probabilities, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] < 2:
         return 1.0
-    prior = np.clip(class_priors(p), EPSILON, 1.0)
-    effective = np.exp(-(prior * np.log(prior)).sum())
-    return float(np.clip((effective - 1.0) / (p.shape[1] - 1.0), 0.0, 1.0))
+    return evenness(class_priors(p))
+
+
+def evenness(shares: np.ndarray) -> float:
+    """The effective number of classes (exp of the entropy of `shares`), from 1 to n, mapped onto [0, 1]."""
+    shares = np.asarray(shares, dtype=np.float64)
+    if len(shares) < 2 or shares.sum() <= 0:
+        return 1.0
+    shares = np.clip(shares / shares.sum(), EPSILON, 1.0)
+    effective = np.exp(-(shares * np.log(shares)).sum())
+    return float(np.clip((effective - 1.0) / (len(shares) - 1.0), 0.0, 1.0))
 
 
 class AdaptiveDiversity(UncertaintyDiversity):
@@ -787,12 +796,17 @@ class AdaptiveDiversity(UncertaintyDiversity):
         self.candidate_share = candidate_share
 
     def density_trust(self, pool: QueryPool) -> float:
-        """In [0, 1]: 1 at a `class_balance` of `balanced_above` or more, 0 at `skewed_below` or less.
+        """In [0, 1]: 1 at a balance of `balanced_above` or more, 0 at `skewed_below` or less.
 
-        Linear between: a pool does not flip from one treatment to the other on one more label."""
+        Linear between: a pool does not flip from one treatment to the other on one more label. The
+        balance is the lower of the model's `class_balance` and the `evenness` of the labels so far
+        (`class_counts`, when given): a head that corrects its priors for skewed labels (FastHead's
+        logit adjustment) predicts evenly on a skewed pool, and its labels still tell."""
         if pool.probabilities is None or pool.multi_label:
             return 1.0
         balance = class_balance(pool.probabilities)
+        if pool.class_counts and pool.classes is not None:
+            balance = min(balance, evenness(np.array([_lookup(pool.class_counts, c, 0.0) for c in pool.classes])))
         return float(np.clip((balance - self.skewed_below) / (self.balanced_above - self.skewed_below), 0.0, 1.0))
 
     def scores(self, pool: QueryPool) -> np.ndarray:
@@ -814,8 +828,11 @@ class AdaptiveDiversity(UncertaintyDiversity):
         return score
 
     def select(self, pool: QueryPool, batch_size: int, scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        # The k-means spread fades with the trust too: on a skewed pool it would pick each cluster's
+        # typical item among the uncertain ones, and at trust 0 the batch is the top of the scores.
+        per_item = 1.0 + (self.candidates - 1.0) * self.density_trust(pool)
         share = max(batch_size, round(self.candidate_share * len(pool)))
-        candidates = _top(scores, min(self.candidates * batch_size, share))
+        candidates = _top(scores, min(round(per_item * batch_size), share))
         values = scores[candidates]
         if self.novelty > 0:
             values = values * np.clip(_distance_to_labeled(pool, candidates), 0.0, 1.0) ** self.novelty

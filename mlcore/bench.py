@@ -37,6 +37,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -743,6 +744,7 @@ def simulate_active_learning(
             classes=[str(c) for c in query_head.classes_],
             class_f1=per_class,
             class_f1_previous=previous_f1,
+            class_counts=dict(Counter(train_labels[labeled].tolist())),
         )
         started = time.perf_counter()
         picked = make_strategy(strategy, random_state=seed * 10_000 + round_number).query(

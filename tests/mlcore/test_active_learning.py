@@ -340,3 +340,15 @@ def test_adaptive_diversity_candidates_are_a_share_of_a_small_pool():
     for bad in ({"candidate_share": 0}, {"skewed_below": 0.95}, {"balanced_above": 1.5}):
         with pytest.raises(ValueError):
             make_strategy("adaptive_diversity", **bad)
+
+
+def test_adaptive_diversity_reads_skew_from_the_labels_when_the_model_hides_it():
+    """A head that corrects its priors (logit adjustment) predicts evenly on a skewed pool: the labels'
+    class counts still say that the classes are skewed."""
+    pool = even_pool(100)
+    strategy = make_strategy("adaptive_diversity")
+    even_labels = QueryPool(**{**vars(pool), "classes": list("abcd"), "class_counts": dict.fromkeys("abcd", 25)})
+    skewed_labels = QueryPool(**{**vars(pool), "classes": list("abcd"), "class_counts": {"a": 200, "b": 8, "c": 4}})
+    assert strategy.density_trust(even_labels) == pytest.approx(1.0)
+    assert strategy.density_trust(skewed_labels) == 0.0
+    assert al.evenness(np.array([200, 8, 4, 0])) < 0.2
