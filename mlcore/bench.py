@@ -99,17 +99,115 @@ def embedding_cache_key(texts: Sequence[str], encoder_version: str) -> str:
 def cached_embeddings(
     encoder: TextEncoder, texts: Sequence[str], cache_dir: Path, *, progress: Callable[[int, int], None] | None = None
 ) -> tuple[np.ndarray, bool]:
-    """(n, dim) float32 embeddings of `texts` and whether they came from the cache.
+    """(n, dim) float32 embeddings of `texts` and whether they came from the cache (none embedded now).
 
     Stored as float16 .npy; fresh embeddings are rounded through float16 too, so a first run and a
-    cached run cluster exactly the same vectors.
+    cached run cluster exactly the same vectors. When the exact list is not cached, rows already
+    embedded by the same encoder version in other cache files are reused (`CacheIndex`) and only the
+    texts found nowhere are embedded: a subset of a cached set (a long-tail variant) costs nothing.
     """
     path = cache_dir / f"{embedding_cache_key(texts, encoder.version)}.npy"
+    hashes = text_hashes(texts)
     if path.is_file():
+        if not _sidecar_path(path).is_file():
+            _save_sidecar(path, encoder.version, hashes)  # files written before sidecars existed join the index
         return np.load(path).astype(np.float32), True
-    half = encoder.embed(texts, progress=progress).astype(np.float16)
+    half, found = CacheIndex(cache_dir, encoder.version).rows(hashes)
+    missing = np.flatnonzero(~found)
+    if len(missing):
+        fresh = encoder.embed([texts[row] for row in missing], progress=progress).astype(np.float16)
+        if half is None:
+            half = np.zeros((len(texts), fresh.shape[1]), dtype=np.float16)
+        half[missing] = fresh
+    elif half is None:  # no texts at all
+        half = encoder.embed(list(texts), progress=progress).astype(np.float16)
     _save_atomically(path, half)
-    return half.astype(np.float32), False
+    _save_sidecar(path, encoder.version, hashes)
+    return half.astype(np.float32), not len(missing)
+
+
+TEXT_HASH_BYTES = 16  # blake2b-128 per text: a collision among millions of texts is out of reach
+SIDECAR_SUFFIX = ".index.npz"
+
+
+def text_hashes(texts: Sequence[str]) -> np.ndarray:
+    """(n, TEXT_HASH_BYTES) uint8: one hash per text, the key a cached row is found by."""
+    hashes = np.empty((len(texts), TEXT_HASH_BYTES), dtype=np.uint8)
+    for row, text in enumerate(texts):
+        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=TEXT_HASH_BYTES).digest()
+        hashes[row] = np.frombuffer(digest, dtype=np.uint8)
+    return hashes
+
+
+def _sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name.removesuffix(".npy") + SIDECAR_SUFFIX)
+
+
+def _save_sidecar(path: Path, encoder_version: str, hashes: np.ndarray) -> None:
+    # The sidecar says which encoder made the file and which text each row embeds.
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz.part")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, encoder_version=np.array(encoder_version), text_hashes=hashes)
+        os.replace(temporary, _sidecar_path(path))
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class CacheIndex:
+    """Every row cached under `cache_dir` by one encoder version, found by its text's hash.
+
+    Reads the sidecars (`<key>.index.npz`: the encoder version and one hash per row) of the cache
+    files; a file without one (written before sidecars existed) or of another version is not used.
+    """
+
+    def __init__(self, cache_dir: Path, encoder_version: str) -> None:
+        self.cache_dir = cache_dir
+        self.encoder_version = encoder_version
+
+    def _files(self) -> list[tuple[Path, np.ndarray]]:
+        files = []
+        for sidecar in sorted(self.cache_dir.glob(f"*{SIDECAR_SUFFIX}")) if self.cache_dir.is_dir() else []:
+            path = sidecar.with_name(sidecar.name.removesuffix(SIDECAR_SUFFIX) + ".npy")
+            try:
+                with np.load(sidecar, allow_pickle=False) as index:
+                    if str(index["encoder_version"]) != self.encoder_version:
+                        continue
+                    hashes = index["text_hashes"]
+            except (OSError, ValueError, KeyError):
+                continue  # a damaged sidecar only costs a re-embedding
+            if path.is_file():
+                files.append((path, hashes))
+        return files
+
+    def rows(self, hashes: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """(float16 rows or None when nothing is found, (n,) bool found) for texts given by `text_hashes`."""
+        wanted: dict[bytes, list[int]] = {}
+        for row, key in enumerate(hashes):
+            wanted.setdefault(key.tobytes(), []).append(row)
+        found = np.zeros(len(hashes), dtype=bool)
+        result = None
+        for path, cached in self._files():
+            if found.all():
+                break
+            pairs = [
+                (source, target)
+                for source, key in enumerate(cached)
+                for target in wanted.get(key.tobytes(), ())
+                if not found[target]
+            ]
+            if not pairs:
+                continue
+            array = np.load(path, mmap_mode="r")
+            if array.shape[0] != len(cached):
+                continue
+            if result is None:
+                result = np.zeros((len(hashes), array.shape[1]), dtype=np.float16)
+            sources, targets = (np.array(column) for column in zip(*pairs, strict=True))
+            result[targets] = array[sources]
+            found[targets] = True
+        return result, found
 
 
 @dataclass(frozen=True)

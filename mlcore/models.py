@@ -444,6 +444,13 @@ HYBRID_SOLVER = "newton-cg"
 # BBC News less of them (2:1 0.977, 1:2 and 1.5:3 0.987); 1.5:3 is at or above both baselines on all three.
 DEFAULT_EMBEDDING_WEIGHT = 1.5
 DEFAULT_WORDS_WEIGHT = 3.0
+# Labels per class (on average) under which a hybrid head lets its embeddings lead: the head of the
+# embeddings alone picks the pool items to pseudo-label and gives the queue its uncertainty; the head
+# trained on labels and pseudo-labels still reads both. With a few labels per class a bag of words
+# holds mostly chance words. 20 Newsgroups, 3 seeds (docs/benchmarks.md, issue 22): at 100 random
+# labels (5 per class) pseudo-labels picked by the embeddings gave 0.561 macro-F1 against 0.545 for
+# the hybrid's own; at 300 labels 0.712 against 0.699; at 600 (30 per class) 0.754 against 0.766.
+DEFAULT_COLD_START_PER_CLASS = 20.0
 # Self-training threshold of a new head (FastHead's default), as a share of the way from chance to
 # certainty (`sure_probability`): 0.2875 with 20 labels, 0.625 with 2. On 20 Newsgroups (3 seeds,
 # 2,000 labels) 0.05 / 0.15 / 0.25 / 0.35 / 0.45 gave 0.764 / 0.763 / 0.765 / 0.764 / 0.762 macro-F1.
@@ -539,7 +546,13 @@ class FastHead(TextClassifier):
     way from chance to certain: `sure_probability`) and trains once more on the labeled and those
     pseudo-labeled items. `self_training=None`, no `unlabeled`, or a multi-label head trains on the
     labels alone. `labels_only_` is the head of the first fit, on the labels alone (itself when no pool
-    item joined).
+    item joined): what the queue reads its uncertainty from.
+
+    Cold start (hybrid, single-label, self-training): while the labels are fewer than
+    `cold_start_per_class` per class on average, the LR head of the labels' embeddings alone takes the
+    labels-only head's place: it picks the pseudo-labels and is `labels_only_`. The head trained on
+    labels and pseudo-labels still reads embeddings and words, so the words learn from the many
+    pseudo-labeled items instead of the few labels. `cold_start_per_class=None` turns this off.
 
         >>> head = FastHead(head="lr").fit(embeddings, ["sport", "politics", ...])
         >>> head.predict(new_embeddings)
@@ -578,6 +591,7 @@ class FastHead(TextClassifier):
         language: str = "en",
         embedding_weight: float = DEFAULT_EMBEDDING_WEIGHT,
         words_weight: float = DEFAULT_WORDS_WEIGHT,
+        cold_start_per_class: float | None = DEFAULT_COLD_START_PER_CLASS,
         logit_adjustment: float = DEFAULT_LOGIT_ADJUSTMENT,
     ) -> None:
         self.head = head
@@ -604,6 +618,7 @@ class FastHead(TextClassifier):
         self.language = language
         self.embedding_weight = embedding_weight
         self.words_weight = words_weight
+        self.cold_start_per_class = cold_start_per_class
         self.logit_adjustment = logit_adjustment
 
     @property
@@ -648,7 +663,8 @@ class FastHead(TextClassifier):
         super().fit(X, y, sample_weight=sample_weight, on_progress=first_half, should_cancel=should_cancel)
         # Refitting replaces the weight arrays (or the network) and never writes into them, so a shallow
         # copy keeps the head of the labels alone.
-        self.labels_only_ = copy.copy(self)
+        lead = self._embedding_lead(X, y, sample_weight)
+        self.labels_only_ = lead or copy.copy(self)
         labeled_embeddings, pool_embeddings = _embeddings_of(X), _embeddings_of(pool)
         if pool_embeddings.shape[1] != self.n_features_in_:
             raise ValueError(f"unlabeled has {pool_embeddings.shape[1]} features; X has {self.n_features_in_}")
@@ -663,7 +679,7 @@ class FastHead(TextClassifier):
             with self._solver_tolerance(SELF_TRAINING_TOLERANCE):
                 super().fit(inputs, labels, sample_weight=weight, on_progress=second_half, should_cancel=should_cancel)
         else:
-            self.labels_only_ = self
+            self.labels_only_ = lead or self
             if second_half is not None:
                 second_half(1.0)
         self.n_pseudo_labeled_ = len(rows)
@@ -719,8 +735,9 @@ class FastHead(TextClassifier):
             self._tolerance = previous
 
     def _sure_pseudo_labels(self, y: Sequence, pool: Any, graph: NeighbourGraph) -> tuple[np.ndarray, list]:
-        """(rows of `pool` to pseudo-label, their labels): where the head and label spreading over the
-        graph, averaged, put one label `self_training` of the way from chance to certain.
+        """(rows of `pool` to pseudo-label, their labels): where the labels-only head (`labels_only_`:
+        at a hybrid head's cold start the embeddings' head) and label spreading over the graph,
+        averaged, put one label `self_training` of the way from chance to certain.
 
         Two views that err differently: the linear head alone pseudo-labels its own mistakes
         confidently; spreading follows the pool's dense regions, where the head draws one global
@@ -729,9 +746,32 @@ class FastHead(TextClassifier):
         index = {label: i for i, label in enumerate(self.classes_.tolist())}
         targets = np.array([index[_plain_label(label)] for label in y], dtype=np.int64)
         spread = spread_labels(graph, targets, len(self.classes_))[len(targets) :]
-        evidence = (self.predict_proba(pool) + spread) / 2.0
+        evidence = (self.labels_only_.predict_proba(pool) + spread) / 2.0
         rows = np.flatnonzero(evidence.max(axis=1) >= sure_probability(self.self_training, len(self.classes_)))
         return rows, self.classes_[evidence[rows].argmax(axis=1)].tolist()
+
+    def is_cold_start(self, y: Sequence) -> bool:
+        """Whether a hybrid head fit on labels `y` lets its embeddings lead (`cold_start_per_class`)."""
+        if self.cold_start_per_class is None or not len(y):
+            return False
+        return len(y) / len({_plain_label(label) for label in y}) < self.cold_start_per_class
+
+    def _embedding_lead(self, X: Any, y: Sequence, sample_weight: Any) -> FastHead | None:
+        """At the cold start of a hybrid head: the LR head of the labels' embeddings alone (reading
+        `HybridInputs` for their embeddings), which then picks the pseudo-labels and gives the queue's
+        uncertainty; None otherwise."""
+        if self.featurizer_ is None or not self.is_cold_start(y):
+            return None
+        lead = FastHead(
+            head="lr",
+            C=self.C,
+            max_iter=self.max_iter,
+            self_training=None,
+            features="embeddings",
+            random_state=self.random_state,
+            logit_adjustment=self.logit_adjustment,
+        )
+        return lead.fit(_embeddings_of(X), list(y), sample_weight=sample_weight)
 
     def _check_params(self) -> None:
         _check_choice("head", self.head, FAST_HEADS)
@@ -745,6 +785,11 @@ class FastHead(TextClassifier):
         if isinstance(adjustment, bool) or not isinstance(adjustment, int | float) or not 0 <= adjustment <= 10:
             raise ValueError(f"logit_adjustment must be a number in [0, 10]; got {adjustment!r}")
         _check_seed(self.random_state)
+        cold_start = self.cold_start_per_class
+        if cold_start is not None and (
+            isinstance(cold_start, bool) or not isinstance(cold_start, int | float) or cold_start < 0
+        ):
+            raise ValueError(f"cold_start_per_class must be None or a number >= 0; got {cold_start!r}")
         if self.self_training is not None and not 0.0 < self.self_training <= 1.0:
             raise ValueError(f"self_training must be None or a share in (0, 1]; got {self.self_training!r}")
         if self.head == "lr":

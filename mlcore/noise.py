@@ -36,13 +36,24 @@ average counts as wrong, those with the highest score (see `ensemble`). The scor
 `calibrated_probabilities` turns it into P(label wrong), anchored on that same count
 (docs/benchmarks.md). `wrong_label_probabilities` (Bayes' rule through the noise matrix) is the
 benchmark's comparison.
+
+What training does with a report is a `CleaningPolicy` (issue 23): relabel or remove the flagged
+items, hold out the doubtful ones or not, on the report of the plain or of the `prior_corrected`
+evidence (`NoiseSettings.class_balance`). `choose_cleaning_policy` compares the candidates out of fold
+on the labeled items themselves and returns the best with every score: no fixed policy held up on
+both balanced and long-tail data (docs/benchmarks.md, "Issue 23: cleaning policy").
+
+    >>> policies = candidate_policies()
+    >>> reports = policy_reports(evidence, policies)
+    >>> choice = choose_cleaning_policy(embeddings, labels, reports, policies=policies)
+    >>> train_labels, keep = choice.policy.apply(labels, reports[choice.policy.balanced])
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import sparse
@@ -77,6 +88,8 @@ class NoiseSettings:
     word_alpha: float = 1e-4  # the bag-of-words model's L2 penalty (docs/benchmarks.md: 1e-5..1e-4)
     # Unflagged items scoring above it are held out of training until an expert looks (`doubtful`).
     doubt_score: float = DOUBT_SCORE
+    # Judge with every view divided by the given labels' class prior (`prior_corrected`): see there.
+    class_balance: bool = False
     random_state: int = 0
 
     def __post_init__(self) -> None:
@@ -150,7 +163,8 @@ class NoiseReport:
 
 
 def cleaned_training(labels: np.ndarray, report: NoiseReport) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, keep): what training learns from once the report is acted on.
+    """(labels, keep): what training learned from before issue 23 (`CleaningPolicy("relabel",
+    doubt_score)` with the report's own `doubtful`); the benchmark still reports it as `cleaned`.
 
     Each flagged item takes the ensemble's suggestion (what an expert does with one key in the
     review queue) and the doubtful items are held out (`keep` False). The flags alone leave the
@@ -823,12 +837,266 @@ def ensemble(evidence: NoiseEvidence, results: dict[str, DetectorResult], settin
     return NoiseReport(results, scores, flags, votes, suggested, agreeing, probabilities, doubtful)
 
 
+def prior_corrected(evidence: NoiseEvidence) -> NoiseEvidence:
+    """The evidence with each view's (n, K) distribution divided by the given labels' class prior, renormalised.
+
+    Out-of-fold models and neighbours under-predict rare classes: on a long-tail set their items look
+    wrong, get flagged and relabeled to a big class, and the rare class shrinks further. Dividing by
+    the prior asks "which class is this item most like, classes counted equally" (logit adjustment
+    of the views). On balanced data the prior is flat and nothing changes.
+    """
+    prior = np.bincount(evidence.labels, minlength=evidence.n_classes).astype(np.float64)
+    prior = np.maximum(prior / max(prior.sum(), 1.0), 1e-12)
+
+    def corrected(view: np.ndarray | None) -> np.ndarray | None:
+        if view is None:
+            return None
+        adjusted = view / prior
+        return adjusted / np.maximum(adjusted.sum(axis=1, keepdims=True), 1e-12)
+
+    return NoiseEvidence(
+        evidence.labels,
+        corrected(evidence.model_probabilities),
+        corrected(evidence.neighbour_probabilities),
+        evidence.rule_hits,
+        corrected(evidence.word_probabilities),
+        corrected(evidence.word_neighbour_probabilities),
+    )
+
+
 def detect_label_noise(
     evidence: NoiseEvidence,
     *,
     detectors: Sequence[str] = DEFAULT_DETECTORS,
     settings: NoiseSettings = NoiseSettings(),
 ) -> NoiseReport:
-    """Run the named detectors that have their input, then the ensemble over them."""
+    """Run the named detectors that have their input, then the ensemble over them (on the
+    `prior_corrected` evidence when `settings.class_balance`)."""
+    if settings.class_balance:
+        evidence = prior_corrected(evidence)
     results = {name: get_detector(name)(evidence, settings) for name in available_detectors(evidence, detectors)}
     return ensemble(evidence, results, settings)
+
+
+# --- cleaning policies --------------------------------------------------------------------------
+
+FLAGGED_ACTIONS = ("relabel", "remove")
+DEFAULT_POLICY_DOUBT_SCORES = (DOUBT_SCORE,)
+BALANCED_PREFIX = "balanced_"
+DEFAULT_POLICY_FOLDS = 4
+# How the chooser trusts a held-out item's given label (`trust_weights`): "weighted" counts every
+# unflagged item by 1 - P(label wrong); "threshold" counts the unflagged items scoring at most
+# TRUSTED_SCORE and no others.
+TRUST_CHOICES = ("weighted", "threshold")
+TRUSTED_SCORE = DOUBT_SCORE
+
+
+@dataclass(frozen=True)
+class CleaningPolicy:
+    """What training learns from once a report is acted on: `apply(labels, report) -> (labels, keep)`.
+
+    flagged: "relabel" gives each flagged item the ensemble's suggestion (what an expert does with one
+    key in the review queue); "remove" leaves it out of training. doubt_score: unflagged items scoring
+    above it are held out too (`keep` False); None holds nothing out. balanced: the policy acts on the
+    report of the prior-corrected evidence (`NoiseSettings.class_balance`, `prior_corrected`); the
+    caller gives `apply` that report.
+    """
+
+    flagged: str = "relabel"
+    doubt_score: float | None = None
+    balanced: bool = False  # act on the report judged on prior-corrected evidence (`class_balance`)
+
+    def __post_init__(self) -> None:
+        if self.flagged not in FLAGGED_ACTIONS:
+            raise ValueError(f"Unknown flagged action {self.flagged!r}: choose one of {', '.join(FLAGGED_ACTIONS)}.")
+        if self.doubt_score is not None and not 0.0 <= self.doubt_score <= 1.0:
+            raise ValueError(f"doubt_score must lie in [0, 1] or be None; got {self.doubt_score!r}")
+
+    @property
+    def name(self) -> str:
+        """What `cleaning_policy` reads back: "relabel", "remove_hold_out@0.15", "balanced_relabel", ..."""
+        name = self.flagged if self.doubt_score is None else f"{self.flagged}_hold_out@{self.doubt_score:g}"
+        return f"{BALANCED_PREFIX}{name}" if self.balanced else name
+
+    def __str__(self) -> str:
+        return self.name
+
+    def settings(self, settings: NoiseSettings) -> NoiseSettings:
+        """`settings` as the report this policy acts on is judged with (prior-corrected or not)."""
+        return replace(settings, class_balance=self.balanced)
+
+    def doubtful(self, report: NoiseReport) -> np.ndarray:
+        """(n,) bool: the unflagged items this policy holds out."""
+        if self.doubt_score is None:
+            return np.zeros(len(report.flags), dtype=bool)
+        return ~report.flags & (report.scores > self.doubt_score)
+
+    def apply(self, labels: np.ndarray, report: NoiseReport) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, keep), both (n,): the labels to train on and which items training keeps."""
+        cleaned = np.asarray(labels).copy()
+        keep = ~self.doubtful(report)
+        if self.flagged == "relabel":
+            cleaned[report.flags] = report.suggested[report.flags]
+        else:
+            keep &= ~report.flags
+        return cleaned, keep
+
+
+def cleaning_policy(name: str) -> CleaningPolicy:
+    """The policy a `CleaningPolicy.name` names: "relabel", "remove_hold_out@0.15", "balanced_relabel", ...
+
+    A ValueError names the forms it accepts.
+    """
+    balanced = name.startswith(BALANCED_PREFIX)
+    action, _, threshold = name.removeprefix(BALANCED_PREFIX).partition("_hold_out@")
+    try:
+        return CleaningPolicy(action, float(threshold) if threshold else None, balanced)
+    except ValueError:
+        known = ", ".join(policy.name for policy in candidate_policies())
+        raise ValueError(f"Unknown cleaning policy {name!r}: choose one like {known}.") from None
+
+
+def candidate_policies(
+    doubt_scores: Sequence[float] = DEFAULT_POLICY_DOUBT_SCORES, *, balanced: Sequence[bool] = (False, True)
+) -> list[CleaningPolicy]:
+    """Each flagged action alone and with the doubtful items held out at each threshold, on the plain
+    and on the prior-corrected report."""
+    return [
+        CleaningPolicy(action, doubt_score, balance)
+        for balance in balanced
+        for action in FLAGGED_ACTIONS
+        for doubt_score in (None, *sorted(set(doubt_scores)))
+    ]
+
+
+@dataclass(frozen=True)
+class PolicyChoice:
+    """The chooser's answer: the best policy and the out-of-fold macro-F1 of every candidate.
+
+    scores: {policy name: mean over folds}; fold_scores: {name: [per fold]}; trusted: the held-out
+    items scored (over all folds: those with a trust weight above 0).
+    """
+
+    policy: CleaningPolicy
+    scores: dict[str, float]
+    fold_scores: dict[str, list[float]]
+    trusted: int
+    folds: int
+
+    def as_dict(self) -> dict:
+        return {
+            "policy": self.policy.name,
+            "scores": self.scores,
+            "fold_scores": self.fold_scores,
+            "trusted": self.trusted,
+            "folds": self.folds,
+        }
+
+
+def trust_weights(report: NoiseReport, trust: str = "weighted") -> np.ndarray:
+    """(n,) how much the chooser counts each item's given label, 0..1; flagged items count 0.
+
+    "weighted": 1 - the calibrated P(label wrong) (1 - score without it), so the doubtful band still
+    counts, a little: were it left out, a policy that holds it out would never be seen to lose by
+    it. "threshold": 1 for the items scoring at most `TRUSTED_SCORE`, else 0.
+    """
+    if trust not in TRUST_CHOICES:
+        raise ValueError(f"Unknown trust {trust!r}: choose one of {', '.join(TRUST_CHOICES)}.")
+    if trust == "threshold":
+        weights = (report.scores <= TRUSTED_SCORE).astype(np.float64)
+    else:
+        wrong = report.scores if report.wrong_probabilities is None else report.wrong_probabilities
+        weights = 1.0 - np.clip(np.asarray(wrong, dtype=np.float64), 0.0, 1.0)
+    weights[report.flags] = 0.0
+    return weights
+
+
+def policy_reports(
+    evidence: NoiseEvidence,
+    policies: Sequence[CleaningPolicy],
+    *,
+    detectors: Sequence[str] = DEFAULT_DETECTORS,
+    settings: NoiseSettings = NoiseSettings(),
+) -> dict[bool, NoiseReport]:
+    """The report each policy acts on, by `CleaningPolicy.balanced`: plain and prior-corrected, as needed."""
+    needed = {policy.balanced for policy in policies}
+    return {
+        balanced: detect_label_noise(evidence, detectors=detectors, settings=replace(settings, class_balance=balanced))
+        for balanced in sorted(needed)
+    }
+
+
+def choose_cleaning_policy(
+    features: np.ndarray,
+    labels: np.ndarray,
+    reports: Mapping[bool, NoiseReport],
+    *,
+    policies: Sequence[CleaningPolicy] | None = None,
+    folds: int = DEFAULT_POLICY_FOLDS,
+    make_model: Callable[[], object] | None = None,
+    trust: str = "weighted",
+    random_state: int = 0,
+) -> PolicyChoice:
+    """The cleaning policy that trains the best model on this data, judged out of fold.
+
+    features: (n, dim); labels: (n,) the given class indices 0..K-1; reports: the detectors' reports
+    on them, by `CleaningPolicy.balanced` (`policy_reports`). The items are split into `folds`
+    stratified folds; per fold, each policy cleans the other folds (flags and suggestions of its
+    report), a model (`make_model()`, default the fast head's logistic regression, C=10) trains on
+    what the policy keeps, and it is scored by macro-F1 on the held-out fold with the given labels,
+    each item counted by how much the evidence trusts its label (`trust_weights`, of the
+    prior-corrected report when there is one: the plain one distrusts rare classes). Every class
+    counts the same, so a policy that starves a rare class loses. The best mean wins; ties go to the
+    earlier candidate.
+    """
+    from sklearn.metrics import f1_score
+
+    policies = candidate_policies() if policies is None else list(policies)
+    if not policies:
+        raise ValueError("choose_cleaning_policy needs at least one policy")
+    features = np.asarray(features, dtype=np.float32)
+    missing = {policy.balanced for policy in policies} - set(reports)
+    if missing:
+        raise ValueError(f"no report for the policies with balanced={sorted(missing)}: see policy_reports")
+    for report in reports.values():
+        if len(report.flags) != features.shape[0]:
+            raise ValueError(f"a report must judge the {features.shape[0]} items given; it judged {len(report.flags)}")
+    n_classes = (
+        max(int(np.max(labels, initial=0)), *(int(report.suggested.max(initial=0)) for report in reports.values())) + 1
+    )
+    labels = _check_labels(labels, features.shape[0], max(n_classes, 2), rows_of="features")
+    make_model = make_model or (lambda: LogisticRegression(C=10.0, max_iter=1000, random_state=random_state))
+    weights = trust_weights(reports.get(True, reports.get(False)), trust)
+    folds = min(folds, int(np.bincount(labels, minlength=n_classes).max()))
+    if folds < 2:
+        raise ValueError("choosing a cleaning policy needs at least 2 items of some class")
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
+    cleaned = {policy.name: policy.apply(labels, reports[policy.balanced]) for policy in policies}
+    fold_scores: dict[str, list[float]] = {policy.name: [] for policy in policies}
+    scored = 0
+    for train, held_out in _quiet_split(splitter, np.zeros(len(labels)), labels):
+        judged = held_out[weights[held_out] > 0]
+        if not len(judged):
+            continue
+        scored += len(judged)
+        for policy in policies:
+            policy_labels, keep = cleaned[policy.name]
+            rows = train[keep[train]]
+            probabilities = _fit_probabilities(
+                features[rows], policy_labels[rows], features[judged], n_classes, make_model()
+            )
+            predicted = probabilities.argmax(axis=1)
+            score = f1_score(
+                labels[judged],
+                predicted,
+                labels=np.unique(labels[judged]),
+                average="macro",
+                sample_weight=weights[judged],
+                zero_division=0,
+            )
+            fold_scores[policy.name].append(float(score))
+    if not scored:
+        raise ValueError("no item is trusted enough to score the cleaning policies on")
+    scores = {name: round(float(np.mean(values)), 4) for name, values in fold_scores.items()}
+    best = max(policies, key=lambda policy: (scores[policy.name], -policies.index(policy)))
+    return PolicyChoice(best, scores, fold_scores, scored, folds)

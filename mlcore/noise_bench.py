@@ -1,17 +1,21 @@
 """`python -m mlcore.bench noise`: flip a share of the training labels and measure who finds them.
 
     python -m mlcore.bench noise --dataset FILE.jsonl --noise 0.1 --kind symmetric|confusable
-        --seeds 3 --out RESULT.json [--filter-by both] [--timing-items 20000] [--random-state 0]
+        --seeds 3 --out RESULT.json [--filter-by both] [--trust weighted|threshold] [--timing-items 20000]
+        [--random-state 0]
         [--no-words] [--language en] [--cache-dir DIR] [--backbone NAME] [--quiet]
 
 Per seed: flip `--noise` of the train labels (symmetric: to a uniformly random other class;
 confusable: to the class a clean out-of-fold model gives the item most after its own), gather the
 out-of-fold evidence on the noisy labels (a model and the neighbours over the embeddings and,
 unless `--no-words`, over the bag of words), run every detector, the ensemble and cleanlab under each
-`filter_by`, and score each one's flags against the flipped items. Then train the fast head on clean,
-noisy and ensemble-cleaned labels (`mlcore.noise.cleaned_training`: flagged items relabeled to the
-suggestion, the doubtful ones held out; also: flagged items relabeled alone, and flagged items
-removed) and report its test macro-F1. `calibration` holds the expected calibration error of
+`filter_by`, and score each one's flags against the flipped items. Then train the fast head on clean
+and noisy labels and on the labels of every cleaning policy (`mlcore.noise.candidate_policies`:
+flagged items relabeled to the suggestion or removed, alone or with the doubtful items held out at
+each threshold) and report its test macro-F1 and `recovered_share` per policy, and for the policy
+`mlcore.noise.choose_cleaning_policy` picks on the noisy training data alone (`default`).
+`cleaned`, `flagged_relabeled` and `flagged_removed` are the earlier names of
+`relabel_hold_out@0.15`, `relabel` and `remove`. `calibration` holds the expected calibration error of
 each estimate of P(label wrong) against the flips: the raw score, the ensemble's calibrated
 probability and Bayes' rule through the noise matrix, over all items and over those scoring > 0.1
 (`_suspicious`). The JSON holds the mean over seeds and every seed's numbers.
@@ -33,11 +37,15 @@ from threadpoolctl import threadpool_limits
 
 from mlcore.noise import (
     FILTER_BY_CHOICES,
+    TRUST_CHOICES,
     NoiseSettings,
+    candidate_policies,
+    choose_cleaning_policy,
     cleaned_training,
     detect_label_noise,
     gather_evidence,
     out_of_fold_probabilities,
+    policy_reports,
     word_features,
     wrong_label_probabilities,
 )
@@ -58,6 +66,9 @@ def add_noise_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="runs (seeds random-state, +1, ...)")
     parser.add_argument("--random-state", type=int, default=0, help="the first seed")
     parser.add_argument("--filter-by", choices=FILTER_BY_CHOICES, default="both", help="cleanlab's, in the ensemble")
+    parser.add_argument(
+        "--trust", choices=TRUST_CHOICES, default="weighted", help="how the policy chooser trusts held-out labels"
+    )
     parser.add_argument(
         "--timing-items", type=int, default=TIMING_ITEMS, help="items of the timed detector run; 0 skips"
     )
@@ -170,7 +181,7 @@ def _head_f1(train: np.ndarray, labels: np.ndarray, test: np.ndarray, test_label
 
 def noise_seed_run(data: tuple, args: argparse.Namespace, seed: int, n_classes: int) -> dict:
     """Flip, detect, score and retrain for one seed."""
-    train, labels, test, test_labels, words = data
+    train, labels, _test, _test_labels, words = data
     rng = np.random.default_rng(seed)
     settings = NoiseSettings(random_state=seed, filter_by=args.filter_by)
     confusion = None
@@ -192,8 +203,7 @@ def noise_seed_run(data: tuple, args: argparse.Namespace, seed: int, n_classes: 
             evidence, detectors=("confident_learning",), settings=NoiseSettings(random_state=seed, filter_by=filter_by)
         )
         cleanlab[filter_by] = flag_scores(variant.detectors["confident_learning"].flags, flipped)
-    unflagged = ~report.flags
-    cleaned, kept = cleaned_training(noisy, report)
+    _cleaned, kept = cleaned_training(noisy, report)
     suggestions_right = report.suggested[report.flags & flipped] == labels[report.flags & flipped]
     return {
         "seed": seed,
@@ -214,13 +224,45 @@ def noise_seed_run(data: tuple, args: argparse.Namespace, seed: int, n_classes: 
             "probability": reliability(probabilities, flipped),
         },
         "detect_seconds": round(seconds, 2),
-        "test_f1": {
-            "clean": _head_f1(train, labels, test, test_labels, seed),
-            "noisy": _head_f1(train, noisy, test, test_labels, seed),
-            "cleaned": _head_f1(train[kept], cleaned[kept], test, test_labels, seed),
-            "flagged_relabeled": _head_f1(train, cleaned, test, test_labels, seed),
-            "flagged_removed": _head_f1(train[unflagged], noisy[unflagged], test, test_labels, seed),
-        },
+        **policy_test_f1(data, noisy, evidence, settings, seed, trust=getattr(args, "trust", "weighted")),
+    }
+
+
+# The earlier names of three policies, kept in the JSON so that older tables compare.
+EARLIER_NAMES = {"cleaned": "relabel_hold_out@0.15", "flagged_relabeled": "relabel", "flagged_removed": "remove"}
+
+
+def policy_test_f1(
+    data: tuple, noisy: np.ndarray, evidence, settings: NoiseSettings, seed: int, *, trust: str = "weighted"
+) -> dict:
+    """Test macro-F1 of the head on clean and noisy labels and on each policy's cleaning, the policy the
+    chooser picks out of fold on the noisy training data alone (`default`), and the chooser's scores."""
+    train, labels, test, test_labels, _words = data
+    policies = candidate_policies()
+    started = time.perf_counter()
+    reports = policy_reports(evidence, policies, settings=settings)
+    choice = choose_cleaning_policy(train, noisy, reports, policies=policies, trust=trust, random_state=seed)
+    choose_seconds = time.perf_counter() - started
+    test_f1 = {
+        "clean": _head_f1(train, labels, test, test_labels, seed),
+        "noisy": _head_f1(train, noisy, test, test_labels, seed),
+    }
+    for policy in policies:
+        policy_labels, keep = policy.apply(noisy, reports[policy.balanced])
+        test_f1[policy.name] = _head_f1(train[keep], policy_labels[keep], test, test_labels, seed)
+    test_f1["default"] = test_f1[choice.policy.name]
+    for earlier, name in EARLIER_NAMES.items():
+        test_f1[earlier] = test_f1[name]
+    recovered = {name: recovered_share(test_f1, name) for name in test_f1 if name not in ("clean", "noisy")}
+    flips = data[1] != noisy
+    return {
+        # The flags of the prior-corrected report against the flips: what an expert reviews under a balanced policy.
+        "balanced_ensemble": flag_scores(reports[True].flags, flips) if True in reports else None,
+        "test_f1": test_f1,
+        "recovered": recovered,
+        "chosen_policy": choice.policy.name,
+        "policy_scores": choice.scores,
+        "choose_seconds": round(choose_seconds, 2),
     }
 
 
@@ -235,6 +277,13 @@ def _mean_scores(runs: list[dict]) -> dict:
     if first is None or isinstance(first, bool):
         return first
     return round(float(np.mean(runs)), 4)
+
+
+def _spread(values: list[float | None]) -> dict | None:
+    """Min, max and standard deviation over the seeds (None when a seed lost nothing to the noise)."""
+    if any(value is None for value in values):
+        return None
+    return {"min": min(values), "max": max(values), "std": round(float(np.std(values)), 4)}
 
 
 def recovered_share(test_f1: dict, cleaned: str = "cleaned") -> float | None:
@@ -302,8 +351,17 @@ def noise_benchmark(args: argparse.Namespace) -> dict:
             timed = time_detectors(
                 train, labels, len(classes), args.timing_items, seeds[0], texts=texts, language=args.language
             )
-    keys = ("held_out", "held_out_flipped", "detectors", "cleanlab_filter_by", "test_f1", "calibration")
+    keys = (
+        "held_out",
+        "held_out_flipped",
+        "detectors",
+        "balanced_ensemble",
+        "cleanlab_filter_by",
+        "test_f1",
+        "calibration",
+    )
     mean = _mean_scores([{key: run[key] for key in keys} for run in runs])
+    policies = [name for name in mean["test_f1"] if name not in ("clean", "noisy", *EARLIER_NAMES)]
     return {
         "dataset": str(args.dataset),
         "n_train": len(dataset.train_gold),
@@ -314,12 +372,13 @@ def noise_benchmark(args: argparse.Namespace) -> dict:
         "noise": args.noise,
         "kind": args.kind,
         "filter_by": args.filter_by,
+        "trust": args.trust,
         "views": ["model", "neighbours"] + ([] if words is None else ["words", "word_neighbours"]),
         "seeds": seeds,
         **mean,
-        "recovered_share": recovered_share(mean["test_f1"]),
-        "recovered_share_by_relabeling": recovered_share(mean["test_f1"], "flagged_relabeled"),
-        "recovered_share_by_removal": recovered_share(mean["test_f1"], "flagged_removed"),
+        "recovered_share": {name: recovered_share(mean["test_f1"], name) for name in policies},
+        "recovered_share_spread": {name: _spread([run["recovered"][name] for run in runs]) for name in policies},
+        "chosen_policies": [run["chosen_policy"] for run in runs],
         "timing_items": args.timing_items,
         "timing_seconds": round(timed, 2) if timed is not None else None,
         "blas_threads": 1,
@@ -343,9 +402,7 @@ def run_noise(args: argparse.Namespace) -> int:
         )
     print(f"  calibration: {result['calibration']}")
     timing = f"; {result['timing_seconds']}s for {args.timing_items} items" if args.timing_items else ""
-    print(
-        f"  recovered {result['recovered_share']} of the lost F1 "
-        f"({result['recovered_share_by_relabeling']} relabeling the flags alone, "
-        f"{result['recovered_share_by_removal']} removing them){timing}"
-    )
+    print(f"  chosen per seed: {', '.join(result['chosen_policies'])}{timing}")
+    for name, share in result["recovered_share"].items():
+        print(f"  {name:28s} test F1 {result['test_f1'][name]:.4f} recovered {share}")
     return 0

@@ -27,6 +27,7 @@ from mlcore.encoders import DEFAULT_BACKBONE, is_engine_backbone
 from mlcore.languages import default_textcnn_tokenization
 from mlcore.losses import LOSSES
 from mlcore.models import (
+    DEFAULT_COLD_START_PER_CLASS,
     DEFAULT_EMBEDDING_WEIGHT,
     DEFAULT_LOGIT_ADJUSTMENT,
     DEFAULT_WORDS_WEIGHT,
@@ -301,6 +302,15 @@ FAST_HEAD_OPTIONS: tuple[Option, ...] = (
         low=0.0,
         low_open=True,
         high=1e3,
+    ),
+    _float(
+        "cold_start_per_class",
+        DEFAULT_COLD_START_PER_CLASS,
+        "hybrid: under this many labels per class the embeddings alone pick the pseudo-labels and the "
+        "queue's uncertainty (null: never).",
+        low=0.0,
+        high=1e4,
+        nullable=True,
     ),
     _float(
         "logit_adjustment",

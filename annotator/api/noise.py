@@ -11,15 +11,16 @@ from annotator.access import ProjectAPIView
 from annotator.api.errors import validation_error_response
 from annotator.api.jobs import JobOutput
 from annotator.permissions import Capability
-from annotator.services.noise import DEFAULT_DOUBT_SCORE, DEFAULT_FILTER_BY, noise_start
+from annotator.services.noise import AUTO_POLICY, DEFAULT_DOUBT_SCORE, DEFAULT_FILTER_BY, noise_start
 from mlcore.noise import DEFAULT_DETECTORS
 
 
 class NoiseStartApi(ProjectAPIView):
     """Queue a noise-detection job: 202 with the job; 400 with the reason (a multi-label project,
-    too few labels, an unknown detector, a doubt_score outside 0-1, a job already running). The
-    ensemble judges with the chosen detectors' evidence only; `doubt_score`: unflagged items scoring
-    above it are held out of training until someone decides."""
+    too few labels, an unknown detector or policy, a doubt_score outside 0-1, a job already running).
+    The ensemble judges with the chosen detectors' evidence only; `policy`: what training does with
+    open flags, "auto" (compared out of fold, the best applied) or a policy name; `doubt_score`: under
+    a hold-out policy, unflagged items scoring above it are held out of training until someone decides."""
 
     capability = Capability.RUN_JOBS
 
@@ -30,6 +31,7 @@ class NoiseStartApi(ProjectAPIView):
         audit_test = serializers.BooleanField(default=False)
         # Checked by the service (0-1), so the API and the page say the same.
         doubt_score = serializers.FloatField(default=DEFAULT_DOUBT_SCORE)
+        policy = serializers.CharField(default=AUTO_POLICY)  # checked by the service, as the detectors
 
     @extend_schema(request=NoiseStartInput, responses={202: JobOutput})
     def post(self, request, project_id: int):

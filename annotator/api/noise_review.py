@@ -47,7 +47,7 @@ class NoiseRunOutput(serializers.ModelSerializer):
         model = NoiseRun
         fields = [
             "id", "job", "encoder", "detectors", "params", "n_items", "n_flagged", "n_held_out", "detector_counts",
-            "test_items", "test_flagged", "test_share_flagged", "created_by", "created_at",
+            "policy", "policy_choice", "test_items", "test_flagged", "test_share_flagged", "created_by", "created_at",
         ]  # fmt: skip
 
 

@@ -20,6 +20,13 @@ class NoiseRun(models.Model):
         default=0, help_text="Doubtful items, not flagged, left out of training until an expert decides."
     )
     detector_counts = models.JSONField(default=dict)  # {detector: items it flagged}
+    # The cleaning policy training follows while the run's flags are open (mlcore.noise.CleaningPolicy
+    # name: "relabel", "remove_hold_out@0.15", "balanced_relabel", ...; "" on runs before issue 23:
+    # flagged items trained with their given label, doubtful ones held out).
+    policy = models.CharField(max_length=60, blank=True, default="")
+    # How it was chosen: {"chosen_by": "evidence"|"expert", "scores": {policy: out-of-fold macro-F1},
+    # "folds": K, "trusted": items scored}; scores are empty when an expert set the policy.
+    policy_choice = models.JSONField(default=dict, blank=True)
     # The locked test split judged read-only by models of the training items (None: not audited).
     test_items = models.PositiveIntegerField(null=True, blank=True)
     test_flagged = models.PositiveIntegerField(null=True, blank=True)

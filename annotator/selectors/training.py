@@ -2,8 +2,10 @@
 
 Training items: every item outside the locked test split with a final label (adjudicated, agreed or
 single), minus those kept out of training (blacklist rules, noise decisions, and the doubtful items
-of the latest noise run while no expert has decided on them). Test items: the test
-split's items with a final label; they are never trained on. The snapshot's hash names exactly this
+of the latest noise run while no expert has decided on them). While a noise flag is open, its run's
+cleaning policy (issue 23) says what training does with the flagged item: learns the suggested
+label ("relabel") or leaves the item out ("remove"); an expert's decision on the flag replaces that.
+Test items: the test split's items with a final label; they are never trained on. The snapshot's hash names exactly this
 data, so two versions trained on the same labels say so.
 """
 
@@ -33,6 +35,7 @@ from annotator.models import (
 )
 from annotator.selectors.items import final_label_ids
 from annotator.selectors.jobs import strip_server_paths_in
+from mlcore.noise import cleaning_policy
 from mlcore.pipeline import model_card as pipeline_model_card
 from mlcore.pipeline import validate_card
 
@@ -67,6 +70,33 @@ def held_out_item_ids(*, project: Project) -> set[int]:
     return set(held.values_list("item_id", flat=True))
 
 
+@dataclass(frozen=True)
+class PolicyActions:
+    """What the cleaning policies of the noise runs do to training while their flags are open."""
+
+    removed: set[int]  # item ids left out
+    relabeled: dict[int, int]  # item id -> the label id trained on instead of the given one
+
+
+def noise_policy_actions(*, project: Project) -> PolicyActions:
+    """The open, flagged (not merely doubtful) training items under their run's cleaning policy.
+
+    A "remove" policy leaves them out; a "relabel" one trains them with the suggestion (a flag with no
+    suggestion, from the blacklist rules alone, keeps its label). Runs from before issue 23 have no
+    policy: their flagged items train with the given label until an expert decides.
+    """
+    flags = NoiseFlag.objects.filter(
+        project=project, split=NoiseSplit.TRAIN, status=NoiseStatus.OPEN, held_out=False
+    ).exclude(run__policy="")
+    removed, relabeled = set(), {}
+    for item_id, policy, suggested in flags.values_list("item_id", "run__policy", "suggested_label_id"):
+        if cleaning_policy(policy).flagged == "remove":
+            removed.add(item_id)
+        elif suggested is not None:
+            relabeled[item_id] = suggested
+    return PolicyActions(removed, relabeled)
+
+
 def training_snapshot(*, project: Project) -> TrainingSnapshot:
     multi_label = project.task_type == TaskType.MULTI_LABEL
     finals = {pk: labels for pk, labels in final_label_ids(project=project).items() if labels}
@@ -74,6 +104,10 @@ def training_snapshot(*, project: Project) -> TrainingSnapshot:
         finals = {pk: labels for pk, labels in finals.items() if len(labels) == 1}
     excluded = set(Exclusion.objects.filter(item__project=project).values_list("item_id", flat=True))
     excluded |= held_out_item_ids(project=project)
+    if not multi_label:  # noise detection judges single-label projects only
+        actions = noise_policy_actions(project=project)
+        excluded |= actions.removed
+        finals |= {pk: [label] for pk, label in actions.relabeled.items() if pk in finals}
     rows = Item.objects.filter(project=project, pk__in=list(finals)).order_by("id")
     train, test = [], []
     for pk, text, digest, split in rows.values_list("id", "text", "content_hash", "split").iterator():

@@ -5,6 +5,12 @@ The job judges out-of-fold only (mlcore.noise): an item is never judged by a mod
 it. With `audit_test` it also judges the locked test split with models of the training items, read
 only: the job never changes a label, and test items can never be excluded (nothing trains on them).
 
+Issue 23: the job also picks the cleaning policy the next training snapshot follows while its flags
+are open (relabel the flagged items to the suggestion or leave them out, hold the doubtful ones out
+or not, judged on plain or class-balanced evidence): by evidence (`AUTO_POLICY`: every candidate
+trains the fast head's LR on K-1 folds and is scored out of fold, `mlcore.noise.choose_cleaning_policy`)
+or as an expert set it. The run stores the policy and every candidate's score.
+
 A new run replaces the open flags of earlier runs (of the splits it judges); decided flags stay as
 history, and an item an expert already decided for its current label (kept it, or relabeled it to
 it) is not flagged again. Decisions feed the next training snapshot: a relabel is an expert
@@ -14,6 +20,7 @@ reopening the flag).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -47,9 +54,13 @@ from mlcore.noise import (
     DEFAULT_DETECTORS,
     DETECTORS,
     FILTER_BY_CHOICES,
+    CleaningPolicy,
     NoiseReport,
     NoiseSettings,
     audit_evidence,
+    candidate_policies,
+    choose_cleaning_policy,
+    cleaning_policy,
     detect_label_noise,
     gather_evidence,
     word_features,
@@ -68,6 +79,12 @@ DEFAULT_FILTER_BY = NoiseSettings().filter_by
 # Unflagged items scoring over it stay out of training while open (1.0: hold nothing out).
 DEFAULT_DOUBT_SCORE = NoiseSettings().doubt_score
 RANDOM_STATE = 0
+# The job chooses the cleaning policy by evidence; an expert may instead name one of MANUAL_POLICIES,
+# whose hold-out variants hold out at the job's doubt_score.
+AUTO_POLICY = "auto"
+HOLD_OUT_SUFFIX = "_hold_out"
+MANUAL_POLICIES = tuple(policy.name.split("@")[0] for policy in candidate_policies(doubt_scores=(DEFAULT_DOUBT_SCORE,)))
+POLICY_CHOICES = (AUTO_POLICY, *MANUAL_POLICIES)
 # Blacklist regexes run over every judged text inside the job: a generous budget, per rule.
 RULE_BUDGET_SECONDS = 60.0
 WRITE_BATCH_SIZE = 1000
@@ -77,6 +94,7 @@ NO_DETECTOR_ERROR = gettext_lazy("Choose at least one detector.")
 UNKNOWN_DETECTOR_ERROR = gettext_lazy("Unknown detector {name!r}: choose from {known}.")
 DOUBT_SCORE_ERROR = gettext_lazy("doubt_score must be a number from 0 to 1; got {value!r}.")
 UNKNOWN_FILTER_BY_ERROR = gettext_lazy("Unknown filter_by {name!r}: choose one of {known}.")
+UNKNOWN_POLICY_ERROR = gettext_lazy("Unknown cleaning policy {name!r}: choose one of {known}.")
 NOT_ENOUGH_LABELS_ERROR = gettext_lazy(
     "Noise detection needs at least {items} labeled training items in {classes} or more labels; "
     "this project has {found} in {found_classes} label(s): {missing}."
@@ -117,6 +135,21 @@ def _checked_filter_by(filter_by: str) -> str:
     return filter_by
 
 
+def _checked_policy(policy: str) -> str:
+    if policy not in POLICY_CHOICES:
+        raise ValidationError(UNKNOWN_POLICY_ERROR.format(name=policy, known=", ".join(POLICY_CHOICES)))
+    return policy
+
+
+def job_policies(policy: str, doubt_score: float) -> list[CleaningPolicy]:
+    """The candidate policies of a job: every one for `AUTO_POLICY`, else the one the expert named;
+    hold-out policies hold out above `doubt_score`."""
+    if policy == AUTO_POLICY:
+        return candidate_policies(doubt_scores=(doubt_score,))
+    name = f"{policy}@{doubt_score:g}" if policy.endswith(HOLD_OUT_SUFFIX) else policy
+    return [cleaning_policy(name)]
+
+
 def _check_enough_labels(train: JudgedItems) -> None:
     found, found_classes = len(train), len(train.label_counts)
     if found >= MIN_LABELED_ITEMS and found_classes >= MIN_CLASSES:
@@ -153,15 +186,19 @@ def noise_start(
     filter_by: str = DEFAULT_FILTER_BY,
     audit_test: bool = False,
     doubt_score: float = DEFAULT_DOUBT_SCORE,
+    policy: str = AUTO_POLICY,
 ) -> Job:
     """Queue a noise-detection job (`cpu` queue). One at a time per project.
 
-    The ensemble judges with the chosen detectors' evidence only (`mlcore.noise.DETECTOR_VIEWS`);
-    unflagged items scoring above `doubt_score` (0-1) are held out of training until someone decides.
+    The ensemble judges with the chosen detectors' evidence only (`mlcore.noise.DETECTOR_VIEWS`).
+    `policy`: what training does with the flags while they are open, `AUTO_POLICY` (chosen by
+    evidence) or one of `MANUAL_POLICIES`; under a hold-out policy unflagged items scoring above
+    `doubt_score` (0-1) are held out of training until someone decides.
     """
     chosen = _checked_detectors(detectors)
     filter_by = _checked_filter_by(filter_by)
     doubt_score = _checked_doubt_score(doubt_score)
+    policy = _checked_policy(policy)
     # Outside the transaction: reading every final label takes a while, and on SQLite a write
     # transaction would hold up the annotators' submits meanwhile.
     _checked_inputs(project)
@@ -170,6 +207,7 @@ def noise_start(
         "filter_by": filter_by,
         "audit_test": bool(audit_test),
         "doubt_score": doubt_score,
+        "policy": policy,
     }
     with transaction.atomic():
         # Lock the project row so that two admins starting at once cannot both queue a job.
@@ -232,6 +270,7 @@ def noise_run_job(*, job: Job, progress: Progress) -> dict:
         return _result(earlier)
     project = job.project
     detectors, settings = _job_settings(job.params)
+    policies = job_policies(_checked_policy(job.params.get("policy", AUTO_POLICY)), settings.doubt_score)
     inputs = _checked_inputs(project)  # labels may have changed since the job was queued
     train, classes = inputs.train, sorted(inputs.train.label_counts)
     # Test items of a label no training item has cannot be judged by models of the training items.
@@ -249,7 +288,9 @@ def noise_run_job(*, job: Job, progress: Progress) -> dict:
     # The out-of-fold model is the loop's hybrid head: one featurizer of every text here (no label seen).
     featurizer = fitted_featurizer(language=project.language, texts=train.texts + test.texts)
     head_words = featurizer.transform(train.texts + test.texts)
-    report, audit = _detect(
+    counts = train.label_counts
+    train_mask = _judged_mask(train.label_ids, counts)
+    report, audit, choice = _detect(
         (train, vectors[: len(train)], _rows(hits, 0, len(train)), _rows(words, 0, len(train))),
         (test, vectors[len(train) :], _rows(hits, len(train), None), _rows(words, len(train), None)),
         classes=classes,
@@ -258,19 +299,26 @@ def noise_run_job(*, job: Job, progress: Progress) -> dict:
         progress=progress,
         featurizer=featurizer,
         head_words=head_words,
+        policies=policies,
+        train_mask=train_mask,
     )
     progress(93, "Storing the flags")
-    counts = train.label_counts
-    judged = {NoiseSplit.TRAIN: (train, report, _judged_mask(train.label_ids, counts))}
+    judged = {NoiseSplit.TRAIN: (train, report, train_mask)}
     if audit_test:
         judged[NoiseSplit.TEST] = (test, audit, _judged_mask(test.label_ids, counts))
     run, stored = _store_run(
-        job=job, encoder_version=encoder.version, detectors=detectors, settings=settings, classes=classes, judged=judged
+        job=job,
+        encoder_version=encoder.version,
+        detectors=detectors,
+        settings=settings,
+        classes=classes,
+        judged=judged,
+        choice=choice,
     )
     result = _result(run, already_reviewed=stored["suppressed"], not_judged=stored["not_judged"])
     if failed_rules:
         result["rules_failed"] = failed_rules
-    summary = f"{run.n_flagged} of {run.n_items} training items flagged"
+    summary = f"{run.n_flagged} of {run.n_items} training items flagged; cleaning policy {run.policy}"
     if run.audited_test:
         summary += f"; test split: {run.test_flagged} of {run.test_items} flagged"
     progress(100, summary)
@@ -295,8 +343,11 @@ def _detect(
     progress: Progress,
     featurizer: TextFeaturizer,
     head_words: sparse.csr_matrix,
-) -> tuple[NoiseReport, NoiseReport | None]:
-    """The detectors' report on the training items (out-of-fold) and, if there are any, on the test items.
+    policies: list[CleaningPolicy],
+    train_mask: np.ndarray,
+) -> tuple[NoiseReport, NoiseReport | None, PolicyChoice]:
+    """The detectors' report on the training items (out-of-fold), the one the chosen cleaning policy
+    acts on, and, if there are any, on the test items, with the policy and how it was chosen.
     The model view is the hybrid head (texts and embeddings, `head_words` the featurizer's rows of the
     train then the test texts); deep kNN reads the embeddings."""
     index = {label: position for position, label in enumerate(classes)}
@@ -316,10 +367,24 @@ def _detect(
         hybrid=train_hybrid,
         featurizer=featurizer,
     )
-    report = detect_label_noise(evidence, detectors=detectors, settings=settings)
+    # One report per kind of evidence the candidates act on: plain, or with the classes counted equally.
+    reports = {
+        balanced: _judged_only(
+            detect_label_noise(
+                evidence, detectors=detectors, settings=dataclasses.replace(settings, class_balance=balanced)
+            ),
+            train_mask,
+        )
+        for balanced in sorted({policy.balanced for policy in policies})
+    }
+    choice = _choice(x_train, y_train, reports, policies, progress)
+    policy = choice["policy"]
+    report = reports[policy.balanced]
+    if policy.doubt_score is None:  # the policy holds nothing out
+        report = dataclasses.replace(report, doubtful=np.zeros(len(report.flags), dtype=bool))
     if not len(test_items):
-        return report, None
-    progress(86, f"Auditing {len(test_items)} items of the locked test split")
+        return report, None, choice
+    progress(90, f"Auditing {len(test_items)} items of the locked test split")
     y_test = np.asarray([index[label] for label in test_items.label_ids], dtype=np.int64)
     audit = audit_evidence(
         x_train,
@@ -335,7 +400,28 @@ def _detect(
         hybrid=HybridInputs(test_items.texts, x_test, head_words[n_train:]),
         featurizer=featurizer,
     )
-    return report, detect_label_noise(audit, detectors=detectors, settings=settings)
+    return report, detect_label_noise(audit, detectors=detectors, settings=policy.settings(settings)), choice
+
+
+# The chosen policy and how: {"policy": CleaningPolicy, "chosen_by": "evidence"|"expert", "scores": {...}, ...}
+PolicyChoice = dict
+
+
+def _judged_only(report: NoiseReport, mask: np.ndarray) -> NoiseReport:
+    """The report as the run stores it: items of labels too rare to judge are neither flagged nor doubtful."""
+    doubtful = None if report.doubtful is None else report.doubtful & mask
+    return dataclasses.replace(report, flags=report.flags & mask, doubtful=doubtful, scores=report.scores * mask)
+
+
+def _choice(x_train, y_train, reports: dict, policies: list[CleaningPolicy], progress: Progress) -> PolicyChoice:
+    if len(policies) == 1:
+        return {"policy": policies[0], "chosen_by": "expert", "scores": {}}
+    progress(86, f"Comparing {len(policies)} cleaning policies out of fold")
+    try:
+        choice = choose_cleaning_policy(x_train, y_train, reports, policies=policies, random_state=RANDOM_STATE)
+    except ValueError as error:  # too few items to score: the first candidate, and why
+        return {"policy": policies[0], "chosen_by": "fallback", "scores": {}, "reason": str(error)}
+    return {"chosen_by": "evidence", **choice.as_dict(), "policy": choice.policy}
 
 
 def _result(run: NoiseRun, **extra: int) -> dict:
@@ -373,12 +459,15 @@ def _store_run(
     settings: NoiseSettings,
     classes: list[int],
     judged: dict[str, tuple[JudgedItems, NoiseReport | None, np.ndarray]],
+    choice: PolicyChoice,
 ) -> tuple[NoiseRun, dict]:
     """Record the run and replace earlier runs' open flags with this run's, in one transaction.
 
     `judged`: per split, the items, the detectors' report (None: nothing to judge) and which items
-    may be flagged (their label has enough training labels).
+    may be flagged (their label has enough training labels). `choice`: the cleaning policy and how it
+    was chosen (`_choice`).
     """
+    policy = choice["policy"]
     project = job.project
     _train, report, train_mask = judged[NoiseSplit.TRAIN]
     run = NoiseRun.objects.create(
@@ -391,7 +480,10 @@ def _store_run(
             "folds": settings.folds,
             "neighbours": settings.neighbours,
             "doubt_score": settings.doubt_score,
+            "class_balance": policy.balanced,
         },
+        policy=policy.name,
+        policy_choice={key: value for key, value in choice.items() if key != "policy"},
         n_items=int(train_mask.sum()),
         detector_counts={name: int((result.flags & train_mask).sum()) for name, result in report.detectors.items()},
         created_by=job.created_by,

@@ -35,16 +35,18 @@ from annotator.selectors.noise import (
 )
 from annotator.selectors.review import label_chips, label_choices
 from annotator.services.noise import (
+    AUTO_POLICY,
     DEFAULT_DOUBT_SCORE,
     DEFAULT_FILTER_BY,
     FLAG_REPLACED_ERROR,
+    MANUAL_POLICIES,
     noise_flag_exclude,
     noise_flag_keep,
     noise_flag_relabel,
     noise_flag_reopen,
     noise_start,
 )
-from mlcore.noise import DEFAULT_DETECTORS, DETECTORS, FILTER_BY_CHOICES
+from mlcore.noise import DEFAULT_DETECTORS, DETECTORS, FILTER_BY_CHOICES, CleaningPolicy, cleaning_policy
 
 FLAGS_PER_PAGE = 50
 AUDIT_SHOWN = 50
@@ -67,6 +69,69 @@ DONE = {
 }
 
 
+FLAGGED_ACTION_NAMES = {
+    "relabel": gettext_lazy("flagged items train with the suggested label"),
+    "remove": gettext_lazy("flagged items stay out of training"),
+}
+POLICY_CHOSEN_BY = {
+    "evidence": gettext_lazy(
+        "Chosen by evidence: each policy cleaned {folds_minus_one} of {folds} folds of the labeled items, the "
+        "fast head trained on them, and the held-out fold was scored by macro-F1 (every label counts the "
+        "same), each item weighted by how far the detectors trust its given label ({trusted} items scored). "
+        "The best score won."
+    ),
+    "expert": gettext_lazy("Set when the job was started; no comparison ran."),
+    "fallback": gettext_lazy("The comparison could not run ({reason}): the first candidate was used."),
+}
+
+
+def policy_description(policy: CleaningPolicy, threshold: str | None = None) -> str:
+    """One line on what a cleaning policy does with open flags, in the reader's language (`threshold`:
+    how to name its doubt score, default the number)."""
+    parts = [str(FLAGGED_ACTION_NAMES[policy.flagged])]
+    if policy.doubt_score is not None:
+        score = threshold or f"{policy.doubt_score:g}"
+        parts.append(_("unflagged items scoring over {score} are held out").format(score=score))
+    if policy.balanced:
+        parts.append(_("judged with every label counted equally (for long-tail data)"))
+    return "; ".join(parts)
+
+
+def _manual_policy_label(name: str) -> str:
+    hold_out = name.endswith("_hold_out")
+    policy = cleaning_policy(f"{name}@{DEFAULT_DOUBT_SCORE:g}" if hold_out else name)
+    return f"{name.replace('_', ' ')}: {policy_description(policy, threshold=_('the threshold below'))}"
+
+
+def policy_rows(run) -> list[dict]:
+    """The run's candidate policies, best first: name, what it does, its out-of-fold score, chosen or not."""
+    if run is None or not run.policy:
+        return []
+    scores = (run.policy_choice or {}).get("scores") or {run.policy: None}
+    ordered = sorted(scores.items(), key=lambda pair: (pair[1] is None, -(pair[1] or 0.0)))
+    return [
+        {
+            "name": name,
+            "description": policy_description(cleaning_policy(name)),
+            "score": score,
+            "chosen": name == run.policy,
+        }
+        for name, score in ordered
+    ]
+
+
+def policy_reason(run) -> str:
+    """Why the run's policy: how it was chosen, in a sentence."""
+    if run is None or not run.policy:
+        return ""
+    choice = run.policy_choice or {}
+    template = POLICY_CHOSEN_BY.get(choice.get("chosen_by", "expert"), POLICY_CHOSEN_BY["expert"])
+    folds = int(choice.get("folds") or 0)
+    return str(template).format(
+        folds=folds, folds_minus_one=max(folds - 1, 0), trusted=choice.get("trusted", 0), reason=choice.get("reason")
+    )
+
+
 class NoiseStartForm(forms.Form):
     detectors = forms.MultipleChoiceField(
         choices=[(name, DETECTOR_NAMES.get(name, name)) for name in DETECTORS],
@@ -80,6 +145,17 @@ class NoiseStartForm(forms.Form):
         label=gettext_lazy("Confident learning: filter by"),
     )
     audit_test = forms.BooleanField(required=False, label=gettext_lazy("Also audit the locked test split (read-only)"))
+    policy = forms.ChoiceField(
+        choices=[(AUTO_POLICY, gettext_lazy("Choose by evidence (recommended)"))]
+        + [(name, name) for name in MANUAL_POLICIES],
+        initial=AUTO_POLICY,
+        required=False,
+        label=gettext_lazy("Cleaning policy"),
+        help_text=gettext_lazy(
+            "What the next training does with the flags while they are open. By evidence: the job compares "
+            "every policy out of fold on this project's labels and applies the best."
+        ),
+    )
     doubt_score = forms.FloatField(
         required=False,
         initial=DEFAULT_DOUBT_SCORE,
@@ -132,7 +208,15 @@ def noise_page(request: HttpRequest, project: Project) -> HttpResponse:
     audit_run = latest_audit_run(project=project)
     audit = noise_flags(project=project, split=NoiseSplit.TEST, status=None, run=audit_run) if audit_run else None
     job = latest_noise_job(project=project)
+    run = latest_noise_run(project=project)
     can_run = role_can(request.project_role, Capability.RUN_JOBS)
+    start_form = None
+    if can_run:
+        start_form = NoiseStartForm()
+        start_form.fields["policy"].choices = [
+            start_form.fields["policy"].choices[0],
+            *[(name, _manual_policy_label(name)) for name in MANUAL_POLICIES],
+        ]
     context = {
         "project": project,
         "form": form,
@@ -140,7 +224,9 @@ def noise_page(request: HttpRequest, project: Project) -> HttpResponse:
         "counts": noise_status_counts(project=project),
         "page": page,
         "rows": flag_rows(project=project, flags=page, chips=chips),
-        "run": latest_noise_run(project=project),
+        "run": run,
+        "policy_rows": policy_rows(run),
+        "policy_reason": policy_reason(run),
         "audit_run": audit_run,
         "audit_rows": flag_rows(project=project, flags=audit[:AUDIT_SHOWN], chips=chips) if audit is not None else [],
         "audit_share": _share(audit_run.test_share_flagged) if audit_run else "",
@@ -148,7 +234,7 @@ def noise_page(request: HttpRequest, project: Project) -> HttpResponse:
         "log_lines": job_log_lines(job=job) if job else [],
         "poll_interval": POLL_INTERVAL,
         "can_run": can_run,
-        "start_form": NoiseStartForm() if can_run else None,
+        "start_form": start_form,
         # A quiet quality signal: admins only, never shown to the annotators themselves.
         "corrections": annotator_corrections(project=project)
         if role_can(request.project_role, Capability.MANAGE_MEMBERS)
@@ -178,6 +264,7 @@ def noise_start_view(request: HttpRequest, project: Project) -> HttpResponse:
             filter_by=data["filter_by"],
             audit_test=data["audit_test"],
             doubt_score=DEFAULT_DOUBT_SCORE if data["doubt_score"] is None else data["doubt_score"],
+            policy=data["policy"] or AUTO_POLICY,
         )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))

@@ -192,6 +192,7 @@ def test_starting_the_job_from_the_page_and_the_api(flagged):
         "filter_by": "prune_by_class",
         "audit_test": True,
         "doubt_score": 0.3,
+        "policy": "auto",
     }
 
     api = APIClient()
@@ -294,3 +295,58 @@ def test_a_small_chance_reads_below_one_percent_not_zero(flagged):
     row = page[page.index(f'id="flag-{flags["mine"].pk}"') :]
     row = row[: row.index("</tr>")]
     assert "&lt;1%" in row and " 0%" not in row and "above the doubt threshold" in row
+
+
+# --- issue 23: the cleaning policy ----------------------------------------------------------------------------
+
+POLICY_SCORES = {"relabel": 0.8123, "balanced_relabel": 0.8571, "remove_hold_out@0.15": 0.7012}
+
+
+def test_the_page_says_which_cleaning_policy_the_run_chose_and_why(flagged):
+    project, users, _flags, _labels = flagged
+    choice = {"chosen_by": "evidence", "scores": POLICY_SCORES, "folds": 4, "trusted": 37}
+    NoiseRun.objects.update(policy="balanced_relabel", policy_choice=choice)
+    page = _client(users["expert"]).get(_url(project)).content.decode()
+    section = page.split('id="noise-policy"')[1].split("</section>")[0]
+    assert "<strong>balanced_relabel</strong>" in section
+    assert "flagged items train with the suggested label" in section and "every label counted equally" in section
+    assert "3 of 4 folds" in section and "37 items scored" in section
+    table = section.split('id="noise-policy-scores"')[1]
+    # Best first, the chosen one marked, each with what it does and its score.
+    assert table.index("0.8571") < table.index("0.8123") < table.index("0.7012")
+    assert 'class="current"' in table and "(chosen)" in table
+    assert "unflagged items scoring over 0.15 are held out" in table and "flagged items stay out of training" in table
+
+
+def test_an_experts_policy_shows_without_a_comparison_and_old_runs_show_none(flagged):
+    project, users, _flags, _labels = flagged
+    page = _client(users["expert"]).get(_url(project)).content.decode()
+    assert 'id="noise-policy"' not in page  # a run from before issue 23
+    NoiseRun.objects.update(policy="remove", policy_choice={"chosen_by": "expert", "scores": {}})
+    page = _client(users["expert"]).get(_url(project)).content.decode()
+    section = page.split('id="noise-policy"')[1].split("</section>")[0]
+    assert "<strong>remove</strong>" in section and "Set when the job was started" in section
+    assert 'id="noise-policy-scores"' not in section
+
+
+def test_the_policy_is_set_from_the_page_and_the_api(flagged):
+    project, users, _flags, _labels = flagged
+    topics = ("Sport", "Politics")
+    records = [Record(line=n, text=f"more text {n}", labels=(topics[n % 2],), meta={}) for n in range(1, 21)]
+    import_parsed(project=project, records=records, split=Split.TRAIN, report=ImportReport(format="test"))
+    admin = _client(users["admin"])
+    page = admin.get(_url(project)).content.decode()
+    assert 'name="policy"' in page and "Choose by evidence (recommended)" in page
+    assert "remove hold out: flagged items stay out of training; unflagged items scoring over the threshold" in page
+    bad = admin.post(_url(project, "run/"), {"detectors": ["kfold"], "filter_by": "both", "policy": "x"}, follow=True)
+    assert "Cleaning policy:" in bad.content.decode()
+    admin.post(_url(project, "run/"), {"detectors": ["kfold"], "filter_by": "both", "policy": "remove_hold_out"})
+    job = Job.objects.get(project=project, kind="noise")
+    assert job.params["policy"] == "remove_hold_out"
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED)
+    api = APIClient()
+    api.force_authenticate(users["admin"])
+    refused = api.post(f"/api/projects/{project.pk}/noise/", {"policy": "shuffle"}, format="json")
+    assert refused.status_code == 400 and "Unknown cleaning policy 'shuffle'" in refused.json()["detail"]
+    started = api.post(f"/api/projects/{project.pk}/noise/", {"policy": "balanced_relabel"}, format="json")
+    assert started.status_code == 202 and started.json()["params"]["policy"] == "balanced_relabel"

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from mlcore import bench, models
+from mlcore.noise import candidate_policies
+from mlcore.noise_bench import EARLIER_NAMES
 
 TOPICS = {
     "sport": [
@@ -435,7 +437,15 @@ def test_noise_benchmark_end_to_end(al_dataset, tmp_path, capsys, kind):
     for scores in result["detectors"].values():
         assert set(scores) == {"flagged", "precision", "recall", "f1"} and 0 <= scores["f1"] <= 1
     assert result["detectors"]["ensemble"]["f1"] > 0.5  # keyword classes: flips are easy to see
-    assert set(result["test_f1"]) == {"clean", "noisy", "cleaned", "flagged_relabeled", "flagged_removed"}
+    policies = {policy.name for policy in candidate_policies()}
+    assert set(result["test_f1"]) == {"clean", "noisy", "default", *policies, *EARLIER_NAMES}
+    assert set(result["recovered_share"]) == {"default", *policies}
+    assert set(result["recovered_share_spread"]) == {"default", *policies}
+    for run in result["runs"]:
+        assert run["chosen_policy"] in policies and set(run["policy_scores"]) == policies
+        assert run["test_f1"]["default"] == run["test_f1"][run["chosen_policy"]]
+        assert run["test_f1"]["cleaned"] == run["test_f1"]["relabel_hold_out@0.15"]
+    assert result["chosen_policies"] == [run["chosen_policy"] for run in result["runs"]]
     assert 0 <= result["held_out_flipped"] <= result["held_out"] < result["n_train"]
     assert result["timing_items"] == 500 and result["timing_seconds"] > 0
     assert "ensemble" in capsys.readouterr().out

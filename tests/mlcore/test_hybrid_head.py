@@ -81,13 +81,33 @@ def test_save_and_load_keep_the_featurizer_in_the_folder(data, tmp_path):
 
 def test_self_training_with_hybrid_inputs(data):
     train, labels, pool, pool_labels, test, test_labels = data
-    head = FastHead().fit(train.take(np.arange(10)), labels[:10], unlabeled=pool)
+    head = FastHead(cold_start_per_class=None).fit(train.take(np.arange(10)), labels[:10], unlabeled=pool)
     assert head.n_pseudo_labeled_ > 0
     assert head.labels_only_ is not head and head.labels_only_.is_hybrid
     assert head.labels_only_.featurizer_ is head.featurizer_
     assert head.featurizer_.n_features >= TextFeaturizer("en").fit(train.texts[:10]).n_features  # pool texts too
     assert accuracy(head, test, test_labels) >= accuracy(head.labels_only_, test, test_labels)
     assert accuracy(head, pool, pool_labels) > 0.7
+
+
+def test_at_the_cold_start_the_embeddings_pick_the_pseudo_labels_and_the_queue(data):
+    train, labels, pool, pool_labels, test, _ = data
+    few, few_labels = train.take(np.arange(10)), labels[:10]  # 5 per class
+    cold = FastHead(cold_start_per_class=20).fit(few, few_labels, unlabeled=pool)
+    lead = cold.labels_only_
+    assert cold.is_hybrid and not lead.is_hybrid and lead.features == "embeddings" and lead.self_training is None
+    alone = FastHead(self_training=None, features="embeddings").fit(few.embeddings, few_labels)
+    np.testing.assert_allclose(lead.predict_proba(test), alone.predict_proba(test.embeddings), atol=1e-12)
+    # Past the cold start (or with it off) the hybrid head of the labels leads, as before.
+    for warm in (
+        FastHead(cold_start_per_class=5).fit(few, few_labels, unlabeled=pool),
+        FastHead(cold_start_per_class=None).fit(few, few_labels, unlabeled=pool),
+    ):
+        assert warm.labels_only_.is_hybrid
+        # Here the words carry the labels and the embeddings hardly do, so the lead shows in what
+        # the pseudo-labels taught: the embeddings' picks are worse on these data.
+        assert accuracy(warm, pool, pool_labels) > accuracy(cold, pool, pool_labels)
+    assert cold.is_cold_start(few_labels) and not cold.is_cold_start(labels * 4)
 
 
 def test_an_array_to_a_hybrid_head_is_refused(data):
@@ -172,6 +192,8 @@ def test_a_chinese_hybrid_head_uses_jieba_words():
         ({"language": "xx"}, "unknown language 'xx'"),
         ({"words_weight": 0}, "words_weight must be a number > 0"),
         ({"embedding_weight": -1.0}, "embedding_weight must be a number > 0"),
+        ({"cold_start_per_class": "many"}, "cold_start_per_class must be None or a number >= 0"),
+        ({"cold_start_per_class": -1}, "cold_start_per_class must be None or a number >= 0"),
     ],
 )
 def test_bad_hybrid_parameters_are_refused(data, params, message):

@@ -11,6 +11,7 @@ from annotator.models import Job, JobStatus, Membership, NoiseFlag, NoiseRun, No
 from annotator.selectors.training import training_snapshot
 from annotator.services.demo import demo_project_load
 from annotator.services.queue import annotation_submit
+from mlcore.noise import cleaning_policy
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -89,6 +90,10 @@ def test_noise_review_on_the_demo_project_feeds_the_next_snapshot(celery_worker,
     assert train[relabeled.item_id] == target.pk
     assert excluded.item_id not in train
     assert not held_out & set(train)  # the doubtful items wait for an expert outside training
-    assert len(train) == 5 * PER_TOPIC - 1 - len(held_out)
+    # The other open flags follow the run's cleaning policy (issue 23): a remove policy leaves them out.
+    still_open = set(open_flags.filter(held_out=False).values_list("item_id", flat=True))
+    removed = still_open if cleaning_policy(run.policy).flagged == "remove" else set()
+    assert run.policy and not removed & set(train)
+    assert len(train) == 5 * PER_TOPIC - 1 - len(held_out) - len(removed)
     assert NoiseFlag.objects.get(pk=relabeled.pk).decided_by == expert
     assert NoiseFlag.objects.get(pk=excluded.pk).status == NoiseStatus.EXCLUDED

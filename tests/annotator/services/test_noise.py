@@ -134,6 +134,7 @@ def test_start_queues_one_cpu_job_and_refuses_a_second_while_it_waits(
         "filter_by": "both",
         "audit_test": True,
         "doubt_score": noise.DEFAULT_DOUBT_SCORE,
+        "policy": noise.AUTO_POLICY,
     }
     assert sent == [("labelloop.detect_noise", [job.pk], "cpu")]
     with pytest.raises(ValidationError, match=f"job #{job.pk} is already queued"):
@@ -374,15 +375,17 @@ def test_doubtful_items_stay_out_of_training_until_an_expert_keeps_them(
     )
     import_parsed(project=project, records=[record], split=Split.TRAIN, report=ImportReport(format="test"))
     between = Item.objects.get(project=project, text=record.text)
-    _job, result, _ = _run(project)
+    _job, result, _ = _run(project, policy="relabel_hold_out")  # an expert's choice: no comparison
     held = NoiseFlag.objects.get(run=result["noise_run"], held_out=True)
     assert (held.item_id, held.status, held.suggested_label) == (between.pk, NoiseStatus.OPEN, _label(project, "Sport"))
     assert (result["flagged"], result["held_out"]) == (3, 1)
     run = NoiseRun.objects.get(pk=result["noise_run"])
     assert (run.n_held_out, run.params["doubt_score"]) == (1, NoiseSettings().doubt_score)
+    assert (run.policy, run.policy_choice) == ("relabel_hold_out@0.15", {"chosen_by": "expert", "scores": {}})
 
     train = training_snapshot(project=project).train.item_ids
-    assert between.pk not in train and len(train) == 3 * PER_CLASS  # the flagged items still train until decided
+    # The flagged items train with their suggestion until decided (the policy relabels).
+    assert between.pk not in train and len(train) == 3 * PER_CLASS
     assert not Exclusion.objects.filter(item=between).exists()  # held out by the open flag, not an exclusion
 
     kept = noise.noise_flag_keep(flag=held, by=users["expert"])
@@ -512,3 +515,72 @@ def test_corrections_per_annotator_count_review_corrections_adjudications_and_no
     assert (rows["sloppy"].labels, rows["sloppy"].corrected, rows["sloppy"].by_noise_review) == (4, 2, 1)
     assert rows["sloppy"].share == 0.5
     assert (rows[careful.username].corrected, rows[careful.username].share) == (0, 0.0)
+
+
+# --- issue 23: the cleaning policy ----------------------------------------------------------------------------
+
+
+def _trained_labels(project: Project) -> dict[int, int]:
+    train = training_snapshot(project=project).train
+    return dict(zip(train.item_ids, train.labels, strict=True))
+
+
+def test_the_job_chooses_a_cleaning_policy_by_evidence_and_stores_every_score(
+    project_with_roles, controlled_embeddings
+):
+    project, _ = project_with_roles
+    _add(project)
+    _job, result, progress = _run(project)  # no policy in the params: chosen by evidence
+    run = NoiseRun.objects.get(pk=result["noise_run"])
+    candidates = {policy.name for policy in noise.job_policies(noise.AUTO_POLICY, noise.DEFAULT_DOUBT_SCORE)}
+    choice = run.policy_choice
+    assert choice["chosen_by"] == "evidence" and set(choice["scores"]) == candidates
+    assert run.policy in candidates and choice["scores"][run.policy] == max(choice["scores"].values())
+    assert choice["folds"] >= 2 and 0 < choice["trusted"] <= 3 * PER_CLASS
+    assert run.params["class_balance"] == run.policy.startswith("balanced_")
+    assert progress == sorted(progress)
+
+
+@pytest.mark.parametrize(
+    ("policy", "in_training", "trained_as"),
+    [("relabel", True, "suggested"), ("remove", False, None), ("balanced_relabel", True, "suggested")],
+)
+def test_open_flags_reach_training_as_the_policy_says_until_an_expert_decides(
+    project_with_roles, controlled_embeddings, policy, in_training, trained_as
+):
+    project, users = project_with_roles
+    items = _add(project)
+    _job, result, _ = _run(project, policy=policy)
+    run = NoiseRun.objects.get(pk=result["noise_run"])
+    assert (run.policy, run.policy_choice["chosen_by"]) == (policy, "expert")
+    flag = NoiseFlag.objects.get(run=run, item=items[0])  # given Politics, truly Sport
+    train = _trained_labels(project)
+    assert (items[0].pk in train) is in_training
+    if trained_as:
+        assert train[items[0].pk] == flag.suggested_label_id == _label(project, "Sport").pk
+    # The expert keeps the given label: it trains as given, whatever the policy said.
+    noise.noise_flag_keep(flag=flag, by=users["expert"])
+    train = _trained_labels(project)
+    assert train[items[0].pk] == _label(project, "Politics").pk
+    noise.noise_flag_reopen(flag=flag)  # open again: the policy applies again
+    assert (items[0].pk in training_snapshot(project=project).train.item_ids) is in_training
+
+
+def test_flags_of_runs_before_policies_train_with_their_given_label(project_with_roles, controlled_embeddings):
+    project, _ = project_with_roles
+    items = _add(project)
+    _job, result, _ = _run(project, policy="remove")
+    assert items[0].pk not in training_snapshot(project=project).train.item_ids
+    NoiseRun.objects.filter(pk=result["noise_run"]).update(policy="")  # as stored before issue 23
+    train = _trained_labels(project)
+    assert train[items[0].pk] == _label(project, "Politics").pk
+
+
+def test_start_takes_a_policy_and_refuses_an_unknown_one(project_with_roles, sent):
+    project, users = project_with_roles
+    _add(project)
+    with pytest.raises(ValidationError, match="Unknown cleaning policy 'shuffle'"):
+        noise.noise_start(project=project, by=users["admin"], policy="shuffle")
+    job = noise.noise_start(project=project, by=users["admin"], policy="remove_hold_out", doubt_score=0.3)
+    assert job.params["policy"] == "remove_hold_out"
+    assert [policy.name for policy in noise.job_policies("remove_hold_out", 0.3)] == ["remove_hold_out@0.3"]

@@ -1,0 +1,159 @@
+"""Cleaning policies (what training learns from once a noise report is acted on) and their chooser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlcore.noise import (
+    CleaningPolicy,
+    NoiseEvidence,
+    NoiseReport,
+    NoiseSettings,
+    candidate_policies,
+    choose_cleaning_policy,
+    cleaning_policy,
+    detect_label_noise,
+    gather_evidence,
+    policy_reports,
+    prior_corrected,
+    trust_weights,
+)
+from mlcore.noise_bench import flip_labels
+
+
+def _report(scores, flags, suggested, wrong=None) -> NoiseReport:
+    n = len(scores)
+    return NoiseReport(
+        detectors={},
+        scores=np.asarray(scores, dtype=float),
+        flags=np.asarray(flags, dtype=bool),
+        votes=np.zeros(n, dtype=np.int64),
+        suggested=np.asarray(suggested),
+        wrong_probabilities=None if wrong is None else np.asarray(wrong, dtype=float),
+    )
+
+
+LABELS = np.array([0, 1, 1, 0])
+REPORT = _report([0.9, 0.3, 0.05, 0.0], [True, False, False, False], [1, 0, 1, 0])
+
+
+@pytest.mark.parametrize(
+    ("policy", "labels", "keep"),
+    [
+        (CleaningPolicy("relabel"), [1, 1, 1, 0], [True, True, True, True]),
+        (CleaningPolicy("remove"), [0, 1, 1, 0], [False, True, True, True]),
+        (CleaningPolicy("relabel", 0.15), [1, 1, 1, 0], [True, False, True, True]),
+        (CleaningPolicy("remove", 0.15), [0, 1, 1, 0], [False, False, True, True]),
+        (CleaningPolicy("relabel", 0.5), [1, 1, 1, 0], [True, True, True, True]),
+    ],
+)
+def test_each_policy_acts_on_the_flags_and_the_doubtful(policy, labels, keep):
+    cleaned, kept = policy.apply(LABELS, REPORT)
+    assert cleaned.tolist() == labels and kept.tolist() == keep
+    assert LABELS.tolist() == [0, 1, 1, 0]  # the given labels are never changed in place
+
+
+def test_names_read_back_and_bad_names_are_clear_errors():
+    for policy in candidate_policies(doubt_scores=(0.15, 0.3)):
+        assert cleaning_policy(policy.name) == policy and str(policy) == policy.name
+    assert cleaning_policy("balanced_remove_hold_out@0.2") == CleaningPolicy("remove", 0.2, True)
+    for name in ("shuffle", "relabel_hold_out@x", "relabel_hold_out@2"):
+        with pytest.raises(ValueError, match="Unknown cleaning policy"):
+            cleaning_policy(name)
+    with pytest.raises(ValueError, match="doubt_score"):
+        CleaningPolicy("relabel", 1.5)
+
+
+def test_candidates_cover_both_actions_with_and_without_hold_out_on_both_reports():
+    names = {policy.name for policy in candidate_policies()}
+    assert names == {
+        "relabel",
+        "remove",
+        "relabel_hold_out@0.15",
+        "remove_hold_out@0.15",
+        "balanced_relabel",
+        "balanced_remove",
+        "balanced_relabel_hold_out@0.15",
+        "balanced_remove_hold_out@0.15",
+    }
+
+
+def test_trust_weights_leave_flagged_items_out():
+    report = _report([0.9, 0.3, 0.05, 0.0], [True, False, False, False], [1, 0, 1, 0], wrong=[0.9, 0.4, 0.1, 0.0])
+    assert trust_weights(report).tolist() == pytest.approx([0.0, 0.6, 0.9, 1.0])
+    assert trust_weights(report, "threshold").tolist() == [0.0, 0.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="Unknown trust"):
+        trust_weights(report, "blind")
+
+
+def test_prior_correction_lifts_the_rare_class_and_leaves_balanced_data_alone():
+    labels = np.array([0] * 9 + [1])
+    view = np.tile([0.8, 0.2], (10, 1))
+    evidence = NoiseEvidence(labels, view, view)
+    corrected = prior_corrected(evidence)
+    assert corrected.model_probabilities[0, 1] > 0.5  # 0.2 / 0.1 against 0.8 / 0.9
+    np.testing.assert_allclose(corrected.model_probabilities.sum(axis=1), 1.0)
+    balanced = NoiseEvidence(np.array([0, 1] * 5), view, view)
+    np.testing.assert_allclose(prior_corrected(balanced).model_probabilities, view)
+
+
+def _long_tail(seed: int = 0):
+    """Three blobs of 150, 60 and 16 items whose edges overlap, 10% symmetric noise."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0, 0.0], [2.2, 0.0], [0.0, 2.2]])
+    sizes = [150, 60, 16]
+    labels = np.repeat(np.arange(3), sizes)
+    features = (centres[labels] + rng.normal(scale=0.8, size=(len(labels), 2))).astype(np.float32)
+    noisy, flipped = flip_labels(labels, 0.1, 3, rng)
+    return features, labels, noisy, flipped
+
+
+def test_the_chooser_scores_every_candidate_and_returns_the_best():
+    features, _labels, noisy, _flipped = _long_tail()
+    settings = NoiseSettings(neighbours=5)
+    evidence = gather_evidence(features, noisy, 3, settings=settings)
+    policies = candidate_policies()
+    reports = policy_reports(evidence, policies, settings=settings)
+    assert set(reports) == {False, True}
+    choice = choose_cleaning_policy(features, noisy, reports, policies=policies, random_state=0)
+    assert set(choice.scores) == {policy.name for policy in policies}
+    assert all(len(scores) == choice.folds for scores in choice.fold_scores.values())
+    assert choice.scores[choice.policy.name] == max(choice.scores.values())
+    assert 0 < choice.trusted <= len(noisy)
+    assert choice.as_dict()["policy"] == choice.policy.name
+
+
+def test_the_chooser_sees_a_policy_that_starves_a_rare_class():
+    """A report that doubts every item of the rare class: holding the doubtful out leaves the class
+    with no training item, and the chooser must see the macro-F1 that costs."""
+    features, labels, _noisy, _flipped = _long_tail()
+    scores = np.where(labels == 2, 0.5, 0.0)
+    report = _report(scores, np.zeros(len(labels), dtype=bool), labels, wrong=np.where(labels == 2, 0.3, 0.0))
+    policies = [CleaningPolicy("relabel", 0.15), CleaningPolicy("relabel")]
+    choice = choose_cleaning_policy(features, labels, {False: report}, policies=policies, random_state=0)
+    assert choice.policy == CleaningPolicy("relabel")
+    assert choice.scores["relabel"] > choice.scores["relabel_hold_out@0.15"] + 0.1
+
+
+def test_the_chooser_needs_the_reports_its_policies_act_on():
+    features, labels, *_ = _long_tail()
+    report = _report(np.zeros(len(labels)), np.zeros(len(labels), dtype=bool), labels)
+    with pytest.raises(ValueError, match="no report for the policies with balanced"):
+        choose_cleaning_policy(features, labels, {False: report})
+    with pytest.raises(ValueError, match="must judge the"):
+        choose_cleaning_policy(features[:10], labels[:10], {False: report}, policies=[CleaningPolicy()])
+    with pytest.raises(ValueError, match="at least one policy"):
+        choose_cleaning_policy(features, labels, {False: report}, policies=[])
+
+
+def test_a_balanced_policy_acts_on_the_prior_corrected_report():
+    features, _labels, noisy, _flipped = _long_tail()
+    evidence = gather_evidence(features, noisy, 3, settings=NoiseSettings(neighbours=5))
+    plain = detect_label_noise(evidence, settings=NoiseSettings(neighbours=5))
+    balanced = detect_label_noise(
+        evidence, settings=CleaningPolicy(balanced=True).settings(NoiseSettings(neighbours=5))
+    )
+    # The rare class's own items look less wrong once the classes count equally.
+    rare = noisy == 2
+    assert balanced.scores[rare].mean() <= plain.scores[rare].mean()
