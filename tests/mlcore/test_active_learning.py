@@ -276,3 +276,79 @@ def test_tree_level_probabilities_sum_the_leaves_under_each_node():
     assert mean[0] != pytest.approx(make_strategy("margin").scores(pool)[0])
     with pytest.raises(ValueError, match="probabilities must be"):
         tree_level_probabilities(leaves, paths[:2])
+
+
+# --- issue 23: a default that adapts to skewed classes ------------------------------------------
+
+
+def test_class_balance_runs_from_one_class_to_even_classes():
+    assert al.class_balance(np.tile([0.25, 0.25, 0.25, 0.25], (10, 1))) == pytest.approx(1.0)
+    assert al.class_balance(np.tile([1.0, 0.0, 0.0], (10, 1))) == pytest.approx(0.0, abs=1e-9)
+    shares = 20.0 ** (-np.arange(5) / 4)  # geometric sizes, the largest 20 times the smallest
+    assert al.class_balance((shares / shares.sum())[None, :]) == pytest.approx(0.578, abs=0.001)
+    assert al.class_balance(np.ones((3, 1))) == 1.0
+
+
+def even_pool(n_groups: int, *, seed: int = 0) -> QueryPool:
+    """A pool whose mean predicted distribution is exactly even: each group of 4 rows holds one
+    distribution in all four rotations of its classes."""
+    embeddings, _ = blobs(4 * n_groups, seed=seed)
+    base = softmax_probabilities(embeddings[:n_groups])
+    probabilities = np.concatenate([np.roll(base, shift, axis=1) for shift in range(4)])
+    return QueryPool(embeddings=embeddings, probabilities=probabilities, labeled_embeddings=blobs(30, seed=5)[0])
+
+
+def test_adaptive_diversity_is_uncertainty_diversity_on_even_classes():
+    pool = even_pool(100)
+    adaptive = make_strategy("adaptive_diversity", candidate_share=1.0, random_state=3)
+    assert adaptive.density_trust(pool) == pytest.approx(1.0)
+    np.testing.assert_array_equal(
+        adaptive.query(pool, 10), make_strategy("uncertainty_diversity", random_state=3).query(pool, 10)
+    )
+
+
+def skewed_pool() -> QueryPool:
+    """300 rows of a big class, mostly sure, and 8 rows of a small class far away, all of them unsure."""
+    rng = np.random.default_rng(0)
+    big = np.eye(1, DIM) + rng.normal(scale=0.3, size=(300, DIM))
+    small = np.eye(1, DIM, 1) + rng.normal(scale=0.5, size=(8, DIM))
+    embeddings = np.vstack([big, small])
+    embeddings = (embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)).astype(np.float32)
+    sure = rng.uniform(0.6, 0.99, size=300)
+    probabilities = np.vstack([np.column_stack([sure, 1 - sure]), np.tile([0.55, 0.45], (8, 1))])
+    return QueryPool(embeddings=embeddings, probabilities=probabilities, labeled_embeddings=embeddings[:5])
+
+
+def test_adaptive_diversity_keeps_a_small_class_that_density_calls_outliers():
+    """Issue 23: on a skewed pool the density weight and the outlier cut fade, so the most uncertain
+    items, all of the small class, are asked about; `uncertainty_diversity` ranks them as outliers."""
+    pool = skewed_pool()
+    small = set(range(300, 308))
+    adaptive = make_strategy("adaptive_diversity", exploration=0, random_state=0)
+    assert adaptive.density_trust(pool) == 0.0
+    assert len(small & set(adaptive.query(pool, 8).tolist())) >= 2
+    assert not small & set(
+        make_strategy("uncertainty_diversity", exploration=0, random_state=0).query(pool, 8).tolist()
+    )
+
+
+def test_adaptive_diversity_candidates_are_a_share_of_a_small_pool():
+    pool = even_pool(50)  # 200 rows: 40 x batch 10 would be all of them
+    strategy = make_strategy("adaptive_diversity", exploration=0, candidate_share=0.1, random_state=0)
+    top = set(np.argsort(-strategy.scores(pool), kind="stable")[:20].tolist())
+    assert set(strategy.query(pool, 10).tolist()) <= top
+    for bad in ({"candidate_share": 0}, {"skewed_below": 0.95}, {"balanced_above": 1.5}):
+        with pytest.raises(ValueError):
+            make_strategy("adaptive_diversity", **bad)
+
+
+def test_adaptive_diversity_reads_skew_from_the_labels_when_the_model_hides_it():
+    """A head that corrects its priors (logit adjustment) predicts evenly on a skewed pool: the labels'
+    class counts still say that the classes are skewed."""
+    pool = even_pool(100)
+    strategy = make_strategy("adaptive_diversity")
+    even_labels = QueryPool(**{**vars(pool), "classes": list("abcd"), "class_counts": dict.fromkeys("abcd", 25)})
+    skewed_labels = QueryPool(**{**vars(pool), "classes": list("abcd"), "class_counts": {"a": 200, "b": 8, "c": 4}})
+    assert strategy.density_trust(even_labels) == pytest.approx(1.0)
+    assert strategy.density_trust(skewed_labels) == 0.0
+    assert al.evenness(np.array([200, 8, 4, 0])) < 0.2
