@@ -51,6 +51,7 @@ from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
 from mlcore.clustering import TextClusterer, cluster_keywords
+from mlcore.datasets import read_rows
 from mlcore.distill_bench import add_distill_arguments, run_distill
 from mlcore.encoders import DEFAULT_BACKBONE, TextEncoder
 from mlcore.features import LANGUAGES, HybridInputs, TextFeaturizer, language_family, word_tokens
@@ -65,24 +66,10 @@ KEYWORDS_PER_CLUSTER = 8
 
 def read_jsonl_split(path: Path, split: str, *, limit: int | None = None) -> tuple[list[str], list[str]]:
     """(texts, labels) of the rows of `split`, in file order; the first `limit` rows when given."""
-    texts: list[str] = []
-    labels: list[str] = []
-    with open(path, encoding="utf-8") as file:
-        for line_number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if not isinstance(row.get("text"), str) or "label" not in row:
-                raise ValueError(f"{path}:{line_number}: each line needs a string 'text' and a 'label'")
-            if row.get("split") != split:
-                continue
-            texts.append(row["text"])
-            labels.append(str(row["label"]))
-            if limit is not None and len(texts) >= limit:
-                break
-    if not texts:
+    rows = [row for row in read_rows(path) if row.get("split") == split][:limit]
+    if not rows:
         raise ValueError(f"{path}: no rows with split={split!r}")
-    return texts, labels
+    return [row["text"] for row in rows], [str(row["label"]) for row in rows]
 
 
 def embedding_cache_key(texts: Sequence[str], encoder_version: str) -> str:
