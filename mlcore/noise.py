@@ -172,10 +172,8 @@ def cleaned_training(labels: np.ndarray, report: NoiseReport) -> tuple[np.ndarra
     most: on 20 Newsgroups relabeling the flags won back 83-89% of the macro-F1 lost to the noise,
     and holding out the 5-6% of items scoring over 0.15 besides, 91-104% (docs/benchmarks.md).
     """
-    cleaned = labels.copy()
-    cleaned[report.flags] = report.suggested[report.flags]
-    doubtful = np.zeros(len(labels), dtype=bool) if report.doubtful is None else report.doubtful
-    return cleaned, ~doubtful
+    cleaned, keep = CleaningPolicy("relabel").apply(labels, report)
+    return cleaned, keep if report.doubtful is None else keep & ~report.doubtful
 
 
 # --- evidence -----------------------------------------------------------------------------------

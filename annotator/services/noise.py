@@ -345,7 +345,7 @@ def _detect(
     head_words: sparse.csr_matrix,
     policies: list[CleaningPolicy],
     train_mask: np.ndarray,
-) -> tuple[NoiseReport, NoiseReport | None, PolicyChoice]:
+) -> tuple[NoiseReport, NoiseReport | None, ChosenPolicy]:
     """The detectors' report on the training items (out-of-fold), the one the chosen cleaning policy
     acts on, and, if there are any, on the test items, with the policy and how it was chosen.
     The model view is the hybrid head (texts and embeddings, `head_words` the featurizer's rows of the
@@ -404,7 +404,7 @@ def _detect(
 
 
 # The chosen policy and how: {"policy": CleaningPolicy, "chosen_by": "evidence"|"expert", "scores": {...}, ...}
-PolicyChoice = dict
+ChosenPolicy = dict
 
 
 def _judged_only(report: NoiseReport, mask: np.ndarray) -> NoiseReport:
@@ -413,7 +413,7 @@ def _judged_only(report: NoiseReport, mask: np.ndarray) -> NoiseReport:
     return dataclasses.replace(report, flags=report.flags & mask, doubtful=doubtful, scores=report.scores * mask)
 
 
-def _choice(x_train, y_train, reports: dict, policies: list[CleaningPolicy], progress: Progress) -> PolicyChoice:
+def _choice(x_train, y_train, reports: dict, policies: list[CleaningPolicy], progress: Progress) -> ChosenPolicy:
     if len(policies) == 1:
         return {"policy": policies[0], "chosen_by": "expert", "scores": {}}
     progress(86, f"Comparing {len(policies)} cleaning policies out of fold")
@@ -459,7 +459,7 @@ def _store_run(
     settings: NoiseSettings,
     classes: list[int],
     judged: dict[str, tuple[JudgedItems, NoiseReport | None, np.ndarray]],
-    choice: PolicyChoice,
+    choice: ChosenPolicy,
 ) -> tuple[NoiseRun, dict]:
     """Record the run and replace earlier runs' open flags with this run's, in one transaction.
 

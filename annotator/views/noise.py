@@ -132,6 +132,14 @@ def policy_reason(run) -> str:
     )
 
 
+def _policy_choices() -> list[tuple[str, str]]:
+    # A callable: Django reads it per form, so each option is described in the reader's language.
+    return [
+        (AUTO_POLICY, _("Choose by evidence (recommended)")),
+        *[(name, _manual_policy_label(name)) for name in MANUAL_POLICIES],
+    ]
+
+
 class NoiseStartForm(forms.Form):
     detectors = forms.MultipleChoiceField(
         choices=[(name, DETECTOR_NAMES.get(name, name)) for name in DETECTORS],
@@ -146,8 +154,7 @@ class NoiseStartForm(forms.Form):
     )
     audit_test = forms.BooleanField(required=False, label=gettext_lazy("Also audit the locked test split (read-only)"))
     policy = forms.ChoiceField(
-        choices=[(AUTO_POLICY, gettext_lazy("Choose by evidence (recommended)"))]
-        + [(name, name) for name in MANUAL_POLICIES],
+        choices=_policy_choices,
         initial=AUTO_POLICY,
         required=False,
         label=gettext_lazy("Cleaning policy"),
@@ -210,13 +217,6 @@ def noise_page(request: HttpRequest, project: Project) -> HttpResponse:
     job = latest_noise_job(project=project)
     run = latest_noise_run(project=project)
     can_run = role_can(request.project_role, Capability.RUN_JOBS)
-    start_form = None
-    if can_run:
-        start_form = NoiseStartForm()
-        start_form.fields["policy"].choices = [
-            start_form.fields["policy"].choices[0],
-            *[(name, _manual_policy_label(name)) for name in MANUAL_POLICIES],
-        ]
     context = {
         "project": project,
         "form": form,
@@ -234,7 +234,7 @@ def noise_page(request: HttpRequest, project: Project) -> HttpResponse:
         "log_lines": job_log_lines(job=job) if job else [],
         "poll_interval": POLL_INTERVAL,
         "can_run": can_run,
-        "start_form": start_form,
+        "start_form": NoiseStartForm() if can_run else None,
         # A quiet quality signal: admins only, never shown to the annotators themselves.
         "corrections": annotator_corrections(project=project)
         if role_can(request.project_role, Capability.MANAGE_MEMBERS)
