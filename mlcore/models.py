@@ -61,6 +61,7 @@ from mlcore.targets import (
     single_label_targets,
     sorted_classes,
 )
+from mlcore.textnorm import checked_texts
 from mlcore.training_loop import (
     EARLY_STOPPING_TOL,
     PROGRESS_STEP,
@@ -1062,13 +1063,7 @@ def _characters(text: str, max_len: int) -> list[str]:
 
 
 def _as_texts(X: Any) -> list[str]:
-    if isinstance(X, str):
-        raise ValueError("X must be a sequence of texts, not a single string")
-    texts = list(X)
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise ValueError(f"X[{i}] is {type(text).__name__}, expected str")
-    return texts
+    return checked_texts(X, name="X")
 
 
 def _build_vocabulary(token_lists: Sequence[Sequence[str | int]], min_count: int) -> list[str | int]:

@@ -24,13 +24,13 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
 
 
-def checked_texts(texts: Sequence[str]) -> list[str]:
+def checked_texts(texts: Sequence[str], name: str = "texts") -> list[str]:
     """`texts` as a list, or a ValueError: a lone string (a classic slip: it would be read character by
-    character) or an item that is not a string, named by its index."""
+    character) or an item that is not a string, named by its index (`name`: what the caller calls them)."""
     if isinstance(texts, str):
-        raise ValueError("texts must be a sequence of strings, not a single string")
+        raise ValueError(f"{name} must be a sequence of strings, not a single string")
     texts = list(texts)
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise ValueError(f"texts[{i}] is {type(text).__name__}, expected str")
+            raise ValueError(f"{name}[{i}] is {type(text).__name__}, expected str")
     return texts
