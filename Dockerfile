@@ -8,11 +8,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     LABELLOOP_VAR_DIR=/data STATIC_ROOT=/app/staticfiles
 
 WORKDIR /app
-COPY requirements.txt requirements.lock ./
+COPY requirements.txt requirements.lock requirements-nodeps.txt ./
 # torch first, pinned, from its own index (CPU or CUDA build), so nothing else pulls a different one;
 # then everything else exactly as locked, each file checked against its hash (`make lock` writes it).
 RUN pip install --no-cache-dir torch==2.13.0 --index-url "$TORCH_INDEX_URL" \
- && pip install --no-cache-dir --require-hashes -r requirements.lock
+ && pip install --no-cache-dir --require-hashes -r requirements.lock \
+ && pip install --no-cache-dir --no-deps --require-hashes -r requirements-nodeps.txt
 COPY . .
 RUN DEBUG=1 python manage.py collectstatic --noinput
 

