@@ -830,6 +830,7 @@ def simulate_active_learning(
             class_f1=per_class,
             class_f1_previous=previous_f1,
             class_counts=dict(Counter(train_labels[labeled].tolist())),
+            model_prior=query_head.class_prior_,
         )
         started = time.perf_counter()
         picked = make_strategy(strategy, random_state=seed * 10_000 + round_number).query(

@@ -565,6 +565,7 @@ class FastHead(TextClassifier):
     input_type = "embeddings"
     _tolerance = 1e-4  # the logistic regression solver's stopping tolerance (scikit-learn's default)
     featurizer_: TextFeaturizer | None = None
+    class_prior_: np.ndarray | None = None  # the LR head's assumed class shares (see `_assumed_prior`)
 
     def __init__(
         self,
@@ -875,7 +876,9 @@ class FastHead(TextClassifier):
         if not self.multi_label:
             rows, labels, weights = _expanded_rows(targets)
             self.coef_, self.intercept_ = self._softmax_lr(X[rows], labels, weights, n_outputs)
+            self.class_prior_ = _assumed_prior(labels, weights, n_outputs, self.logit_adjustment)
             return
+        self.class_prior_ = None
         coefs, intercepts = [], []
         for j in range(n_outputs):
             rows, labels, weights = _expanded_rows(targets, column=j)
@@ -1030,6 +1033,15 @@ def _log_skew(labels: np.ndarray, weights: np.ndarray | None, classes: np.ndarra
     mass = np.bincount(labels, weights=weights, minlength=int(classes.max()) + 1)[classes].astype(np.float64)
     share = np.clip(mass / mass.sum(), 1e-12, None)
     return np.log(share * len(classes))
+
+
+def _assumed_prior(labels: np.ndarray, weights: np.ndarray | None, n_outputs: int, adjustment: float) -> np.ndarray:
+    """(n_outputs,) the class shares a single-label LR head's probabilities assume: the training rows'
+    shares, flattened by the logit adjustment (tau 1 removes them: an even prior). Read by the queue to
+    tell how skewed the pool is behind a head that predicts as if it were not (`QueryPool.model_prior`)."""
+    mass = np.bincount(labels, weights=weights, minlength=n_outputs)[:n_outputs].astype(np.float64)
+    share = np.clip(mass / max(mass.sum(), 1e-12), 1e-12, None) ** (1.0 - adjustment)
+    return share / share.sum()
 
 
 def _softmax_weights(model: LogisticRegression) -> tuple[np.ndarray, np.ndarray]:

@@ -347,6 +347,7 @@ def rescore_run_job(*, job: Job, progress: Progress) -> dict:
         class_f1=_class_f1(metrics),
         class_f1_previous=previous_f1,
         class_counts=classes,  # labels per class: how skewed the project's classes are (adaptive_diversity)
+        model_prior=getattr(query_head, "class_prior_", None),  # FastHead's; other kinds do not say
         multi_label=snapshot.multi_label,
         level_probabilities=_tree_levels(project, [int(label) for label in model.classes_], query_probabilities)
         if not snapshot.multi_label

@@ -352,3 +352,53 @@ def test_adaptive_diversity_reads_skew_from_the_labels_when_the_model_hides_it()
     assert strategy.density_trust(even_labels) == pytest.approx(1.0)
     assert strategy.density_trust(skewed_labels) == 0.0
     assert al.evenness(np.array([200, 8, 4, 0])) < 0.2
+
+
+def prior_shifted_pool(shares: np.ndarray, *, n: int = 2000, accuracy: float = 0.8, seed: int = 0) -> np.ndarray:
+    """Probabilities of a head that assumes even classes, on a pool whose true class shares are `shares`:
+    each row puts `accuracy` on its true class and spreads the rest evenly."""
+    rng = np.random.default_rng(seed)
+    k = len(shares)
+    truth = rng.choice(k, size=n, p=shares / shares.sum())
+    probabilities = np.full((n, k), (1.0 - accuracy) / (k - 1))
+    probabilities[np.arange(n), truth] = accuracy
+    return probabilities
+
+
+def test_pool_class_shares_see_the_skew_a_logit_adjusted_head_hides():
+    """Issue 23: the head's mean prediction understates a long tail; EM under prior shift (Saerens et
+    al. 2002) from the head's assumed prior moves the estimate toward the pool's real shares, and leaves
+    an even pool even."""
+    skewed = 20.0 ** (-np.arange(5) / 4)  # evenness 0.578
+    probabilities = prior_shifted_pool(skewed, accuracy=0.5)
+    even_prior = np.full(5, 0.2)
+    plain = al.class_balance(probabilities)
+    estimated = al.evenness(al.pool_class_shares(probabilities, even_prior))
+    assert estimated < plain - 0.1
+    assert abs(estimated - 0.578) < abs(plain - 0.578)
+    balanced = prior_shifted_pool(np.ones(5), accuracy=0.5)
+    assert al.evenness(al.pool_class_shares(balanced, even_prior)) > 0.98
+    # Relative to the prior the head assumes: a head already holding the pool's skew is left as it is.
+    assert al.pool_class_shares(np.tile(skewed / skewed.sum(), (10, 1)), skewed) == pytest.approx(skewed / skewed.sum())
+
+
+def test_adaptive_diversity_reads_skew_through_the_models_prior():
+    skewed = 20.0 ** (-np.arange(4) / 3)
+    probabilities = prior_shifted_pool(skewed, n=400, accuracy=0.6)
+    embeddings, _ = blobs(400, seed=1)
+    pool = QueryPool(embeddings=embeddings, probabilities=probabilities, labeled_embeddings=embeddings[:5])
+    strategy = make_strategy("adaptive_diversity")
+    with_prior = QueryPool(**{**vars(pool), "model_prior": np.full(4, 0.25)})
+    assert strategy.density_trust(with_prior) < strategy.density_trust(pool)
+    assert strategy.density_trust(with_prior) == 0.0
+
+
+def test_a_fast_heads_assumed_prior_follows_its_logit_adjustment():
+    from mlcore.models import FastHead
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 6))
+    y = ["a"] * 90 + ["b"] * 30
+    assert FastHead(logit_adjustment=0.0).fit(x, y).class_prior_ == pytest.approx([0.75, 0.25])
+    assert FastHead(logit_adjustment=1.0).fit(x, y).class_prior_ == pytest.approx([0.5, 0.5])
+    assert FastHead(multi_label=True).fit(x, [["a"], ["b"]] * 60).class_prior_ is None
