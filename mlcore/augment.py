@@ -324,8 +324,10 @@ def cilin_synonyms() -> dict[str, tuple[str, ...]]:
     return {word: tuple(others) for word, others in found.items() if others}
 
 
+@functools.lru_cache(maxsize=65536)
 def _chinese_synonyms(word: str) -> tuple[str, ...]:
-    return cilin_synonyms().get(word, ())
+    # One-character synonyms (高兴 -> 乐, 喜) are too ambiguous out of their group: words of two or more.
+    return tuple(synonym for synonym in cilin_synonyms().get(word, ()) if len(synonym) >= 2)
 
 
 # --- ops ------------------------------------------------------------------------------------------
