@@ -89,6 +89,15 @@ def test_several_ops_each_copy_draws_one_and_duplicates_are_dropped():
     assert augment_texts(["Hello"], ["swap"], copies=3) == []
 
 
+def test_spans_can_be_skipped_and_nothing_else_changes():
+    with_spans = augment_texts(CHINESE_TEXTS, ["synonym", "delete"], copies=2, language="zh")
+    without = augment_texts(CHINESE_TEXTS, ["synonym", "delete"], copies=2, language="zh", spans=False)
+    assert [(copy.source_index, copy.op, copy.text) for copy in with_spans] == [
+        (copy.source_index, copy.op, copy.text) for copy in without
+    ]
+    assert all(copy.changed == () for copy in without)
+
+
 def test_progress_is_reported_per_text():
     seen = []
     augment_texts(ENGLISH_TEXTS, ["unk"], copies=1, progress=lambda done, total: seen.append((done, total)))
