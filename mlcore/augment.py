@@ -20,8 +20,8 @@ Ops (`OPS`, names are language-neutral; `available_ops(language)` lists a langua
 - `pos_replace` (Chinese): replace a word by another word of the same part of speech (jieba.posseg's
   dictionary tags) seen in the input texts of the same call.
 - `char_swap`, `char_delete` (Chinese): swap two adjacent Chinese characters; drop characters.
-- `backtranslate` (plug-in): translate there and back with two local seq2seq models, sampling;
-  `model_dirs["backtranslate"] = "FORWARD_DIR|BACKWARD_DIR"`.
+- `backtranslate` (plug-in): translate there and back with two local seq2seq models, sampling,
+  sentence by sentence; `model_dirs["backtranslate"] = "FORWARD_DIR|BACKWARD_DIR"`.
 - `mlm` (plug-in): CBERT-style contextual replacement: mask words one at a time and fill each with a
   sampled top-k token of a local masked language model; `model_dirs["mlm"] = "MODEL_DIR"`.
 
@@ -152,6 +152,8 @@ def _checked_op_names(ops: Sequence[str], language: str) -> list[str]:
     """`ops` without repeats, in order, or AugmentError."""
     if isinstance(ops, str) or not isinstance(ops, Sequence | set | frozenset):
         raise AugmentError(f"ops must be a list of op names, not {type(ops).__name__}")
+    if isinstance(ops, set | frozenset):
+        ops = sorted(ops)  # a set's order changes between processes; the draws must not
     known = ", ".join(op.name for op in available_ops(language))
     if not ops:
         raise AugmentError(f"choose at least one op: {known}")
@@ -425,12 +427,17 @@ def sentences(text: str, language: str = ENGLISH) -> list[str]:
     cuts = [match.end() for match in _SENTENCE_END[language].finditer(text)]
     parts = [text[start:end] for start, end in zip([0, *cuts], [*cuts, len(text)], strict=True)]
     merged: list[str] = []
+    leading = ""
     for part in parts:
-        if merged and not part.strip():  # whitespace only: belongs to the sentence before
-            merged[-1] += part
-        elif part:
-            merged.append(part)
-    return merged
+        if not part.strip():  # whitespace only: belongs to the sentence before (or after, at the start)
+            if merged:
+                merged[-1] += part
+            else:
+                leading += part
+        else:
+            merged.append(leading + part)
+            leading = ""
+    return merged or ([leading] if leading else [])
 
 
 def _op_nsample(doc: _Doc, rng: random.Random, context: _Context) -> str:
@@ -503,7 +510,8 @@ def _op_char_delete(doc: _Doc, rng: random.Random, context: _Context) -> str:
 
 
 def _op_backtranslate(doc: _Doc, rng: random.Random, context: _Context, count: int) -> list[str]:
-    return context.plugins["backtranslate"].paraphrase(doc.text, count, seed=rng.getrandbits(63))
+    parts = sentences(doc.text, doc.language)
+    return context.plugins["backtranslate"].paraphrase(parts, count, seed=rng.getrandbits(63))
 
 
 def _op_mlm(doc: _Doc, rng: random.Random, context: _Context, count: int) -> list[str]:

@@ -5,8 +5,8 @@ No such model ships offline: an admin points the app at directories saved by `sa
 only, once per directory and device (`functools.lru_cache`):
 
     >>> translator = load_backtranslator("models/opus-mt-en-de", "models/opus-mt-de-en")
-    >>> translator.paraphrase("The market rose.", 2, seed=7)        # sampled, reproducible per seed
-    ['The market went up.', 'The market has risen.']
+    >>> translator.paraphrase(["The market rose. ", "Shares fell."], 2, seed=7)  # sampled, seeded
+    ['The market went up. Shares dropped.', 'The market has risen. The shares fell.']
     >>> mlm = load_masked_lm("models/bert-base-uncased")
     >>> mlm.replace_words(["The", " ", "market", " ", "rose"], [2], random.Random(0))
     'The stock rose'
@@ -30,6 +30,8 @@ MAX_INPUT_TOKENS = 512
 # A translation may be longer than its source (German runs ~20% longer than English): room for that.
 MAX_OUTPUT_RATIO = 1.5
 MIN_OUTPUT_TOKENS = 16
+# Sentences per generate call (each call returns this many times `count` sequences).
+GENERATE_BATCH = 16
 # Subword markers of WordPiece ("##ing"), SentencePiece ("▁the") and byte-level BPE ("Ġthe").
 _CONTINUATION = "##"
 _WORD_START_MARKERS = "▁Ġ"
@@ -72,14 +74,29 @@ class Backtranslator:
     backward_tokenizer: object
     backward: object
 
-    def paraphrase(self, text: str, count: int, *, seed: int) -> list[str]:
-        """`count` back-translations of `text`, sampled there and back (equal ones may repeat)."""
+    def paraphrase(self, sentences: Sequence[str], count: int, *, seed: int) -> list[str]:
+        """`count` back-translations of the text made of `sentences` (each keeps its trailing space or
+        line break): each sentence is sampled there and back on its own, as MT models are trained on
+        sentences and truncate long inputs. Equal copies may repeat."""
         import torch
 
+        parts = [part.strip() for part in sentences]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            pivots = _generate(self.forward_tokenizer, self.forward, [text], count)
-            return _generate(self.backward_tokenizer, self.backward, pivots, 1)
+            pivots = _generate_batched(self.forward_tokenizer, self.forward, parts, count)  # sentence-major
+            back = _generate_batched(self.backward_tokenizer, self.backward, pivots, 1)
+        trailing = [part[len(part.rstrip()) :] for part in sentences]
+        return [
+            "".join(back[i * count + copy] + trailing[i] for i in range(len(parts))).strip() for copy in range(count)
+        ]
+
+
+def _generate_batched(tokenizer, model, texts: list[str], per_text: int) -> list[str]:
+    """`per_text` generations of each text, text-major, GENERATE_BATCH texts per model call."""
+    found: list[str] = []
+    for start in range(0, len(texts), GENERATE_BATCH):
+        found.extend(_generate(tokenizer, model, texts[start : start + GENERATE_BATCH], per_text))
+    return found
 
 
 def _generate(tokenizer, model, texts: list[str], per_text: int) -> list[str]:

@@ -181,6 +181,8 @@ def test_nsample_keeps_sentences_in_order_and_skips_one_sentence_texts(language)
 def test_sentences_split_on_each_languages_punctuation():
     assert sentences("One. Two! Three?\nFour") == ["One. ", "Two! ", "Three?\n", "Four"]
     assert sentences("一。二！三？四；五", "zh") == ["一。", "二！", "三？", "四；", "五"]
+    assert sentences("\n\nTitle\n\nBody. End.") == ["\n\nTitle\n\n", "Body. ", "End."]
+    assert sentences("") == [] and sentences("  ") == ["  "]
 
 
 def test_pos_replace_takes_words_of_the_same_tag_from_the_texts():

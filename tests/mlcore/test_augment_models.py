@@ -31,7 +31,7 @@ WORDS = [
     "bad",
     "film",
 ]
-TEXTS = ["the quick brown fox jumps over the lazy dog", "stock market rose today", "a good film"]
+TEXTS = ["the quick brown fox jumps over the lazy dog", "stock market rose today. shares fell.", "a good film"]
 
 
 @pytest.fixture(autouse=True, scope="module")
