@@ -1,9 +1,9 @@
 """Text augmentation that keeps the label: EDA-style ops, Chinese ops and model plug-ins, in one registry.
 
     >>> check_request(["synonym", "swap"], copies=4, language="en")      # AugmentError if not runnable
-    >>> copies = augment_texts(texts, ["synonym", "swap", "delete"], copies=4, random_state=0)
-    >>> copies[0].source_index, copies[0].op, copies[0].text, copies[0].changed
-    (0, 'swap', 'the market rose stocks', ((4, 10), (16, 22)))
+    >>> copies = augment_texts(["stocks rose as the market opened"], ["synonym", "swap", "delete"], copies=4)
+    >>> copies[1]
+    Augmented(source_index=0, op='swap', text='opened rose as the market stocks', changed=((0, 6), (26, 32)))
     >>> keep = label_preserving_mask(copies, labels, model.predict_proba, min_confidence=0.5)
 
 Ops (`OPS`, names are language-neutral; `available_ops(language)` lists a language's):

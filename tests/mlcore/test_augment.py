@@ -222,6 +222,9 @@ def test_available_ops_per_language():
     assert english | {"pos_replace", "char_swap", "char_delete"} == chinese
     assert "synonym" not in {op.name for op in available_ops("multi")}
     assert OPS["mlm"].needs_model and not OPS["swap"].needs_model
+    # Other languages get the ops that need no word list: words are runs of word characters.
+    (copy,) = augment_texts(["eins zwei drei vier"], ["swap"], copies=1, language="de")
+    assert sorted(copy.text.split()) == ["drei", "eins", "vier", "zwei"]
 
 
 @pytest.mark.parametrize(
