@@ -136,15 +136,26 @@ def available_ops(language: str) -> list[AugmentOp]:
 # --- request checks -----------------------------------------------------------------------------
 
 
-def check_request(ops: Sequence[str], copies: int, language: str, model_dirs: Mapping[str, str] | None = None) -> None:
+def check_request(
+    ops: Sequence[str],
+    copies: int,
+    language: str,
+    model_dirs: Mapping[str, str] | None = None,
+    *,
+    load_models: bool = True,
+) -> None:
     """Raise AugmentError unless `ops` can run for `language` with `copies` copies per text: unknown or
     unavailable ops, `copies` not an int in 1..MAX_COPIES, a plug-in without a model dir or whose dir
-    does not load (the model is loaded here, and cached for the run)."""
+    is not a model. With `load_models` (the default) a plug-in's model is loaded here (and cached for
+    the run): a directory that fails to load is refused too. `load_models=False` only checks that each
+    directory exists and holds a config.json, without importing torch or transformers (a web request)."""
     language = normalize_language(language)
     for name in _checked_op_names(ops, language):
         if OPS[name].needs_model:
-            _plugin_directories(name, model_dirs)
-            _load_plugin(name, model_dirs, device="cpu")
+            if load_models:
+                _load_plugin(name, model_dirs, device="cpu")
+            else:
+                _check_plugin_directories(name, model_dirs)
     _check_copies(copies)
 
 
@@ -194,6 +205,16 @@ def _plugin_directories(name: str, model_dirs: Mapping[str, str] | None) -> tupl
             f" (there and back), not {value!r}"
         )
     return parts
+
+
+def _check_plugin_directories(name: str, model_dirs: Mapping[str, str] | None) -> None:
+    from mlcore import augment_models  # light: it imports torch and transformers only to load
+
+    for directory in _plugin_directories(name, model_dirs):
+        try:
+            augment_models.checked_directory(directory)
+        except augment_models.ModelDirectoryError as error:
+            raise AugmentError(f"op {name!r}: {error}") from error
 
 
 def _load_plugin(name: str, model_dirs: Mapping[str, str] | None, device: str):

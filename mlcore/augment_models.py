@@ -41,7 +41,8 @@ class ModelDirectoryError(ValueError):
     """A model directory that does not exist, is not a model or does not load; the message says which."""
 
 
-def _checked_directory(directory: str) -> Path:
+def checked_directory(directory: str) -> Path:
+    """`directory` as a Path if it exists and holds a config.json, else ModelDirectoryError."""
     path = Path(directory).expanduser()
     if not path.is_dir():
         raise ModelDirectoryError(f"model directory {directory!r} does not exist")
@@ -56,7 +57,7 @@ def _load(directory: str, model_class_name: str, device: str):
     """(tokenizer, model in eval mode on `device`) from a local directory, or ModelDirectoryError."""
     import transformers
 
-    path = _checked_directory(directory)
+    path = checked_directory(directory)
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = getattr(transformers, model_class_name).from_pretrained(path, local_files_only=True)

@@ -251,9 +251,17 @@ def test_bad_requests_are_refused_with_a_clear_error(ops, copies, language, mode
         augment_texts(ENGLISH_TEXTS, ops, copies=copies, language=language, model_dirs=model_dirs)
 
 
-def test_a_directory_that_is_not_a_model_is_refused(tmp_path):
+@pytest.mark.parametrize("load_models", [True, False])
+def test_a_directory_that_is_not_a_model_is_refused(tmp_path, load_models):
     with pytest.raises(AugmentError, match="not a model directory"):
-        check_request(["mlm"], 2, "en", {"mlm": str(tmp_path)})
+        check_request(["mlm"], 2, "en", {"mlm": str(tmp_path)}, load_models=load_models)
+    with pytest.raises(AugmentError, match="does not exist"):
+        check_request(["backtranslate"], 2, "en", {"backtranslate": f"/no/such|{tmp_path}"}, load_models=load_models)
+
+
+def test_a_light_check_takes_a_directory_with_a_config(tmp_path):
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
+    check_request(["mlm"], 2, "en", {"mlm": str(tmp_path)}, load_models=False)
 
 
 def test_bad_texts_and_strength_are_refused():
