@@ -264,6 +264,15 @@ def test_a_light_check_takes_a_directory_with_a_config(tmp_path):
     check_request(["mlm"], 2, "en", {"mlm": str(tmp_path)}, load_models=False)
 
 
+def test_a_missing_wordnet_is_a_request_error(monkeypatch, tmp_path):
+    from mlcore import wordnet
+
+    monkeypatch.setattr(wordnet, "candidate_directories", lambda: [tmp_path])
+    with pytest.raises(AugmentError, match=r"WordNet 3\.0 database files"):
+        check_request(["swap", "synonym"], 2, "en")
+    check_request(["swap"], 2, "en")  # ops without a thesaurus still run
+
+
 def test_bad_texts_and_strength_are_refused():
     with pytest.raises(AugmentError, match="not a single string"):
         augment_texts("one text", ["swap"], copies=1)
