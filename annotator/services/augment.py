@@ -36,7 +36,7 @@ from annotator.selectors.augment import (
 from annotator.services.head_inputs import predict_inputs
 from annotator.services.jobs import job_start
 from annotator.services.training import trained_model, version_encoder
-from mlcore.augment import MAX_COPIES, AugmentError, Augmented, augment_texts, check_request, label_preserving_mask
+from mlcore.augment import MAX_COPIES, Augmented, AugmentError, augment_texts, check_request, label_preserving_mask
 
 Progress = Callable[[float, str], None]
 
