@@ -63,8 +63,7 @@ def _import(project: Project, split: str, counts: dict[str, int], prefix: str = 
     import_parsed(project=project, records=records, split=split, report=ImportReport(format="test"))
 
 
-@pytest.fixture
-def news(project_with_roles):
+def news_project(project_with_roles):
     """A project with labeled training items (Tech scarce), a locked test split and unlabeled pool items."""
     project, users = project_with_roles
     _import(project, Split.TRAIN, COUNTS)
@@ -73,6 +72,11 @@ def news(project_with_roles):
         [Item(project=project, text=f"pool text {i} about nothing", content_hash=f"pool{i}") for i in range(3)]
     )
     return project, users
+
+
+@pytest.fixture
+def news(project_with_roles):
+    return news_project(project_with_roles)
 
 
 def _label(project: Project, name: str) -> Label:
