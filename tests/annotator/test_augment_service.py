@@ -151,6 +151,7 @@ def _plugin_op() -> str | None:
         ({"strength": 0}, "strength must be a number above 0"),
         ({"classes": ["Empty"]}, "“Empty” has no labeled training items"),
         ({"classes": [10**9]}, "No label with id 1000000000 in this project"),
+        ({"classes": ["Sport"]}, "classes are label ids (whole numbers)"),
         ({"use_filter": True}, "needs a trained model of this project: train one first, or turn the filter off"),
         ({"model_version": 10**9, "use_filter": True}, "No model version with id 1000000000"),
     ],
