@@ -371,7 +371,8 @@ def _consistency_option(model: TextClassifier, params: dict, project: Project, p
     progress(20, f"Augmenting {len(texts)} unlabeled texts for consistency training")
     ops = [op.name for op in available_ops(project.language) if not op.needs_model]
     copies = list(texts)
-    for copy in augment_texts(texts, ops, copies=1, language=project.language, random_state=RANDOM_STATE):
+    written = augment_texts(texts, ops, copies=1, language=project.language, random_state=RANDOM_STATE, spans=False)
+    for copy in written:
         if copies[copy.source_index] == texts[copy.source_index]:  # the first op that changed it
             copies[copy.source_index] = copy.text
     return {"consistency_pairs": (texts, copies)}

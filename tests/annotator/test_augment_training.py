@@ -118,6 +118,25 @@ def test_consistency_training_gets_unlabeled_pool_texts_and_one_copy_each(news):
     )
 
 
+def test_a_text_cnn_with_consistency_weight_trains_on_pool_pairs(news, monkeypatch):
+    from mlcore.training_options import OPTION_SPECS
+
+    if "consistency_weight" not in {option.name for option in OPTION_SPECS["text_cnn"]}:
+        pytest.skip("the TextCNN has no UDA option in this tree (augbench)")
+    project, users = news
+    seen = {}
+    original = TextCNN.fit
+
+    def spy(self, X, y, **options):
+        seen.update(options)
+        return original(self, X, y, **options)
+
+    monkeypatch.setattr(TextCNN, "fit", spy)
+    version = _train(project, users, consistency_weight=1.0)
+    texts, copies = seen["consistency_pairs"]
+    assert len(texts) == len(copies) == 3 and version.params["consistency_weight"] == 1.0
+
+
 # --- the API --------------------------------------------------------------------------------------------------
 
 
