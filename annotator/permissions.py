@@ -22,10 +22,11 @@ class Capability(enum.Enum):
     MANAGE_MEMBERS = "manage_members"
     DELETE_PROJECT = "delete_project"  # with everything in it: admins, with the project's name to confirm
     CHANGE_SETTINGS = "change_settings"  # the project's own fields: strategy, overlap, backbone, ...
+    AUGMENT = "augment"  # start augmentation jobs and accept or reject their copies (issue 24)
 
 
 _ANNOTATOR = {Capability.VIEW, Capability.ANNOTATE}
-_EXPERT = _ANNOTATOR | {Capability.EDIT_TAXONOMY, Capability.REVIEW, Capability.EXPORT}
+_EXPERT = _ANNOTATOR | {Capability.EDIT_TAXONOMY, Capability.REVIEW, Capability.EXPORT, Capability.AUGMENT}
 _ADMIN = _EXPERT | {
     Capability.IMPORT,
     Capability.RUN_JOBS,

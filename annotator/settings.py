@@ -317,6 +317,17 @@ LABELLOOP_MODEL_DIRS = [
     part for part in env.str("LABELLOOP_MODEL_DIRS", default="").replace(",", ":").split(":") if part.strip()
 ]
 
+# Augmentation plug-ins (issue 24): the local model directory of each op of mlcore.augment that needs
+# a model (back-translation, masked-LM replacement), as op=path pairs separated by commas, e.g.
+# LABELLOOP_AUGMENT_MODEL_DIRS="backtranslate=/models/en-de|/models/de-en,mlm=/models/bert-mini" (back-
+# translation takes its two seq2seq models, there and back, parted by "|"). None ships offline:
+# without a pair the op is not offered (the augmentation page says so).
+LABELLOOP_AUGMENT_MODEL_DIRS = {
+    name.strip(): path.strip()
+    for name, path in env.dict("LABELLOOP_AUGMENT_MODEL_DIRS", default={}).items()
+    if name.strip() and path.strip()
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from annotator.models import Job
 from annotator.services import (
     active_learning,
+    augment,
     clustering,
     distillation,
     imports,
@@ -85,3 +86,9 @@ def distill_model(ctx: JobContext, job: Job) -> dict:
 def measure_speed(ctx: JobContext, job: Job) -> dict:
     """Time an existing model version on the project's texts and store its speed."""
     return speed.speed_run_job(job=job, progress=ctx.progress)
+
+
+@job_task("labelloop.augment_items")
+def augment_items(ctx: JobContext, job: Job) -> dict:
+    """Augmentation: write augmented copies of scarce classes' training items for experts to review."""
+    return augment.augment_run_job(job=job, progress=ctx.progress)

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from annotator.api import (
     active_learning,
+    augment,
     auth,
     binary,
     clusters,
@@ -175,6 +176,15 @@ urlpatterns = [
     ),
     path("projects/<id:project_id>/rescore/", active_learning.RescoreApi.as_view(), name="api-rescore"),
     path("projects/<id:project_id>/noise/", noise.NoiseStartApi.as_view(), name="api-noise-start"),
+    # --- augmentation (experts and admins) ---
+    path("projects/<id:project_id>/augment/", augment.AugmentApi.as_view(), name="api-augment"),
+    path("projects/<id:project_id>/augment/samples/", augment.AugmentSamplesApi.as_view(), name="api-augment-samples"),
+    path("projects/<id:project_id>/augment/decide/", augment.AugmentDecideApi.as_view(), name="api-augment-decide"),
+    path(
+        "projects/<id:project_id>/augment/<id:job_id>/cancel/",
+        augment.AugmentCancelApi.as_view(),
+        name="api-augment-cancel",
+    ),
     path("projects/<id:project_id>/jobs/", jobs.JobListApi.as_view(), name="api-job-list"),
     path("projects/<id:project_id>/jobs/<id:job_id>/", jobs.JobDetailApi.as_view(), name="api-job-detail"),
     path("projects/<id:project_id>/jobs/<id:job_id>/cancel/", jobs.JobCancelApi.as_view(), name="api-job-cancel"),

@@ -1,6 +1,7 @@
-"""Labelloop's data: projects and members, labels, items and annotations, jobs, noise flags."""
+"""Labelloop's data: projects and members, labels, items and annotations, jobs, noise flags, augmented copies."""
 
 from annotator.models.accounts import AccountProfile
+from annotator.models.augment import AUGMENT_SOURCE, AugmentedText, AugmentStatus
 from annotator.models.items import (
     Annotation,
     AnnotationLabel,
@@ -23,11 +24,14 @@ from annotator.models.taxonomy import Cluster, ClusterRun, Rule, RuleKind, Taxon
 from annotator.models.training import ModelVersion, Promotion
 
 __all__ = [
+    "AUGMENT_SOURCE",
     "AccountProfile",
     "Annotation",
     "AnnotationLabel",
     "AnnotationRevision",
     "AnnotationSource",
+    "AugmentStatus",
+    "AugmentedText",
     "CandidateStatus",
     "Cluster",
     "ClusterRun",

@@ -116,6 +116,8 @@ JOB_KINDS: dict[str, JobKind] = {
     # A student learns from teacher versions' probabilities (services/distillation): the teachers score
     # the labeled items and the pool, then the student trains; a transformer teacher makes it long.
     "distill": JobKind("labelloop.distill_model", "gpu", "Distill a student model", 5 * HOUR),
+    # Augmented copies of scarce classes' training items, for experts to review (services/augment).
+    "augment": JobKind("labelloop.augment_items", "cpu", "Augment scarce classes", 2 * HOUR),
     # Time an older version on the project's texts (services/speed); a teacher on CPU takes minutes.
     "speed": JobKind("labelloop.measure_speed", "cpu", "Measure a model's speed", 30 * 60.0),
 }
