@@ -88,7 +88,9 @@ def _checked_request(ops: Sequence[str], copies, project: Project) -> tuple[list
         raise ValidationError(COPIES_ERROR.format(most=MAX_COPIES, value=copies))
     ops = list(ops or [])
     try:
-        check_request(ops, copies, project.language, model_dirs=augment_model_dirs())
+        # The page must answer at once: a plug-in's directory is checked for a model config here, and
+        # the model itself is loaded (and refused if broken) by the job on the worker.
+        check_request(ops, copies, project.language, model_dirs=augment_model_dirs(), load_models=False)
     except AugmentError as error:  # names the ops the language has, or the plug-in that is not a model
         raise ValidationError(str(error)) from None
     return ops, copies
