@@ -36,6 +36,7 @@ from annotator.services.training import (
     promotion_gate,
     training_job_start,
 )
+from annotator.views.augment_presenter import augmentation_use
 from annotator.views.distill_form import DistillForm
 from annotator.views.training_form import TrainForm
 
@@ -121,6 +122,7 @@ def _model_detail_page(
         "gate_error": gate_error,
         "reason_max_length": PROMOTION_REASON_MAX_LENGTH,
         "promotions": list(promotions(project=project, version=version)),
+        "augmentation": augmentation_use(version.params, names),
     }
     return render(request, "annotator/model_detail.html", context, status=status)
 

@@ -96,6 +96,7 @@ class Ctx:
     cluster: Cluster  # a cluster of the latest run: promote
     version: ModelVersion  # a registered model version: inspect, compare, activate
     flag: NoiseFlag  # an open noise flag on the seed item: keep, relabel, exclude
+    augment_job: Job  # a running augmentation job: its card, cancel
 
     def label(self, name: str) -> Label:
         return self.project.labels.get(name=name)
@@ -125,6 +126,7 @@ def ctx(project_with_roles, make_user) -> Ctx:
         cluster=_cluster(project),
         version=_model_version(project),
         flag=_noise_flag(project),
+        augment_job=Job.objects.create(project=project, kind="augment", status=JobStatus.RUNNING, queue="cpu"),
     )
 
 
@@ -1181,6 +1183,40 @@ CASES: list[Case] = [
         400,
         data=lambda ctx: {"detectors": ["kfold"], "audit_test": True},
         verify=api_json(lambda ctx, data: "label 18 more item(s)" in data["detail"]),
+    ),
+    # --- augmentation (pages; issue 24) ---
+    page("augment-page", "GET", Capability.AUGMENT, 200, verify=page_shows(lambda ctx: "Counts per class")),
+    page(
+        "augment-start",
+        "POST",
+        Capability.AUGMENT,
+        400,
+        data=lambda ctx: {"classes": [ctx.label("Sport").pk], "ops": ["swap"], "copies": "1"},
+        verify=page_shows(lambda ctx: f"Augmentation job #{ctx.augment_job.pk} is already running"),
+    ),
+    page(
+        "augment-decide",
+        "POST",
+        Capability.AUGMENT,
+        302,
+        data=lambda ctx: {"action": "accept", "back": "status=accepted"},  # nothing selected: a message
+        verify=lambda ctx, r: r["Location"].endswith("/augment/?status=accepted"),
+    ),
+    page(
+        "augment-job",
+        "GET",
+        Capability.AUGMENT,
+        200,
+        url_kwargs=lambda ctx: {"job_id": ctx.augment_job.pk},
+        verify=page_shows(lambda ctx: f"Job #{ctx.augment_job.pk}"),
+    ),
+    page(
+        "augment-cancel",
+        "POST",
+        Capability.AUGMENT,
+        302,
+        url_kwargs=lambda ctx: {"job_id": ctx.augment_job.pk},
+        verify=all_of(redirects_to("augment-page"), job_is("augment_job", JobStatus.RUNNING, cancel_requested=True)),
     ),
     # --- the annotation queue (pages) ---
     page("queue", "GET", ANNOTATE, 200, verify=page_shows(lambda ctx: f'data-item="{open_item(ctx).pk}"')),
