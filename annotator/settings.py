@@ -319,7 +319,8 @@ LABELLOOP_MODEL_DIRS = [
 
 # Augmentation plug-ins (issue 24): the local model directory of each op of mlcore.augment that needs
 # a model (back-translation, masked-LM replacement), as op=path pairs separated by commas, e.g.
-# LABELLOOP_AUGMENT_MODEL_DIRS="back_translation=/models/bt,mlm=/models/bert-mini". None ships offline:
+# LABELLOOP_AUGMENT_MODEL_DIRS="backtranslate=/models/en-de|/models/de-en,mlm=/models/bert-mini" (back-
+# translation takes its two seq2seq models, there and back, parted by "|"). None ships offline:
 # without a pair the op is not offered (the augmentation page says so).
 LABELLOOP_AUGMENT_MODEL_DIRS = {
     name.strip(): path.strip()

@@ -90,6 +90,11 @@ class ModelVersionListApi(ProjectAPIView):
                 + " A bad key or value is a 400 with `detail`, `key` and `accepted`."
             ),
         )
+        augmentation = serializers.BooleanField(
+            default=False,
+            help_text="Train on the accepted augmented copies of the training items too (issue 24); the version "
+            "records it in params.augmentation. Without accepted copies it is a 400.",
+        )
 
     @extend_schema(responses=ModelVersionOutput(many=True))
     def get(self, request, project_id: int):

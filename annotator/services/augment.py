@@ -36,7 +36,7 @@ from annotator.selectors.augment import (
 from annotator.services.head_inputs import predict_inputs
 from annotator.services.jobs import job_start
 from annotator.services.training import trained_model, version_encoder
-from mlcore.augment import MAX_COPIES, AugmentError, Augmented, augment_texts, check_request, label_preserving_mask
+from mlcore.augment import MAX_COPIES, Augmented, AugmentError, augment_texts, check_request, label_preserving_mask
 
 Progress = Callable[[float, str], None]
 
@@ -149,9 +149,10 @@ def augment_start(
     """Queue an augmentation job (`cpu` queue), one at a time per project.
 
     `ops`: names of `mlcore.augment.OPS` for the project's language (a plug-in only with its model
-    directory configured); `copies`: per source item and op, 1 to MAX_COPIES; `classes`: label ids
-    (default: those whose training-item count is below the median); `use_filter`: keep a copy only if
-    `model_version` (default: the active, else the newest version) still gives it its source's label.
+    directory configured); `copies`: per source item (each made by one of the ops), 1 to MAX_COPIES;
+    `classes`: label ids (default: those whose training-item count is below the median); `use_filter`:
+    keep a copy only if `model_version` (default: the active, else the newest version) still gives it
+    its source's label.
     Everything is checked here: bad input is a ValidationError, and no job exists.
     """
     if is_multi_label(project):

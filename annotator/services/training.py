@@ -8,11 +8,15 @@ and removed if anything goes wrong before.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 import inspect
+import json
 import shutil
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,7 +28,9 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext, gettext_lazy
 
-from annotator.models import Job, Label, ModelVersion, Project, Promotion, Rule, TaskType
+from annotator.models import Item, Job, Label, ModelVersion, Project, Promotion, Rule, Split, TaskType
+from annotator.selectors.augment import AcceptedCopies, accepted_copies
+from annotator.selectors.items import final_label_ids
 from annotator.selectors.rules import bypass_rules, first_matching_rules
 from annotator.selectors.training import TrainingSnapshot, training_snapshot
 from annotator.services.embeddings import (
@@ -37,6 +43,7 @@ from annotator.services.head_inputs import fit_inputs, predict_inputs
 from annotator.services.jobs import job_start
 from annotator.services.rules import rule_precision_refresh
 from annotator.services.speed import speed_fields, speed_or_none, speed_texts
+from mlcore.augment import augment_texts, available_ops
 from mlcore.encoders import TextEncoder
 from mlcore.evaluation import classification_metrics
 from mlcore.models import TextClassifier, load_model, model_class
@@ -82,6 +89,18 @@ ONE_CLASS_WARNING = "Warning: it predicts one label for every test item; train o
 NO_ACTIVE_MODEL_ERROR = gettext_lazy("This project has no active model yet: train one and make it active.")
 REASON_REQUIRED = "reason_required"  # the ValidationError's code when the promotion gate asks for a reason
 PROMOTION_REASON_MAX_LENGTH = 2000
+AUGMENTATION_MULTI_LABEL_ERROR = gettext_lazy(
+    "Augmentation works on single-label projects only: train this multi-label project without it."
+)
+NO_ACCEPTED_COPIES_ERROR = gettext_lazy(
+    "Training with augmentation needs accepted augmented copies of training items: run an augmentation job "
+    "and accept some copies, or train without augmentation."
+)
+# Request-level switches: what the job does with the data, never a model constructor's option.
+REQUEST_KEYS = ("kind", "preset", "augmentation")
+# UDA (consistency training): at most this many unlabeled pool texts, each with one augmented copy.
+CONSISTENCY_MAX_TEXTS = 2000
+RANDOM_STATE = 0
 REASON_INVALID_ERROR = f"The reason is text of at most {PROMOTION_REASON_MAX_LENGTH:,} characters, without NUL."
 F1_DROP_GATE = (
     "{version} has macro-F1 {new:.3f}, {drop:.1f} points below the active {active} ({old:.3f}); this project "
@@ -108,12 +127,16 @@ def project_presets(*, project: Project) -> dict[str, dict]:
     return presets
 
 
-def training_job_start(*, project: Project, by: AbstractBaseUser, preset: str, params: dict | None = None) -> Job:
+def training_job_start(
+    *, project: Project, by: AbstractBaseUser, preset: str, params: dict | None = None, augmentation: bool = False
+) -> Job:
     """Queue a training job; the queue follows the model kind (`cpu` for the fast head, else `gpu`).
 
     `params` override the preset's options key by key (`kind` may name another model kind, which then
     starts from its own defaults); every option is checked against the kind's spec
     (`mlcore.training_options`) here, so a bad one is a ValidationError naming it, never a failed job.
+    `augmentation` (a request-level switch, not a model option): train on the accepted augmented copies
+    of the training items too (issue 24); the version records what it used.
     """
     if preset not in PRESETS:
         raise ValidationError(UNKNOWN_PRESET_ERROR.format(name=preset, known=", ".join(PRESETS)))
@@ -121,9 +144,27 @@ def training_job_start(*, project: Project, by: AbstractBaseUser, preset: str, p
     chosen = {"kind": kind, **options}
     _model_constructor_params(chosen, project)  # a backbone only from the packaged list or the model dirs
     _check_transformers_backbone(chosen, project)
-    _check_enough_data(training_snapshot(project=project))
+    snapshot = training_snapshot(project=project)
+    _check_enough_data(snapshot)
+    if augmentation:
+        _check_augmentation(project, snapshot)
     queue = "cpu" if kind in CPU_KINDS else "gpu"
-    return job_start(kind="train", project=project, params={"preset": preset, **chosen}, created_by=by, queue=queue)
+    params = {"preset": preset, **chosen, **({"augmentation": True} if augmentation else {})}
+    return job_start(kind="train", project=project, params=params, created_by=by, queue=queue)
+
+
+def _check_augmentation(project: Project, snapshot: TrainingSnapshot) -> None:
+    if snapshot.multi_label:
+        raise ValidationError(AUGMENTATION_MULTI_LABEL_ERROR)
+    if not len(_training_copies(project, snapshot)):
+        raise ValidationError(NO_ACCEPTED_COPIES_ERROR)
+
+
+def _training_copies(project: Project, snapshot: TrainingSnapshot) -> AcceptedCopies:
+    """The accepted copies of the snapshot's training items, each with its source's label in the snapshot."""
+    return accepted_copies(
+        project=project, labels=dict(zip(snapshot.train.item_ids, snapshot.train.labels, strict=True))
+    )
 
 
 def training_options_check(*, preset: str, params: dict, project: Project | None = None) -> tuple[str, dict]:
@@ -216,7 +257,7 @@ def _model_inputs(project: Project, item_ids: list[int], texts: list[str], model
 def _model_params(params: dict, project: Project) -> dict:
     """The model's constructor arguments; models built on a backbone use the project's unless told, and a
     model that splits words (the hybrid fast head) the project's language."""
-    chosen = {key: value for key, value in params.items() if key not in ("kind", "preset")}
+    chosen = {key: value for key, value in params.items() if key not in REQUEST_KEYS}
     parameters = inspect.signature(model_class(params["kind"])).parameters
     if "backbone" in parameters:
         chosen.setdefault("backbone", project.backbone)
@@ -246,9 +287,15 @@ def training_run_job(*, job: Job, progress: Progress) -> dict:
     def embed_progress(done: int, total: int) -> None:
         progress(2 + 18 * done / max(total, 1), f"Embedding {done}/{total}")
 
-    train_inputs = _model_inputs(project, snapshot.train.item_ids, snapshot.train.texts, model, embed_progress)
+    copies = _training_copies(project, snapshot) if job.params.get("augmentation") else None
+    if copies is not None:
+        progress(1, f"{len(snapshot.train.item_ids)} training items and {len(copies)} accepted augmented copies")
+        snapshot = dataclasses.replace(snapshot, data_hash=_hash_with_copies(snapshot.data_hash, copies))
+    train_inputs = _fit_inputs(project, snapshot, copies, model, embed_progress)
+    train_labels = list(snapshot.train.labels) + (copies.labels if copies is not None else [])
+    fit_options = {**_fit_callbacks(model, progress), **_consistency_option(model, job.params, project, progress)}
     started = time.perf_counter()
-    model.fit(train_inputs, snapshot.train.labels, **_fit_callbacks(model, progress))
+    model.fit(train_inputs, train_labels, **fit_options)
     train_seconds = time.perf_counter() - started
     progress(90, "Evaluating on the locked test split")
     test_inputs = _model_inputs(project, snapshot.test.item_ids, snapshot.test.texts, model, None)
@@ -260,16 +307,89 @@ def training_run_job(*, job: Job, progress: Progress) -> dict:
     speed = speed_or_none(
         model=model, encoder=encoder, texts=speed_texts(project=project), progress=progress, percent=95
     )
+    params = {**_model_params(job.params, project), "augmentation": augmentation_record(copies)}
     version = model_version_register(
-        job=job, model=model, snapshot=snapshot, metrics=metrics, seconds=train_seconds, speed=speed
+        job=job, model=model, snapshot=snapshot, metrics=metrics, seconds=train_seconds, params=params, speed=speed
     )
     result = {"model_version": version.pk, "number": version.number, "macro_f1": metrics["macro_f1"]}
+    if copies is not None:
+        result["augmented_copies"] = len(copies)
     message = f"Registered {version}: macro-F1 {metrics['macro_f1']:.3f}"
     if version.predicts_one_class:
         result["warning"] = ONE_CLASS_WARNING
         message += f". {ONE_CLASS_WARNING}"
     progress(100, message)
     return result
+
+
+def _fit_inputs(
+    project: Project, snapshot: TrainingSnapshot, copies: AcceptedCopies | None, model: TextClassifier, progress
+):
+    """What `model.fit` reads: the training items, then the accepted copies (none without augmentation).
+    Copies are not items, so a model on embeddings embeds them here (the cache is for items)."""
+    extra = copies.texts if copies is not None else []
+    if model.input_type != "embeddings":
+        return list(snapshot.train.texts) + extra
+    encoder = load_encoder(project.backbone)
+    embeddings = item_embeddings(project=project, item_ids=snapshot.train.item_ids, encoder=encoder, progress=progress)
+    if extra:
+        embeddings = np.concatenate([embeddings, np.asarray(encoder.embed(extra), dtype=embeddings.dtype)])
+    return fit_inputs(model, list(snapshot.train.texts) + extra, embeddings)
+
+
+def _hash_with_copies(data_hash: str, copies: AcceptedCopies) -> str:
+    """The snapshot's hash extended with the copies trained on: the same labels with other copies differ."""
+    named = [
+        [pk, hashlib.sha256(text.encode()).hexdigest(), label]
+        for pk, text, label in zip(copies.copy_ids, copies.texts, copies.labels, strict=True)
+    ]
+    return hashlib.sha256(json.dumps([data_hash, named], separators=(",", ":")).encode()).hexdigest()
+
+
+def augmentation_record(copies: AcceptedCopies | None) -> dict:
+    """What a version records about augmented data: {"used": False}, or how many copies it trained on,
+    per op and per class (label id, as a string: JSON keys)."""
+    if copies is None:
+        return {"used": False}
+    return {
+        "used": True,
+        "copies": len(copies),
+        "by_op": dict(Counter(copies.ops)),
+        "by_class": {str(label): count for label, count in Counter(copies.labels).items()},
+    }
+
+
+def _consistency_option(model: TextClassifier, params: dict, project: Project, progress: Progress) -> dict:
+    """UDA: where the kind's options turn consistency training on (consistency_weight > 0), the fit's
+    `consistency_pairs`: up to CONSISTENCY_MAX_TEXTS unlabeled pool texts and one augmented copy of each,
+    written with the ops of the project's language that need no model (a text no op changed is its own copy)."""
+    if not params.get("consistency_weight") or "consistency_pairs" not in inspect.signature(model.fit).parameters:
+        return {}
+    texts = _unlabeled_sample(project, CONSISTENCY_MAX_TEXTS)
+    if not texts:
+        return {}
+    progress(20, f"Augmenting {len(texts)} unlabeled texts for consistency training")
+    ops = [op.name for op in available_ops(project.language) if not op.needs_model]
+    copies = list(texts)
+    for copy in augment_texts(texts, ops, copies=1, language=project.language, random_state=RANDOM_STATE):
+        if copies[copy.source_index] == texts[copy.source_index]:  # the first op that changed it
+            copies[copy.source_index] = copy.text
+    return {"consistency_pairs": (texts, copies)}
+
+
+def _unlabeled_sample(project: Project, most: int) -> list[str]:
+    """Up to `most` unlabeled pool texts, a seeded sample in id order."""
+    labeled = set(final_label_ids(project=project))
+    ids = [
+        pk
+        for pk in Item.objects.filter(project=project, split=Split.POOL).order_by("id").values_list("id", flat=True)
+        if pk not in labeled
+    ]
+    if len(ids) > most:
+        rng = np.random.default_rng(RANDOM_STATE)
+        ids = sorted(rng.choice(ids, size=most, replace=False).tolist())
+    texts = dict(Item.objects.filter(pk__in=ids).values_list("id", "text"))
+    return [texts[pk] for pk in ids]
 
 
 def _fit_callbacks(model: TextClassifier, progress: Progress) -> dict:

@@ -44,6 +44,21 @@ DECIDED = {
     AugmentStatus.ACCEPTED: gettext_lazy("Accepted {n} copies."),
     AugmentStatus.REJECTED: gettext_lazy("Rejected {n} copies."),
 }
+# The ops as the page describes them, in the reader's language (mlcore's own descriptions are English;
+# an op added there without an entry here shows mlcore's).
+OP_DESCRIPTIONS = {
+    "synonym": gettext_lazy("Replace words by synonyms (English: WordNet; Chinese: the Cilin thesaurus)."),
+    "insert": gettext_lazy("Insert a synonym of a random word at a random position."),
+    "swap": gettext_lazy("Swap two random words."),
+    "delete": gettext_lazy("Delete each word with the probability set by the strength."),
+    "unk": gettext_lazy("Replace words by the unknown token [UNK]."),
+    "nsample": gettext_lazy("Keep some of the sentences, in order (long texts; one-sentence texts get no copy)."),
+    "pos_replace": gettext_lazy("Replace a word by another word of the same part of speech (Chinese)."),
+    "char_swap": gettext_lazy("Swap two characters (Chinese)."),
+    "char_delete": gettext_lazy("Delete characters (Chinese)."),
+    "backtranslate": gettext_lazy("Translate into another language and back with two local models."),
+    "mlm": gettext_lazy("Replace words by a masked language model's guesses in context."),
+}
 NOTHING_SELECTED = gettext_lazy("Select copies first (X on a focused row, or the boxes), or accept all shown.")
 
 
@@ -183,8 +198,17 @@ def _job_context(request: HttpRequest, project: Project, job: Job | None) -> dic
     }
 
 
-def _page(request: HttpRequest, project: Project, *, start_form: AugmentStartForm | None = None, status: int = 200):
+def _overview(project: Project) -> dict:
+    """The selector's overview with each op described in the reader's language."""
     overview = augment_overview(project=project)
+    overview["ops"] = [
+        {**op, "description": OP_DESCRIPTIONS.get(op["name"], op["description"])} for op in overview["ops"]
+    ]
+    return overview
+
+
+def _page(request: HttpRequest, project: Project, *, start_form: AugmentStartForm | None = None, status: int = 200):
+    overview = _overview(project)
     context = {
         **_results_context(request, project, overview, request.GET),
         **_job_context(request, project, latest_augment_job(project=project)),
@@ -211,7 +235,7 @@ def augment_page(request: HttpRequest, project: Project) -> HttpResponse:
 @require_POST
 def augment_start_view(request: HttpRequest, project: Project) -> HttpResponse:
     """Queue an augmentation job; a bad field shows the form again with the error at that field (400)."""
-    form = AugmentStartForm(request.POST, project=project, overview=augment_overview(project=project))
+    form = AugmentStartForm(request.POST, project=project, overview=_overview(project))
     if not form.is_valid():
         return _page(request, project, start_form=form, status=400)
     try:

@@ -82,7 +82,11 @@ def model_train(request: HttpRequest, project: Project) -> HttpResponse:
         return _model_list_page(request, project, form, status=400)
     try:
         job = training_job_start(
-            project=project, by=request.user, preset=form.cleaned_data["preset"], params=form.params()
+            project=project,
+            by=request.user,
+            preset=form.cleaned_data["preset"],
+            params=form.params(),
+            augmentation=form.cleaned_data["augmentation"],
         )
     except ValidationError as error:
         if error.code != INVALID_OPTION:  # not enough data, a backbone refused: the reason is a message

@@ -120,7 +120,7 @@ def test_an_expert_sees_counts_before_and_after_the_defaults_and_the_ops(desk):
     assert 'Weather <span class="muted">(1)</span>' in form
     # Each op with its description; a plug-in without a model is shown, disabled.
     ops = _part(form, 'class="picker ops', "</fieldset>")
-    assert _ticked(ops, "ops", "swap") and "swap two words" in ops
+    assert _ticked(ops, "ops", "swap") and "Swap two random words." in ops
     mlm = ops.split('value="mlm"')[1].split("</label>")[0]
     assert "disabled" in mlm and "no model configured" in mlm
     assert 'name="copies"' in form and 'name="strength"' in form and 'name="use_filter"' in form
@@ -276,9 +276,21 @@ def test_decisions_without_htmx_redirect_back_to_the_same_filters(desk):
 
 
 def test_the_training_form_offers_the_augmented_copies_and_the_model_page_says_how_they_were_used(desk):
-    project, users, labels, _copies = desk
+    project, users, labels, copies = desk
     admin = _client(users["admin"])
     assert 'name="augmentation"' in admin.get(f"/projects/{project.pk}/models/").content.decode()
+    # Enough to train on (10 training items) and a test split to evaluate on.
+    more = [Record(line=n, text=f"Politics story extra {n}", labels=("Politics",), meta={}) for n in range(1, 4)]
+    import_parsed(project=project, records=more, split=Split.TRAIN, report=ImportReport(format="test"))
+    tests = [Record(line=n, text=f"{name} test story", labels=(name,), meta={}) for n, name in enumerate(TRAIN, 1)]
+    import_parsed(project=project, records=tests, split=Split.TEST, report=ImportReport(format="test"))
+    AugmentedText.objects.filter(pk=copies[0].pk).update(status=AugmentStatus.ACCEPTED)
+    for ticked in (True, False):
+        data = {"preset": "fast_head", **({"augmentation": "on"} if ticked else {})}
+        response = admin.post(f"/projects/{project.pk}/models/train/", data)
+        job = Job.objects.filter(kind="train").order_by("id").last()
+        assert response["Location"] == f"/projects/{project.pk}/jobs/{job.pk}/"
+        assert job.params.get("augmentation", False) is ticked, job.params
     weather = labels["Weather"].pk
     common = {"data_hash": "0" * 64, "n_train": 7, "n_test": 1, "metrics": {"macro_f1": 0.5}, "artifact_dir": "m"}
     record = {"used": True, "copies": 5, "by_op": {"swap": 3, "delete": 2}, "by_class": {str(weather): 5}}

@@ -35,6 +35,8 @@ from annotator.models import (
     Annotation,
     AnnotationLabel,
     AnnotationSource,
+    AugmentedText,
+    AugmentStatus,
     CandidateStatus,
     Cluster,
     ClusterRun,
@@ -96,7 +98,8 @@ class Ctx:
     cluster: Cluster  # a cluster of the latest run: promote
     version: ModelVersion  # a registered model version: inspect, compare, activate
     flag: NoiseFlag  # an open noise flag on the seed item: keep, relabel, exclude
-    augment_job: Job  # a running augmentation job: its card, cancel
+    augmented: AugmentedText  # a pending augmented copy of the seed item: accept, reject
+    augment_job: Job  # a queued augmentation job: its card, cancel (experts may)
 
     def label(self, name: str) -> Label:
         return self.project.labels.get(name=name)
@@ -126,7 +129,10 @@ def ctx(project_with_roles, make_user) -> Ctx:
         cluster=_cluster(project),
         version=_model_version(project),
         flag=_noise_flag(project),
-        augment_job=Job.objects.create(project=project, kind="augment", status=JobStatus.RUNNING, queue="cpu"),
+        augmented=AugmentedText.objects.create(
+            project=project, source_item=project.items.get(text="The match ended in a draw"), op="swap", text="The draw"
+        ),
+        augment_job=Job.objects.create(project=project, kind="augment"),
     )
 
 
@@ -196,6 +202,7 @@ def state(project: Project) -> tuple:
         Project.objects.filter(pk=project.pk).values_list("active_model", flat=True).get(),
         ModelVersion.objects.filter(project=project).count(),
         sorted(NoiseFlag.objects.filter(project=project).values_list("id", "status", "exclusion_id")),
+        sorted(AugmentedText.objects.filter(project=project).values_list("id", "status")),
         Project.objects.filter(pk=project.pk).values(*SETTINGS_FIELDS).get(),
     )
 
@@ -1192,15 +1199,18 @@ CASES: list[Case] = [
         Capability.AUGMENT,
         400,
         data=lambda ctx: {"classes": [ctx.label("Sport").pk], "ops": ["swap"], "copies": "1"},
-        verify=page_shows(lambda ctx: f"Augmentation job #{ctx.augment_job.pk} is already running"),
+        verify=page_shows(lambda ctx: f"Augmentation job #{ctx.augment_job.pk} is already queued"),
     ),
     page(
         "augment-decide",
         "POST",
         Capability.AUGMENT,
         302,
-        data=lambda ctx: {"action": "accept", "back": "status=accepted"},  # nothing selected: a message
-        verify=lambda ctx, r: r["Location"].endswith("/augment/?status=accepted"),
+        data=lambda ctx: {"action": "accept", "ids": [ctx.augmented.pk], "back": "status=accepted"},
+        verify=lambda ctx, r: (
+            r["Location"].endswith("/augment/?status=accepted")
+            and AugmentedText.objects.get(pk=ctx.augmented.pk).status == AugmentStatus.ACCEPTED
+        ),
     ),
     page(
         "augment-job",
@@ -1216,7 +1226,48 @@ CASES: list[Case] = [
         Capability.AUGMENT,
         302,
         url_kwargs=lambda ctx: {"job_id": ctx.augment_job.pk},
-        verify=all_of(redirects_to("augment-page"), job_is("augment_job", JobStatus.RUNNING, cancel_requested=True)),
+        verify=all_of(redirects_to("augment-page"), job_is("augment_job", JobStatus.CANCELLED, cancel_requested=True)),
+    ),
+    # --- augmentation (issue 24): experts and admins ---
+    api(
+        "api-augment",
+        "GET",
+        Capability.AUGMENT,
+        200,
+        verify=api_json(lambda ctx, d: {row["name"] for row in d["classes"]} >= {"Sport", "Politics"}),
+    ),
+    api(
+        "api-augment",
+        "POST",
+        Capability.AUGMENT,
+        202,
+        data=lambda ctx: {"ops": ["swap"], "copies": 1, "use_filter": False},
+        prepare=lambda ctx, user: Job.objects.filter(pk=ctx.augment_job.pk).update(status=JobStatus.SUCCEEDED),
+        verify=api_json(lambda ctx, d: Job.objects.get(pk=d["id"]).kind == "augment"),
+    ),
+    api(
+        "api-augment-samples",
+        "GET",
+        Capability.AUGMENT,
+        200,
+        query={"status": "pending"},
+        verify=api_json(lambda ctx, d: [row["id"] for row in d["results"]] == [ctx.augmented.pk]),
+    ),
+    api(
+        "api-augment-decide",
+        "POST",
+        Capability.AUGMENT,
+        200,
+        data=lambda ctx: {"ids": [ctx.augmented.pk], "status": "accepted"},
+        verify=api_json(lambda ctx, d: AugmentedText.objects.get(pk=ctx.augmented.pk).status == AugmentStatus.ACCEPTED),
+    ),
+    api(
+        "api-augment-cancel",
+        "POST",
+        Capability.AUGMENT,
+        200,
+        url_kwargs=lambda ctx: {"job_id": ctx.augment_job.pk},
+        verify=api_json(lambda ctx, d: d["status"] == JobStatus.CANCELLED),
     ),
     # --- the annotation queue (pages) ---
     page("queue", "GET", ANNOTATE, 200, verify=page_shows(lambda ctx: f'data-item="{open_item(ctx).pk}"')),
@@ -1703,7 +1754,7 @@ def test_an_admin_of_another_project_is_an_outsider(case: Case, ctx: Ctx, other)
 def test_role_capabilities_are_nested():
     annotator, expert, admin = (ROLE_CAPABILITIES[role] for role in (Role.ANNOTATOR, Role.EXPERT, Role.ADMIN))
     assert annotator == {Capability.VIEW, Capability.ANNOTATE}
-    assert expert == annotator | {Capability.EDIT_TAXONOMY, Capability.REVIEW, Capability.EXPORT}
+    assert expert == annotator | {Capability.EDIT_TAXONOMY, Capability.REVIEW, Capability.EXPORT, Capability.AUGMENT}
     assert admin == set(Capability)
     assert annotator < expert < admin
     assert not any(role_can(None, capability) for capability in Capability)
