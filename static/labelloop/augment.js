@@ -2,12 +2,14 @@
 // selects or unselects the focused one, A accepts and R rejects the selected ones (none selected: the
 // focused one), Shift+A accepts every copy shown. Every action is a real button of the decision form
 // (data-key); this script only maps keys to them and moves the focus, so the page works without it.
-// A decision swaps the whole results part (htmx); the focus then returns to the same position.
+// A decision swaps the whole results part (htmx); the focus then goes to the first copy after the
+// focused one that was not decided, else stays at the same position.
 (function () {
   "use strict";
 
   let busy = false; // a decision is in flight: keys wait for its answer
   let position = -1; // the focused row's index when the decision left, to focus the same place after
+  let anchor = null; // the id of the first unselected row from the focused one on: focused after the swap
 
   const rows = () => Array.from(document.querySelectorAll("#augment-table tr.augment-row"));
   const decideButton = (key) => document.querySelector('#augment-decide button[data-key="' + key + '"]');
@@ -44,7 +46,11 @@
     if (!button) return false;
     const selected = document.querySelectorAll("#augment-table input[name=ids]:checked").length;
     if (key !== "A" && !selected && row) toggle(row);
-    position = row ? rows().indexOf(row) : 0;
+    const all = rows();
+    position = row ? all.indexOf(row) : 0;
+    // Decided copies leave a "waiting" list: the person goes on with the next copy not decided now.
+    const next = key === "A" ? null : all.slice(position).find((r) => !r.querySelector("input[name=ids]:checked"));
+    anchor = next ? next.id : null;
     button.click();
     return true;
   }
@@ -92,7 +98,10 @@
   document.addEventListener("htmx:afterSettle", function (event) {
     if (!busy || event.target.id !== "augment-results") return; // not the decision's answer (a job poll)
     busy = false;
-    if (position >= 0) focusRow(position);
+    const kept = anchor && document.getElementById(anchor);
+    if (kept) kept.focus();
+    else if (position >= 0) focusRow(position);
     position = -1;
+    anchor = null;
   });
 })();

@@ -16,6 +16,8 @@ from annotator.services import jobs
 from annotator.services.imports import ImportReport, import_parsed
 from annotator.services.projects import project_create
 from annotator.services.taxonomy import label_create
+from annotator.views.training_form import option_field_name
+from mlcore.training_options import OPTION_SPECS
 
 pytestmark = pytest.mark.django_db
 
@@ -309,3 +311,16 @@ def test_the_training_form_offers_the_augmented_copies_and_the_model_page_says_h
     )
     listing = admin.get(f"/projects/{project.pk}/models/").content.decode()
     assert "+5 augmented" in listing
+
+
+@pytest.mark.parametrize("kind", ["text_cnn", "teacher"])
+def test_the_uda_options_come_into_the_training_form_from_the_options_spec(desk, kind):
+    """UDA consistency training is a model option (mlcore.training_options), so the form's advanced part
+    shows it for the TextCNN and the teacher without a line of its own."""
+    names = [option.name for option in OPTION_SPECS[kind] if option.name.startswith("consistency_")]
+    if not names:
+        pytest.skip("the UDA options (helper augbench) are not merged into this branch yet")
+    project, users, _labels, _copies = desk
+    page = _client(users["admin"]).get(f"/projects/{project.pk}/models/").content.decode()
+    for name in names:
+        assert f'name="{option_field_name(kind, name)}"' in page, name
