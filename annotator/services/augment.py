@@ -57,6 +57,7 @@ CHOSEN_ALL = "all_classes"  # every class has the median count: nothing is below
 MULTI_LABEL_ERROR = gettext_lazy("Augmentation works on single-label projects only; this project is multi-label.")
 COPIES_ERROR = gettext_lazy("copies must be a whole number from 1 to {most}; got {value!r}.")
 STRENGTH_ERROR = gettext_lazy("strength must be a number above 0 and at most 1; got {value!r}.")
+CLASS_ID_ERROR = gettext_lazy("classes are label ids (whole numbers); got {value!r}.")
 UNKNOWN_CLASS_ERROR = gettext_lazy("No label with id {ids} in this project.")
 CLASS_WITHOUT_ITEMS_ERROR = gettext_lazy(
     "“{name}” has no labeled training items to augment: label some of its items first, or leave it out."
@@ -107,7 +108,9 @@ def _checked_classes(project: Project, classes: Sequence[int] | None, counts: di
     if not classes:
         below = classes_below_median(counts)
         return (below, CHOSEN_BELOW_MEDIAN) if below else (sorted(counts), CHOSEN_ALL)
-    wanted = sorted({int(pk) for pk in classes})
+    if any(isinstance(pk, bool) or not isinstance(pk, int) for pk in classes):
+        raise ValidationError(CLASS_ID_ERROR.format(value=list(classes)[:20]))
+    wanted = sorted(set(classes))
     names = dict(Label.objects.filter(project=project, pk__in=wanted).values_list("id", "name"))
     unknown = [pk for pk in wanted if pk not in names]
     if unknown:

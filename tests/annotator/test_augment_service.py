@@ -63,8 +63,7 @@ def _import(project: Project, split: str, counts: dict[str, int], prefix: str = 
     import_parsed(project=project, records=records, split=split, report=ImportReport(format="test"))
 
 
-@pytest.fixture
-def news(project_with_roles):
+def news_project(project_with_roles):
     """A project with labeled training items (Tech scarce), a locked test split and unlabeled pool items."""
     project, users = project_with_roles
     _import(project, Split.TRAIN, COUNTS)
@@ -73,6 +72,11 @@ def news(project_with_roles):
         [Item(project=project, text=f"pool text {i} about nothing", content_hash=f"pool{i}") for i in range(3)]
     )
     return project, users
+
+
+@pytest.fixture
+def news(project_with_roles):
+    return news_project(project_with_roles)
 
 
 def _label(project: Project, name: str) -> Label:
@@ -147,6 +151,7 @@ def _plugin_op() -> str | None:
         ({"strength": 0}, "strength must be a number above 0"),
         ({"classes": ["Empty"]}, "“Empty” has no labeled training items"),
         ({"classes": [10**9]}, "No label with id 1000000000 in this project"),
+        ({"classes": ["Sport"]}, "classes are label ids (whole numbers)"),
         ({"use_filter": True}, "needs a trained model of this project: train one first, or turn the filter off"),
         ({"model_version": 10**9, "use_filter": True}, "No model version with id 1000000000"),
     ],
