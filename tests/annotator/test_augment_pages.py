@@ -324,3 +324,13 @@ def test_the_uda_options_come_into_the_training_form_from_the_options_spec(desk,
     page = _client(users["admin"]).get(f"/projects/{project.pk}/models/").content.decode()
     for name in names:
         assert f'name="{option_field_name(kind, name)}"' in page, name
+
+
+def test_the_page_speaks_chinese_to_a_chinese_browser(desk):
+    project, users, _labels, _copies = desk
+    page = _client(users["expert"]).get(_url(project), HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    chinese = ("数据增强", "各类别数量", "每个条目的副本数", "随机交换两个词。", "未配置模型", "接受所选", "等待审核")
+    for words in chinese:
+        assert words in page, words
+    for english in (">Counts per class<", "Swap two random words.", ">Samples<", "no model configured", "Keys:"):
+        assert english not in page, english
