@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import get_project_object, project_page
@@ -40,10 +40,6 @@ DEFAULT_STRENGTH = 0.1
 MAX_STRENGTH = 0.5  # more than half the words changed is a new text, not a copy that keeps the label
 ANY = ""
 ACTIONS = {"accept": AugmentStatus.ACCEPTED, "reject": AugmentStatus.REJECTED, "accept_shown": AugmentStatus.ACCEPTED}
-DECIDED = {
-    AugmentStatus.ACCEPTED: gettext_lazy("Accepted {n} copies."),
-    AugmentStatus.REJECTED: gettext_lazy("Rejected {n} copies."),
-}
 # The ops as the page describes them, in the reader's language (mlcore's own descriptions are English;
 # an op added there without an entry here shows mlcore's).
 OP_DESCRIPTIONS = {
@@ -273,6 +269,12 @@ def augment_cancel(request: HttpRequest, project: Project, job_id: int) -> HttpR
     return redirect("augment-page", project_id=project.pk)
 
 
+def _decided(status: str, n: int) -> str:
+    if status == AugmentStatus.ACCEPTED:
+        return ngettext("Accepted {n} copy.", "Accepted {n} copies.", n).format(n=n)
+    return ngettext("Rejected {n} copy.", "Rejected {n} copies.", n).format(n=n)
+
+
 def _chosen_ids(post: QueryDict, action: str) -> list[int] | None:
     """The copies a decision is about: those selected, or every one shown; None if an id is malformed."""
     ids = [parse_id(value) for value in post.getlist("shown" if action == "accept_shown" else "ids")]
@@ -297,7 +299,7 @@ def augment_decide_view(request: HttpRequest, project: Project) -> HttpResponse:
         except ValidationError as exc:
             error = " ".join(exc.messages)
         else:
-            success = DECIDED[status].format(n=n)
+            success = _decided(status, n)
     back = QueryDict(request.POST.get("back", ""))  # re-encoded: only a query string goes back
     if request.htmx:
         overview = augment_overview(project=project)

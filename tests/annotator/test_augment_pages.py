@@ -231,13 +231,13 @@ def test_bulk_decisions_by_htmx_update_counts_and_samples_in_place(desk):
     )
     part = accepted.content.decode()
     assert accepted.status_code == 200 and part.startswith('<div id="augment-results">')
-    assert "Accepted 1 copies." in part and f'data-after="{labels["Weather"].pk}">2<' in part
+    assert "Accepted 1 copy." in part and f'data-after="{labels["Weather"].pk}">2<' in part
     assert f'id="copy-{copies[0].pk}"' not in part and f'id="copy-{copies[1].pk}"' in part  # still pending: shown
     copy = AugmentedText.objects.get(pk=copies[0].pk)
     assert (copy.status, copy.decided_by) == (AugmentStatus.ACCEPTED, users["expert"])
 
     rejected = expert.post(_url(project, "decide/"), {"action": "reject", "ids": [copies[1].pk]}, **htmx)
-    assert "Rejected 1 copies." in rejected.content.decode()
+    assert "Rejected 1 copy." in rejected.content.decode()
     assert AugmentedText.objects.get(pk=copies[1].pk).status == AugmentStatus.REJECTED
 
     # "Accept all shown" takes the ids shown, not the boxes ticked.

@@ -1,7 +1,8 @@
 """An admin grows a scarce class in a real browser, on a real Celery worker: starts an augmentation job
 from the page (the scarce class is ticked already), watches its card until the copies appear, reviews
-them with the keyboard (J moves, X selects, A accepts the selected, Shift+A accepts all shown), then
-trains a fast head with the accepted copies and reads on the model page how it used them.
+them with the keyboard (J moves, X selects, A accepts the selected, R rejects the focused one, Shift+A
+accepts all shown), then trains a fast head with the accepted copies and reads on the model page how it
+used them.
 
 The project's backbone is the session's tiny random BERT, so the fast head trains in seconds on a CPU.
 Screenshots at 1280 px for the lead: /tmp/augui_augment.png and /tmp/augui_model.png.
@@ -69,9 +70,11 @@ def test_an_admin_augments_reviews_with_the_keyboard_and_trains_with_the_copies(
     form.locator("button[type=submit]").click()
     page.wait_for_url(f"{live_server.url}/projects/{project.pk}/augment/")
 
-    assert _wait_for_the_card(page) == JobStatus.SUCCEEDED, f"{Job.objects.get(kind='augment').error}\n{worker.output()}"
+    assert _wait_for_the_card(page) == JobStatus.SUCCEEDED, (
+        f"{Job.objects.get(kind='augment').error}\n{worker.output()}"
+    )
     written = AugmentedText.objects.filter(project=project).count()
-    assert 0 < written <= SCARCE_LEFT * 2
+    assert 4 <= written <= SCARCE_LEFT * 2  # two to accept, one to reject, the rest for Shift+A
     rows = page.locator("#augment-table tr.augment-row")
     expect(rows).to_have_count(written)  # the results part reloaded when the card saw the end
     expect(rows.first.locator("td.copy mark").first).to_be_visible()  # the changed words, marked
@@ -89,11 +92,19 @@ def test_an_admin_augments_reviews_with_the_keyboard_and_trains_with_the_copies(
     }
     expect(rows).to_have_count(written - 2)  # the pending filter: decided copies leave the list
     expect(page.locator(f'[data-after="{tech.pk}"]')).to_have_text(str(SCARCE_LEFT + 2))
-    expect(rows.first).to_be_focused()  # the focus stays where the person was
+    expect(rows.first).to_be_focused()  # on to the next copy not decided yet
+    # R with nothing selected rejects the focused copy; Shift+A accepts every copy still shown.
+    rejected = int(rows.first.get_attribute("data-copy"))
+    page.keyboard.press("r")
+    expect(page.locator("#augment-decided")).to_have_text("Rejected 1 copy.")
+    assert AugmentedText.objects.get(pk=rejected).status == AugmentStatus.REJECTED
+    expect(rows).to_have_count(written - 3)
     page.keyboard.press("Shift+A")
-    expect(page.locator("#augment-decided")).to_have_text(f"Accepted {written - 2} copies.")
-    assert not AugmentedText.objects.exclude(status=AugmentStatus.ACCEPTED).exists()
-    expect(page.locator(f'[data-after="{tech.pk}"]')).to_have_text(str(SCARCE_LEFT + written))
+    rest = written - 3
+    expect(page.locator("#augment-decided")).to_have_text(f"Accepted {rest} cop{'y' if rest == 1 else 'ies'}.")
+    assert AugmentedText.objects.filter(status=AugmentStatus.ACCEPTED).count() == written - 1
+    expect(page.locator(f'[data-after="{tech.pk}"]')).to_have_text(str(SCARCE_LEFT + written - 1))
+    expect(page.locator("#augment-table")).to_contain_text("No copies here.")
 
     page.goto(f"{live_server.url}/projects/{project.pk}/models/")
     page.select_option("select[name=preset]", "fast_head")
@@ -104,8 +115,8 @@ def test_an_admin_augments_reviews_with_the_keyboard_and_trains_with_the_copies(
     assert seen[-1] == (JobStatus.SUCCEEDED, 100), f"{seen}\n{worker.output()[-3000:]}"
     page.click("#job-model-link")
     version = ModelVersion.objects.get(project=project)
-    assert version.params["augmentation"]["used"] is True and version.params["augmentation"]["copies"] == written
+    assert version.params["augmentation"]["used"] is True and version.params["augmentation"]["copies"] == written - 1
     card = page.locator("#augmentation")
-    expect(card).to_contain_text(f"Trained with {written} accepted augmented copies")
+    expect(card).to_contain_text(f"Trained with {written - 1} accepted augmented copies")
     expect(card.locator("td", has_text="Tech")).to_be_visible()
     page.screenshot(path="/tmp/augui_model.png", full_page=True)
