@@ -114,6 +114,8 @@ class AugmentStartForm(forms.Form):
         self.fields["model_version"].queryset = ModelVersion.objects.filter(project=project).order_by("-number")
         if not self.is_bound:
             self.initial["classes"] = list(overview["default_class_ids"])
+            # The filter needs a model: without one it starts off, so the first job can run before any training.
+            self.initial["use_filter"] = overview["filter_version"] is not None
             self.initial["ops"] = [op["name"] for op in overview["ops"] if not op["needs_model"]][:DEFAULT_OPS]
 
     def service_fields(self) -> dict:

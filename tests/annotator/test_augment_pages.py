@@ -83,9 +83,11 @@ def _part(page: str, marker: str, end: str = "</section>") -> str:
     return page.split(marker, 1)[1].split(end, 1)[0]
 
 
-def _ticked(html: str, name: str, value) -> bool:
-    """Whether the checkbox `name`=`value` in `html` is checked."""
-    tag = next(t for t in html.split("<input")[1:] if f'name="{name}"' in t and f'value="{value}"' in t)
+def _ticked(html: str, name: str, value=None) -> bool:
+    """Whether the checkbox `name`=`value` (None: the only one called `name`) in `html` is checked."""
+    tag = next(
+        t for t in html.split("<input")[1:] if f'name="{name}"' in t and (value is None or f'value="{value}"' in t)
+    )
     return " checked" in tag.split(">", 1)[0]
 
 
@@ -125,8 +127,14 @@ def test_an_expert_sees_counts_before_and_after_the_defaults_and_the_ops(desk):
     assert _ticked(ops, "ops", "swap") and "Swap two random words." in ops
     mlm = ops.split('value="mlm"')[1].split("</label>")[0]
     assert "disabled" in mlm and "no model configured" in mlm
-    assert 'name="copies"' in form and 'name="strength"' in form and 'name="use_filter"' in form
-    assert 'name="model_version"' in form
+    assert 'name="copies"' in form and 'name="strength"' in form and 'name="model_version"' in form
+    # No model yet: the filter starts off, and the form says how to get one.
+    assert not _ticked(form, "use_filter") and 'id="augment-no-model"' in form
+    ModelVersion.objects.create(
+        project=project, number=1, kind="fast_head", data_hash="0", n_train=7, n_test=1, metrics={}, artifact_dir="m"
+    )
+    form = _part(_client(users["expert"]).get(_url(project)).content.decode(), 'id="augment-start"', "</form>")
+    assert _ticked(form, "use_filter") and 'id="augment-no-model"' not in form
 
 
 @pytest.mark.parametrize(
