@@ -293,7 +293,7 @@ def training_run_job(*, job: Job, progress: Progress) -> dict:
         snapshot = dataclasses.replace(snapshot, data_hash=_hash_with_copies(snapshot.data_hash, copies))
     train_inputs = _fit_inputs(project, snapshot, copies, model, embed_progress)
     train_labels = list(snapshot.train.labels) + (copies.labels if copies is not None else [])
-    fit_options = {**_fit_callbacks(model, progress), **_consistency_option(model, job.params, project, progress)}
+    fit_options = {**_fit_callbacks(model, progress), **_consistency_option(model, project, progress)}
     started = time.perf_counter()
     model.fit(train_inputs, train_labels, **fit_options)
     train_seconds = time.perf_counter() - started
@@ -359,11 +359,12 @@ def augmentation_record(copies: AcceptedCopies | None) -> dict:
     }
 
 
-def _consistency_option(model: TextClassifier, params: dict, project: Project, progress: Progress) -> dict:
-    """UDA: where the kind's options turn consistency training on (consistency_weight > 0), the fit's
-    `consistency_pairs`: up to CONSISTENCY_MAX_TEXTS unlabeled pool texts and one augmented copy of each,
-    written with the ops of the project's language that need no model (a text no op changed is its own copy)."""
-    if not params.get("consistency_weight") or "consistency_pairs" not in inspect.signature(model.fit).parameters:
+def _consistency_option(model: TextClassifier, project: Project, progress: Progress) -> dict:
+    """UDA: where the model's options turn consistency training on (its `consistency_weight` > 0), the
+    fit's `consistency_pairs`: up to CONSISTENCY_MAX_TEXTS unlabeled pool texts and one augmented copy of
+    each, written with the ops of the project's language that need no model (a text no op changed is its
+    own copy)."""
+    if not getattr(model, "consistency_weight", 0):
         return {}
     texts = _unlabeled_sample(project, CONSISTENCY_MAX_TEXTS)
     if not texts:
@@ -371,7 +372,8 @@ def _consistency_option(model: TextClassifier, params: dict, project: Project, p
     progress(20, f"Augmenting {len(texts)} unlabeled texts for consistency training")
     ops = [op.name for op in available_ops(project.language) if not op.needs_model]
     copies = list(texts)
-    for copy in augment_texts(texts, ops, copies=1, language=project.language, random_state=RANDOM_STATE):
+    written = augment_texts(texts, ops, copies=1, language=project.language, random_state=RANDOM_STATE, spans=False)
+    for copy in written:
         if copies[copy.source_index] == texts[copy.source_index]:  # the first op that changed it
             copies[copy.source_index] = copy.text
     return {"consistency_pairs": (texts, copies)}

@@ -104,18 +104,32 @@ def test_a_training_request_with_augmentation_needs_accepted_copies(news, sent):
 def test_consistency_training_gets_unlabeled_pool_texts_and_one_copy_each(news):
     project, _ = news
 
-    class ConsistencyModel:
-        def fit(self, X, y, *, consistency_pairs=None): ...
-
-    options = training._consistency_option(ConsistencyModel(), {"consistency_weight": 1.0}, project, lambda p, m: None)
+    on, off = SimpleNamespace(consistency_weight=1.0), SimpleNamespace(consistency_weight=0.0)
+    options = training._consistency_option(on, project, lambda p, m: None)
     texts, copies = options["consistency_pairs"]
     assert sorted(texts) == sorted(project.items.filter(text__startswith="pool").values_list("text", flat=True))
     assert len(copies) == len(texts) and any(copy != text for copy, text in zip(copies, texts, strict=True))
-    assert training._consistency_option(ConsistencyModel(), {"consistency_weight": 0}, project, print) == {}
-    assert (
-        training._consistency_option(SimpleNamespace(fit=lambda X, y: None), {"consistency_weight": 1}, project, print)
-        == {}
-    )
+    assert training._consistency_option(off, project, print) == {}
+    assert training._consistency_option(SimpleNamespace(), project, print) == {}  # a kind without UDA
+
+
+def test_a_text_cnn_with_consistency_weight_trains_on_pool_pairs(news, monkeypatch):
+    from mlcore.training_options import OPTION_SPECS
+
+    if "consistency_weight" not in {option.name for option in OPTION_SPECS["text_cnn"]}:
+        pytest.skip("the TextCNN has no UDA option in this tree (augbench)")
+    project, users = news
+    seen = {}
+    original = TextCNN.fit
+
+    def spy(self, X, y, **options):
+        seen.update(options)
+        return original(self, X, y, **options)
+
+    monkeypatch.setattr(TextCNN, "fit", spy)
+    version = _train(project, users, consistency_weight=1.0)
+    texts, copies = seen["consistency_pairs"]
+    assert len(texts) == len(copies) == 3 and version.params["consistency_weight"] == 1.0
 
 
 # --- the API --------------------------------------------------------------------------------------------------
