@@ -208,6 +208,9 @@ def test_the_job_card_polls_until_the_end_and_an_expert_can_cancel(desk):
     last = expert.get(_url(project, f"jobs/{job.pk}/"), HTTP_HX_REQUEST="true")
     assert last["HX-Trigger"] == "job-finished" and "hx-trigger" not in last.content.decode()
     assert "6 copies written, 4 kept for review; 2 rejected by the filter." in last.content.decode()
+    # The job's own page leads to the review.
+    detail = expert.get(f"/projects/{project.pk}/jobs/{job.pk}/").content.decode()
+    assert 'id="job-augment-link"' in detail and "Review the 4 copies waiting" in detail and "of 6 written" in detail
     other = Job.objects.create(project=project, kind="selfcheck")  # not an augmentation job: not this page's
     assert expert.get(_url(project, f"jobs/{other.pk}/")).status_code == 404
 
