@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotator.access import get_project_object, project_page
 from annotator.models import AugmentStatus, Job, ModelVersion, Project
-from annotator.params import parse_id, query_id
+from annotator.params import parse_id
 from annotator.permissions import Capability
 from annotator.selectors.augment import augment_overview, augment_samples
 from annotator.selectors.augment_pages import latest_augment_job
@@ -32,6 +32,7 @@ from annotator.services.jobs import job_request_cancel
 from annotator.views.augment_presenter import class_bars, sample_rows
 
 SAMPLES_PER_PAGE = 50
+MAX_OFFSET_DIGITS = 9  # a longer offset would overflow the database's integer
 POLL_INTERVAL = "1s"
 JOB_FINISHED_EVENT = "job-finished"  # as views.jobs sends it: the results part refreshes on it
 DEFAULT_COPIES = 4
@@ -163,7 +164,9 @@ def _filters_from(params: QueryDict, overview: dict) -> tuple[SampleFilterForm, 
 
 
 def _offset(params: QueryDict) -> int:
-    return query_id(params, "offset") or 0
+    """Where the page of samples starts; anything but a small whole number is the first page."""
+    raw = params.get("offset", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= MAX_OFFSET_DIGITS else 0
 
 
 def _results_context(request: HttpRequest, project: Project, overview: dict, params: QueryDict) -> dict:
@@ -173,7 +176,9 @@ def _results_context(request: HttpRequest, project: Project, overview: dict, par
     # One more than a page tells whether there is a next page without counting the whole table.
     samples = augment_samples(project=project, **filters, limit=SAMPLES_PER_PAGE + 1, offset=offset)
     back = params.copy()
-    back.pop("offset", None)
+    back.pop("part", None)  # the refresh's marker, not a filter
+    filters_only = back.copy()
+    filters_only.pop("offset", None)
     return {
         "project": project,
         "bars": class_bars(overview),
@@ -182,8 +187,8 @@ def _results_context(request: HttpRequest, project: Project, overview: dict, par
         "offset": offset,
         "previous_offset": max(offset - SAMPLES_PER_PAGE, 0) if offset else None,
         "next_offset": offset + SAMPLES_PER_PAGE if len(samples) > SAMPLES_PER_PAGE else None,
-        "back": params.urlencode(),
-        "filter_query": back.urlencode(),
+        "back": back.urlencode(),
+        "filter_query": filters_only.urlencode(),
     }
 
 

@@ -16,6 +16,7 @@ from annotator.services import jobs
 from annotator.services.imports import ImportReport, import_parsed
 from annotator.services.projects import project_create
 from annotator.services.taxonomy import label_create
+from annotator.views.augment import SAMPLES_PER_PAGE
 from annotator.views.training_form import option_field_name
 from mlcore.training_options import OPTION_SPECS
 
@@ -345,3 +346,22 @@ def test_the_page_speaks_chinese_to_a_chinese_browser(desk):
         assert words in page, words
     for english in (">Counts per class<", "Swap two random words.", ">Samples<", "no model configured", "Keys:"):
         assert english not in page, english
+
+
+def test_samples_come_a_page_at_a_time_and_a_bad_offset_is_the_first_page(desk):
+    project, users, _labels, copies = desk
+    source = copies[0].source_item
+    AugmentedText.objects.bulk_create(
+        AugmentedText(project=project, source_item=source, op="swap", text=f"copy {n}") for n in range(SAMPLES_PER_PAGE)
+    )  # with the two pending copies of the fixture: 52 waiting
+    expert = _client(users["expert"])
+    first = _part(expert.get(_url(project)).content.decode(), 'id="augment-samples"')
+    assert first.count('class="augment-row') == SAMPLES_PER_PAGE and "offset=50" in first and "Previous" not in first
+    second = _part(
+        expert.get(_url(project), {"status": "pending", "offset": "50"}).content.decode(), 'id="augment-samples"'
+    )
+    assert second.count('class="augment-row') == 2 and 'href="?status=pending">' in second and "Next" not in second
+    for offset in ("0", "abc", "9" * 30, "-5"):
+        response = expert.get(_url(project), {"offset": offset})
+        assert response.status_code == 200, offset
+        assert _part(response.content.decode(), 'id="augment-samples"').count('class="augment-row') == SAMPLES_PER_PAGE
