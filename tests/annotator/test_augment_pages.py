@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from annotator.importing.parsers import Record
-from annotator.models import AugmentedText, AugmentStatus, Job, JobStatus, ModelVersion, Split
+from annotator.models import AugmentedText, AugmentStatus, Job, JobStatus, ModelVersion, Split, TaskType
 from annotator.services import jobs
 from annotator.services.imports import ImportReport, import_parsed
 from annotator.services.projects import project_create
@@ -365,3 +365,11 @@ def test_samples_come_a_page_at_a_time_and_a_bad_offset_is_the_first_page(desk):
         response = expert.get(_url(project), {"offset": offset})
         assert response.status_code == 200, offset
         assert _part(response.content.decode(), 'id="augment-samples"').count('class="augment-row') == SAMPLES_PER_PAGE
+
+
+def test_a_multi_label_project_says_augmentation_is_for_single_label_ones(desk):
+    project, users, _labels, _copies = desk
+    project.task_type = TaskType.MULTI_LABEL
+    project.save(update_fields=["task_type"])
+    page = _client(users["expert"]).get(_url(project)).content.decode()
+    assert 'id="augment-multi-label"' in page and 'id="augment-start"' not in page
