@@ -152,17 +152,22 @@ def augment_samples(
     [(text, changed)] from its changed spans, the op, the status, the class (the source's label now)
     and the filter's confidence. Copies whose source has no class are left out."""
     labels = source_labels(project=project)
-    copies = AugmentedText.objects.filter(project=project, source_item_id__in=list(labels)).select_related(
-        "source_item"
-    )
-    if label_id is not None:
-        copies = copies.filter(source_item_id__in=[pk for pk, label in labels.items() if label == label_id])
+    copies = AugmentedText.objects.filter(project=project)
     if op:
         copies = copies.filter(op=op)
     if status:
         copies = copies.filter(status=status)
-    limit = max(0, min(int(limit), SAMPLES_MAX_LIMIT))
-    rows = list(copies.order_by("id")[max(0, int(offset)) : max(0, int(offset)) + limit])
+    # The class is the source's label now, known here and not in the table: filter in Python (a project's
+    # training items can be more than a database takes in one IN list), then read one page of rows.
+    ids = [
+        pk
+        for pk, source_id in copies.order_by("id").values_list("id", "source_item_id").iterator()
+        if source_id in labels and (label_id is None or labels[source_id] == label_id)
+    ]
+    start, limit = max(0, int(offset)), max(0, min(int(limit), SAMPLES_MAX_LIMIT))
+    rows = list(
+        AugmentedText.objects.filter(pk__in=ids[start : start + limit]).select_related("source_item").order_by("id")
+    )
     names = dict(Label.objects.filter(project=project).values_list("id", "name"))
     return [
         {
@@ -200,12 +205,14 @@ def accepted_copies(*, project: Project, labels: dict[int, int]) -> AcceptedCopi
     """The accepted copies of the training items `labels` (item id -> label id: the snapshot's), each
     with its source's label; copies of other items (no label now, test split, kept out) are left out."""
     rows = (
-        AugmentedText.objects.filter(project=project, status=AugmentStatus.ACCEPTED, source_item_id__in=list(labels))
+        AugmentedText.objects.filter(project=project, status=AugmentStatus.ACCEPTED)
         .order_by("id")
         .values_list("id", "text", "source_item_id", "op")
     )
     ids, texts, classes, ops, sources = [], [], [], [], []
     for pk, text, source_id, op in rows.iterator():
+        if source_id not in labels:
+            continue
         ids.append(pk)
         texts.append(text)
         classes.append(labels[source_id])

@@ -257,7 +257,12 @@ def augment_run_job(*, job: Job, progress: Progress) -> dict:
     sources = sorted(pk for pk, label in labels.items() if label in classes)
     if not sources:
         raise ValidationError(NO_SOURCES_ERROR)
-    texts_by_id = dict(Item.objects.filter(pk__in=sources).values_list("id", "text"))
+    wanted = set(sources)
+    texts_by_id = {
+        pk: text
+        for pk, text in Item.objects.filter(project=project).values_list("id", "text").iterator()
+        if pk in wanted
+    }
     sources = [pk for pk in sources if pk in texts_by_id]
     texts = [texts_by_id[pk] for pk in sources]
     progress(2, f"Augmenting {len(texts)} items of {len(classes)} class(es) with {', '.join(params['ops'])}")
@@ -289,7 +294,7 @@ def _store(
     job: Job, augmented: list[Augmented], source_ids: list[int], keep: np.ndarray, confidence: np.ndarray | None
 ):
     """Every copy in one transaction; copies of items deleted during the job are dropped."""
-    alive = set(Item.objects.filter(project=job.project, pk__in=set(source_ids)).values_list("id", flat=True))
+    alive = set(Item.objects.filter(project=job.project).values_list("id", flat=True))
     rows = [
         AugmentedText(
             project=job.project,
