@@ -36,6 +36,7 @@ from annotator.services.training import (
     promotion_gate,
     training_job_start,
 )
+from annotator.views.augment_presenter import augmentation_use
 from annotator.views.distill_form import DistillForm
 from annotator.views.training_form import TrainForm
 
@@ -81,7 +82,11 @@ def model_train(request: HttpRequest, project: Project) -> HttpResponse:
         return _model_list_page(request, project, form, status=400)
     try:
         job = training_job_start(
-            project=project, by=request.user, preset=form.cleaned_data["preset"], params=form.params()
+            project=project,
+            by=request.user,
+            preset=form.cleaned_data["preset"],
+            params=form.params(),
+            augmentation=form.cleaned_data["augmentation"],
         )
     except ValidationError as error:
         if error.code != INVALID_OPTION:  # not enough data, a backbone refused: the reason is a message
@@ -121,6 +126,7 @@ def _model_detail_page(
         "gate_error": gate_error,
         "reason_max_length": PROMOTION_REASON_MAX_LENGTH,
         "promotions": list(promotions(project=project, version=version)),
+        "augmentation": augmentation_use(version.params, names),
     }
     return render(request, "annotator/model_detail.html", context, status=status)
 

@@ -87,6 +87,14 @@ class TrainForm(forms.Form):
     epochs = forms.IntegerField(
         label=gettext_lazy("Epochs"), required=False, help_text=gettext_lazy("Leave empty for the preset's.")
     )
+    # A request-level choice, not a model option: which data the training snapshot holds (issue 24).
+    augmentation = forms.BooleanField(
+        label=gettext_lazy("Use accepted augmented copies"),
+        required=False,
+        help_text=gettext_lazy(
+            "Adds the copies accepted on the augmentation page to the training data (never to the test split)."
+        ),
+    )
 
     def __init__(self, *args, preset_labels: dict[str, str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)

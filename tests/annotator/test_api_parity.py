@@ -75,6 +75,9 @@ PAGE_ACTIONS: dict[str, tuple[ApiOp, ...]] = {
     "noise-decide[relabel]": (("api-noise-flag-relabel", "POST"),),
     "noise-decide[exclude]": (("api-noise-flag-exclude", "POST"),),
     "noise-decide[reopen]": (("api-noise-flag-reopen", "POST"),),
+    "augment-start": (("api-augment", "POST"),),
+    "augment-decide": (("api-augment-decide", "POST"),),  # {"ids", "status"}
+    "augment-cancel": (("api-augment-cancel", "POST"),),
     "model-train": (("api-model-list", "POST"),),
     "model-activate": (("api-model-activate", "POST"),),  # with the promotion gate's `reason`
     "predict-page": (("api-predict-slash", "POST"),),
@@ -107,6 +110,8 @@ PAGE_READS: dict[str, tuple[ApiOp, ...]] = {
     "review": (("api-review-list", "GET"), ("api-flagged-items", "GET")),
     "adjudication": (("api-adjudication-list", "GET"), ("api-adjudication-case", "GET")),
     "noise-page": (("api-noise-status", "GET"), ("api-noise-flag-list", "GET"), ("api-noise-corrections", "GET")),
+    "augment-page": (("api-augment", "GET"), ("api-augment-samples", "GET")),
+    "augment-job": (("api-job-detail", "GET"),),  # the augmentation page's job card
     "dashboard": (("api-progress", "GET"), ("api-agreement", "GET")),
     "model-list": (("api-model-list", "GET"), ("api-model-promotions", "GET")),
     "model-detail": (("api-model-detail", "GET"), ("api-model-promotions", "GET")),

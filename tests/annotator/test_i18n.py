@@ -153,7 +153,8 @@ def _main_pages(project, version, job) -> dict[str, str]:
     names = [
         "project-detail", "dashboard", "queue", "item-list", "label-tree", "label-history", "rule-list",
         "cluster-page", "item-import", "item-export", "candidate-list", "model-list", "predict-page",
-        "active-learning", "noise-page", "review", "adjudication", "job-list", "project-settings", "member-list",
+        "active-learning", "noise-page", "augment-page", "review", "adjudication", "job-list", "project-settings",
+        "member-list",
     ]  # fmt: skip
     pages = {name: reverse(name, args=[project.pk]) for name in names}
     pages["model-detail"] = reverse("model-detail", args=[project.pk, version.pk])

@@ -99,7 +99,7 @@ class Ctx:
     version: ModelVersion  # a registered model version: inspect, compare, activate
     flag: NoiseFlag  # an open noise flag on the seed item: keep, relabel, exclude
     augmented: AugmentedText  # a pending augmented copy of the seed item: accept, reject
-    augment_job: Job  # a queued augmentation job: cancel (experts may)
+    augment_job: Job  # a queued augmentation job: its card, cancel (experts may)
 
     def label(self, name: str) -> Label:
         return self.project.labels.get(name=name)
@@ -1190,6 +1190,43 @@ CASES: list[Case] = [
         400,
         data=lambda ctx: {"detectors": ["kfold"], "audit_test": True},
         verify=api_json(lambda ctx, data: "label 18 more item(s)" in data["detail"]),
+    ),
+    # --- augmentation (pages; issue 24) ---
+    page("augment-page", "GET", Capability.AUGMENT, 200, verify=page_shows(lambda ctx: "Counts per class")),
+    page(
+        "augment-start",
+        "POST",
+        Capability.AUGMENT,
+        400,
+        data=lambda ctx: {"classes": [ctx.label("Sport").pk], "ops": ["swap"], "copies": "1"},
+        verify=page_shows(lambda ctx: f"Augmentation job #{ctx.augment_job.pk} is already queued"),
+    ),
+    page(
+        "augment-decide",
+        "POST",
+        Capability.AUGMENT,
+        302,
+        data=lambda ctx: {"action": "accept", "ids": [ctx.augmented.pk], "back": "status=accepted"},
+        verify=lambda ctx, r: (
+            r["Location"].endswith("/augment/?status=accepted")
+            and AugmentedText.objects.get(pk=ctx.augmented.pk).status == AugmentStatus.ACCEPTED
+        ),
+    ),
+    page(
+        "augment-job",
+        "GET",
+        Capability.AUGMENT,
+        200,
+        url_kwargs=lambda ctx: {"job_id": ctx.augment_job.pk},
+        verify=page_shows(lambda ctx: f"Job #{ctx.augment_job.pk}"),
+    ),
+    page(
+        "augment-cancel",
+        "POST",
+        Capability.AUGMENT,
+        302,
+        url_kwargs=lambda ctx: {"job_id": ctx.augment_job.pk},
+        verify=all_of(redirects_to("augment-page"), job_is("augment_job", JobStatus.CANCELLED, cancel_requested=True)),
     ),
     # --- augmentation (issue 24): experts and admins ---
     api(

@@ -29,7 +29,7 @@ EVERYONE = {
     "Progress",
     "Members",
 }
-EXPERTS = EVERYONE | {"Review", "Adjudication", "Noisy labels"}
+EXPERTS = EVERYONE | {"Review", "Adjudication", "Noisy labels", "Augmentation"}  # issue 24: Augmentation
 ADMINS = EXPERTS | {"Settings"}
 LINKS_BY_ROLE = {Role.ANNOTATOR: EVERYONE, Role.EXPERT: EXPERTS, Role.ADMIN: ADMINS}
 WIDTHS = (1280, 1366)
