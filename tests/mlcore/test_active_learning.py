@@ -402,3 +402,24 @@ def test_a_fast_heads_assumed_prior_follows_its_logit_adjustment():
     assert FastHead(logit_adjustment=0.0).fit(x, y).class_prior_ == pytest.approx([0.75, 0.25])
     assert FastHead(logit_adjustment=1.0).fit(x, y).class_prior_ == pytest.approx([0.5, 0.5])
     assert FastHead(multi_label=True).fit(x, [["a"], ["b"]] * 60).class_prior_ is None
+
+
+def test_greedy_novel_does_not_ask_the_same_thing_twice():
+    """Below full density trust adaptive_diversity spreads its batch greedily: after one of two
+    near-copies is picked, the other has no novelty left, even though it scores higher than the rest."""
+    embeddings = np.eye(4, 8, dtype=np.float32)
+    embeddings = np.vstack([embeddings[0], embeddings[0], embeddings[1], embeddings[2], embeddings[3]])
+    pool = QueryPool(embeddings=embeddings, labeled_embeddings=np.eye(1, 8, 7, dtype=np.float32))
+    values = np.array([1.0, 0.99, 0.5, 0.4, 0.3])
+    picked = al.greedy_novel(pool, np.arange(5), values, 3, novelty=1.0)
+    assert picked.tolist() == [0, 2, 3]
+    assert al.greedy_novel(pool, np.arange(2), values[:2], 3, novelty=1.0).tolist() == [0, 1]
+
+
+def test_adaptive_diversity_spreads_a_skewed_batch_greedily():
+    pool = QueryPool(**{**vars(skewed_pool()), "model_prior": np.array([0.5, 0.5])})
+    strategy = make_strategy("adaptive_diversity", exploration=0, random_state=0)
+    assert strategy.density_trust(pool) == 0.0
+    scores = strategy.scores(pool)
+    picked = strategy.query(pool, 4)
+    assert set(picked.tolist()) <= set(np.argsort(-scores, kind="stable")[:12].tolist())  # 3 x batch candidates
