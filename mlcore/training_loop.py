@@ -234,8 +234,9 @@ class Trainer:
     - UDA consistency: with `consistency_weight` > 0 and `fit(consistency_pairs=...)`, each step adds
       weight x `ConsistencyLoss(temperature=consistency_temperature, confidence=consistency_confidence)`
       over `consistency_batch_size` pairs (default CONSISTENCY_BATCH_RATIO x batch_size), drawn by a
-      generator of their own (seeded from `rng`); the originals are predicted without gradients, in
-      training mode, as UDA does. Weight 0 ignores the pairs: training is exactly as without them.
+      generator of their own (seeded from `rng`); the originals are predicted in training mode and
+      detached (no gradient flows into the target), as UDA does. Weight 0 ignores the pairs: training
+      is exactly as without them.
     - early stopping: given dev rows, stops after `patience` epochs without a lower dev loss (scored by
       `dev_loss_fn`, by default `loss_fn.evaluation()` for an `Objective`: cross-entropy, or BCE when
       multi-label, with the same soft targets) and restores the best weights.
@@ -475,8 +476,9 @@ class Trainer:
         total = loss
         if pairs is not None:
             original_inputs, augmented_inputs = pairs
-            with torch.no_grad():
-                original_logits = network(*original_inputs)
+            # Detached, not under no_grad: some networks (the TextCNN) switch to an inference-only path
+            # without gradients, whose per-token tables would be rebuilt at every step.
+            original_logits = network(*original_inputs).detach()
             consistency = self.consistency_loss(original_logits, network(*augmented_inputs))
             total = loss + self.consistency_weight * consistency
         optimizer.zero_grad()
