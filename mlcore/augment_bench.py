@@ -25,7 +25,8 @@ UDA (`--uda`, text_cnn and teacher): the labels alone plus `--uda-pool` pool tex
 with one augmented copy each, by the best op set (or `--uda-ops`), under the consistency loss
 (`consistency_weight` `--uda-weight`; the model's other consistency options from --params).
 
-JSON: with one --per-class, `baseline`, `runs` (by name: `macro_f1`, `macro_f1_std`, `per_seed`,
+JSON (rewritten after every run, `complete` false until the end): with one --per-class, `baseline`,
+`runs` (by name: `macro_f1`, `macro_f1_std`, `per_seed`,
 `filter`, `kept_fraction`, `n_augmented`, `seconds`), `best` and `uda` at the top level; with several,
 one such object per N under `by_per_class` ("10", "20", ...). Means and (population) std over seeds.
 `--model head` embeds every augmented copy with the encoder (through the embedding cache): keep it to
@@ -376,8 +377,24 @@ def _log(args: argparse.Namespace, message: str) -> None:
 # --- the benchmark ------------------------------------------------------------------------------
 
 
-def benchmark_per_class(args: argparse.Namespace, runner: Runner, per_class: int) -> dict:
-    """Baseline, every op set (filtered and not, as --filter says), the best, and UDA, for one N."""
+def _block(per_class: int, states: list[Seed], baseline: dict, runs: dict[str, dict]) -> dict:
+    """One N's results so far: the baseline, the runs and the best of them."""
+    block = {"per_class": per_class, "n_labeled_per_seed": [len(state.texts) for state in states], "baseline": baseline}
+    block["runs"] = runs
+    if runs:
+        best = max(runs, key=lambda name: runs[name]["macro_f1"])
+        block["best"], block["best_gain"] = best, runs[best]["macro_f1"] - baseline["macro_f1"]
+    return block
+
+
+def benchmark_per_class(
+    args: argparse.Namespace, runner: Runner, per_class: int, checkpoint: Callable[[dict], None] = lambda block: None
+) -> dict:
+    """Baseline, every op set (filtered and not, as --filter says), the best, and UDA, for one N.
+
+    `checkpoint(block)` receives the results so far after the baseline and after each run (a long
+    benchmark cut short still leaves its finished runs).
+    """
     op_sets, add_best = parse_op_sets(args.ops, args.language)
     seeds = list(range(args.random_state, args.random_state + args.seeds))
     states = []
@@ -386,6 +403,7 @@ def benchmark_per_class(args: argparse.Namespace, runner: Runner, per_class: int
         _log(args, f"N={per_class} seed {seed} baseline: {states[-1].baseline_f1:.4f}")
     baseline = summary([{"macro_f1": state.baseline_f1} for state in states])
     runs: dict[str, dict] = {}
+    checkpoint(_block(per_class, states, baseline, runs))
 
     def run(ops: tuple[str, ...], filtered: bool) -> None:
         name = op_set_name(ops) + (FILTER_SUFFIX if filtered else "")
@@ -396,6 +414,7 @@ def benchmark_per_class(args: argparse.Namespace, runner: Runner, per_class: int
             per_seed.append(augmented_run(args, runner, state, ops, filtered))
             _log(args, f"N={per_class} seed {state.seed} {name}: {per_seed[-1]['macro_f1']:.4f}")
         runs[name] = {**summary(per_seed), "filter": filtered, "ops": list(ops)}
+        checkpoint(_block(per_class, states, baseline, runs))
 
     filters = {"both": (False, True), "on": (True,), "off": (False,), "best": (False,)}[args.filter]
     for ops in op_sets:
@@ -411,14 +430,7 @@ def benchmark_per_class(args: argparse.Namespace, runner: Runner, per_class: int
     if args.filter == "best":
         run(tuple(runs[best]["ops"]), True)
         best = max(runs, key=lambda name: runs[name]["macro_f1"])
-    result = {
-        "per_class": per_class,
-        "n_labeled_per_seed": [len(state.texts) for state in states],
-        "baseline": baseline,
-        "runs": runs,
-        "best": best,
-        "best_gain": runs[best]["macro_f1"] - baseline["macro_f1"],
-    }
+    result = _block(per_class, states, baseline, runs)
     if args.uda:
         ops = parse_op_sets(args.uda_ops, args.language)[0][0] if args.uda_ops else tuple(runs[best]["ops"])
         per_seed = []
@@ -447,7 +459,21 @@ def augment_benchmark(args: argparse.Namespace) -> dict:
         torch.set_num_threads(args.threads)
     data = load_data(args)
     runner = Runner(args, data)
-    by_per_class = {str(n): benchmark_per_class(args, runner, n) for n in per_class}
+    by_per_class: dict[str, dict] = {}
+
+    def checkpoint(block: dict) -> None:
+        by_per_class[str(block["per_class"])] = block
+        write_result(args.out, assemble(args, runner, data, per_class, by_per_class, complete=False))
+
+    for n in per_class:
+        by_per_class[str(n)] = benchmark_per_class(args, runner, n, checkpoint)
+    return assemble(args, runner, data, per_class, by_per_class, complete=True)
+
+
+def assemble(
+    args: argparse.Namespace, runner: Runner, data: Data, per_class: list[int], by_per_class: dict, *, complete: bool
+) -> dict:
+    """The result JSON: the settings, `by_per_class`, and (one N) that N's block at the top level too."""
     result = {
         "dataset": str(args.dataset),
         "model": args.model,
@@ -461,19 +487,25 @@ def augment_benchmark(args: argparse.Namespace) -> dict:
         "filter_model": args.filter_model,
         "min_confidence": args.min_confidence,
         "n_test": len(data.test_texts),
-        "by_per_class": by_per_class,
+        "complete": complete,
+        "by_per_class": dict(by_per_class),
     }
-    if len(per_class) == 1:
+    if len(per_class) == 1 and str(per_class[0]) in by_per_class:
         result.update(by_per_class[str(per_class[0])])
     return result
 
 
+def write_result(path: Path, result: dict) -> None:
+    """Write-then-rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
 def run_augment(args: argparse.Namespace) -> int:
     result = augment_benchmark(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.out.with_name(f".{args.out.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    temporary.replace(args.out)
+    write_result(args.out, result)
     for n, block in result["by_per_class"].items():
         line = (
             f"augment {args.dataset.name} {args.model} N={n}: baseline {block['baseline']['macro_f1']:.4f} "

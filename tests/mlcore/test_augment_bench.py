@@ -60,6 +60,7 @@ def test_the_json_has_baseline_runs_best_and_uda(dataset, tmp_path):
         "--copies", "2", "--filter", "both", "--uda", "--uda-pool", "12",
     )  # fmt: skip
     assert result["seeds"] == [0, 1] and result["copies"] == 2 and result["per_class"] == 6
+    assert result["complete"] is True
     assert set(result["runs"]) == {
         "swap",
         "delete",
