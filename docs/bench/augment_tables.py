@@ -25,7 +25,8 @@ for path in sys.argv[1:]:
             kept = f"{summary['kept_fraction']:.2f}" if summary.get("filter") else ""
             seconds = f"{summary['seconds']:.0f}" if "seconds" in summary else ""
             best = " **best**" if run == block.get("best") else ""
+            label = run.replace("|", "\\|")  # a filtered run's name would split the markdown cell
             print(
-                f"| {name} | {result['model']} | {n} | {run}{best} | {summary['macro_f1']:.4f} ± "
+                f"| {name} | {result['model']} | {n} | {label}{best} | {summary['macro_f1']:.4f} ± "
                 f"{summary['macro_f1_std']:.4f} | {gain} | {kept} | {seconds} |"
             )
