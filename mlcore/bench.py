@@ -16,6 +16,9 @@
         --out RESULT.json [--filter-by both] [--timing-items 20000] (see mlcore/noise_bench.py)
     python -m mlcore.bench distill --dataset FILE.jsonl --labels N|all --teacher head --student static_head,text_cnn
         --out RESULT.json [--seeds 3] [--temperature 2 --alpha 0.5 --confidence 0] (see mlcore/distill_bench.py)
+    python -m mlcore.bench augment --dataset FILE.jsonl --per-class 20 --ops 'synonym;swap;synonym+swap'
+        --model text_cnn|head|teacher --out RESULT.json [--seeds 3] [--copies 4] [--filter both] [--uda]
+        (see mlcore/augment_bench.py)
 
 `train --model head` and `al --head default` use the hybrid fast head (embeddings and a bag of words of the
 texts, `mlcore.features`); `train --model head` also reports `baselines` on the same split: TF-IDF + LR
@@ -50,6 +53,7 @@ from sklearn.metrics import accuracy_score, adjusted_rand_score, f1_score, norma
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
+from mlcore.augment_bench import add_augment_arguments, run_augment
 from mlcore.clustering import TextClusterer, cluster_keywords
 from mlcore.datasets import read_rows
 from mlcore.distill_bench import add_distill_arguments, run_distill
@@ -1260,6 +1264,7 @@ SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable
     "speed": (_add_speed_arguments, _run_speed),
     "noise": (add_noise_arguments, run_noise),
     "distill": (add_distill_arguments, run_distill),
+    "augment": (add_augment_arguments, run_augment),
 }
 
 

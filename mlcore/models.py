@@ -69,11 +69,13 @@ from mlcore.training_loop import (
     BatchOf,
     Callbacks,
     CancelCheck,
+    ConsistencyPairs,
     Objective,
     ProgressCallback,
     Trainer,
     TrainingCancelled,
     TrainingResult,
+    check_consistency_options,
     resolve_device,
     seeded_torch,
 )
@@ -181,6 +183,40 @@ def _check_torch_training(estimator: TextClassifier) -> None:
         raise ValueError(f"weight_decay must be >= 0; got {estimator.weight_decay!r}")
 
 
+def consistency_options(estimator: TextClassifier) -> dict:
+    """The `Trainer`'s UDA options from a TextCNN's or a teacher's parameters."""
+    return {
+        "consistency_weight": estimator.consistency_weight,
+        "consistency_temperature": estimator.consistency_temperature,
+        "consistency_confidence": estimator.consistency_confidence,
+        "consistency_batch_size": estimator.consistency_batch_size,
+    }
+
+
+def check_consistency_params(estimator: TextClassifier) -> None:
+    check_consistency_options(**consistency_options(estimator))
+
+
+def checked_consistency_pairs(pairs: Any) -> tuple[list[str], list[str]] | None:
+    """UDA's `(unlabeled texts, one augmented copy of each)` as two lists of equal length, or a ValueError."""
+    if pairs is None:
+        return None
+    if isinstance(pairs, str) or not isinstance(pairs, Sequence) or len(pairs) != 2:
+        raise ValueError(
+            f"consistency_pairs must be a pair (unlabeled texts, their augmented copies); got {type(pairs).__name__}"
+        )
+    originals = checked_texts(pairs[0], name="consistency_pairs[0]")
+    augmented = checked_texts(pairs[1], name="consistency_pairs[1]")
+    if len(originals) != len(augmented):
+        raise ValueError(
+            f"consistency_pairs: {len(originals)} unlabeled texts but {len(augmented)} augmented copies; "
+            "give one copy per text"
+        )
+    if not originals:
+        raise ValueError("consistency_pairs holds no texts; pass None to train without consistency")
+    return originals, augmented
+
+
 def training_objective(
     loss: str, loss_params: dict | None, targets: TrainingTargets, *, multi_label: bool
 ) -> Objective:
@@ -200,12 +236,15 @@ def _train_torch(
     callbacks: Callbacks,
     validation_index: np.ndarray | None = None,
     patience: int = 1,
+    consistency_pairs: ConsistencyPairs | None = None,
+    consistency: dict | None = None,
 ) -> TrainingResult:
     """Train a TextCNN or MLP module through the shared `Trainer`: Adam (L2 `weight_decay`), a constant
     rate, no clipping, the estimator's loss, `sampling_q` and `ema_decay`.
 
     With `validation_index`, stops after `patience` epochs without a lower validation loss and keeps
-    the best weights.
+    the best weights. `consistency` holds the `Trainer`'s UDA options (`consistency_options`) and
+    `consistency_pairs` its unlabeled pairs.
     """
     device = next(module.parameters()).device
     objective = training_objective(estimator.loss, estimator.loss_params, targets, multi_label=estimator.multi_label)
@@ -223,6 +262,7 @@ def _train_torch(
         ema_decay=estimator.ema_decay,
         sampling_q=estimator.sampling_q,
         patience=patience,
+        **(consistency or {}),
     )
 
     def batch_of(rows: np.ndarray) -> Batch:
@@ -232,7 +272,16 @@ def _train_torch(
     if validation_index is not None:
         train_index = np.setdiff1d(train_index, validation_index)
     strata = targets.strata() if estimator.sampling_q is not None else None
-    return trainer.fit(module, batch_of, train_index, validation_index, rng=rng, strata=strata, callbacks=callbacks)
+    return trainer.fit(
+        module,
+        batch_of,
+        train_index,
+        validation_index,
+        rng=rng,
+        strata=strata,
+        callbacks=callbacks,
+        consistency_pairs=consistency_pairs,
+    )
 
 
 def _predict_logits(
@@ -1176,6 +1225,15 @@ class TextCNN(TextClassifier):
     Training: Adam (`weight_decay` an L2 penalty) at a constant `learning_rate` for `epochs`, with the
     loss `loss` of `mlcore.losses` (`loss_params` its parameters, class counts from y), optional class
     re-sampling `sampling_q` and an EMA of the weights `ema_decay` (`mlcore.training_loop.Trainer`).
+
+    UDA consistency training (Xie et al. 2019): with `consistency_weight` > 0, `fit(...,
+    consistency_pairs=(unlabeled texts, one augmented copy of each))` adds to every step the weight times
+    KL(sharpened prediction on the original || prediction on the copy) over `consistency_batch_size`
+    pairs (default 3 x batch_size), counting only originals predicted with at least
+    `consistency_confidence`, sharpened at `consistency_temperature` (`training_tricks.ConsistencyLoss`;
+    multi-label: per-label Bernoulli KLs). The unlabeled texts and copies join the vocabulary (no
+    labels are read from them), so that the consistency term can train embeddings of words the few
+    labeled texts lack.
     """
 
     kind = "text_cnn"
@@ -1200,6 +1258,10 @@ class TextCNN(TextClassifier):
         loss_params: dict | None = None,
         sampling_q: float | None = None,
         ema_decay: float | None = None,
+        consistency_weight: float = 0.0,
+        consistency_temperature: float = 0.4,
+        consistency_confidence: float = 0.8,
+        consistency_batch_size: int | None = None,
         random_state: int = 0,
         device: str | None = None,
     ) -> None:
@@ -1220,11 +1282,36 @@ class TextCNN(TextClassifier):
         self.loss_params = loss_params
         self.sampling_q = sampling_q
         self.ema_decay = ema_decay
+        self.consistency_weight = consistency_weight
+        self.consistency_temperature = consistency_temperature
+        self.consistency_confidence = consistency_confidence
+        self.consistency_batch_size = consistency_batch_size
         self.random_state = random_state
         self.device = device
 
+    def fit(
+        self,
+        X: Any,
+        y: Sequence | SoftTargets,
+        *,
+        sample_weight: Any = None,
+        on_progress: ProgressCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+        consistency_pairs: tuple[Sequence[str], Sequence[str]] | None = None,
+    ) -> TextCNN:
+        """`TextClassifier.fit`, plus UDA's `consistency_pairs` (unlabeled texts, one augmented copy of
+        each), used when `consistency_weight` > 0 (see the class docstring)."""
+        self._check_params()
+        pairs = checked_consistency_pairs(consistency_pairs)
+        self._consistency_pairs = pairs if self.consistency_weight else None  # weight 0: exactly a plain fit
+        try:
+            return super().fit(X, y, sample_weight=sample_weight, on_progress=on_progress, should_cancel=should_cancel)
+        finally:
+            del self._consistency_pairs
+
     def _check_params(self) -> None:
         _check_torch_training(self)
+        check_consistency_params(self)
         _check_choice("tokenization", self.tokenization, TOKENIZATIONS)
         _check_seed(self.random_state)
         for name in ("min_count", "max_len", "embedding_dim", "num_filters", "epochs", "batch_size"):
@@ -1253,10 +1340,15 @@ class TextCNN(TextClassifier):
 
     def _fit_encoded(self, inputs: list[str], targets: TrainingTargets, n_outputs: int, callbacks: Callbacks) -> None:
         device = resolve_device(self.device)
-        vocabulary = _build_vocabulary(self._tokens(inputs), self.min_count)
+        pairs = getattr(self, "_consistency_pairs", None)
+        unlabeled = [*pairs[0], *pairs[1]] if pairs is not None else []
+        vocabulary = _build_vocabulary(self._tokens(inputs + unlabeled), self.min_count)
         with seeded_torch(self.random_state, device):
             module = self._network(len(vocabulary), n_outputs).to(device)
-            self._train_module(module, self._encode(inputs, vocabulary), targets, self.epochs, callbacks)
+            encoded_pairs = None
+            if pairs is not None:
+                encoded_pairs = (self._encode(pairs[0], vocabulary), self._encode(pairs[1], vocabulary))
+            self._train_module(module, self._encode(inputs, vocabulary), targets, self.epochs, callbacks, encoded_pairs)
         self.module_, self.vocabulary_ = module, vocabulary
 
     def _continue_encoded(
@@ -1271,7 +1363,13 @@ class TextCNN(TextClassifier):
         self.module_ = module
 
     def _train_module(
-        self, module: _KimCNN, sequences: list[np.ndarray], targets: TrainingTargets, epochs: int, callbacks: Callbacks
+        self,
+        module: _KimCNN,
+        sequences: list[np.ndarray],
+        targets: TrainingTargets,
+        epochs: int,
+        callbacks: Callbacks,
+        pairs: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
     ) -> None:
         device = next(module.parameters()).device
         width = max(self.filter_sizes)
@@ -1279,8 +1377,29 @@ class TextCNN(TextClassifier):
         def inputs_of(rows: np.ndarray) -> tuple[torch.Tensor, ...]:
             return _pad([sequences[i] for i in rows], width, device)
 
+        consistency_pairs = None
+        if pairs is not None:
+            originals, augmented = pairs
+
+            def pair_inputs_of(rows: np.ndarray) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+                return (
+                    _pad([originals[i] for i in rows], width, device),
+                    _pad([augmented[i] for i in rows], width, device),
+                )
+
+            consistency_pairs = ConsistencyPairs(len(originals), pair_inputs_of)
         rng = np.random.default_rng(self.random_state)
-        _train_torch(self, module, inputs_of, targets, epochs=epochs, rng=rng, callbacks=callbacks)
+        _train_torch(
+            self,
+            module,
+            inputs_of,
+            targets,
+            epochs=epochs,
+            rng=rng,
+            callbacks=callbacks,
+            consistency_pairs=consistency_pairs,
+            consistency=consistency_options(self),
+        )
 
     def _network(self, vocabulary_size: int, n_outputs: int) -> _KimCNN:
         return _KimCNN(

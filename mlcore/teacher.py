@@ -47,12 +47,16 @@ from mlcore.models import (
     _check_fraction,
     _check_positive_int,
     _check_seed,
+    check_consistency_params,
+    checked_consistency_pairs,
+    consistency_options,
     training_objective,
 )
 from mlcore.targets import TrainingTargets
 from mlcore.training_loop import (
     SCHEDULERS,
     Callbacks,
+    ConsistencyPairs,
     MetricsCallback,
     Trainer,
     TrainingResult,
@@ -279,6 +283,11 @@ class Teacher(TextClassifier):
     stratified, seeded dev split is held out and training stops after `patience` epochs without a lower
     dev loss, keeping the best weights. `device` defaults to CUDA when available, else CPU.
 
+    UDA consistency training: with `consistency_weight` > 0, `fit(..., consistency_pairs=(unlabeled
+    texts, one augmented copy of each))` adds the weighted consistency term of
+    `training_tricks.ConsistencyLoss` (`consistency_temperature`, `consistency_confidence`) over
+    `consistency_batch_size` pairs per step (default 3 x batch_size), as `mlcore.models.TextCNN` does.
+
     Learned: `classes_`, `network_`, `tokenizer_`, `n_epochs_`, `best_epoch_`, `history_` (per epoch:
     train_loss, dev_loss, best_epoch).
     """
@@ -318,6 +327,10 @@ class Teacher(TextClassifier):
         sampling_q: float | None = None,
         dev_fraction: float = 0.1,
         patience: int = 2,
+        consistency_weight: float = 0.0,
+        consistency_temperature: float = 0.4,
+        consistency_confidence: float = 0.8,
+        consistency_batch_size: int | None = None,
         random_state: int = 0,
         device: str | None = None,
     ) -> None:
@@ -351,6 +364,10 @@ class Teacher(TextClassifier):
         self.sampling_q = sampling_q
         self.dev_fraction = dev_fraction
         self.patience = patience
+        self.consistency_weight = consistency_weight
+        self.consistency_temperature = consistency_temperature
+        self.consistency_confidence = consistency_confidence
+        self.consistency_batch_size = consistency_batch_size
         self.random_state = random_state
         self.device = device
 
@@ -363,13 +380,18 @@ class Teacher(TextClassifier):
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
         on_metrics: MetricsCallback | None = None,
+        consistency_pairs: tuple[Sequence[str], Sequence[str]] | None = None,
     ) -> Teacher:
-        """`TextClassifier.fit`, plus `on_metrics(dict)` with losses and learning rates (see `Trainer`)."""
+        """`TextClassifier.fit`, plus `on_metrics(dict)` with losses and learning rates (see `Trainer`)
+        and UDA's `consistency_pairs` (used when `consistency_weight` > 0)."""
+        self._check_params()
+        pairs = checked_consistency_pairs(consistency_pairs)
         self._on_metrics = on_metrics
+        self._consistency_pairs = pairs if self.consistency_weight else None  # weight 0: exactly a plain fit
         try:
             return super().fit(X, y, sample_weight=sample_weight, on_progress=on_progress, should_cancel=should_cancel)
         finally:
-            del self._on_metrics
+            del self._on_metrics, self._consistency_pairs
 
     def continue_fit(
         self,
@@ -401,6 +423,7 @@ class Teacher(TextClassifier):
         _check_choice("head_init", self.head_init, HEAD_INITS)
         _check_choice("loss", self.loss, sorted(LOSSES))
         _check_seed(self.random_state)
+        check_consistency_params(self)
         for name in ("max_len", "multi_sample_dropout", "epochs", "batch_size", "cosine_cycles", "patience"):
             _check_positive_int(name, getattr(self, name))
         if self.max_len < 3:
@@ -508,6 +531,7 @@ class Teacher(TextClassifier):
             self.loss, self.loss_params, targets.subset(train_rows), multi_label=self.multi_label
         ).to(device)
         generator = torch.Generator().manual_seed(self.random_state)
+        pairs = getattr(self, "_consistency_pairs", None) if probe else None
         return self._trainer(loss_fn, epochs).fit(
             network,
             data.batch,
@@ -518,7 +542,23 @@ class Teacher(TextClassifier):
             param_groups=self._param_groups,
             generator=generator,
             callbacks=callbacks,
+            consistency_pairs=None if pairs is None else self._pair_batches(tokenizer, windowing, pairs, device),
         )
+
+    def _pair_batches(
+        self, tokenizer, windowing: _Windowing, pairs: tuple[list[str], list[str]], device: torch.device
+    ) -> ConsistencyPairs:
+        """UDA's pairs as network inputs: the originals' and the copies' windows, collated per batch."""
+        originals, augmented = (_documents(tokenizer, texts, windowing) for texts in pairs)
+        pad_id = tokenizer.pad_token_id
+
+        def inputs_of(rows: np.ndarray) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+            return (
+                _collate([originals[i] for i in rows], pad_id, device),
+                _collate([augmented[i] for i in rows], pad_id, device),
+            )
+
+        return ConsistencyPairs(len(originals), inputs_of)
 
     def _param_groups(self, network: TeacherNetwork) -> list[dict]:
         """The backbone's groups (layer-wise decayed rates) plus one head group (layer None)."""
@@ -566,6 +606,7 @@ class Teacher(TextClassifier):
             ema_decay=self.ema_decay,
             sampling_q=self.sampling_q,
             patience=self.patience,
+            **consistency_options(self),
             on_metrics=getattr(self, "_on_metrics", None),
         )
 

@@ -16,7 +16,11 @@ A model kind prepares its data and network and hands them to `Trainer.fit`:
   plain loss on hard labels, weighted by sample weights, or `DistillationLoss` with soft targets.
 
 Everything of `mlcore.training_tricks` is an option (FGM, R-Drop, EMA, class re-sampling, warmup and
-schedules, clipping), off by default. Progress and cancellation go through `Callbacks`.
+schedules, clipping, UDA consistency), off by default. Progress and cancellation go through `Callbacks`.
+
+UDA (`consistency_weight` > 0 and `fit(consistency_pairs=...)`): each step also draws
+`consistency_batch_size` pairs of an unlabeled text and its augmented copy (`ConsistencyPairs`) and
+adds weight x `training_tricks.ConsistencyLoss(prediction on the original, prediction on the copy)`.
 """
 
 from __future__ import annotations
@@ -52,6 +56,24 @@ MetricsCallback = Callable[[dict], None]
 Batch = tuple[tuple[torch.Tensor, ...], Any]
 BatchOf = Callable[[np.ndarray], Batch]
 ParamGroups = Callable[[nn.Module], list[dict]]
+# UDA's unlabeled batch is this many times the labeled batch (Xie et al. 2019 use 3x and more).
+CONSISTENCY_BATCH_RATIO = 3
+
+
+def check_consistency_options(
+    *, consistency_weight: Any, consistency_temperature: Any, consistency_confidence: Any, consistency_batch_size: Any
+) -> None:
+    """UDA's options as every torch kind takes them, or a ValueError naming the bad one."""
+    weight, temperature = consistency_weight, consistency_temperature
+    confidence, batch_size = consistency_confidence, consistency_batch_size
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight >= 0:
+        raise ValueError(f"consistency_weight must be a number >= 0 (0: off); got {weight!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not temperature > 0:
+        raise ValueError(f"consistency_temperature must be a number > 0; got {temperature!r}")
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0 <= confidence <= 1:
+        raise ValueError(f"consistency_confidence must be a number in [0, 1]; got {confidence!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"consistency_batch_size must be None or an integer >= 1; got {batch_size!r}")
 
 
 class TrainingCancelled(Exception):
@@ -138,6 +160,30 @@ class Objective(nn.Module):
 # --- the trainer --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ConsistencyPairs:
+    """Unlabeled items and one augmented copy of each, for UDA: `n` pairs; `inputs_of(rows)` returns the
+    network inputs of those pairs' originals and of their copies, `(original inputs, augmented inputs)`."""
+
+    n: int
+    inputs_of: Callable[[np.ndarray], tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]]
+
+
+class _PairDraws:
+    """Batches of pair rows: a fresh seeded permutation each time the pairs run out (like epochs of their own)."""
+
+    def __init__(self, n: int, batch_size: int, rng: np.random.Generator) -> None:
+        self.n, self.batch_size, self.rng = n, batch_size, rng
+        self.order, self.position = rng.permutation(n), 0
+
+    def next(self) -> np.ndarray:
+        if self.position >= self.n:
+            self.order, self.position = self.rng.permutation(self.n), 0
+        rows = self.order[self.position : self.position + self.batch_size]
+        self.position += len(rows)
+        return rows
+
+
 @dataclass
 class TrainingResult:
     """What `Trainer.fit` reports: epochs run, the epoch whose weights were kept, per-epoch metrics."""
@@ -185,13 +231,21 @@ class Trainer:
       (`class_sampling_weights`; 0 balanced, 0.5 square root, 1 natural); None shuffles without replacement.
     - `ema_decay`: keep an exponential moving average of the weights; the dev split is scored with it
       and the model ends with it.
+    - UDA consistency: with `consistency_weight` > 0 and `fit(consistency_pairs=...)`, each step adds
+      weight x `ConsistencyLoss(temperature=consistency_temperature, confidence=consistency_confidence)`
+      over `consistency_batch_size` pairs (default CONSISTENCY_BATCH_RATIO x batch_size), drawn by a
+      generator of their own (seeded from `rng`); the originals are predicted in training mode and
+      detached (no gradient flows into the target), as UDA does. Weight 0 ignores the pairs: training
+      is exactly as without them.
     - early stopping: given dev rows, stops after `patience` epochs without a lower dev loss (scored by
       `dev_loss_fn`, by default `loss_fn.evaluation()` for an `Objective`: cross-entropy, or BCE when
       multi-label, with the same soft targets) and restores the best weights.
 
     `on_metrics(dict)` receives {"event": "step", "epoch", "step", "fraction", "loss", "learning_rates"}
     about once per PROGRESS_STEP of training (loss: the mean since the previous report) and
-    {"event": "epoch", "epoch", "train_loss", "dev_loss", "best_epoch"} after each epoch.
+    {"event": "epoch", "epoch", "train_loss", "dev_loss", "best_epoch"} after each epoch (plus
+    "consistency_loss", the epoch's mean unweighted consistency term, when UDA is on; train_loss is the
+    supervised loss alone).
     """
 
     def __init__(
@@ -213,6 +267,10 @@ class Trainer:
         ema_decay: float | None = None,
         sampling_q: float | None = None,
         patience: int = 2,
+        consistency_weight: float = 0.0,
+        consistency_temperature: float = 0.4,
+        consistency_confidence: float = 0.8,
+        consistency_batch_size: int | None = None,
         dev_loss_fn: Callable[[torch.Tensor, Any], torch.Tensor] | None = None,
         on_metrics: MetricsCallback | None = None,
     ) -> None:
@@ -236,6 +294,17 @@ class Trainer:
         self.ema_decay = ema_decay
         self.sampling_q = sampling_q
         self.patience = patience
+        check_consistency_options(
+            consistency_weight=consistency_weight,
+            consistency_temperature=consistency_temperature,
+            consistency_confidence=consistency_confidence,
+            consistency_batch_size=consistency_batch_size,
+        )
+        self.consistency_weight = consistency_weight
+        self.consistency_loss = tricks.ConsistencyLoss(
+            consistency_temperature, consistency_confidence, multi_label=multi_label
+        )
+        self.consistency_batch_size = consistency_batch_size or CONSISTENCY_BATCH_RATIO * batch_size
         if dev_loss_fn is None:
             dev_loss_fn = loss_fn.evaluation() if isinstance(loss_fn, Objective) else loss_fn
         self.dev_loss_fn = dev_loss_fn
@@ -282,10 +351,13 @@ class Trainer:
         param_groups: ParamGroups | None = None,
         generator: torch.Generator | None = None,
         callbacks: Callbacks | None = None,
+        consistency_pairs: ConsistencyPairs | None = None,
     ) -> TrainingResult:
         """Train `network` in place on `train_rows`; `strata` (one per row of the data, needed with
-        `sampling_q`) drive re-sampling; `generator` seeds the sampler (default: from `rng`)."""
+        `sampling_q`) drive re-sampling; `generator` seeds the sampler (default: from `rng`);
+        `consistency_pairs` are UDA's unlabeled pairs (used when `consistency_weight` > 0)."""
         callbacks = Callbacks() if callbacks is None else callbacks
+        pair_draws = self._pair_draws(consistency_pairs, rng)
         per_epoch = math.ceil(len(train_rows) / self.batch_size)
         total_steps = self.epochs * per_epoch
         optimizer = self.optimizer(network, param_groups)
@@ -300,9 +372,14 @@ class Trainer:
             callbacks.check(f"before epoch {epoch} of {self.epochs}")
             network.train()
             order = train_rows[list(sampler)] if sampler is not None else rng.permutation(train_rows)
-            epoch_losses = []
+            epoch_losses, consistency_losses = [], []
             for start in range(0, len(order), self.batch_size):
-                loss = self._step(network, batch_of(order[start : start + self.batch_size]), optimizer, fgm)
+                pairs = None if pair_draws is None else consistency_pairs.inputs_of(pair_draws.next())
+                loss, consistency = self._step(
+                    network, batch_of(order[start : start + self.batch_size]), optimizer, fgm, pairs
+                )
+                if consistency is not None:
+                    consistency_losses.append(consistency)
                 schedule.step()
                 if ema is not None:
                     ema.update()
@@ -336,6 +413,8 @@ class Trainer:
                 "dev_loss": dev_loss,
                 "best_epoch": best.epoch if best is not None else epoch,
             }
+            if consistency_losses:
+                metrics["consistency_loss"] = float(np.mean(consistency_losses))
             result.history.append(metrics)
             self._emit(event="epoch", **metrics)
             if best is not None and best.should_stop:
@@ -349,6 +428,13 @@ class Trainer:
             result.best_epoch = result.n_epochs
         network.eval()
         return result
+
+    def _pair_draws(self, pairs: ConsistencyPairs | None, rng: np.random.Generator) -> _PairDraws | None:
+        if pairs is None or self.consistency_weight == 0:
+            return None  # nothing drawn from `rng`: training is exactly as without pairs
+        if pairs.n < 1:
+            raise ValueError("consistency training needs at least one unlabeled pair")
+        return _PairDraws(pairs.n, self.consistency_batch_size, np.random.default_rng(rng.integers(2**63)))
 
     def _sampler(
         self,
@@ -369,9 +455,15 @@ class Trainer:
         )
 
     def _step(
-        self, network: nn.Module, batch: Batch, optimizer: torch.optim.Optimizer, fgm: tricks.FGM | None
-    ) -> float:
-        """One optimizer step on one batch; returns its (main) loss."""
+        self,
+        network: nn.Module,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        fgm: tricks.FGM | None,
+        pairs: tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]] | None = None,
+    ) -> tuple[float, float | None]:
+        """One optimizer step on one batch (and a batch of UDA pairs); returns its supervised loss and
+        the unweighted consistency term (None without pairs)."""
         inputs, targets = batch
         logits = network(*inputs)
         if self.r_drop_alpha > 0:
@@ -380,8 +472,17 @@ class Trainer:
             )
         else:
             loss = self.loss_fn(logits, targets)
+        consistency = None
+        total = loss
+        if pairs is not None:
+            original_inputs, augmented_inputs = pairs
+            # Detached, not under no_grad: some networks (the TextCNN) switch to an inference-only path
+            # without gradients, whose per-token tables would be rebuilt at every step.
+            original_logits = network(*original_inputs).detach()
+            consistency = self.consistency_loss(original_logits, network(*augmented_inputs))
+            total = loss + self.consistency_weight * consistency
         optimizer.zero_grad()
-        loss.backward()
+        total.backward()
         if fgm is not None:
             fgm.attack(self.fgm_epsilon)
             self.loss_fn(network(*inputs), targets).backward()
@@ -389,7 +490,7 @@ class Trainer:
         if self.max_grad_norm is not None:
             nn.utils.clip_grad_norm_(network.parameters(), self.max_grad_norm)
         optimizer.step()
-        return float(loss.detach())
+        return float(loss.detach()), None if consistency is None else float(consistency.detach())
 
     def dev_loss(self, network: nn.Module, batch_of: BatchOf, rows: np.ndarray) -> float:
         """Mean `dev_loss_fn` over `rows`, in eval mode and without gradients."""

@@ -253,6 +253,43 @@ _SAMPLING_Q = _float(
     group="loss",
 )
 
+# UDA consistency training (TextCNN and teacher): unlabeled texts and augmented copies must agree.
+_CONSISTENCY: tuple[Option, ...] = (
+    _float(
+        "consistency_weight",
+        0.0,
+        "UDA: weight of the consistency between unlabeled texts and their augmented copies (0: off).",
+        low=0.0,
+        high=100.0,
+        group="tricks",
+    ),
+    _float(
+        "consistency_temperature",
+        0.4,
+        "UDA: sharpening of the original's prediction, the copy's target (below 1 sharpens).",
+        low=0.0,
+        low_open=True,
+        high=10.0,
+        group="tricks",
+    ),
+    _float(
+        "consistency_confidence",
+        0.8,
+        "UDA: only unlabeled texts predicted at least this confidently count.",
+        low=0.0,
+        high=1.0,
+        group="tricks",
+    ),
+    _int(
+        "consistency_batch_size",
+        None,
+        "UDA: unlabeled pairs per step (empty: 3 x the batch size).",
+        high=MAX_BATCH,
+        nullable=True,
+        group="tricks",
+    ),
+)
+
 
 FAST_HEAD_OPTIONS: tuple[Option, ...] = (
     _choice("head", "lr", FAST_HEADS, "lr: logistic regression; mlp: a small network with one hidden layer."),
@@ -338,6 +375,7 @@ TEXT_CNN_OPTIONS: tuple[Option, ...] = (
     _LOSS_PARAMS,
     _SAMPLING_Q,
     _EMA,
+    *_CONSISTENCY,
     _SEED,
 )
 
@@ -406,6 +444,7 @@ TEACHER_OPTIONS: tuple[Option, ...] = (
     _SAMPLING_Q,
     _fraction("dev_fraction", 0.1, "Share held out for early stopping (0: none)."),
     _int("patience", 2, "Epochs without a lower dev loss before stopping.", high=MAX_EPOCHS),
+    *_CONSISTENCY,
     _SEED,
 )
 

@@ -3,6 +3,7 @@
 - sampling: `class_sampling_weights` (natural / square-root / balanced class sampling);
 - adversarial training: `FGM` (perturb the embedding layer along its gradient);
 - regularisation: `r_drop_loss`, `MultiSampleDropoutHead`, `disable_dropout`, `EMA` (weight averaging);
+- semi-supervised: `ConsistencyLoss` (UDA: unlabeled texts and their augmented copies agree);
 - optimisation: `layerwise_lr_groups` (layer-wise learning-rate decay), `cosine_warm_restarts`;
 - long texts: `head_tail_token_ids`, `sliding_windows` + `average_window_logits`.
 """
@@ -122,6 +123,63 @@ def r_drop_loss(
         base_loss = F.binary_cross_entropy_with_logits if multi_label else F.cross_entropy
     supervised = (base_loss(logits1, targets) + base_loss(logits2, targets)) / 2
     return supervised + alpha * _symmetric_kl(logits1, logits2, multi_label)
+
+
+class ConsistencyLoss(nn.Module):
+    """UDA's consistency term (Xie et al. 2019, "Unsupervised Data Augmentation for Consistency Training").
+
+    For a batch of unlabeled texts and one augmented copy of each: the target is the model's prediction
+    on the original, sharpened at `temperature` (softmax(logits / T); T < 1 sharpens) and detached (no
+    gradient flows into it); the loss is KL(target || prediction on the copy), averaged over the batch.
+    Only confident originals count (`confidence` masking): a row whose top probability (before
+    sharpening) is below `confidence` contributes 0, but still counts in the batch mean, as in UDA.
+
+    Multi-label: each label is its own Bernoulli distribution (sigmoid of its logit), sharpened, masked
+    and compared by its own KL (a label counts where max(p, 1 - p) >= confidence); the KLs of a row
+    are summed over labels, like `r_drop_loss`.
+
+        >>> loss = ConsistencyLoss(temperature=0.4, confidence=0.8)
+        >>> with torch.no_grad():
+        ...     original = network(*original_inputs)
+        >>> total = supervised + weight * loss(original, network(*augmented_inputs))
+    """
+
+    def __init__(self, temperature: float = 0.4, confidence: float = 0.8, *, multi_label: bool = False) -> None:
+        super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0; got {temperature!r}")
+        if not 0.0 <= confidence <= 1.0:
+            raise ValueError(f"confidence must be in [0, 1]; got {confidence!r}")
+        self.temperature = temperature
+        self.confidence = confidence
+        self.multi_label = multi_label
+
+    def forward(self, original_logits: torch.Tensor, augmented_logits: torch.Tensor) -> torch.Tensor:
+        if original_logits.shape != augmented_logits.shape:
+            raise ValueError(
+                f"original and augmented logits differ in shape: {tuple(original_logits.shape)} vs "
+                f"{tuple(augmented_logits.shape)}"
+            )
+        original_logits = original_logits.detach().float()
+        augmented_logits = augmented_logits.float()
+        if self.multi_label:
+            # (batch, labels, 2): each label's log p and log(1 - p), stably from its logit.
+            log_target = _bernoulli_log_probs(original_logits / self.temperature)
+            log_prediction = _bernoulli_log_probs(augmented_logits)
+            confident = _bernoulli_log_probs(original_logits).exp().amax(dim=-1) >= self.confidence
+        else:
+            log_target = F.log_softmax(original_logits / self.temperature, dim=-1)
+            log_prediction = F.log_softmax(augmented_logits, dim=-1)
+            confident = F.softmax(original_logits, dim=-1).amax(dim=-1) >= self.confidence
+        kl = (log_target.exp() * (log_target - log_prediction)).sum(dim=-1)
+        kl = kl * confident.to(kl.dtype)
+        if self.multi_label:
+            kl = kl.sum(dim=-1)
+        return kl.mean()
+
+
+def _bernoulli_log_probs(logits: torch.Tensor) -> torch.Tensor:
+    return torch.stack([F.logsigmoid(logits), F.logsigmoid(-logits)], dim=-1)
 
 
 class MultiSampleDropoutHead(nn.Module):
