@@ -116,8 +116,7 @@ def test_consistency_training_gets_unlabeled_pool_texts_and_one_copy_each(news):
 def test_a_text_cnn_with_consistency_weight_trains_on_pool_pairs(news, monkeypatch):
     from mlcore.training_options import OPTION_SPECS
 
-    if "consistency_weight" not in {option.name for option in OPTION_SPECS["text_cnn"]}:
-        pytest.skip("the TextCNN has no UDA option in this tree (augbench)")
+    assert "consistency_weight" in {option.name for option in OPTION_SPECS["text_cnn"]}
     project, users = news
     seen = {}
     original = TextCNN.fit
