@@ -231,3 +231,14 @@ def test_the_teacher_trains_with_pairs(tiny_backbone):
     assert "consistency_loss" in on.history_[0] and "consistency_loss" not in plain.history_[0]
     with pytest.raises(ValueError, match="12 unlabeled texts but 11 augmented copies"):
         Teacher(**common, consistency_weight=1.0).fit(texts, labels, consistency_pairs=(pool, pool[:11]))
+
+
+def test_the_consistency_weight_ramps_up_over_the_first_half_of_training():
+    from mlcore.training_loop import CONSISTENCY_RAMPUP, consistency_ramp
+
+    assert CONSISTENCY_RAMPUP == 0.5
+    assert consistency_ramp(0, 100) == 0.0
+    assert consistency_ramp(25, 100) == pytest.approx(0.5)
+    assert consistency_ramp(50, 100) == 1.0
+    assert consistency_ramp(99, 100) == 1.0
+    assert consistency_ramp(0, 100, rampup=0.0) == 1.0  # no ramp: full weight from the first step
