@@ -242,3 +242,23 @@ def test_the_consistency_weight_ramps_up_over_the_first_half_of_training():
     assert consistency_ramp(50, 100) == 1.0
     assert consistency_ramp(99, 100) == 1.0
     assert consistency_ramp(0, 100, rampup=0.0) == 1.0  # no ramp: full weight from the first step
+
+
+def test_the_consistency_targets_are_predictions_without_dropout():
+    """UDA's target is the clean prediction on the original: with dropout on it was as noisy as the
+    copy's, and a TextCNN trained from scratch collapsed to one class (docs/benchmarks.md)."""
+    import torch
+    from torch import nn
+
+    from mlcore.training_loop import Trainer
+
+    torch.manual_seed(0)
+    network = nn.Sequential(nn.Dropout(0.9), nn.Linear(8, 3))
+    network.train()
+    inputs = (torch.ones(4, 8),)
+    first = Trainer._consistency_targets(network, inputs)
+    second = Trainer._consistency_targets(network, inputs)
+    assert torch.equal(first, second)  # no dropout: the same prediction every time
+    assert torch.allclose(first, network[1](inputs[0]))
+    assert network.training  # back in training mode for the step
+    assert not first.requires_grad
