@@ -144,6 +144,7 @@ def test_the_chinese_demo_end_to_end_in_the_chinese_interface(page, live_server,
 
     expect(page.locator("#loop-status")).to_contain_text("队列为随机顺序")
     done = [label_shown_item_from_gold(page, project) for _ in range(LABELED)]
+    held = int(page.locator("#queue-panel[data-ready]").get_attribute("data-item"))  # shown, so reserved
     assert Annotation.objects.filter(annotator=admin, candidate_status="", item_id__in=done).count() == LABELED
 
     page.locator("nav.project-nav").get_by_role("link", name="主动学习").click()
@@ -159,6 +160,10 @@ def test_the_chinese_demo_end_to_end_in_the_chinese_interface(page, live_server,
     expect(page.locator("#loop-status")).to_contain_text("队列按")
     expect(page.locator("#loop-status strong")).to_have_text(run.model_name)
     expect(page.locator("#queue-panel .suggestion.model")).to_contain_text("模型建议")
+    # The item the person was shown before the rescore stays theirs (a reservation is never yanked);
+    # the one after it follows the model's order.
+    assert int(page.locator("#queue-panel[data-ready]").get_attribute("data-item")) == held
+    label_shown_item_from_gold(page, project)
     first_after = int(page.locator("#queue-panel[data-ready]").get_attribute("data-item"))
     top = project.items.filter(split="pool", is_open=True).order_by("-priority", "id").values_list("pk", flat=True)
     assert first_after in list(top[:3])  # the queue now follows the model's order

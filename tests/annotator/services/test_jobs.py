@@ -97,6 +97,6 @@ def test_stale_running_jobs_are_failed_and_fresh_ones_kept(job, settings, projec
 
 def test_unknown_job_kind_is_refused_with_the_valid_ones(project_with_roles):
     project, users = project_with_roles
-    valid = "cluster, distill, import, noise, predict, rescore, selfcheck, speed, train"
+    valid = "augment, cluster, distill, import, noise, predict, rescore, selfcheck, speed, train"
     with pytest.raises(ValidationError, match=f"choose one of {valid}\\."):
         jobs.job_start(kind="nope", project=project, params={}, created_by=users["admin"])
