@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from annotator.models import AugmentedText, AugmentStatus, Item, Job, JobStatus, Label, ModelVersion, Project
+from annotator.models import AugmentedText, AugmentStatus, Item, Job, Label, ModelVersion, Project
 from annotator.selectors.augment import (
     augment_model_dirs,
     classes_below_median,
@@ -34,7 +34,7 @@ from annotator.selectors.augment import (
     source_labels,
 )
 from annotator.services.head_inputs import predict_inputs
-from annotator.services.jobs import job_start
+from annotator.services.jobs import job_start_alone
 from annotator.services.training import trained_model, version_encoder
 from mlcore.augment import MAX_COPIES, Augmented, AugmentError, augment_texts, check_request, label_preserving_mask
 
@@ -178,15 +178,9 @@ def augment_start(
         "strength": strength,
         "random_state": RANDOM_STATE,
     }
-    with transaction.atomic():
-        # Lock the project row so that two experts starting at once cannot both queue a job.
-        Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True).first()
-        live = Job.objects.filter(project=project, kind=AUGMENT_KIND, status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
-        running = live.order_by("id").first()
-        if running is not None:
-            status = running.get_status_display().lower()
-            raise ValidationError(ALREADY_RUNNING_ERROR.format(pk=running.pk, status=status))
-        return job_start(kind=AUGMENT_KIND, project=project, params=params, created_by=user)
+    return job_start_alone(
+        kind=AUGMENT_KIND, project=project, params=params, created_by=user, already_running_error=ALREADY_RUNNING_ERROR
+    )
 
 
 # --- the job --------------------------------------------------------------------------------------------------

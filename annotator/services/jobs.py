@@ -173,6 +173,23 @@ def job_start(
     return job
 
 
+def job_start_alone(
+    *, kind: str, project: Project, params: dict, created_by: AbstractBaseUser | None, already_running_error
+) -> Job:
+    """`job_start`, refused with `already_running_error` (formatted with the live job's `pk` and
+    `status`) while a job of `kind` is queued or running for `project`: kinds that write one project's
+    results in one piece (noise detection, augmentation) run one at a time."""
+    with transaction.atomic():
+        # Lock the project row so that two people starting at once cannot both queue a job.
+        Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True).first()
+        live = Job.objects.filter(project=project, kind=kind, status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+        running = live.order_by("id").first()
+        if running is not None:
+            status = running.get_status_display().lower()
+            raise ValidationError(already_running_error.format(pk=running.pk, status=status))
+        return job_start(kind=kind, project=project, params=params, created_by=created_by)
+
+
 def _check_unfinished_limits(project: Project | None, user: AbstractBaseUser | None) -> None:
     """Count under row locks on the project and the user, so requests at once cannot both slip under."""
     if project is not None:

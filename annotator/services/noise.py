@@ -34,7 +34,6 @@ from scipy import sparse
 from annotator.models import (
     Exclusion,
     Job,
-    JobStatus,
     Label,
     NoiseFlag,
     NoiseRun,
@@ -47,7 +46,7 @@ from annotator.selectors.noise import NOISE_KIND, JudgedItems, NoiseInputs, is_m
 from annotator.selectors.rules import ProjectTexts, rule_mask
 from annotator.services.embeddings import load_encoder, unit_item_embeddings
 from annotator.services.head_inputs import fitted_featurizer
-from annotator.services.jobs import job_start
+from annotator.services.jobs import job_start_alone
 from annotator.services.review import item_adjudicate
 from mlcore.features import HybridInputs, TextFeaturizer
 from mlcore.noise import (
@@ -209,15 +208,9 @@ def noise_start(
         "doubt_score": doubt_score,
         "policy": policy,
     }
-    with transaction.atomic():
-        # Lock the project row so that two admins starting at once cannot both queue a job.
-        Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True).first()
-        live = Job.objects.filter(project=project, kind=NOISE_KIND, status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
-        running = live.order_by("id").first()
-        if running is not None:
-            status = running.get_status_display().lower()
-            raise ValidationError(ALREADY_RUNNING_ERROR.format(pk=running.pk, status=status))
-        return job_start(kind=NOISE_KIND, project=project, params=params, created_by=by)
+    return job_start_alone(
+        kind=NOISE_KIND, project=project, params=params, created_by=by, already_running_error=ALREADY_RUNNING_ERROR
+    )
 
 
 # --- the job --------------------------------------------------------------------------------------------------
