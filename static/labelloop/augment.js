@@ -3,7 +3,8 @@
 // focused one), Shift+A accepts every copy shown. Every action is a real button of the decision form
 // (data-key); this script only maps keys to them and moves the focus, so the page works without it.
 // A decision swaps the whole results part (htmx); the focus then goes to the first copy after the
-// focused one that was not decided, else stays at the same position.
+// focused one that was not decided, else stays at the same position. Keys typed before the answer has
+// settled wait and run after it, in order.
 (function () {
   "use strict";
 
@@ -55,31 +56,48 @@
     return true;
   }
 
+  // One key's action. Returns whether the key was one of the page's.
+  function act(key, shiftKey, row) {
+    const lower = key.toLowerCase();
+    if (lower === "j" || key === "ArrowDown") focusRow(row ? rows().indexOf(row) + 1 : 0);
+    else if (lower === "k" || key === "ArrowUp") focusRow(row ? rows().indexOf(row) - 1 : 0);
+    else if (lower === "x") {
+      if (row) toggle(row);
+    } else if (key === "A" && shiftKey) return decide("A", row);
+    else if (lower === "a" || lower === "r") return decide(lower, row);
+    else return false;
+    return true;
+  }
+
+  const focusedRow = () => {
+    const active = document.activeElement;
+    return active && active.closest ? active.closest("tr.augment-row") : null;
+  };
+
+  // Keys typed while a decision is in flight wait here and run, in order, once its answer has settled:
+  // a fast typist's next key is never lost to the swap (the old rows are about to be replaced).
+  let typedAhead = [];
+
+  function replayTypedAhead() {
+    while (typedAhead.length && !busy) {
+      const typed = typedAhead.shift();
+      act(typed.key, typed.shiftKey, focusedRow());
+    }
+  }
+
   document.addEventListener("keydown", function (event) {
     // An input method is composing: the key belongs to it (keyCode 229: a key the IME took).
     if (event.isComposing || event.keyCode === 229) return;
     if (event.ctrlKey || event.metaKey || event.altKey || typingInField(event.target)) return;
     if (!document.getElementById("augment-table")) return;
-    const row = event.target.closest ? event.target.closest("tr.augment-row") : null;
-    const key = event.key;
-    const lower = key.toLowerCase();
-    let handled = true;
+    const lower = event.key.toLowerCase();
     if (busy && ["j", "k", "x", "a", "r", "arrowdown", "arrowup"].includes(lower)) {
-      // wait for the answer: the rows are about to be replaced
-    } else if (lower === "j" || key === "ArrowDown") {
-      focusRow(row ? rows().indexOf(row) + 1 : 0);
-    } else if (lower === "k" || key === "ArrowUp") {
-      focusRow(row ? rows().indexOf(row) - 1 : 0);
-    } else if (lower === "x" && row) {
-      toggle(row);
-    } else if (key === "A" && event.shiftKey) {
-      handled = decide("A", row);
-    } else if (lower === "a" || lower === "r") {
-      handled = decide(lower, row);
-    } else {
-      handled = false;
+      typedAhead.push({ key: event.key, shiftKey: event.shiftKey });
+      event.preventDefault();
+      return;
     }
-    if (handled) event.preventDefault();
+    const row = event.target.closest ? event.target.closest("tr.augment-row") : null;
+    if (act(event.key, event.shiftKey, row)) event.preventDefault();
   });
 
   document.addEventListener("change", function (event) {
@@ -92,7 +110,10 @@
   });
 
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (event.target.id === "augment-decide" && !event.detail.successful) busy = false;
+    if (event.target.id === "augment-decide" && !event.detail.successful) {
+      busy = false;
+      typedAhead = []; // the decision failed: the keys typed after it meant to go on from its answer
+    }
   });
 
   document.addEventListener("htmx:afterSettle", function (event) {
@@ -103,5 +124,6 @@
     else if (position >= 0) focusRow(position);
     position = -1;
     anchor = null;
+    replayTypedAhead();
   });
 })();
