@@ -705,7 +705,9 @@ def _add_al_arguments(parser: argparse.ArgumentParser) -> None:
         "--head", choices=AL_HEADS, default="default", help="lr: LogisticRegression C=10; default: FastHead()"
     )
     parser.add_argument("--plot", type=Path, default=None, help="learning curves as .svg (or .png with matplotlib)")
-    parser.add_argument("--timing-pool", type=int, default=AL_TIMING_POOL, help="pool rows of the timed round")
+    parser.add_argument(
+        "--timing-pool", type=int, default=AL_TIMING_POOL, help="pool rows of the timed round; 0 times no round"
+    )
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="packaged model name or local model directory")
     _add_language_argument(parser)
@@ -946,6 +948,8 @@ def al_benchmark(args: argparse.Namespace) -> dict:
     for option in ("init", "batch", "budget", "seeds"):
         if getattr(args, option) < 1:
             raise ValueError(f"--{option} must be >= 1; got {getattr(args, option)}")
+    if args.timing_pool < 0:
+        raise ValueError(f"--timing-pool must be >= 0 (0: time no round); got {args.timing_pool}")
     machine = _machine()
     dataset = embedded_dataset(args)
     train, train_gold, test = dataset.train, dataset.train_gold, dataset.test
@@ -977,7 +981,7 @@ def al_benchmark(args: argparse.Namespace) -> dict:
         full_model = _al_head(args.head, args.random_state, language).fit(train, train_gold, **extra)
         full_f1, _ = _macro_f1_and_per_class(full_model, test, test_labels, classes)
         results = {name: _strategy_summary(name, args, data, full_f1, seeds) for name in names}
-        if featurizer is not None:
+        if featurizer is not None and args.timing_pool > 0:
             featurizer_info["at_timing_pool"] = time_featurizer(dataset.train_texts, args.timing_pool, language)
     return {
         "dataset": str(args.dataset),
@@ -1039,12 +1043,14 @@ def _strategy_summary(name: str, args: argparse.Namespace, data: tuple, full_f1:
                 flush=True,
             )
     summary = summarize_curves(runs, full_f1)
-    timing = {"pool_size": args.timing_pool, "labeled": args.budget, "batch": args.batch, "head": args.head}
-    timing |= {"featurizer": featurizer, "language": language}
-    round_seconds, graph_seconds = time_query_round(train, train_labels, name, **timing)
-    summary["round_seconds_at_pool"] = round(round_seconds, 3)
-    if graph_seconds is not None:
-        summary["graph_seconds_at_pool"] = round(graph_seconds, 3)
+    summary["round_seconds_at_pool"] = None  # --timing-pool 0: no timed round
+    if args.timing_pool > 0:
+        timing = {"pool_size": args.timing_pool, "labeled": args.budget, "batch": args.batch, "head": args.head}
+        timing |= {"featurizer": featurizer, "language": language}
+        round_seconds, graph_seconds = time_query_round(train, train_labels, name, **timing)
+        summary["round_seconds_at_pool"] = round(round_seconds, 3)
+        if graph_seconds is not None:
+            summary["graph_seconds_at_pool"] = round(graph_seconds, 3)
     if name == "default":
         summary["resolves_to"] = DEFAULT_STRATEGY
     return summary
