@@ -211,10 +211,14 @@ def _overview(project: Project) -> dict:
 
 
 def _page(request: HttpRequest, project: Project, *, start_form: AugmentStartForm | None = None, status: int = 200):
+    # The job first: a job seen running makes the card poll and the results reload when it ends; a job
+    # seen finished had stored its copies before, so the counts and the samples read next both see them.
+    # Read after them, a job that stored its copies between the two reads showed the rows with 0 waiting.
+    job_context = _job_context(request, project, latest_augment_job(project=project))
     overview = _overview(project)
     context = {
         **_results_context(request, project, overview, request.GET),
-        **_job_context(request, project, latest_augment_job(project=project)),
+        **job_context,
         "overview": overview,
         "start_form": start_form or AugmentStartForm(project=project, overview=overview),
     }

@@ -80,9 +80,9 @@ def test_an_admin_augments_reviews_with_the_keyboard_and_trains_with_the_copies(
     expect(rows.first.locator("td.copy mark").first).to_be_visible()  # the changed words, marked
     pending = page.locator(f'[data-pending="{tech.pk}"]')
     if pending.inner_text().strip() != str(written):
-        # Seen once in four SQLite runs: the results part that reloaded at the job's end showed the rows
-        # but 0 pending for the class; the page loaded again shows the counts. Not yet explained (the
-        # closing note of 2026-12-06 names it); the page's own reload is what a person would see next.
+        # Seen once in four SQLite runs before views.augment._page read the job first: a job that stored
+        # its copies between the page's read of the counts and its read of the samples showed the rows
+        # with 0 waiting and no poll to fix it. Kept as a guard: a reload is what a person would do.
         page.reload()
     expect(pending).to_have_text(str(written))
     page.screenshot(path="/tmp/augui_augment.png", full_page=True)
