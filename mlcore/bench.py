@@ -1203,10 +1203,11 @@ def _run_al(args: argparse.Namespace) -> int:
         write_curves(result, args.plot)
     print(f"al {args.dataset.name} head={args.head} ({result['features']}): full_f1={result['full_f1']:.4f}")
     for name, summary in result["strategies"].items():
+        timed = summary["round_seconds_at_pool"]
         print(
             f"  {name:28s} area={summary['area']:.4f} f1@300={f1_at(summary, 300)} f1@1000={f1_at(summary, 1000)} "
             f"f1@{result['budget']}={summary['f1'][-1]} labels_to_full={summary['labels_to_full']} "
-            f"query={summary['query_seconds']:.3f}s round@{result['timing_pool']}={summary['round_seconds_at_pool']}s"
+            f"query={summary['query_seconds']:.3f}s" + (f" round@{result['timing_pool']}={timed}s" if timed else "")
         )
     return 0
 
