@@ -35,7 +35,7 @@ class StrategyInfo:
 _CATALOG: tuple[StrategyInfo, ...] = (
     StrategyInfo(
         "adaptive_diversity",
-        "As uncertainty_diversity on even classes; on skewed ones it stops favouring the big classes' typical items.",
+        "As uncertainty_diversity on even classes; on skewed ones, more of a batch where class F1 lags, spread out.",
         None,
         None,
     ),

@@ -423,3 +423,34 @@ def test_adaptive_diversity_spreads_a_skewed_batch_greedily():
     scores = strategy.scores(pool)
     picked = strategy.query(pool, 4)
     assert set(picked.tolist()) <= set(np.argsort(-scores, kind="stable")[:12].tolist())  # 3 x batch candidates
+
+
+def test_adaptive_diversity_shares_a_skewed_batch_by_class_need():
+    """On a skewed pool the batch goes where the F1 is lowest (as `class_priority`), spread greedily
+    within each class: the small class's F1 is 0.1, so most of the batch is rows predicted small, though
+    the big class's rows are the more uncertain."""
+    rng = np.random.default_rng(0)
+    embeddings, _ = blobs(400, seed=2)
+    big_sure = rng.uniform(0.55, 0.7, size=360)  # predicted big, unsure
+    small_sure = rng.uniform(0.75, 0.95, size=40)  # predicted small, fairly sure
+    big = np.column_stack([big_sure, 1 - big_sure])
+    probabilities = np.vstack([big, np.column_stack([1 - small_sure, small_sure])])
+    pool = QueryPool(
+        embeddings=embeddings,
+        probabilities=probabilities,
+        labeled_embeddings=embeddings[:3],
+        classes=["big", "small"],
+        class_f1={"big": 0.95, "small": 0.1},
+        class_counts={"big": 90, "small": 3},
+        model_prior=np.array([0.5, 0.5]),
+    )
+    quota = make_strategy("adaptive_diversity", exploration=0, random_state=0)
+    assert quota.density_trust(pool) == 0.0
+    picked = quota.query(pool, 10)
+    assert len(set(picked.tolist())) == 10
+    assert (picked >= 360).sum() >= 8  # need 0.95 of 1.05: 9 of 10
+    no_quota = make_strategy("adaptive_diversity", exploration=0, random_state=0, class_quota=False)
+    assert (no_quota.query(pool, 10) >= 360).sum() == 0
+    # Without per-class F1 (the app before its first evaluation) the quota has nothing to go by.
+    unknown = QueryPool(**{**vars(pool), "class_f1": None})
+    assert (quota.query(unknown, 10) >= 360).sum() == 0
