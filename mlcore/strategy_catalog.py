@@ -9,8 +9,9 @@ strategies that get good early. Update them here when the benchmark is rerun; th
 code. `tree_uncertainty` and `multi_label` are not in those tables: on a flat single-label dataset they
 are margin (and margin + k-means) by construction. `adaptive_diversity` (the default since issue 23) is
 not in them either: it was measured with the peers' LR head on all four sets and with the project's
-head on the BBC sets only (docs/benchmarks.md, "Issue 23: query strategy"); on balanced classes it is
-`uncertainty_diversity` from the second round on (20 Newsgroups: its density trust is 1 from then).
+head on the BBC sets and the 20NG long tail (docs/benchmarks.md, "Issue 23: query strategy"); on
+balanced classes it is `uncertainty_diversity` from the second round on (20 Newsgroups: its density
+trust is 1 from then).
 
 `tests/mlcore/test_strategy_catalog.py` checks that every registered strategy has an entry.
 """
