@@ -72,7 +72,7 @@ NAMES = [
     gettext_noop("fast head"),
     gettext_noop("TextCNN"),
     gettext_noop("teacher"),
-    gettext_noop("As uncertainty_diversity on even classes; on skewed ones it stops favouring the big classes' typical items."),
+    gettext_noop("As uncertainty_diversity on even classes; on skewed ones, more of a batch where class F1 lags, spread out."),
     gettext_noop("Uncertain, typical and new items, spread over the pool by k-means: the best area on both benchmarks."),
     gettext_noop("The most uncertain items (margin), one per k-means cluster, so a batch holds no near-duplicates."),
     gettext_noop("More of each batch for the classes whose F1 is lowest or still rising; margin within each class."),
