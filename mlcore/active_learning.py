@@ -580,13 +580,19 @@ class ClassPriority(QueryStrategy):
     def select(self, pool: QueryPool, batch_size: int, scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if not _has_class_f1(pool):
             return _top(scores, batch_size)
-        need = class_needs(pool.classes, pool.class_f1, pool.class_f1_previous, rise_weight=self.rise_weight)
-        predicted = np.argmax(pool.probabilities, axis=1)
+        predicted, counts = class_quota(pool, batch_size, rise_weight=self.rise_weight)
         base = uncertainty(pool.probabilities, self.kind, multi_label=pool.multi_label)
-        counts = allocate(need, np.bincount(predicted, minlength=len(need)), batch_size)
         picked = [np.flatnonzero(predicted == c)[_top(base[predicted == c], count)] for c, count in enumerate(counts)]
         chosen = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
         return chosen[np.argsort(-scores[chosen], kind="stable")].astype(np.int64)
+
+
+def class_quota(pool: QueryPool, batch_size: int, *, rise_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(each pool row's predicted class, rows of the batch per class): the batch shared out by
+    `class_needs`, capped by the rows predicted as each class."""
+    need = class_needs(pool.classes, pool.class_f1, pool.class_f1_previous, rise_weight=rise_weight)
+    predicted = np.argmax(pool.probabilities, axis=1)
+    return predicted, allocate(need, np.bincount(predicted, minlength=len(need)), batch_size)
 
 
 def _has_class_f1(pool: QueryPool) -> bool:
@@ -899,9 +905,7 @@ class AdaptiveDiversity(UncertaintyDiversity):
     ) -> np.ndarray:
         """The batch shared out between predicted classes by `class_needs` (as `class_priority`), each
         share spread by `greedy_novel` over that class's most uncertain rows."""
-        need = class_needs(pool.classes, pool.class_f1, pool.class_f1_previous)
-        predicted = np.argmax(pool.probabilities, axis=1)
-        counts = allocate(need, np.bincount(predicted, minlength=len(need)), batch_size)
+        predicted, counts = class_quota(pool, batch_size)
         labels = np.flatnonzero(counts)
         per_class = []
         for label in labels:
@@ -910,18 +914,13 @@ class AdaptiveDiversity(UncertaintyDiversity):
         if not per_class:
             return np.empty(0, dtype=np.int64)
         # One distance computation for every class's candidates: per class it cost ~0.1 s each on a busy machine.
-        distance = np.clip(_distance_to_labeled(pool, np.concatenate(per_class)), 0.0, 1.0)
-        ends = np.cumsum([len(candidates) for candidates in per_class])
+        distances = np.split(
+            np.clip(_distance_to_labeled(pool, np.concatenate(per_class)), 0.0, 1.0),
+            np.cumsum([len(candidates) for candidates in per_class])[:-1],
+        )
         picked = [
-            greedy_novel(
-                pool,
-                candidates,
-                scores[candidates],
-                int(counts[label]),
-                self.novelty,
-                distance=distance[end - len(candidates) : end],
-            )
-            for label, candidates, end in zip(labels, per_class, ends, strict=True)
+            greedy_novel(pool, candidates, scores[candidates], int(counts[label]), self.novelty, distance=distance)
+            for label, candidates, distance in zip(labels, per_class, distances, strict=True)
         ]
         chosen = np.concatenate(picked)
         return chosen[np.argsort(-scores[chosen], kind="stable")].astype(np.int64)
