@@ -13,7 +13,10 @@ unless `--no-words`, over the bag of words), run every detector, the ensemble an
 and noisy labels and on the labels of every cleaning policy (`mlcore.noise.candidate_policies`:
 flagged items relabeled to the suggestion or removed, alone or with the doubtful items held out at
 each threshold) and report its test macro-F1 and `recovered_share` per policy, and for the policy
-`mlcore.noise.choose_cleaning_policy` picks on the noisy training data alone (`default`).
+`mlcore.noise.choose_cleaning_policy` picks on the noisy training data alone (`default`), and three
+ceilings that only the benchmark can reach: `oracle_remove` (without exactly the flipped items),
+`oracle_review` and `oracle_precision` (the prior-corrected report's flags acted on with the truth:
+`flag_ceilings`).
 `cleaned`, `flagged_relabeled` and `flagged_removed` are the earlier names of
 `relabel_hold_out@0.15`, `relabel` and `remove`. `calibration` holds the expected calibration error of
 each estimate of P(label wrong) against the flips: the raw score, the ensemble's calibrated
@@ -229,6 +232,12 @@ def noise_seed_run(data: tuple, args: argparse.Namespace, seed: int, n_classes: 
 
 
 ORACLE_REMOVE = "oracle_remove"  # not a policy: the flipped items removed, which only the benchmark knows
+# Not policies either: the flags of the report a long-tail default acts on (the prior-corrected one), acted
+# on with what only the benchmark knows. `oracle_review`: an expert answers every flag with the true class
+# (the review queue's ceiling). `oracle_precision`: the flagged flips take the report's suggestion and its
+# false flags keep their label (the suggestions' ceiling once false flags are told apart).
+ORACLE_REVIEW = "oracle_review"
+ORACLE_PRECISION = "oracle_precision"
 # The earlier names of three policies, kept in the JSON so that older tables compare.
 EARLIER_NAMES = {"cleaned": "relabel_hold_out@0.15", "flagged_relabeled": "relabel", "flagged_removed": "remove"}
 
@@ -238,7 +247,9 @@ def policy_test_f1(
 ) -> dict:
     """Test macro-F1 of the head on clean and noisy labels and on each policy's cleaning, the policy the
     chooser picks out of fold on the noisy training data alone (`default`), the chooser's scores, and
-    `oracle_remove` (trained without exactly the flipped items: what a perfect detector's removal reaches)."""
+    `oracle_remove` (trained without exactly the flipped items: what a perfect detector's removal reaches),
+    `oracle_review` and `oracle_precision` (the prior-corrected report's flags acted on perfectly: see
+    `flag_ceilings`)."""
     train, labels, test, test_labels, _words = data
     policies = candidate_policies()
     started = time.perf_counter()
@@ -257,6 +268,9 @@ def policy_test_f1(
     # (Relabeling exactly those to their true class gives back the clean labels: "clean" is its ceiling.)
     unflipped = labels == noisy
     test_f1[ORACLE_REMOVE] = _head_f1(train[unflipped], noisy[unflipped], test, test_labels, seed)
+    report = reports.get(True, reports.get(False))
+    for name, ceiling_labels in flag_ceilings(labels, noisy, report).items():
+        test_f1[name] = _head_f1(train, ceiling_labels, test, test_labels, seed)
     for earlier, name in EARLIER_NAMES.items():
         test_f1[earlier] = test_f1[name]
     recovered = {name: recovered_share(test_f1, name) for name in test_f1 if name not in ("clean", "noisy")}
@@ -270,6 +284,22 @@ def policy_test_f1(
         "policy_scores": choice.scores,
         "choose_seconds": round(choose_seconds, 2),
     }
+
+
+def flag_ceilings(labels: np.ndarray, noisy: np.ndarray, report) -> dict[str, np.ndarray]:
+    """The training labels of two ceilings of one report's flags (`ORACLE_REVIEW`, `ORACLE_PRECISION`).
+
+    Between them they say where a cleaning policy loses: a low `oracle_precision` next to a high
+    `oracle_review` means the suggestions are wrong; both high while the policies are low means the
+    false flags (clean items the policy relabels or removes) cost what the flips give back.
+    """
+    flags = report.flags
+    reviewed = noisy.copy()
+    reviewed[flags] = labels[flags]  # a flagged clean item's true class is its given one: it keeps it
+    precise = noisy.copy()
+    flagged_flips = flags & (labels != noisy)
+    precise[flagged_flips] = report.suggested[flagged_flips]
+    return {ORACLE_REVIEW: reviewed, ORACLE_PRECISION: precise}
 
 
 # --- summary ------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from mlcore import bench, models
-from mlcore.noise import candidate_policies
-from mlcore.noise_bench import EARLIER_NAMES
+from mlcore.noise import NoiseReport, candidate_policies
+from mlcore.noise_bench import EARLIER_NAMES, flag_ceilings
 
 TOPICS = {
     "sport": [
@@ -438,9 +438,10 @@ def test_noise_benchmark_end_to_end(al_dataset, tmp_path, capsys, kind):
         assert set(scores) == {"flagged", "precision", "recall", "f1"} and 0 <= scores["f1"] <= 1
     assert result["detectors"]["ensemble"]["f1"] > 0.5  # keyword classes: flips are easy to see
     policies = {policy.name for policy in candidate_policies()}
-    assert set(result["test_f1"]) == {"clean", "noisy", "default", "oracle_remove", *policies, *EARLIER_NAMES}
-    assert set(result["recovered_share"]) == {"default", "oracle_remove", *policies}
-    assert set(result["recovered_share_spread"]) == {"default", "oracle_remove", *policies}
+    ceilings = {"oracle_remove", "oracle_review", "oracle_precision"}
+    assert set(result["test_f1"]) == {"clean", "noisy", "default", *ceilings, *policies, *EARLIER_NAMES}
+    assert set(result["recovered_share"]) == {"default", *ceilings, *policies}
+    assert set(result["recovered_share_spread"]) == {"default", *ceilings, *policies}
     # Training without exactly the flipped items: keyword classes, so it wins back most of the loss.
     assert result["recovered_share"]["oracle_remove"] > 0.5
     for run in result["runs"]:
@@ -455,6 +456,22 @@ def test_noise_benchmark_end_to_end(al_dataset, tmp_path, capsys, kind):
     assert {"score_ece", "calibrated_ece", "probability_ece", "calibrated_ece_suspicious"} <= set(calibration)
     assert all(0 <= value <= 1 for value in calibration.values())
     assert set(result["runs"][0]["reliability"]) == {"score", "calibrated", "probability"}
+
+
+def test_flag_ceilings_act_on_the_flags_with_the_truth():
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    noisy = np.array([0, 1, 1, 0, 2, 0])  # items 1, 3 and 5 flipped
+    flags = np.array([False, True, True, True, False, False])  # item 2 a false flag, item 5 missed
+    suggested = np.array([0, 2, 0, 1, 2, 0])  # item 1's suggestion wrong, item 3's right
+    report = NoiseReport({}, np.zeros(6), flags, np.zeros(6, dtype=np.int64), suggested)
+
+    ceilings = flag_ceilings(labels, noisy, report)
+
+    # The expert fixes every flagged flip, keeps the false flag's label and never sees the missed flip.
+    assert ceilings["oracle_review"].tolist() == [0, 0, 1, 1, 2, 0]
+    # The suggestions go to the flagged flips only, wrong or right; the false flag keeps its label.
+    assert ceilings["oracle_precision"].tolist() == [0, 2, 1, 1, 2, 0]
+    assert noisy.tolist() == [0, 1, 1, 0, 2, 0]  # the noisy labels are not written into
 
 
 def test_the_noise_benchmark_can_leave_the_bag_of_words_out(al_dataset, tmp_path):

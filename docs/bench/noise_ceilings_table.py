@@ -1,0 +1,33 @@
+"""Usage: python docs/bench/noise_ceilings_table.py NOISE.json ... (issue 23)
+
+Print the markdown table of docs/benchmarks.md, "Where the cleaning loses": per `mlcore.bench noise`
+JSON, the recovered share of the default and of the three ceilings (`oracle_remove`, `oracle_review`,
+`oracle_precision`), each the share of the seeds' mean test macro-F1 with the lowest and highest seed, and
+the prior-corrected report's flags (mean count over the seeds and their precision against the flips):
+what the expert of `oracle_review` reads."""
+
+import json
+import sys
+from pathlib import Path
+
+COLUMNS = ("default", "oracle_remove", "oracle_review", "oracle_precision")
+
+
+def cell(result: dict, name: str) -> str:
+    share, spread = result["recovered_share"][name], result["recovered_share_spread"][name]
+    if share is None:
+        return "n/a"
+    text = f"{share:.0%}"
+    return text if spread is None else f"{text} ({spread['min']:.0%}–{spread['max']:.0%})"
+
+
+print("| set | noise | test F1 clean / noisy | " + " | ".join(COLUMNS) + " | flags (precision) |")
+print("|---" * (len(COLUMNS) + 4) + "|")
+for path in sys.argv[1:]:
+    result = json.loads(Path(path).read_text(encoding="utf-8"))
+    f1 = result["test_f1"]
+    noise = f"{result['kind']} {result['noise']:.0%}"
+    cells = " | ".join(cell(result, name) for name in COLUMNS)
+    flags = result["balanced_ensemble"]
+    flagged = f"{flags['flagged']:.0f} of {result['n_train']} ({flags['precision']:.2f})"
+    print(f"| {Path(result['dataset']).stem} | {noise} | {f1['clean']:.3f} / {f1['noisy']:.3f} | {cells} | {flagged} |")
