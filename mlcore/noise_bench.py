@@ -41,6 +41,7 @@ from threadpoolctl import threadpool_limits
 from mlcore.noise import (
     FILTER_BY_CHOICES,
     TRUST_CHOICES,
+    NoiseReport,
     NoiseSettings,
     candidate_policies,
     choose_cleaning_policy,
@@ -286,7 +287,7 @@ def policy_test_f1(
     }
 
 
-def flag_ceilings(labels: np.ndarray, noisy: np.ndarray, report) -> dict[str, np.ndarray]:
+def flag_ceilings(labels: np.ndarray, noisy: np.ndarray, report: NoiseReport) -> dict[str, np.ndarray]:
     """The training labels of two ceilings of one report's flags (`ORACLE_REVIEW`, `ORACLE_PRECISION`).
 
     Between them they say where a cleaning policy loses: a low `oracle_precision` next to a high
