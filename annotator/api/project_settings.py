@@ -28,6 +28,12 @@ class StrategyChoiceOutput(serializers.Serializer):
     description = serializers.CharField()
     area_20ng = serializers.FloatField(allow_null=True, help_text="Area on 20 Newsgroups (docs/benchmarks.md).")
     area_bbc = serializers.FloatField(allow_null=True, help_text="Area on BBC News (docs/benchmarks.md).")
+    area_20ng_lt = serializers.FloatField(
+        allow_null=True, help_text="Area on the 20 Newsgroups long tail (imbalance 50; docs/benchmarks.md)."
+    )
+    area_bbc_lt = serializers.FloatField(
+        allow_null=True, help_text="Area on the BBC News long tail (imbalance 20; docs/benchmarks.md)."
+    )
     is_default = serializers.BooleanField(help_text="What the name “default” stands for now.")
 
 

@@ -24,6 +24,8 @@ class StrategyChoice:
     area_20ng: float | None
     area_bbc: float | None
     is_default: bool  # what "default" stands for now
+    area_20ng_lt: float | None = None  # the long-tail variants (issue 23)
+    area_bbc_lt: float | None = None
 
 
 DEFAULT_CHOICE_DESCRIPTION = "Whatever the app's default is ({name} now), also after an update changes it."
@@ -37,12 +39,25 @@ def strategy_choices() -> list[StrategyChoice]:
 
 
 def _choice(info: StrategyInfo) -> StrategyChoice:
-    return StrategyChoice(info.name, info.description, info.area_20ng, info.area_bbc, info.name == DEFAULT_STRATEGY)
+    return _with_areas(info, info.name, info.description, info.name == DEFAULT_STRATEGY)
 
 
 def _default_choice(default: StrategyInfo) -> StrategyChoice:
     description = gettext(DEFAULT_CHOICE_DESCRIPTION).format(name=default.name)
-    return StrategyChoice("default", description, default.area_20ng, default.area_bbc, False)
+    return _with_areas(default, "default", description, False)
+
+
+def _with_areas(info: StrategyInfo, name: str, description: str, is_default: bool) -> StrategyChoice:
+    """A chooser line named `name` that shows `info`'s measured areas."""
+    return StrategyChoice(
+        name,
+        description,
+        info.area_20ng,
+        info.area_bbc,
+        is_default,
+        area_20ng_lt=info.area_20ng_lt,
+        area_bbc_lt=info.area_bbc_lt,
+    )
 
 
 def benchmark_source() -> str:

