@@ -940,6 +940,36 @@ class CleaningPolicy:
         return cleaned, keep
 
 
+def soft_relabel_rows(
+    labels: np.ndarray, report: NoiseReport, *, every_item: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, labels, weights): training rows that hedge between an item's given label and the suggestion.
+
+    An item to relabel is trained twice: with its given label, weighted 1 - p, and with the report's
+    suggestion, weighted p, where p is the report's calibrated P(label wrong) (`wrong_probabilities`):
+    the expected label instead of a hard choice. A clean item the report doubts wrongly keeps most of
+    its weight, and a sure flip moves nearly whole. `every_item` hedges every item whose suggestion
+    differs from its label (p > 0), not the flagged ones alone. Every other item trains once with
+    weight 1. `rows` index the items (the relabeled ones twice), so training takes `features[rows]`.
+
+    Measured by the noise benchmark only (`soft_relabel`, `soft_relabel_all`; docs/benchmarks.md):
+    the app's training still takes one label per item, so no cleaning policy does this yet.
+    """
+    if report.wrong_probabilities is None:
+        raise ValueError("soft relabeling needs the report's wrong_probabilities (the ensemble's calibration)")
+    labels = np.asarray(labels)
+    wrong = np.clip(np.asarray(report.wrong_probabilities, dtype=np.float64), 0.0, 1.0)
+    moved = report.suggested != labels
+    hedged = moved & (wrong > 0) if every_item else moved & report.flags
+    every = np.arange(len(labels))
+    extra = np.flatnonzero(hedged)
+    weights = np.ones(len(labels))
+    weights[extra] = 1.0 - wrong[extra]
+    rows = np.concatenate([every, extra])
+    soft_labels = np.concatenate([labels, report.suggested[extra]])
+    return rows, soft_labels, np.concatenate([weights, wrong[extra]])
+
+
 def cleaning_policy(name: str) -> CleaningPolicy:
     """The policy a `CleaningPolicy.name` names: "relabel", "remove_hold_out@0.15", "balanced_relabel", ...
 

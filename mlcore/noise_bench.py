@@ -16,7 +16,9 @@ each threshold) and report its test macro-F1 and `recovered_share` per policy, a
 `mlcore.noise.choose_cleaning_policy` picks on the noisy training data alone (`default`), and three
 ceilings that only the benchmark can reach: `oracle_remove` (without exactly the flipped items),
 `oracle_review` and `oracle_precision` (the prior-corrected report's flags acted on with the truth:
-`flag_ceilings`).
+`flag_ceilings`). Two variants that are no policy yet: `soft_relabel` and `soft_relabel_all` (that
+report's items trained with their given label and the suggestion, weighted by P(label wrong):
+`mlcore.noise.soft_relabel_rows`).
 `cleaned`, `flagged_relabeled` and `flagged_removed` are the earlier names of
 `relabel_hold_out@0.15`, `relabel` and `remove`. `calibration` holds the expected calibration error of
 each estimate of P(label wrong) against the flips: the raw score, the ensemble's calibrated
@@ -50,6 +52,7 @@ from mlcore.noise import (
     gather_evidence,
     out_of_fold_probabilities,
     policy_reports,
+    soft_relabel_rows,
     word_features,
     wrong_label_probabilities,
 )
@@ -173,12 +176,21 @@ def flag_scores(flags: np.ndarray, flipped: np.ndarray) -> dict:
 # --- one seed -----------------------------------------------------------------------------------
 
 
-def _head_f1(train: np.ndarray, labels: np.ndarray, test: np.ndarray, test_labels: np.ndarray, seed: int) -> float:
+def _head_f1(
+    train: np.ndarray,
+    labels: np.ndarray,
+    test: np.ndarray,
+    test_labels: np.ndarray,
+    seed: int,
+    *,
+    sample_weight: np.ndarray | None = None,
+) -> float:
     from mlcore.models import FastHead
 
     # The head the noise benchmark has always retrained (plain LR, C=10): issue 23's logit adjustment is
     # left out so that the recovery numbers measure the cleaning alone.
-    head = FastHead(head="lr", C=10.0, logit_adjustment=0.0, random_state=seed).fit(train, labels)
+    head = FastHead(head="lr", C=10.0, logit_adjustment=0.0, random_state=seed)
+    head.fit(train, labels, sample_weight=sample_weight)
     predicted = np.asarray(head.classes_)[head.predict_proba(test).argmax(axis=1)]
     return float(f1_score(test_labels, predicted, average="macro", zero_division=0))
 
@@ -239,6 +251,11 @@ ORACLE_REMOVE = "oracle_remove"  # not a policy: the flipped items removed, whic
 # false flags keep their label (the suggestions' ceiling once false flags are told apart).
 ORACLE_REVIEW = "oracle_review"
 ORACLE_PRECISION = "oracle_precision"
+# Not policies yet either (the app's training takes one label per item): the prior-corrected report's
+# items trained with their given label and the suggestion, weighted by P(label wrong) (`soft_relabel_rows`):
+# the flagged items, or every item whose suggestion differs from its label.
+SOFT_RELABEL = "soft_relabel"
+SOFT_RELABEL_ALL = "soft_relabel_all"
 # The earlier names of three policies, kept in the JSON so that older tables compare.
 EARLIER_NAMES = {"cleaned": "relabel_hold_out@0.15", "flagged_relabeled": "relabel", "flagged_removed": "remove"}
 
@@ -250,7 +267,8 @@ def policy_test_f1(
     chooser picks out of fold on the noisy training data alone (`default`), the chooser's scores, and
     `oracle_remove` (trained without exactly the flipped items: what a perfect detector's removal reaches),
     `oracle_review` and `oracle_precision` (the prior-corrected report's flags acted on perfectly: see
-    `flag_ceilings`)."""
+    `flag_ceilings`), and `soft_relabel` / `soft_relabel_all` (that report's suggestions weighted by
+    P(label wrong): `soft_relabel_rows`)."""
     train, labels, test, test_labels, _words = data
     policies = candidate_policies()
     started = time.perf_counter()
@@ -272,6 +290,9 @@ def policy_test_f1(
     report = reports.get(True, reports.get(False))
     for name, ceiling_labels in flag_ceilings(labels, noisy, report).items():
         test_f1[name] = _head_f1(train, ceiling_labels, test, test_labels, seed)
+    for name, every_item in ((SOFT_RELABEL, False), (SOFT_RELABEL_ALL, True)):
+        rows, soft_labels, weights = soft_relabel_rows(noisy, report, every_item=every_item)
+        test_f1[name] = _head_f1(train[rows], soft_labels, test, test_labels, seed, sample_weight=weights)
     for earlier, name in EARLIER_NAMES.items():
         test_f1[earlier] = test_f1[name]
     recovered = {name: recovered_share(test_f1, name) for name in test_f1 if name not in ("clean", "noisy")}

@@ -1,10 +1,11 @@
-"""Usage: python docs/bench/noise_ceilings_table.py NOISE.json ... (issue 23)
+"""Usage: python docs/bench/noise_ceilings_table.py [--columns NAME,NAME,...] NOISE.json ... (issue 23)
 
 Print the markdown table of docs/benchmarks.md, "Where the cleaning loses": per `mlcore.bench noise`
 JSON, the recovered share of the default and of the three ceilings (`oracle_remove`, `oracle_review`,
 `oracle_precision`), each the share of the seeds' mean test macro-F1 with the lowest and highest seed, and
 the prior-corrected report's flags (mean count over the seeds and their precision against the flips):
-what the expert of `oracle_review` reads."""
+what the expert of `oracle_review` reads. `--columns` names other entries of `recovered_share` to show
+instead (e.g. `default,balanced_relabel,soft_relabel,soft_relabel_all,oracle_remove,oracle_review`)."""
 
 import json
 import sys
@@ -21,9 +22,12 @@ def cell(result: dict, name: str) -> str:
     return text if spread is None else f"{text} ({spread['min']:.0%}–{spread['max']:.0%})"
 
 
+paths = sys.argv[1:]
+if paths[:1] == ["--columns"]:
+    COLUMNS, paths = tuple(paths[1].split(",")), paths[2:]
 print("| set | noise | test F1 clean / noisy | " + " | ".join(COLUMNS) + " | flags (precision) |")
 print("|---" * (len(COLUMNS) + 4) + "|")
-for path in sys.argv[1:]:
+for path in paths:
     result = json.loads(Path(path).read_text(encoding="utf-8"))
     f1 = result["test_f1"]
     noise = f"{result['kind']} {result['noise']:.0%}"

@@ -17,6 +17,7 @@ from mlcore.noise import (
     gather_evidence,
     policy_reports,
     prior_corrected,
+    soft_relabel_rows,
     trust_weights,
 )
 from mlcore.noise_bench import flip_labels
@@ -52,6 +53,30 @@ def test_each_policy_acts_on_the_flags_and_the_doubtful(policy, labels, keep):
     cleaned, kept = policy.apply(LABELS, REPORT)
     assert cleaned.tolist() == labels and kept.tolist() == keep
     assert LABELS.tolist() == [0, 1, 1, 0]  # the given labels are never changed in place
+
+
+def test_soft_relabeling_trains_a_doubted_item_with_both_labels_weighted_by_p_wrong():
+    """Issue 23: the flagged item (p 0.8) trains as its given label at 0.2 and the suggestion at 0.8; the
+    unflagged item whose suggestion differs (p 0.3) only when every item is hedged; the rest once, whole."""
+    report = _report([0.9, 0.3, 0.05, 0.0], [True, False, False, False], [1, 0, 1, 0], wrong=[0.8, 0.3, 0.0, 0.0])
+
+    rows, labels, weights = soft_relabel_rows(LABELS, report)
+    assert rows.tolist() == [0, 1, 2, 3, 0]
+    assert labels.tolist() == [0, 1, 1, 0, 1]
+    assert np.allclose(weights, [0.2, 1, 1, 1, 0.8])
+
+    rows, labels, weights = soft_relabel_rows(LABELS, report, every_item=True)
+    assert rows.tolist() == [0, 1, 2, 3, 0, 1]
+    assert labels.tolist() == [0, 1, 1, 0, 1, 0]
+    assert np.allclose(weights, [0.2, 0.7, 1, 1, 0.8, 0.3])
+    # Each item's weights add up to one: the hedge moves weight between labels, never adds any.
+    assert np.allclose(np.bincount(rows, weights=weights), 1.0)
+    assert LABELS.tolist() == [0, 1, 1, 0]
+
+
+def test_soft_relabeling_needs_the_calibrated_probabilities():
+    with pytest.raises(ValueError, match="wrong_probabilities"):
+        soft_relabel_rows(LABELS, REPORT)
 
 
 def test_names_read_back_and_bad_names_are_clear_errors():
