@@ -29,87 +29,112 @@ BENCHMARK_SOURCE = "docs/benchmarks.md, issue 23, active learning with the proje
 
 @dataclass(frozen=True)
 class StrategyInfo:
+    """A strategy's line, and its areas in the chooser's column order (None: not in the tables)."""
+
     name: str
     description: str
-    area_20ng: float | None  # 20 Newsgroups, 20 classes, 2,000 labels
-    area_bbc: float | None  # BBC News, 5 classes, 500 labels
+    area_20ng: float | None = None  # 20 Newsgroups, 20 classes, 2,000 labels
     area_20ng_lt: float | None = None  # 20 Newsgroups long tail (463 down to 9 a class), 2,000 labels
+    area_bbc: float | None = None  # BBC News, 5 classes, 500 labels
     area_bbc_lt: float | None = None  # BBC News long tail (333 down to 17 a class), 500 labels
 
 
-def _measured(name: str, description: str, areas: tuple[float, float, float, float]) -> StrategyInfo:
-    """An entry with its four areas in the chooser's column order: 20NG, 20NG long tail, BBC, BBC long tail."""
-    area_20ng, area_20ng_lt, area_bbc, area_bbc_lt = areas
-    return StrategyInfo(name, description, area_20ng, area_bbc, area_20ng_lt, area_bbc_lt)
-
-
 _CATALOG: tuple[StrategyInfo, ...] = (
-    _measured(
+    StrategyInfo(
         "adaptive_diversity",
         "As uncertainty_diversity on even classes; on skewed ones, more of a batch where class F1 lags, spread out.",
-        (0.7965, 0.6907, 0.9813, 0.9549),
+        0.7965,
+        0.6907,
+        0.9813,
+        0.9549,
     ),
-    _measured(
+    StrategyInfo(
         "uncertainty_diversity",
         "Uncertain, typical and new items, spread over the pool by k-means: strong on even classes, weak on skewed.",
-        (0.7962, 0.6765, 0.9823, 0.9134),
+        0.7962,
+        0.6765,
+        0.9823,
+        0.9134,
     ),
-    _measured(
+    StrategyInfo(
         "kmeans_diversity",
         "The most uncertain items (margin), one per k-means cluster, so a batch holds no near-duplicates.",
-        (0.7944, 0.6884, 0.9812, 0.9515),
+        0.7944,
+        0.6884,
+        0.9812,
+        0.9515,
     ),
-    _measured(
+    StrategyInfo(
         "class_priority",
         "More of each batch for the classes whose F1 is lowest or still rising; margin within each class.",
-        (0.7953, 0.6900, 0.9820, 0.9499),
+        0.7953,
+        0.6900,
+        0.9820,
+        0.9499,
     ),
-    _measured(
+    StrategyInfo(
         "margin",
         "Breaking ties: the smallest gap between the two most probable labels first.",
-        (0.7950, 0.6843, 0.9816, 0.9506),
+        0.7950,
+        0.6843,
+        0.9816,
+        0.9506,
     ),
-    _measured(
+    StrategyInfo(
         "least_confidence",
         "Items whose top label has the lowest probability first.",
-        (0.7796, 0.6851, 0.9804, 0.9505),
+        0.7796,
+        0.6851,
+        0.9804,
+        0.9505,
     ),
-    _measured(
+    StrategyInfo(
         "entropy_representativeness",
         "Entropy weighted by how typical the item is of the pool (information density).",
-        (0.7751, 0.6325, 0.9788, 0.8780),
+        0.7751,
+        0.6325,
+        0.9788,
+        0.8780,
     ),
-    _measured(
+    StrategyInfo(
         "entropy",
         "The highest entropy of the predicted label distribution first.",
-        (0.7730, 0.6816, 0.9803, 0.9485),
+        0.7730,
+        0.6816,
+        0.9803,
+        0.9485,
     ),
-    _measured(
+    StrategyInfo(
         "random",
         "Uniformly random items: the baseline every other strategy must beat.",
-        (0.7710, 0.6410, 0.9783, 0.8942),
+        0.7710,
+        0.6410,
+        0.9783,
+        0.8942,
     ),
-    _measured(
+    StrategyInfo(
         "coreset",
         "Greedy k-center: each pick is the item farthest from everything labeled; ignores the model.",
-        (0.7645, 0.6722, 0.9785, 0.9542),
+        0.7645,
+        0.6722,
+        0.9785,
+        0.9542,
     ),
-    _measured(
+    StrategyInfo(
         "representativeness",
         "Typical items of the pool's dense regions, outliers last; ignores the model (cold start only).",
-        (0.7248, 0.5494, 0.9686, 0.7719),
+        0.7248,
+        0.5494,
+        0.9686,
+        0.7719,
     ),
     StrategyInfo(
         "tree_uncertainty",
         "For label trees: margin uncertainty at every depth, the worst one counts; flat projects get margin.",
-        None,
-        None,
     ),
     StrategyInfo(
         "multi_label",
         "For multi-label projects: items near several yes/no label boundaries, k-means-diversified.",
-        None,
-        None,
     ),
 )
 STRATEGY_INFO: dict[str, StrategyInfo] = {info.name: info for info in _CATALOG}

@@ -21,11 +21,11 @@ class StrategyChoice:
 
     name: str
     description: str
-    area_20ng: float | None
-    area_bbc: float | None
     is_default: bool  # what "default" stands for now
-    area_20ng_lt: float | None = None  # the long-tail variants (issue 23)
-    area_bbc_lt: float | None = None
+    area_20ng: float | None
+    area_20ng_lt: float | None  # the long-tail variants (issue 23)
+    area_bbc: float | None
+    area_bbc_lt: float | None
 
 
 DEFAULT_CHOICE_DESCRIPTION = "Whatever the app's default is ({name} now), also after an update changes it."
@@ -49,15 +49,8 @@ def _default_choice(default: StrategyInfo) -> StrategyChoice:
 
 def _with_areas(info: StrategyInfo, name: str, description: str, is_default: bool) -> StrategyChoice:
     """A chooser line named `name` that shows `info`'s measured areas."""
-    return StrategyChoice(
-        name,
-        description,
-        info.area_20ng,
-        info.area_bbc,
-        is_default,
-        area_20ng_lt=info.area_20ng_lt,
-        area_bbc_lt=info.area_bbc_lt,
-    )
+    areas = (info.area_20ng, info.area_20ng_lt, info.area_bbc, info.area_bbc_lt)
+    return StrategyChoice(name, description, is_default, *areas)
 
 
 def benchmark_source() -> str:
