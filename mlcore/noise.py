@@ -37,16 +37,17 @@ average counts as wrong, those with the highest score (see `ensemble`). The scor
 (docs/benchmarks.md). `wrong_label_probabilities` (Bayes' rule through the noise matrix) is the
 benchmark's comparison.
 
-What training does with a report is a `CleaningPolicy` (issue 23): relabel or remove the flagged
-items, hold out the doubtful ones or not, on the report of the plain or of the `prior_corrected`
-evidence (`NoiseSettings.class_balance`). `choose_cleaning_policy` compares the candidates out of fold
-on the labeled items themselves and returns the best with every score: no fixed policy held up on
-both balanced and long-tail data (docs/benchmarks.md, "Issue 23: cleaning policy").
+What training does with a report is a `CleaningPolicy` (issue 23): relabel, remove or soft-relabel
+(train with both labels, weighted by P(label wrong)) the flagged items, hold out the doubtful ones or
+not, on the report of the plain or of the `prior_corrected` evidence (`NoiseSettings.class_balance`).
+`choose_cleaning_policy` compares the candidates out of fold on the labeled items themselves and
+returns the best with every score: no fixed policy held up on both balanced and long-tail data
+(docs/benchmarks.md, "Issue 23: cleaning policy").
 
     >>> policies = candidate_policies()
     >>> reports = policy_reports(evidence, policies)
     >>> choice = choose_cleaning_policy(embeddings, labels, reports, policies=policies)
-    >>> train_labels, keep = choice.policy.apply(labels, reports[choice.policy.balanced])
+    >>> rows, train_labels, weights = choice.policy.training_rows(labels, reports[choice.policy.balanced])
 """
 
 from __future__ import annotations
@@ -266,14 +267,20 @@ def _n_rows(inputs) -> int:
     return len(inputs) if isinstance(inputs, HybridInputs) else inputs.shape[0]
 
 
-def _fit_probabilities(train, train_labels: np.ndarray, rows, n_classes: int, model) -> np.ndarray:
-    """(rows, K) probabilities of `model` fit on train; classes it never saw get 0."""
+def _fit_probabilities(
+    train, train_labels: np.ndarray, rows, n_classes: int, model, sample_weight: np.ndarray | None = None
+) -> np.ndarray:
+    """(rows, K) probabilities of `model` fit on train (rows weighted by `sample_weight` when given);
+    classes it never saw get 0."""
     present = np.unique(train_labels)
     probabilities = np.zeros((_n_rows(rows), n_classes), dtype=np.float64)
     if len(present) == 1:
         probabilities[:, present[0]] = 1.0
         return probabilities
-    model.fit(train, train_labels)
+    if sample_weight is None:
+        model.fit(train, train_labels)
+    else:
+        model.fit(train, train_labels, sample_weight=sample_weight)
     probabilities[:, model.classes_] = model.predict_proba(rows)
     return probabilities
 
@@ -878,7 +885,10 @@ def detect_label_noise(
 
 # --- cleaning policies --------------------------------------------------------------------------
 
-FLAGGED_ACTIONS = ("relabel", "remove")
+# "soft_relabel" hedges: a flagged item trains with its given label and the suggestion, each weighted
+# by how likely it is right (`hedged_rows`). On the 20NG long tail it recovers more of the lost F1 than
+# a hard relabel or removal (docs/benchmarks.md, "Soft relabeling"); the chooser decides where it pays.
+FLAGGED_ACTIONS = ("relabel", "remove", "soft_relabel")
 DEFAULT_POLICY_DOUBT_SCORES = (DOUBT_SCORE,)
 BALANCED_PREFIX = "balanced_"
 DEFAULT_POLICY_FOLDS = 4
@@ -894,7 +904,9 @@ class CleaningPolicy:
     """What training learns from once a report is acted on: `apply(labels, report) -> (labels, keep)`.
 
     flagged: "relabel" gives each flagged item the ensemble's suggestion (what an expert does with one
-    key in the review queue); "remove" leaves it out of training. doubt_score: unflagged items scoring
+    key in the review queue); "remove" leaves it out of training; "soft_relabel" trains it twice, with
+    its given label weighted 1 - p and the suggestion weighted p, p its calibrated P(label wrong)
+    (`training_rows`; `apply` then leaves its label as given). doubt_score: unflagged items scoring
     above it are held out too (`keep` False); None holds nothing out. balanced: the policy acts on the
     report of the prior-corrected evidence (`NoiseSettings.class_balance`, `prior_corrected`); the
     caller gives `apply` that report.
@@ -935,39 +947,68 @@ class CleaningPolicy:
         keep = ~self.doubtful(report)
         if self.flagged == "relabel":
             cleaned[report.flags] = report.suggested[report.flags]
-        else:
+        elif self.flagged == "remove":
             keep &= ~report.flags
         return cleaned, keep
+
+    def training_rows(
+        self, labels: np.ndarray, report: NoiseReport
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(rows, labels, weights): training fits on `features[rows]` with these labels, row i weighted by
+        weights[i] (None: every row 1). A hard policy's rows are the items it keeps, once each; a soft
+        one's add a second row for each flagged item (`soft_relabel_rows`)."""
+        cleaned, keep = self.apply(labels, report)
+        if self.flagged != "soft_relabel":
+            rows = np.flatnonzero(keep)
+            return rows, cleaned[rows], None
+        rows, soft_labels, weights = soft_relabel_rows(labels, report)
+        kept = keep[rows]
+        return rows[kept], soft_labels[kept], weights[kept]
+
+
+def hedged_rows(
+    labels: Sequence, hedged: Sequence[int], suggestions: Sequence, wrong: Sequence[float]
+) -> tuple[np.ndarray, list, np.ndarray]:
+    """(rows, labels, weights): every item once with its label, and the `hedged` ones (row positions) a
+    second time with their suggestion.
+
+    A hedged item's given label weighs 1 - p and its suggestion p, p = `wrong` (its P(label wrong),
+    clipped to [0, 1]): the expected label instead of a hard choice, so a clean item doubted wrongly
+    keeps most of its weight and a sure flip moves nearly whole. Every other row weighs 1. `rows` index
+    the items (the hedged ones twice): training takes `features[rows]`. Labels may be of any kind
+    (class indices, label ids); they come back as a list.
+    """
+    labels = list(labels)
+    hedged = np.asarray(hedged, dtype=np.int64).reshape(-1)
+    wrong = np.clip(np.asarray(wrong, dtype=np.float64).reshape(-1), 0.0, 1.0)
+    if not len(hedged) == len(wrong) == len(suggestions):
+        raise ValueError(
+            f"one suggestion and one P(label wrong) per hedged row: {len(hedged)} rows, "
+            f"{len(suggestions)} suggestions, {len(wrong)} probabilities"
+        )
+    if len(hedged) and (hedged.min() < 0 or hedged.max() >= len(labels) or len(set(hedged.tolist())) < len(hedged)):
+        raise ValueError(f"hedged rows must be distinct positions in 0..{len(labels) - 1}")
+    weights = np.ones(len(labels))
+    weights[hedged] = 1.0 - wrong
+    rows = np.concatenate([np.arange(len(labels)), hedged])
+    return rows, labels + list(suggestions), np.concatenate([weights, wrong])
 
 
 def soft_relabel_rows(
     labels: np.ndarray, report: NoiseReport, *, every_item: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, labels, weights): training rows that hedge between an item's given label and the suggestion.
-
-    An item to relabel is trained twice: with its given label, weighted 1 - p, and with the report's
-    suggestion, weighted p, where p is the report's calibrated P(label wrong) (`wrong_probabilities`):
-    the expected label instead of a hard choice. A clean item the report doubts wrongly keeps most of
-    its weight, and a sure flip moves nearly whole. `every_item` hedges every item whose suggestion
-    differs from its label (p > 0), not the flagged ones alone. Every other item trains once with
-    weight 1. `rows` index the items (the relabeled ones twice), so training takes `features[rows]`.
-
-    Measured by the noise benchmark only (`soft_relabel`, `soft_relabel_all`; docs/benchmarks.md):
-    the app's training still takes one label per item, so no cleaning policy does this yet.
-    """
+    """(rows, labels, weights) of a report's soft relabeling (`hedged_rows`): its flagged items whose
+    suggestion differs from their label are hedged between the two, by the report's calibrated
+    P(label wrong) (`wrong_probabilities`). `every_item` hedges every item whose suggestion differs
+    (p > 0), not the flagged ones alone: the noise benchmark's `soft_relabel_all`, no policy."""
     if report.wrong_probabilities is None:
         raise ValueError("soft relabeling needs the report's wrong_probabilities (the ensemble's calibration)")
     labels = np.asarray(labels)
     wrong = np.clip(np.asarray(report.wrong_probabilities, dtype=np.float64), 0.0, 1.0)
     moved = report.suggested != labels
-    hedged = moved & (wrong > 0) if every_item else moved & report.flags
-    every = np.arange(len(labels))
-    extra = np.flatnonzero(hedged)
-    weights = np.ones(len(labels))
-    weights[extra] = 1.0 - wrong[extra]
-    rows = np.concatenate([every, extra])
-    soft_labels = np.concatenate([labels, report.suggested[extra]])
-    return rows, soft_labels, np.concatenate([weights, wrong[extra]])
+    hedged = np.flatnonzero(moved & (wrong > 0) if every_item else moved & report.flags)
+    rows, soft_labels, weights = hedged_rows(labels, hedged, report.suggested[hedged], wrong[hedged])
+    return rows, np.asarray(soft_labels, dtype=labels.dtype), weights
 
 
 def cleaning_policy(name: str) -> CleaningPolicy:
@@ -1071,8 +1112,9 @@ def choose_cleaning_policy(
     on them, by `CleaningPolicy.balanced` (`policy_reports`). The items are split into `folds`
     stratified folds; per fold, each policy cleans the other folds (flags and suggestions of its
     report), a model (`make_model()`, default the fast head's logistic regression, C=10) trains on
-    what the policy keeps, and it is scored by macro-F1 on the held-out fold with the given labels,
-    each item counted by how much the evidence trusts its label (`trust_weights`, of the
+    what the policy keeps (`CleaningPolicy.training_rows`: weighted rows for a soft policy), and it is
+    scored by macro-F1 on the held-out fold with the given labels, each item counted by how much the
+    evidence trusts its label (`trust_weights`, of the
     prior-corrected report when there is one: the plain one distrusts rare classes). Every class
     counts the same, so a policy that starves a rare class loses. The best mean wins; ties go to the
     earlier candidate.
@@ -1099,7 +1141,7 @@ def choose_cleaning_policy(
     if folds < 2:
         raise ValueError("choosing a cleaning policy needs at least 2 items of some class")
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
-    cleaned = {policy.name: policy.apply(labels, reports[policy.balanced]) for policy in policies}
+    cleaned = {policy.name: policy.training_rows(labels, reports[policy.balanced]) for policy in policies}
     fold_scores: dict[str, list[float]] = {policy.name: [] for policy in policies}
     scored = 0
     for train, held_out in _quiet_split(splitter, np.zeros(len(labels)), labels):
@@ -1107,11 +1149,18 @@ def choose_cleaning_policy(
         if not len(judged):
             continue
         scored += len(judged)
+        in_train = np.zeros(len(labels), dtype=bool)
+        in_train[train] = True
         for policy in policies:
-            policy_labels, keep = cleaned[policy.name]
-            rows = train[keep[train]]
+            rows, policy_labels, row_weights = cleaned[policy.name]
+            fold = in_train[rows]
             probabilities = _fit_probabilities(
-                features[rows], policy_labels[rows], features[judged], n_classes, make_model()
+                features[rows[fold]],
+                policy_labels[fold],
+                features[judged],
+                n_classes,
+                make_model(),
+                None if row_weights is None else row_weights[fold],
             )
             predicted = probabilities.argmax(axis=1)
             score = f1_score(

@@ -3,12 +3,13 @@
     python -m mlcore.bench noise --dataset FILE.jsonl --noise 0.1 --kind symmetric|confusable
         --seeds 3 --out RESULT.json [--filter-by both] [--trust weighted|threshold] [--timing-items 20000]
         [--random-state 0]
-        [--no-words] [--language en] [--cache-dir DIR] [--backbone NAME] [--quiet]
+        [--no-words] [--model-view hybrid|embeddings] [--language en] [--cache-dir DIR] [--backbone NAME]
+        [--head lr|default] [--quiet]
 
 Per seed: flip `--noise` of the train labels (symmetric: to a uniformly random other class;
-confusable: to the class a clean out-of-fold model gives the item most after its own), gather the
-out-of-fold evidence on the noisy labels (a model and the neighbours over the embeddings and,
-unless `--no-words`, over the bag of words), run every detector, the ensemble and cleanlab under each
+confusable: to the class a clean out-of-fold LR on the embeddings gives the item most after its own),
+gather the out-of-fold evidence on the noisy labels (a model and the neighbours over the embeddings
+and, unless `--no-words`, over the bag of words), run every detector, the ensemble and cleanlab under each
 `filter_by`, and score each one's flags against the flipped items. Then train the fast head on clean
 and noisy labels and on the labels of every cleaning policy (`mlcore.noise.candidate_policies`:
 flagged items relabeled to the suggestion or removed, alone or with the doubtful items held out at
@@ -16,9 +17,18 @@ each threshold) and report its test macro-F1 and `recovered_share` per policy, a
 `mlcore.noise.choose_cleaning_policy` picks on the noisy training data alone (`default`), and three
 ceilings that only the benchmark can reach: `oracle_remove` (without exactly the flipped items),
 `oracle_review` and `oracle_precision` (the prior-corrected report's flags acted on with the truth:
-`flag_ceilings`). Two variants that are no policy yet: `soft_relabel` and `soft_relabel_all` (that
-report's items trained with their given label and the suggestion, weighted by P(label wrong):
-`mlcore.noise.soft_relabel_rows`).
+`flag_ceilings`). One variant that is no policy: `soft_relabel_all` (that report's items whose
+suggestion differs from their label, flagged or not, trained with both labels weighted by P(label
+wrong): `mlcore.noise.soft_relabel_rows`). Before the soft policies existed, `soft_relabel` named what
+is now the `balanced_soft_relabel` policy.
+The model view (`--model-view`): `hybrid` (the default since 2026-12-07 (third stop), with words) is
+what the app's noise job fits, the hybrid fast head on the texts and the embeddings; `embeddings`, an
+LR on the embeddings alone, is what the benchmark fit before (and always with `--no-words`).
+The head that is retrained and scored (`--head`, `ScoringHead`): `lr` (the default here) the peers'
+plain regression on the embeddings (C=10, no logit adjustment), so that the recovery measures the
+cleaning alone; `default` the project's fast head as a training job fits it (the embeddings beside
+the texts' bag of words, logit adjustment on skewed labels). The chooser and the detectors are the
+same under either.
 `cleaned`, `flagged_relabeled` and `flagged_removed` are the earlier names of
 `relabel_hold_out@0.15`, `relabel` and `remove`. `calibration` holds the expected calibration error of
 each estimate of P(label wrong) against the flips: the raw score, the ensemble's calibrated
@@ -34,12 +44,14 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import f1_score
 from threadpoolctl import threadpool_limits
 
+from mlcore.features import HybridInputs, TextFeaturizer
 from mlcore.noise import (
     FILTER_BY_CHOICES,
     TRUST_CHOICES,
@@ -83,6 +95,18 @@ def add_noise_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-words", action="store_true", help="leave the bag-of-words view out (the ensemble before 2026-12-03)"
     )
     parser.add_argument("--language", default="en", help="the texts' language, for the bag of words (zh: jieba)")
+    parser.add_argument(
+        "--model-view",
+        choices=MODEL_VIEWS,
+        default="hybrid",
+        help="the detectors' model: hybrid (the app's fast head on texts and embeddings) or embeddings (an LR)",
+    )
+    parser.add_argument(
+        "--head",
+        choices=SCORING_HEADS,
+        default="lr",
+        help="the head retrained on each cleaning: lr (the peers' plain LR) or default (the project's fast head)",
+    )
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="packaged model name or local model directory")
     parser.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress output on stderr")
@@ -176,28 +200,71 @@ def flag_scores(flags: np.ndarray, flipped: np.ndarray) -> dict:
 # --- one seed -----------------------------------------------------------------------------------
 
 
-def _head_f1(
-    train: np.ndarray,
-    labels: np.ndarray,
-    test: np.ndarray,
-    test_labels: np.ndarray,
-    seed: int,
-    *,
-    sample_weight: np.ndarray | None = None,
-) -> float:
-    from mlcore.models import FastHead
+SCORING_HEADS = ("lr", "default")
+MODEL_VIEWS = ("hybrid", "embeddings")
 
-    # The head the noise benchmark has always retrained (plain LR, C=10): issue 23's logit adjustment is
-    # left out so that the recovery numbers measure the cleaning alone.
-    head = FastHead(head="lr", C=10.0, logit_adjustment=0.0, random_state=seed)
-    head.fit(train, labels, sample_weight=sample_weight)
-    predicted = np.asarray(head.classes_)[head.predict_proba(test).argmax(axis=1)]
-    return float(f1_score(test_labels, predicted, average="macro", zero_division=0))
+
+@dataclass(frozen=True)
+class ScoringHead:
+    """The head each cleaning is retrained with and scored by, on the test split's true labels.
+
+    head: "lr", the head the noise benchmark has always retrained (the peers' plain LR on the embeddings,
+    C=10, no logit adjustment: the recovery measures the cleaning alone); "default", the project's fast
+    head as a training job fits it (`FastHead()`: the embeddings beside the texts' bag of words, logit
+    adjustment on skewed labels). train / test: what it reads (embeddings, or `HybridInputs` with the
+    rows of `featurizer`, fit once on the train texts).
+    """
+
+    head: str
+    train: np.ndarray | HybridInputs
+    test: np.ndarray | HybridInputs
+    test_labels: np.ndarray
+    featurizer: TextFeaturizer | None = None
+    language: str = "en"
+
+    def f1(self, rows: np.ndarray, labels: np.ndarray, seed: int, sample_weight: np.ndarray | None = None) -> float:
+        """Test macro-F1 of the head trained on train[rows] with `labels` (rows weighted by `sample_weight`)."""
+        from mlcore.models import FastHead
+
+        if self.head == "lr":
+            model = FastHead(head="lr", C=10.0, logit_adjustment=0.0, random_state=seed)
+        else:
+            model = FastHead(random_state=seed, language=self.language)
+        hybrid = isinstance(self.train, HybridInputs)
+        inputs = self.train.take(rows) if hybrid else self.train[rows]
+        extra = {"featurizer": self.featurizer} if hybrid else {}
+        model.fit(inputs, labels, sample_weight=sample_weight, **extra)
+        predicted = np.asarray(model.classes_)[model.predict_proba(self.test).argmax(axis=1)]
+        return float(f1_score(self.test_labels, predicted, average="macro", zero_division=0))
+
+
+def hybrid_train(args: argparse.Namespace, dataset, train_texts: Sequence[str]) -> tuple[HybridInputs, TextFeaturizer]:
+    """The train split as the hybrid fast head reads it, and the featurizer (fit on the train texts)."""
+    featurizer = TextFeaturizer(language=getattr(args, "language", "en")).fit(train_texts)
+    return HybridInputs(list(train_texts), dataset.train, featurizer.transform(train_texts)), featurizer
+
+
+def scoring_head(
+    args: argparse.Namespace, dataset, hybrid: tuple[HybridInputs, TextFeaturizer] | None = None
+) -> ScoringHead:
+    """The `--head` to score the cleanings with, on `dataset`'s embeddings (and, for "default", its texts:
+    `hybrid`, the train split's `hybrid_train`, built here when not given)."""
+    from mlcore.bench import read_jsonl_split
+
+    head = getattr(args, "head", "lr")
+    index = {name: number for number, name in enumerate(dataset.classes)}
+    test_labels = np.array([index[name] for name in dataset.test_gold])
+    if head == "lr":
+        return ScoringHead(head, dataset.train, dataset.test, test_labels)
+    train, featurizer = hybrid or hybrid_train(args, dataset, read_jsonl_split(args.dataset, "train")[0])
+    test_texts = read_jsonl_split(args.dataset, "test")[0]
+    test = HybridInputs(list(test_texts), dataset.test, featurizer.transform(test_texts))
+    return ScoringHead(head, train, test, test_labels, featurizer, getattr(args, "language", "en"))
 
 
 def noise_seed_run(data: tuple, args: argparse.Namespace, seed: int, n_classes: int) -> dict:
     """Flip, detect, score and retrain for one seed."""
-    train, labels, _test, _test_labels, words = data
+    train, labels, words, _scorer, model_view = data
     rng = np.random.default_rng(seed)
     settings = NoiseSettings(random_state=seed, filter_by=args.filter_by)
     confusion = None
@@ -206,7 +273,7 @@ def noise_seed_run(data: tuple, args: argparse.Namespace, seed: int, n_classes: 
     noisy, flipped = flip_labels(labels, args.noise, n_classes, rng, confusion=confusion)
 
     started = time.perf_counter()
-    evidence = gather_evidence(train, noisy, n_classes, words=words, settings=settings)
+    evidence = gather_evidence(train, noisy, n_classes, words=words, settings=settings, **model_view)
     report = detect_label_noise(evidence, settings=settings)
     seconds = time.perf_counter() - started
     probabilities = wrong_label_probabilities(evidence)
@@ -251,10 +318,9 @@ ORACLE_REMOVE = "oracle_remove"  # not a policy: the flipped items removed, whic
 # false flags keep their label (the suggestions' ceiling once false flags are told apart).
 ORACLE_REVIEW = "oracle_review"
 ORACLE_PRECISION = "oracle_precision"
-# Not policies yet either (the app's training takes one label per item): the prior-corrected report's
-# items trained with their given label and the suggestion, weighted by P(label wrong) (`soft_relabel_rows`):
-# the flagged items, or every item whose suggestion differs from its label.
-SOFT_RELABEL = "soft_relabel"
+# Not a policy either (the app stores P(label wrong) of the flagged and doubtful items only): every item of
+# the prior-corrected report whose suggestion differs from its label, trained with both labels weighted
+# by P(label wrong) (`soft_relabel_rows`). The flagged items alone are the `balanced_soft_relabel` policy.
 SOFT_RELABEL_ALL = "soft_relabel_all"
 # The earlier names of three policies, kept in the JSON so that older tables compare.
 EARLIER_NAMES = {"cleaned": "relabel_hold_out@0.15", "flagged_relabeled": "relabel", "flagged_removed": "remove"}
@@ -267,32 +333,29 @@ def policy_test_f1(
     chooser picks out of fold on the noisy training data alone (`default`), the chooser's scores, and
     `oracle_remove` (trained without exactly the flipped items: what a perfect detector's removal reaches),
     `oracle_review` and `oracle_precision` (the prior-corrected report's flags acted on perfectly: see
-    `flag_ceilings`), and `soft_relabel` / `soft_relabel_all` (that report's suggestions weighted by
-    P(label wrong): `soft_relabel_rows`)."""
-    train, labels, test, test_labels, _words = data
+    `flag_ceilings`), and `soft_relabel_all` (that report's suggestions weighted by P(label wrong) on
+    every item where they differ: `soft_relabel_rows`)."""
+    train, labels, _words, scorer, _model_view = data
+    every = np.arange(len(labels))
     policies = candidate_policies()
     started = time.perf_counter()
     reports = policy_reports(evidence, policies, settings=settings)
     choice = choose_cleaning_policy(train, noisy, reports, policies=policies, trust=trust, random_state=seed)
     choose_seconds = time.perf_counter() - started
-    test_f1 = {
-        "clean": _head_f1(train, labels, test, test_labels, seed),
-        "noisy": _head_f1(train, noisy, test, test_labels, seed),
-    }
+    test_f1 = {"clean": scorer.f1(every, labels, seed), "noisy": scorer.f1(every, noisy, seed)}
     for policy in policies:
-        policy_labels, keep = policy.apply(noisy, reports[policy.balanced])
-        test_f1[policy.name] = _head_f1(train[keep], policy_labels[keep], test, test_labels, seed)
+        rows, policy_labels, weights = policy.training_rows(noisy, reports[policy.balanced])
+        test_f1[policy.name] = scorer.f1(rows, policy_labels, seed, weights)
     test_f1["default"] = test_f1[choice.policy.name]
     # The ceiling of every "remove" policy: a detector that flags exactly the flipped items and no other.
     # (Relabeling exactly those to their true class gives back the clean labels: "clean" is its ceiling.)
     unflipped = labels == noisy
-    test_f1[ORACLE_REMOVE] = _head_f1(train[unflipped], noisy[unflipped], test, test_labels, seed)
+    test_f1[ORACLE_REMOVE] = scorer.f1(every[unflipped], noisy[unflipped], seed)
     report = reports.get(True, reports.get(False))
     for name, ceiling_labels in flag_ceilings(labels, noisy, report).items():
-        test_f1[name] = _head_f1(train, ceiling_labels, test, test_labels, seed)
-    for name, every_item in ((SOFT_RELABEL, False), (SOFT_RELABEL_ALL, True)):
-        rows, soft_labels, weights = soft_relabel_rows(noisy, report, every_item=every_item)
-        test_f1[name] = _head_f1(train[rows], soft_labels, test, test_labels, seed, sample_weight=weights)
+        test_f1[name] = scorer.f1(every, ceiling_labels, seed)
+    rows, soft_labels, weights = soft_relabel_rows(noisy, report, every_item=True)
+    test_f1[SOFT_RELABEL_ALL] = scorer.f1(rows, soft_labels, seed, weights)
     for earlier, name in EARLIER_NAMES.items():
         test_f1[earlier] = test_f1[name]
     recovered = {name: recovered_share(test_f1, name) for name in test_f1 if name not in ("clean", "noisy")}
@@ -392,10 +455,15 @@ def noise_benchmark(args: argparse.Namespace) -> dict:
     index = {name: number for number, name in enumerate(classes)}
     train = dataset.train
     labels = np.array([index[name] for name in dataset.train_gold])
-    test_labels = np.array([index[name] for name in dataset.test_gold])
     texts = None if args.no_words else read_jsonl_split(args.dataset, "train")[0]
     words = None if texts is None else word_features(texts, language=args.language)
-    data = (train, labels, dataset.test, test_labels, words)
+    model_view = getattr(args, "model_view", "embeddings") if texts is not None else "embeddings"
+    hybrid = None
+    if model_view == "hybrid" or getattr(args, "head", "lr") == "default":
+        hybrid = hybrid_train(args, dataset, texts or read_jsonl_split(args.dataset, "train")[0])
+    # The evidence's model view as the app's noise job fits it: the hybrid fast head, or an LR on the embeddings.
+    view = {"hybrid": hybrid[0], "featurizer": hybrid[1]} if model_view == "hybrid" else {}
+    data = (train, labels, words, scoring_head(args, dataset, hybrid), view)
     seeds = [args.random_state + offset for offset in range(args.seeds)]
     runs = []
     with threadpool_limits(limits=1, user_api="blas"):  # small matrices: BLAS threads cost more than they gain
@@ -431,6 +499,8 @@ def noise_benchmark(args: argparse.Namespace) -> dict:
         "kind": args.kind,
         "filter_by": args.filter_by,
         "trust": args.trust,
+        "head": getattr(args, "head", "lr"),
+        "model_view": model_view,
         "views": ["model", "neighbours"] + ([] if words is None else ["words", "word_neighbours"]),
         "seeds": seeds,
         **mean,

@@ -4,7 +4,9 @@ Training items: every item outside the locked test split with a final label (adj
 single), minus those kept out of training (blacklist rules, noise decisions, and the doubtful items
 of the latest noise run while no expert has decided on them). While a noise flag is open, its run's
 cleaning policy (issue 23) says what training does with the flagged item: learns the suggested
-label ("relabel") or leaves the item out ("remove"); an expert's decision on the flag replaces that.
+label ("relabel"), leaves the item out ("remove"), or learns both labels, the suggestion weighted by
+the flag's P(label wrong) and the given label by the rest ("soft_relabel": the snapshot's `hedges`,
+which `weighted_training_set` turns into training rows); an expert's decision on the flag replaces that.
 Test items: the test split's items with a final label; they are never trained on. The snapshot's hash names exactly this
 data, so two versions trained on the same labels say so.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -35,7 +37,7 @@ from annotator.models import (
 )
 from annotator.selectors.items import final_label_ids
 from annotator.selectors.jobs import strip_server_paths_in
-from mlcore.noise import cleaning_policy
+from mlcore.noise import cleaning_policy, hedged_rows
 from mlcore.pipeline import model_card as pipeline_model_card
 from mlcore.pipeline import validate_card
 
@@ -53,6 +55,9 @@ class TrainingSnapshot:
     test: LabeledSet
     data_hash: str
     multi_label: bool
+    # Training items a soft-relabel policy hedges: item id -> (suggested label id, P(label wrong)). `train`
+    # holds their given label; only the training job reads the hedge (`weighted_training_set`).
+    hedges: dict[int, tuple[int, float]] = field(default_factory=dict)
 
 
 def _labeled_set(items: list[tuple[int, str, str]], finals: dict[int, list[int]], multi_label: bool) -> LabeledSet:
@@ -76,25 +81,33 @@ class PolicyActions:
 
     removed: set[int]  # item ids left out
     relabeled: dict[int, int]  # item id -> the label id trained on instead of the given one
+    hedged: dict[int, tuple[int, float]]  # item id -> (suggested label id, P(label wrong)), trained with both
 
 
 def noise_policy_actions(*, project: Project) -> PolicyActions:
     """The open, flagged (not merely doubtful) training items under their run's cleaning policy.
 
-    A "remove" policy leaves them out; a "relabel" one trains them with the suggestion (a flag with no
-    suggestion, from the blacklist rules alone, keeps its label). Runs from before issue 23 have no
+    A "remove" policy leaves them out; a "relabel" one trains them with the suggestion; a "soft_relabel"
+    one hedges them between the two labels by the flag's P(label wrong). A flag with no suggestion (from
+    the blacklist rules alone) keeps its label under either relabel. Runs from before issue 23 have no
     policy: their flagged items train with the given label until an expert decides.
     """
     flags = NoiseFlag.objects.filter(
         project=project, split=NoiseSplit.TRAIN, status=NoiseStatus.OPEN, held_out=False
     ).exclude(run__policy="")
-    removed, relabeled = set(), {}
-    for item_id, policy, suggested in flags.values_list("item_id", "run__policy", "suggested_label_id"):
-        if cleaning_policy(policy).flagged == "remove":
+    removed, relabeled, hedged = set(), {}, {}
+    rows = flags.values_list("item_id", "run__policy", "suggested_label_id", "wrong_probability", "score")
+    for item_id, policy, suggested, wrong, score in rows:
+        action = cleaning_policy(policy).flagged
+        if action == "remove":
             removed.add(item_id)
-        elif suggested is not None:
+        elif suggested is None:
+            continue
+        elif action == "soft_relabel":  # every soft run stores P(wrong); the score stands in were one missing
+            hedged[item_id] = (suggested, float(wrong if wrong is not None else score))
+        else:
             relabeled[item_id] = suggested
-    return PolicyActions(removed, relabeled)
+    return PolicyActions(removed, relabeled, hedged)
 
 
 def training_snapshot(*, project: Project) -> TrainingSnapshot:
@@ -104,10 +117,12 @@ def training_snapshot(*, project: Project) -> TrainingSnapshot:
         finals = {pk: labels for pk, labels in finals.items() if len(labels) == 1}
     excluded = set(Exclusion.objects.filter(item__project=project).values_list("item_id", flat=True))
     excluded |= held_out_item_ids(project=project)
+    hedges = {}
     if not multi_label:  # noise detection judges single-label projects only
         actions = noise_policy_actions(project=project)
         excluded |= actions.removed
         finals |= {pk: [label] for pk, label in actions.relabeled.items() if pk in finals}
+        hedges = {pk: hedge for pk, hedge in actions.hedged.items() if pk in finals and hedge[0] != finals[pk][0]}
     rows = Item.objects.filter(project=project, pk__in=list(finals)).order_by("id")
     train, test = [], []
     for pk, text, digest, split in rows.values_list("id", "text", "content_hash", "split").iterator():
@@ -115,15 +130,35 @@ def training_snapshot(*, project: Project) -> TrainingSnapshot:
             test.append((pk, text, digest))
         elif pk not in excluded:
             train.append((pk, text, digest))
-    digest = hashlib.sha256(
-        json.dumps([[pk, content, finals[pk]] for pk, _text, content in train], separators=(",", ":")).encode()
-    ).hexdigest()
+    trained = {pk for pk, _text, _digest in train}
+    hedges = {pk: hedge for pk, hedge in sorted(hedges.items()) if pk in trained}
+    named = [[pk, content, finals[pk]] for pk, _text, content in train]
+    if hedges:  # the same labels hedged otherwise are other data; unhedged snapshots keep their old hash
+        named.append([[pk, label, round(wrong, 6)] for pk, (label, wrong) in hedges.items()])
+    digest = hashlib.sha256(json.dumps(named, separators=(",", ":")).encode()).hexdigest()
     return TrainingSnapshot(
         train=_labeled_set(train, finals, multi_label),
         test=_labeled_set(test, finals, multi_label),
         data_hash=digest,
         multi_label=multi_label,
+        hedges=hedges,
     )
+
+
+def weighted_training_set(snapshot: TrainingSnapshot) -> tuple[LabeledSet, list[float] | None]:
+    """(rows, weights) training fits on: the snapshot's training items, and each hedged item a second
+    time with its suggestion (`mlcore.noise.hedged_rows`: the given label weighs 1 - p, the suggestion
+    p). Without hedges, the training items as they are and None (every row weighs 1)."""
+    train = snapshot.train
+    if not snapshot.hedges:
+        return train, None
+    position = {pk: row for row, pk in enumerate(train.item_ids)}
+    hedged = [position[pk] for pk in snapshot.hedges]
+    suggestions = [label for label, _wrong in snapshot.hedges.values()]
+    wrong = [p_wrong for _label, p_wrong in snapshot.hedges.values()]
+    rows, labels, weights = hedged_rows(train.labels, hedged, suggestions, wrong)
+    expanded = LabeledSet([train.item_ids[row] for row in rows], [train.texts[row] for row in rows], labels)
+    return expanded, weights.tolist()
 
 
 def model_versions(*, project: Project):

@@ -32,7 +32,7 @@ from annotator.models import Item, Job, Label, ModelVersion, Project, Promotion,
 from annotator.selectors.augment import AcceptedCopies, accepted_copies
 from annotator.selectors.items import final_label_ids
 from annotator.selectors.rules import bypass_rules, first_matching_rules
-from annotator.selectors.training import TrainingSnapshot, training_snapshot
+from annotator.selectors.training import TrainingSnapshot, training_snapshot, weighted_training_set
 from annotator.services.embeddings import (
     backbone_source,
     item_embeddings,
@@ -291,9 +291,14 @@ def training_run_job(*, job: Job, progress: Progress) -> dict:
     if copies is not None:
         progress(1, f"{len(snapshot.train.item_ids)} training items and {len(copies)} accepted augmented copies")
         snapshot = dataclasses.replace(snapshot, data_hash=_hash_with_copies(snapshot.data_hash, copies))
-    train_inputs = _fit_inputs(project, snapshot, copies, model, embed_progress)
-    train_labels = list(snapshot.train.labels) + (copies.labels if copies is not None else [])
+    if snapshot.hedges:
+        progress(1, f"{len(snapshot.hedges)} flagged items train with their label and the suggestion, weighted")
+    fit_set, weights = weighted_training_set(snapshot)
+    train_inputs = _fit_inputs(project, dataclasses.replace(snapshot, train=fit_set), copies, model, embed_progress)
+    train_labels = list(fit_set.labels) + (copies.labels if copies is not None else [])
     fit_options = {**_fit_callbacks(model, progress), **_consistency_option(model, project, progress)}
+    if weights is not None:  # accepted copies weigh 1, as their sources' unhedged rows do
+        fit_options["sample_weight"] = weights + [1.0] * (len(copies) if copies is not None else 0)
     started = time.perf_counter()
     model.fit(train_inputs, train_labels, **fit_options)
     train_seconds = time.perf_counter() - started
@@ -314,6 +319,8 @@ def training_run_job(*, job: Job, progress: Progress) -> dict:
     result = {"model_version": version.pk, "number": version.number, "macro_f1": metrics["macro_f1"]}
     if copies is not None:
         result["augmented_copies"] = len(copies)
+    if snapshot.hedges:
+        result["hedged_items"] = len(snapshot.hedges)
     message = f"Registered {version}: macro-F1 {metrics['macro_f1']:.3f}"
     if version.predicts_one_class:
         result["warning"] = ONE_CLASS_WARNING

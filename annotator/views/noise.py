@@ -72,6 +72,9 @@ DONE = {
 FLAGGED_ACTION_NAMES = {
     "relabel": gettext_lazy("flagged items train with the suggested label"),
     "remove": gettext_lazy("flagged items stay out of training"),
+    "soft_relabel": gettext_lazy(
+        "flagged items train with both labels: the suggested one weighted by how likely the given one is wrong"
+    ),
 }
 POLICY_CHOSEN_BY = {
     "evidence": gettext_lazy(

@@ -299,7 +299,12 @@ def test_a_small_chance_reads_below_one_percent_not_zero(flagged):
 
 # --- issue 23: the cleaning policy ----------------------------------------------------------------------------
 
-POLICY_SCORES = {"relabel": 0.8123, "balanced_relabel": 0.8571, "remove_hold_out@0.15": 0.7012}
+POLICY_SCORES = {
+    "relabel": 0.8123,
+    "balanced_relabel": 0.8571,
+    "remove_hold_out@0.15": 0.7012,
+    "balanced_soft_relabel": 0.6543,
+}
 
 
 def test_the_page_says_which_cleaning_policy_the_run_chose_and_why(flagged):
@@ -313,9 +318,10 @@ def test_the_page_says_which_cleaning_policy_the_run_chose_and_why(flagged):
     assert "3 of 4 folds" in section and "37 items scored" in section
     table = section.split('id="noise-policy-scores"')[1]
     # Best first, the chosen one marked, each with what it does and its score.
-    assert table.index("0.8571") < table.index("0.8123") < table.index("0.7012")
+    assert table.index("0.8571") < table.index("0.8123") < table.index("0.7012") < table.index("0.6543")
     assert 'class="current"' in table and "(chosen)" in table
     assert "unflagged items scoring over 0.15 are held out" in table and "flagged items stay out of training" in table
+    assert "flagged items train with both labels" in table.split("balanced_soft_relabel")[1]
 
 
 def test_an_experts_policy_shows_without_a_comparison_and_old_runs_show_none(flagged):
@@ -338,6 +344,7 @@ def test_the_policy_is_set_from_the_page_and_the_api(flagged):
     page = admin.get(_url(project)).content.decode()
     assert 'name="policy"' in page and "Choose by evidence (recommended)" in page
     assert "remove hold out: flagged items stay out of training; unflagged items scoring over the threshold" in page
+    assert '<option value="soft_relabel">soft relabel: flagged items train with both labels' in page
     bad = admin.post(_url(project, "run/"), {"detectors": ["kfold"], "filter_by": "both", "policy": "x"}, follow=True)
     assert "Cleaning policy:" in bad.content.decode()
     admin.post(_url(project, "run/"), {"detectors": ["kfold"], "filter_by": "both", "policy": "remove_hold_out"})

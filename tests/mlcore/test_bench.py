@@ -429,6 +429,7 @@ def test_noise_benchmark_end_to_end(al_dataset, tmp_path, capsys, kind):
         "ensemble",
     }
     assert result["views"] == ["model", "neighbours", "words", "word_neighbours"]
+    assert result["model_view"] == "hybrid"  # the model the app's noise job fits: texts beside embeddings
     assert set(result["cleanlab_filter_by"]) == {"prune_by_noise_rate", "both", "confident_learning"}
     # cleanlab alone under the ensemble's filter_by is the `confident_learning` detector.
     assert result["detectors"]["confident_learning"] == result["cleanlab_filter_by"]["both"]
@@ -438,8 +439,8 @@ def test_noise_benchmark_end_to_end(al_dataset, tmp_path, capsys, kind):
         assert set(scores) == {"flagged", "precision", "recall", "f1"} and 0 <= scores["f1"] <= 1
     assert result["detectors"]["ensemble"]["f1"] > 0.5  # keyword classes: flips are easy to see
     policies = {policy.name for policy in candidate_policies()}
-    # The ceilings, and the soft relabeling that is no policy yet.
-    ceilings = {"oracle_remove", "oracle_review", "oracle_precision", "soft_relabel", "soft_relabel_all"}
+    # The ceilings, and the soft relabeling of every doubted item, which is no policy.
+    ceilings = {"oracle_remove", "oracle_review", "oracle_precision", "soft_relabel_all"}
     assert set(result["test_f1"]) == {"clean", "noisy", "default", *ceilings, *policies, *EARLIER_NAMES}
     assert set(result["recovered_share"]) == {"default", *ceilings, *policies}
     assert set(result["recovered_share_spread"]) == {"default", *ceilings, *policies}
@@ -475,9 +476,33 @@ def test_flag_ceilings_act_on_the_flags_with_the_truth():
     assert noisy.tolist() == [0, 1, 1, 0, 2, 0]  # the noisy labels are not written into
 
 
+def test_the_noise_benchmark_scores_the_cleanings_with_the_project_head_too(al_dataset, tmp_path):
+    """Issue 23's done-when names both heads: --head default retrains the project's fast head (the texts'
+    bag of words beside the embeddings) on every cleaning; the flags and the choice stay the same."""
+    plain = run_noise(al_dataset, tmp_path, "--noise", "0.2", "--seeds", "1")
+    project = run_noise(al_dataset, tmp_path, "--noise", "0.2", "--seeds", "1", "--head", "default")
+    assert (plain["head"], project["head"]) == ("lr", "default")
+    assert set(project["test_f1"]) == set(plain["test_f1"])
+    assert project["detectors"] == plain["detectors"] and project["chosen_policies"] == plain["chosen_policies"]
+    # Another head, other scores: the words make the keyword classes easy even with noisy labels.
+    assert project["test_f1"] != plain["test_f1"]
+    assert all(0 <= value <= 1 for value in project["test_f1"].values())
+
+
+def test_the_noise_benchmark_model_view_is_the_apps_hybrid_head_or_an_lr(al_dataset, tmp_path):
+    hybrid = run_noise(al_dataset, tmp_path, "--noise", "0.2", "--seeds", "1")
+    lr = run_noise(al_dataset, tmp_path, "--noise", "0.2", "--seeds", "1", "--model-view", "embeddings")
+    assert (hybrid["model_view"], lr["model_view"]) == ("hybrid", "embeddings")
+    # The same flips judged by another model: the model's own detector sees them otherwise.
+    assert hybrid["runs"][0]["flipped"] == lr["runs"][0]["flipped"]
+    assert hybrid["detectors"]["kfold"] != lr["detectors"]["kfold"]
+    assert hybrid["detectors"]["kfold_words"] == lr["detectors"]["kfold_words"]  # the words' view is the same
+
+
 def test_the_noise_benchmark_can_leave_the_bag_of_words_out(al_dataset, tmp_path):
     result = run_noise(al_dataset, tmp_path, "--noise", "0.2", "--seeds", "1", "--no-words")
     assert result["views"] == ["model", "neighbours"] and "kfold_words" not in result["detectors"]
+    assert result["model_view"] == "embeddings"
     assert "knn_words" not in result["detectors"]
 
 

@@ -15,6 +15,7 @@ from mlcore.noise import (
     cleaning_policy,
     detect_label_noise,
     gather_evidence,
+    hedged_rows,
     policy_reports,
     prior_corrected,
     soft_relabel_rows,
@@ -77,12 +78,45 @@ def test_soft_relabeling_trains_a_doubted_item_with_both_labels_weighted_by_p_wr
 def test_soft_relabeling_needs_the_calibrated_probabilities():
     with pytest.raises(ValueError, match="wrong_probabilities"):
         soft_relabel_rows(LABELS, REPORT)
+    with pytest.raises(ValueError, match="wrong_probabilities"):
+        CleaningPolicy("soft_relabel").training_rows(LABELS, REPORT)
+
+
+def test_hedged_rows_take_any_labels_and_refuse_rows_that_are_not_items():
+    """The app hedges label ids (not class indices) by item position."""
+    rows, labels, weights = hedged_rows([41, 42, 43], [2], [41], [0.75])
+    assert rows.tolist() == [0, 1, 2, 2] and labels == [41, 42, 43, 41]
+    assert np.allclose(weights, [1, 1, 0.25, 0.75])
+    for hedged, suggestions, wrong in (([3], [41], [0.5]), ([0, 0], [42, 43], [0.5, 0.5]), ([0], [42], [])):
+        with pytest.raises(ValueError):
+            hedged_rows([41, 42, 43], hedged, suggestions, wrong)
+
+
+@pytest.mark.parametrize(
+    ("policy", "rows", "labels", "weights"),
+    [
+        (CleaningPolicy("relabel"), [0, 1, 2, 3], [1, 1, 1, 0], None),
+        (CleaningPolicy("remove", 0.15), [2, 3], [1, 0], None),
+        (CleaningPolicy("soft_relabel"), [0, 1, 2, 3, 0], [0, 1, 1, 0, 1], [0.2, 1, 1, 1, 0.8]),
+        # The doubtful item (score 0.3) is held out; the flagged one still trains with both labels.
+        (CleaningPolicy("soft_relabel", 0.15), [0, 2, 3, 0], [0, 1, 0, 1], [0.2, 1, 1, 0.8]),
+    ],
+)
+def test_training_rows_are_what_each_policy_fits_on(policy, rows, labels, weights):
+    report = _report([0.9, 0.3, 0.05, 0.0], [True, False, False, False], [1, 0, 1, 0], wrong=[0.8, 0.3, 0.0, 0.0])
+    got_rows, got_labels, got_weights = policy.training_rows(LABELS, report)
+    assert got_rows.tolist() == rows and got_labels.tolist() == labels
+    assert got_weights is None if weights is None else np.allclose(got_weights, weights)
+    # A soft policy keeps the labels as given: the hedge is in the rows, not in `apply`.
+    if policy.flagged == "soft_relabel":
+        assert policy.apply(LABELS, report)[0].tolist() == LABELS.tolist()
 
 
 def test_names_read_back_and_bad_names_are_clear_errors():
     for policy in candidate_policies(doubt_scores=(0.15, 0.3)):
         assert cleaning_policy(policy.name) == policy and str(policy) == policy.name
     assert cleaning_policy("balanced_remove_hold_out@0.2") == CleaningPolicy("remove", 0.2, True)
+    assert cleaning_policy("balanced_soft_relabel") == CleaningPolicy("soft_relabel", None, True)
     for name in ("shuffle", "relabel_hold_out@x", "relabel_hold_out@2"):
         with pytest.raises(ValueError, match="Unknown cleaning policy"):
             cleaning_policy(name)
@@ -90,17 +124,13 @@ def test_names_read_back_and_bad_names_are_clear_errors():
         CleaningPolicy("relabel", 1.5)
 
 
-def test_candidates_cover_both_actions_with_and_without_hold_out_on_both_reports():
+def test_candidates_cover_every_action_with_and_without_hold_out_on_both_reports():
     names = {policy.name for policy in candidate_policies()}
     assert names == {
-        "relabel",
-        "remove",
-        "relabel_hold_out@0.15",
-        "remove_hold_out@0.15",
-        "balanced_relabel",
-        "balanced_remove",
-        "balanced_relabel_hold_out@0.15",
-        "balanced_remove_hold_out@0.15",
+        f"{balanced}{action}{hold_out}"
+        for balanced in ("", "balanced_")
+        for action in ("relabel", "remove", "soft_relabel")
+        for hold_out in ("", "_hold_out@0.15")
     }
 
 
@@ -182,3 +212,16 @@ def test_a_balanced_policy_acts_on_the_prior_corrected_report():
     # The rare class's own items look less wrong once the classes count equally.
     rare = noisy == 2
     assert balanced.scores[rare].mean() <= plain.scores[rare].mean()
+
+
+def test_the_chooser_fits_a_soft_policy_with_its_weights():
+    """A soft relabel that is sure of every flag (p = 1) trains exactly what a hard relabel trains: its
+    given-label rows weigh 0. Were the weights dropped, those rows would count whole and the scores part."""
+    features, labels, noisy, flipped = _long_tail()
+    sure = _report(flipped.astype(float), flipped, labels, wrong=flipped.astype(float))
+    policies = [CleaningPolicy("relabel"), CleaningPolicy("soft_relabel")]
+    choice = choose_cleaning_policy(features, noisy, {False: sure}, policies=policies, random_state=0)
+    assert choice.scores["soft_relabel"] == pytest.approx(choice.scores["relabel"], abs=2e-4)
+    unsure = _report(flipped.astype(float), flipped, labels, wrong=np.where(flipped, 0.5, 0.0))
+    halved = choose_cleaning_policy(features, noisy, {False: unsure}, policies=policies, random_state=0)
+    assert halved.fold_scores["soft_relabel"] != choice.fold_scores["soft_relabel"]

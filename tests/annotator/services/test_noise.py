@@ -33,7 +33,7 @@ from annotator.models import (
 )
 from annotator.selectors.items import final_label_ids
 from annotator.selectors.noise import annotator_corrections, noise_inputs
-from annotator.selectors.training import training_snapshot
+from annotator.selectors.training import training_snapshot, weighted_training_set
 from annotator.services import embeddings, jobs, noise
 from annotator.services.imports import ImportReport, import_parsed
 from annotator.services.queue import annotation_submit
@@ -564,6 +564,38 @@ def test_open_flags_reach_training_as_the_policy_says_until_an_expert_decides(
     assert train[items[0].pk] == _label(project, "Politics").pk
     noise.noise_flag_reopen(flag=flag)  # open again: the policy applies again
     assert (items[0].pk in training_snapshot(project=project).train.item_ids) is in_training
+
+
+@pytest.mark.parametrize("policy", ["soft_relabel", "balanced_soft_relabel"])
+def test_a_soft_policy_trains_a_flagged_item_with_both_labels_weighted_by_p_wrong(
+    project_with_roles, controlled_embeddings, policy
+):
+    project, users = project_with_roles
+    items = _add(project)
+    unhedged_hash = training_snapshot(project=project).data_hash
+    _job, result, _ = _run(project, policy=policy)
+    flag = NoiseFlag.objects.get(run_id=result["noise_run"], item=items[0])  # given Politics, truly Sport
+    politics, sport = _label(project, "Politics").pk, _label(project, "Sport").pk
+    snapshot = training_snapshot(project=project)
+    # The snapshot keeps the given label: the queue's head, distillation and augmentation read that one.
+    assert _trained_labels(project)[items[0].pk] == politics
+    assert snapshot.hedges[items[0].pk] == (sport, pytest.approx(flag.wrong_probability))
+    assert set(snapshot.hedges) == {
+        flag.item_id for flag in NoiseFlag.objects.filter(run_id=result["noise_run"], held_out=False)
+    }
+    assert snapshot.data_hash != unhedged_hash  # the same labels, hedged: other training data
+
+    fit_set, weights = weighted_training_set(snapshot)
+    rows = [row for row, pk in enumerate(fit_set.item_ids) if pk == items[0].pk]
+    assert [fit_set.labels[row] for row in rows] == [politics, sport]
+    p_wrong = flag.wrong_probability
+    assert [weights[row] for row in rows] == pytest.approx([1 - p_wrong, p_wrong])
+    assert len(fit_set.item_ids) == len(snapshot.train.item_ids) + len(snapshot.hedges)
+    assert sum(weights) == pytest.approx(len(snapshot.train.item_ids))  # a hedge moves weight, never adds
+
+    noise.noise_flag_keep(flag=flag, by=users["expert"])  # the expert's decision replaces the hedge
+    snapshot = training_snapshot(project=project)
+    assert items[0].pk not in snapshot.hedges and weighted_training_set(snapshot)[1] is not None
 
 
 def test_flags_of_runs_before_policies_train_with_their_given_label(project_with_roles, controlled_embeddings):

@@ -10,11 +10,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from annotator.importing.parsers import Record
-from annotator.models import Exclusion, Job, ModelVersion, Split
+from annotator.models import Exclusion, Job, ModelVersion, NoiseFlag, NoiseRun, Split
 from annotator.selectors.training import training_snapshot
 from annotator.services import training
 from annotator.services.demo import bbc_articles
 from annotator.services.imports import ImportReport, import_parsed
+from mlcore.models import FastHead
 from workers.jobtask import JobCancelled
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -85,6 +86,47 @@ def test_test_items_and_excluded_items_are_never_trained_on(project_with_roles):
     Exclusion.objects.create(item_id=kept_out, reason="blacklist")
     later = training_snapshot(project=project)
     assert kept_out not in later.train.item_ids and later.data_hash != snapshot.data_hash
+
+
+def test_a_soft_cleaning_policy_trains_its_flagged_items_twice_weighted(project_with_roles, monkeypatch):
+    """Issue 23: under an open "soft_relabel" noise run, a flagged item trains with its given label
+    weighted 1 - p and the suggestion weighted p; the version's data hash names the hedge."""
+    project, users = project_with_roles
+    _news(project)
+    plain = training_snapshot(project=project)
+    sport, politics = (project.labels.get(name=name) for name in ("Sport", "Politics"))
+    doubted = list(project.items.filter(split=Split.TRAIN, annotations__labels=sport).order_by("id")[:3])
+    run = NoiseRun.objects.create(project=project, encoder="test", policy="soft_relabel")
+    for item, p_wrong in zip(doubted, (0.9, 0.6, 0.3), strict=True):
+        NoiseFlag.objects.create(
+            project=project,
+            run=run,
+            item=item,
+            given_label=sport,
+            suggested_label=politics,
+            score=p_wrong,
+            wrong_probability=p_wrong,
+        )
+    fits = []
+    real_fit = FastHead.fit
+
+    def recording_fit(self, X, y, **options):
+        fits.append((list(y), options.get("sample_weight")))
+        return real_fit(self, X, y, **options)
+
+    monkeypatch.setattr(FastHead, "fit", recording_fit)
+    result = training.training_run_job(job=_job(project, users["admin"]), progress=lambda p, m: None)
+
+    version = ModelVersion.objects.get(pk=result["model_version"])
+    assert result["hedged_items"] == 3 and version.n_train == len(plain.train.item_ids)
+    assert version.data_hash == training_snapshot(project=project).data_hash != plain.data_hash
+    [(labels, weights)] = fits
+    n = len(plain.train.item_ids)
+    assert labels[n:] == [politics.pk] * 3 and weights[n:] == pytest.approx([0.9, 0.6, 0.3])
+    given = [plain.train.item_ids.index(item.pk) for item in doubted]
+    assert [labels[row] for row in given] == [sport.pk] * 3
+    assert [weights[row] for row in given] == pytest.approx([0.1, 0.4, 0.7])
+    assert sum(weights) == pytest.approx(n)
 
 
 def test_a_failed_job_registers_nothing_and_leaves_no_files(project_with_roles):
