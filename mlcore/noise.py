@@ -887,7 +887,8 @@ def detect_label_noise(
 
 # "soft_relabel" hedges: a flagged item trains with its given label and the suggestion, each weighted
 # by how likely it is right (`hedged_rows`). On the 20NG long tail it recovers more of the lost F1 than
-# a hard relabel or removal (docs/benchmarks.md, "Soft relabeling"); the chooser decides where it pays.
+# a hard relabel or removal in 3 of 4 noise settings (docs/benchmarks.md, "Soft relabeling as a
+# policy"); the chooser decides where it pays.
 FLAGGED_ACTIONS = ("relabel", "remove", "soft_relabel")
 DEFAULT_POLICY_DOUBT_SCORES = (DOUBT_SCORE,)
 BALANCED_PREFIX = "balanced_"
