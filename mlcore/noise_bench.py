@@ -224,12 +224,9 @@ class ScoringHead:
 
     def f1(self, rows: np.ndarray, labels: np.ndarray, seed: int, sample_weight: np.ndarray | None = None) -> float:
         """Test macro-F1 of the head trained on train[rows] with `labels` (rows weighted by `sample_weight`)."""
-        from mlcore.models import FastHead
+        from mlcore.bench import _al_head  # the same two heads the active-learning benchmark retrains
 
-        if self.head == "lr":
-            model = FastHead(head="lr", C=10.0, logit_adjustment=0.0, random_state=seed)
-        else:
-            model = FastHead(random_state=seed, language=self.language)
+        model = _al_head(self.head, seed, self.language)
         hybrid = isinstance(self.train, HybridInputs)
         inputs = self.train.take(rows) if hybrid else self.train[rows]
         extra = {"featurizer": self.featurizer} if hybrid else {}
@@ -240,8 +237,10 @@ class ScoringHead:
 
 def hybrid_train(args: argparse.Namespace, dataset, train_texts: Sequence[str]) -> tuple[HybridInputs, TextFeaturizer]:
     """The train split as the hybrid fast head reads it, and the featurizer (fit on the train texts)."""
+    from mlcore.bench import hybrid_view
+
     featurizer = TextFeaturizer(language=getattr(args, "language", "en")).fit(train_texts)
-    return HybridInputs(list(train_texts), dataset.train, featurizer.transform(train_texts)), featurizer
+    return hybrid_view(featurizer, train_texts, dataset.train)[0], featurizer
 
 
 def scoring_head(
@@ -249,7 +248,7 @@ def scoring_head(
 ) -> ScoringHead:
     """The `--head` to score the cleanings with, on `dataset`'s embeddings (and, for "default", its texts:
     `hybrid`, the train split's `hybrid_train`, built here when not given)."""
-    from mlcore.bench import read_jsonl_split
+    from mlcore.bench import hybrid_view, read_jsonl_split
 
     head = getattr(args, "head", "lr")
     index = {name: number for number, name in enumerate(dataset.classes)}
@@ -258,7 +257,7 @@ def scoring_head(
         return ScoringHead(head, dataset.train, dataset.test, test_labels)
     train, featurizer = hybrid or hybrid_train(args, dataset, read_jsonl_split(args.dataset, "train")[0])
     test_texts = read_jsonl_split(args.dataset, "test")[0]
-    test = HybridInputs(list(test_texts), dataset.test, featurizer.transform(test_texts))
+    test = hybrid_view(featurizer, test_texts, dataset.test)[0]
     return ScoringHead(head, train, test, test_labels, featurizer, getattr(args, "language", "en"))
 
 

@@ -96,15 +96,15 @@ def noise_policy_actions(*, project: Project) -> PolicyActions:
         project=project, split=NoiseSplit.TRAIN, status=NoiseStatus.OPEN, held_out=False
     ).exclude(run__policy="")
     removed, relabeled, hedged = set(), {}, {}
-    rows = flags.values_list("item_id", "run__policy", "suggested_label_id", "wrong_probability", "score")
-    for item_id, policy, suggested, wrong, score in rows:
+    rows = flags.values_list("item_id", "run__policy", "suggested_label_id", "wrong_probability")
+    for item_id, policy, suggested, wrong in rows:
         action = cleaning_policy(policy).flagged
         if action == "remove":
             removed.add(item_id)
         elif suggested is None:
             continue
-        elif action == "soft_relabel":  # every soft run stores P(wrong); the score stands in were one missing
-            hedged[item_id] = (suggested, float(wrong if wrong is not None else score))
+        elif action == "soft_relabel":  # soft runs came after P(wrong) was stored: every flag has one
+            hedged[item_id] = (suggested, float(wrong))
         else:
             relabeled[item_id] = suggested
     return PolicyActions(removed, relabeled, hedged)
@@ -117,12 +117,12 @@ def training_snapshot(*, project: Project) -> TrainingSnapshot:
         finals = {pk: labels for pk, labels in finals.items() if len(labels) == 1}
     excluded = set(Exclusion.objects.filter(item__project=project).values_list("item_id", flat=True))
     excluded |= held_out_item_ids(project=project)
-    hedges = {}
+    hedged = {}
     if not multi_label:  # noise detection judges single-label projects only
         actions = noise_policy_actions(project=project)
         excluded |= actions.removed
         finals |= {pk: [label] for pk, label in actions.relabeled.items() if pk in finals}
-        hedges = {pk: hedge for pk, hedge in actions.hedged.items() if pk in finals and hedge[0] != finals[pk][0]}
+        hedged = actions.hedged
     rows = Item.objects.filter(project=project, pk__in=list(finals)).order_by("id")
     train, test = [], []
     for pk, text, digest, split in rows.values_list("id", "text", "content_hash", "split").iterator():
@@ -131,7 +131,7 @@ def training_snapshot(*, project: Project) -> TrainingSnapshot:
         elif pk not in excluded:
             train.append((pk, text, digest))
     trained = {pk for pk, _text, _digest in train}
-    hedges = {pk: hedge for pk, hedge in sorted(hedges.items()) if pk in trained}
+    hedges = {pk: hedge for pk, hedge in sorted(hedged.items()) if pk in trained and hedge[0] != finals[pk][0]}
     named = [[pk, content, finals[pk]] for pk, _text, content in train]
     if hedges:  # the same labels hedged otherwise are other data; unhedged snapshots keep their old hash
         named.append([[pk, label, round(wrong, 6)] for pk, (label, wrong) in hedges.items()])
