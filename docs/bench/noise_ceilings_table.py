@@ -1,4 +1,4 @@
-"""Usage: python docs/bench/noise_ceilings_table.py [--columns NAME,NAME,...] NOISE.json ... (issue 23)
+"""Usage: python docs/bench/noise_ceilings_table.py [--columns NAME,NAME,...] [--decimals N] NOISE.json ... (issue 23)
 
 Print the markdown table of docs/benchmarks.md, "Where the cleaning loses": per `mlcore.bench noise`
 JSON, the recovered share of the default and of the three ceilings (`oracle_remove`, `oracle_review`,
@@ -8,7 +8,8 @@ what the expert of `oracle_review` reads. `--columns` names other entries of `re
 instead (e.g. `default,balanced_relabel,soft_relabel,soft_relabel_all,oracle_remove,oracle_review`);
 `hindsight` among them is no entry but the limit of the chooser: on each seed the candidate policy with
 the best test macro-F1 (what a chooser that knew the test labels would pick), as a share of the
-seeds' mean like the others."""
+seeds' mean like the others. `--decimals 1` prints the means to a tenth of a percent (89.8% is not
+90%). Runs scored with the project's head (`--head default`) say so after the set's name."""
 
 import json
 import sys
@@ -35,27 +36,32 @@ def hindsight(result: dict) -> tuple[float | None, dict | None]:
     return _share(sum(best) / len(best), mean["clean"], mean["noisy"]), spread
 
 
-def cell(result: dict, name: str) -> str:
+def cell(result: dict, name: str, decimals: int = 0) -> str:
     if name == HINDSIGHT:
         share, spread = hindsight(result)
     else:
         share, spread = result["recovered_share"][name], result["recovered_share_spread"][name]
     if share is None:
         return "n/a"
-    text = f"{share:.0%}"
+    text = f"{share:.{decimals}%}"
     return text if spread is None else f"{text} ({spread['min']:.0%}–{spread['max']:.0%})"
 
 
-paths = sys.argv[1:]
-if paths[:1] == ["--columns"]:
-    COLUMNS, paths = tuple(paths[1].split(",")), paths[2:]
+paths, decimals = sys.argv[1:], 0
+while paths[:1] in (["--columns"], ["--decimals"]):
+    if paths[0] == "--columns":
+        COLUMNS = tuple(paths[1].split(","))
+    else:
+        decimals = int(paths[1])
+    paths = paths[2:]
 print("| set | noise | test F1 clean / noisy | " + " | ".join(COLUMNS) + " | flags (precision) |")
 print("|---" * (len(COLUMNS) + 4) + "|")
 for path in paths:
     result = json.loads(Path(path).read_text(encoding="utf-8"))
     f1 = result["test_f1"]
     noise = f"{result['kind']} {result['noise']:.0%}"
-    cells = " | ".join(cell(result, name) for name in COLUMNS)
+    cells = " | ".join(cell(result, name, decimals) for name in COLUMNS)
     flags = result["balanced_ensemble"]
     flagged = f"{flags['flagged']:.0f} of {result['n_train']} ({flags['precision']:.2f})"
-    print(f"| {Path(result['dataset']).stem} | {noise} | {f1['clean']:.3f} / {f1['noisy']:.3f} | {cells} | {flagged} |")
+    name = Path(result["dataset"]).stem + (" (project's head)" if result.get("head") == "default" else "")
+    print(f"| {name} | {noise} | {f1['clean']:.3f} / {f1['noisy']:.3f} | {cells} | {flagged} |")
